@@ -1,0 +1,1 @@
+"""fairscan: find and fix disparate exclusion in targeting and recommendation models."""
