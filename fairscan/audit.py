@@ -1,0 +1,402 @@
+"""Orchestration: data + decision rule + groups -> sufficient statistics -> AuditResult."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairscan.engines.base import Decision, Engine, Label
+from fairscan.engines.memory import MemoryEngine
+from fairscan.errors import FairscanError, suggest
+from fairscan.groups import GroupSpec, TierSpec, resolve
+from fairscan.metrics.classification import LABEL_FREE, METRICS
+from fairscan.metrics.tables import Settings, analyse
+from fairscan.policy import parse_tolerances
+
+SCHEMA_VERSION = "1.0"
+
+#: text labels recognised as binary without being told which value is positive
+_YES_NO = ("no", "yes")
+
+
+@dataclass
+class AuditResult:
+    """What an audit found: aggregates only, JSON-serialisable.
+
+    ``groups``: one row per (attribute, group) with counts, every rate and its interval.
+    ``disparities``: each group against its attribute's reference group, per metric:
+    difference, ratio, bootstrap intervals, raw and Holm-adjusted p-values.
+    ``summary``: between-groups spread per attribute and metric (as fairlearn reports it).
+    ``findings``: the verdicts (pass / fail / insufficient) with plain-language messages.
+    ``meta``: how the audit was made (decision rule, settings, data hash, versions).
+    """
+
+    groups: pd.DataFrame
+    disparities: pd.DataFrame
+    summary: pd.DataFrame
+    findings: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The findings whose verdict is ``fail``."""
+        return self.findings[self.findings["verdict"] == "fail"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON structure (see ``fairscan/schemas/audit.schema.json``)."""
+        metrics = self.meta["metrics"]
+        groups = []
+        for row in self.groups.to_dict("records"):
+            obj = {k: _clean(row[k]) for k in ("attribute", "group", "count", "suppressed", "reference")}
+            for k in ("weight_sum", "effective_n"):
+                if k in row:
+                    obj[k] = _clean(row[k])
+            for m in METRICS:
+                if m in metrics:
+                    obj[m] = _clean(row[m])
+                    obj[f"{m}_ci"] = [_clean(row[f"{m}_ci_low"]), _clean(row[f"{m}_ci_high"])]
+                else:
+                    obj[m] = None
+                    obj[f"{m}_ci"] = [None, None]
+            for k in ("impact_ratio", "four_fifths"):
+                if k in row:
+                    obj[k] = _clean(row[k])
+            groups.append(obj)
+        disparities = []
+        for row in self.disparities.to_dict("records"):
+            obj = {k: _clean(v) for k, v in row.items() if not k.endswith(("_ci_low", "_ci_high"))}
+            obj["difference_ci"] = [_clean(row["difference_ci_low"]), _clean(row["difference_ci_high"])]
+            obj["ratio_ci"] = [_clean(row["ratio_ci_low"]), _clean(row["ratio_ci_high"])]
+            disparities.append(obj)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            **{k: _clean(v) for k, v in self.meta.items()},
+            "groups": groups,
+            "disparities": disparities,
+            "summary": [{k: _clean(v) for k, v in r.items()} for r in self.summary.to_dict("records")],
+            "findings": [{k: _clean(v) for k, v in r.items()} for r in self.findings.to_dict("records")],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The result as a JSON string (NaN written as null)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many findings are pass / fail / insufficient."""
+        vc = self.findings["verdict"].value_counts()
+        return {v: int(vc.get(v, 0)) for v in ("fail", "insufficient", "pass")}
+
+    def _repr_html_(self) -> str:
+        counts = self.verdict_counts()
+        head = (
+            f"<h4>fairscan audit: {self.meta['n_rows']:,} rows, decision by "
+            f"{_escape(self.meta['decision']['description'])}</h4>"
+            f"<p>{counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass</p>"
+        )
+        f = self.findings[["attribute", "metric", "group", "verdict", "message"]]
+        shown = ["attribute", "group", "count", *[m for m in ("selection_rate", "true_positive_rate",
+                 "false_negative_rate") if m in self.groups]]
+        return head + f.to_html(index=False, escape=True) + self.groups[shown].to_html(
+            index=False, escape=True, float_format=lambda x: f"{x:.3f}"
+        )
+
+
+def _escape(s: str) -> str:
+    import html
+
+    return html.escape(str(s))
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe scalar: numpy -> python, NaN/NA -> None."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:
+    """The value of ``column`` that means positive/1, given by the user or recognised."""
+    values, has_missing = engine.levels(column, 3)
+    if given is not None:
+        for v in values:
+            if v == given or str(v) == str(given):
+                return v
+        raise FairscanError(
+            f"{role} column '{column}' has no value {given!r}; its values are: "
+            f"{', '.join(map(str, values[:10]))}"
+        )
+    if len(values) > 2:
+        shown = ", ".join(map(str, values[:3]))
+        raise FairscanError(
+            f"{role} column '{column}' is not binary (values include {shown}, ...); "
+            f"audit a binary {role} or give a score with --threshold/--budget"
+        )
+    if values and all(not isinstance(v, str) for v in values) and set(values) <= {0, 1}:
+        return True if any(isinstance(v, bool | np.bool_) for v in values) else 1
+    lowered = {str(v).strip().lower(): v for v in values}
+    if set(lowered) <= set(_YES_NO) and lowered:
+        return lowered.get("yes", "yes")
+    raise FairscanError(
+        f"{role} column '{column}' has values {', '.join(map(repr, values))}: say which one is "
+        f"positive with {flag} VALUE"
+    )
+
+
+def resolve_budget(budget: int | float | str, n_rows: int) -> int:
+    """Top-K count from an integer K or a fraction in (0, 1] (rounded down)."""
+    if isinstance(budget, str):
+        try:
+            budget = float(budget) if any(ch in budget for ch in ".eE") else int(budget)
+        except ValueError:
+            raise FairscanError(f"budget {budget!r} is not a number: give a count (500) or a fraction (0.1)") from None
+    if isinstance(budget, bool) or not isinstance(budget, int | float | np.integer | np.floating):
+        raise FairscanError(f"budget must be a count or a fraction, got {budget!r}")
+    if isinstance(budget, int | np.integer):
+        k = int(budget)
+        if k < 0:
+            raise FairscanError(f"budget {k} is negative: give how many customers get the offer")
+        if k > n_rows:
+            raise FairscanError(
+                f"budget {k:,} is larger than the data ({n_rows:,} rows): give at most {n_rows:,}, or a fraction like 0.1"
+            )
+        return k
+    if not (0 < budget <= 1) or math.isnan(budget):
+        raise FairscanError(f"budget fraction {budget} must be in (0, 1]; for a count give a whole number")
+    return int(math.floor(budget * n_rows + 1e-9))
+
+
+def _check_column(engine: Engine, column: str | None, role: str) -> None:
+    if column is not None and column not in engine.columns():
+        raise FairscanError(f"{role} column '{column}' not found{suggest(column, engine.columns())}")
+
+
+def make_engine(data: Any) -> Engine:
+    """The engine for ``data``: an Engine as is, a path or ``dataset:NAME`` read into memory."""
+    if isinstance(data, Engine):
+        return data
+    if isinstance(data, str | os.PathLike):
+        from fairscan.io import read_table
+
+        data = read_table(data)
+    return MemoryEngine(data)
+
+
+def audit(
+    data: Any,
+    *,
+    target: str | None = None,
+    prediction: str | None = None,
+    score: str | None = None,
+    threshold: float | None = None,
+    budget: int | float | None = None,
+    sensitive: str | Sequence[str] | None = None,
+    tiers: Mapping[str, TierSpec] | None = None,
+    intersect: bool | Sequence[Sequence[str]] = False,
+    reference: Mapping[str, str] | str | None = None,
+    weights: str | None = None,
+    favourable_decision: int = 1,
+    min_group_size: int = 30,
+    suppress_below: int = 10,
+    n_boot: int = 1000,
+    seed: int = 0,
+    positive_label: object = None,
+    tolerances: Mapping[str, object] | None = None,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+) -> AuditResult:
+    """Audit binary decisions for disparate exclusion across customer groups.
+
+    The decision comes from ``prediction`` (a binary column), or from ``score`` with a
+    ``threshold`` (offer when score >= threshold) or a ``budget`` (the top K rows by score,
+    or the top fraction rounded down; ties go to earlier rows). ``favourable_decision=0``
+    marks decision 0 as the favourable one (risk scores). ``target`` (the outcome) may be
+    omitted: then only label-free metrics are computed. Groups come from ``sensitive``
+    columns and ``tiers`` ({column: N quantile tiers | [cut points]}); ``intersect`` adds
+    their cross. ``reference`` names each attribute's reference group (default: largest).
+    Groups with fewer than ``suppress_below`` rows are suppressed; fewer than
+    ``min_group_size`` get no pass/fail verdict. See :mod:`fairscan.policy` for verdicts.
+    """
+    engine = make_engine(data)
+    n = engine.n_rows()
+    if n == 0:
+        raise FairscanError("the data has no rows")
+    if favourable_decision not in (0, 1):
+        raise FairscanError(f"favourable decision must be 0 or 1, got {favourable_decision!r}")
+    for v, name in ((min_group_size, "min_group_size"), (suppress_below, "suppress_below"), (n_boot, "n_boot")):
+        if not isinstance(v, int | np.integer) or v < 0:
+            raise FairscanError(f"{name} must be a whole number >= 0, got {v!r}")
+    if not 0 < confidence < 1 or not 0 < alpha < 1:
+        raise FairscanError("confidence and alpha must be between 0 and 1")
+    for col, role in ((target, "target"), (prediction, "prediction"), (score, "score"), (weights, "weight")):
+        _check_column(engine, col, role)
+
+    decision = _decision(engine, prediction, score, threshold, budget, favourable_decision, n)
+    label = None
+    if target is not None:
+        label = Label(target, _binary_positive(engine, target, positive_label, "label", "--positive-label"))
+
+    if isinstance(sensitive, str):
+        sensitive = [sensitive]
+    spec = GroupSpec(sensitive=list(sensitive or []), tiers=dict(tiers or {}), intersect=intersect)
+    if isinstance(reference, str):
+        if "=" in reference:
+            k, _, v = reference.partition("=")
+            reference = {k: v}
+        elif len(spec.columns()) == 1:
+            reference = {spec.columns()[0]: reference}
+        else:
+            raise FairscanError("with several attributes, name the reference as ATTRIBUTE=GROUP")
+    groupings = resolve(spec, engine)
+    names = [g.name for g in groupings]
+    for attr in reference or {}:
+        if attr not in names:
+            raise FairscanError(f"reference names attribute '{attr}', which is not audited{suggest(attr, names)}")
+
+    agg = engine.aggregate(groupings, label, decision, weights)
+    metrics = list(METRICS) if label else list(LABEL_FREE)
+    tol = {m: t for m, t in parse_tolerances(tolerances).items() if m in metrics}
+    settings = Settings(
+        metrics=metrics,
+        reference=dict(reference or {}),
+        tolerances=tol,
+        min_group_size=int(min_group_size),
+        suppress_below=int(suppress_below),
+        n_boot=int(n_boot),
+        seed=int(seed),
+        confidence=confidence,
+        alpha=alpha,
+    )
+    groups, disparities, summary, findings = analyse(agg.stats, settings)
+
+    warnings = [a.note for g in groupings for a in g.attributes if a.note]
+    warnings = list(dict.fromkeys(warnings))
+    n_sup = int(groups["suppressed"].sum())
+    if n_sup:
+        warnings.append(f"{n_sup} group(s) with fewer than {suppress_below} rows are suppressed")
+    for m in metrics:
+        if m in groups and groups[m].isna().all():
+            warnings.append(f"{m} is undefined for every group (its denominator is empty)")
+    if decision.kind != "prediction" and groups["selection_rate"].notna().any():
+        sr = groups["selection_rate"].dropna()
+        if ((sr == 0) | (sr == 1)).all():
+            warnings.append("every group gets the same decision for everyone: the decisions are constant")
+
+    from fairscan import __version__
+
+    meta = {
+        "fairscan_version": __version__,
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "engine": engine.name,
+        "n_rows": agg.n_rows,
+        "data_sha256": agg.data_sha256,
+        "target": target,
+        "positive_label": label.positive if label else None,
+        "decision": _describe(decision, budget, agg.score_range),
+        "weights": weights,
+        "attributes": names,
+        "metrics": metrics,
+        "unavailable_metrics": {m: "no target column: outcomes unknown" for m in METRICS if m not in metrics},
+        "reference": {g.name: r for g, r in zip(groupings, _refs(groups, names), strict=True)},
+        "settings": {
+            "min_group_size": min_group_size,
+            "suppress_below": suppress_below,
+            "n_boot": n_boot,
+            "seed": seed,
+            "confidence": confidence,
+            "alpha": alpha,
+            "tolerances": {m: t.to_dict() for m, t in tol.items()},
+            "ci_methods": {
+                "rates": "wilson",
+                "disparities": "bootstrap percentile (multinomial over cells, stratified by group)"
+                if n_boot else "none (n_boot=0)",
+                "p_values": "fisher exact if any expected count < 5, else pooled two-proportion z; holm-adjusted",
+            },
+        },
+        "warnings": warnings,
+    }
+    return AuditResult(groups, disparities, summary, findings, meta)
+
+
+def _refs(groups: pd.DataFrame, names: list[str]) -> list[str]:
+    ref = groups[groups["reference"]]
+    return [str(ref.loc[ref["attribute"] == n, "group"].iloc[0]) for n in names]
+
+
+def _decision(
+    engine: Engine,
+    prediction: str | None,
+    score: str | None,
+    threshold: float | None,
+    budget: Any,
+    favourable: int,
+    n: int,
+) -> Decision:
+    if (prediction is None) == (score is None):
+        raise FairscanError("give exactly one of a prediction column or a score column (with a threshold or budget)")
+    if prediction is not None:
+        if threshold is not None or budget is not None:
+            raise FairscanError("a threshold or budget applies to a score column, not to a prediction column")
+        positive = _binary_positive(engine, prediction, None, "prediction", "a 0/1 prediction")
+        return Decision("prediction", prediction, favourable, positive=positive)
+    if (threshold is None) == (budget is None):
+        raise FairscanError(f"score column '{score}' needs exactly one of --threshold T or --budget K")
+    if not engine.is_numeric(score):
+        raise FairscanError(f"score column '{score}' is not numeric; scores must be numbers")
+    lo, hi, bad = engine.min_max(score)
+    if bad:
+        raise FairscanError(
+            f"score column '{score}' has {bad:,} missing, NaN or infinite values; fix or remove those rows first"
+        )
+    if threshold is not None:
+        try:
+            t = float(threshold)
+        except (TypeError, ValueError):
+            raise FairscanError(f"threshold {threshold!r} is not a number") from None
+        if not math.isfinite(t):
+            raise FairscanError(f"threshold {threshold!r} must be a finite number")
+        if t > hi or t < lo:
+            where = "above every" if t > hi else "below every"
+            raise FairscanError(
+                f"threshold {t:g} is {where} score in '{score}' (range {lo:g} to {hi:g}): everyone would get "
+                "the same decision; choose a threshold within the range, or use --budget"
+            )
+        return Decision("threshold", score, favourable, threshold=t)
+    k = resolve_budget(budget, n)
+    return Decision("budget", score, favourable, k=k)
+
+
+def _describe(d: Decision, budget: Any, score_range: tuple[float, float] | None) -> dict[str, Any]:
+    fav = "offer" if d.favourable == 1 else "no refusal"
+    if d.kind == "prediction":
+        text = f"prediction column '{d.column}' (favourable decision = {d.favourable})"
+    elif d.kind == "threshold":
+        text = f"score '{d.column}' >= {d.threshold:g}" + ("" if d.favourable == 1 else " means refusal")
+    else:
+        text = f"top {d.k:,} rows by score '{d.column}' (budget {budget})" + (
+            "" if d.favourable == 1 else "; those are refused")
+    return {
+        "kind": d.kind,
+        "column": d.column,
+        "threshold": d.threshold,
+        "budget": d.k,
+        "favourable_decision": d.favourable,
+        "favourable_meaning": fav,
+        "score_range": list(score_range) if score_range else None,
+        "description": text,
+    }

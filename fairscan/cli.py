@@ -1,0 +1,216 @@
+"""The ``fairscan`` command. Presentation only: every decision and number comes from the library.
+
+Exit codes: 0 the command ran, 2 a usage or input error (one line on stderr, no traceback),
+1 an internal error (a bug: set FAIRSCAN_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from fairscan.errors import FairscanError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise FairscanError(f"{message} (see '{self.prog} --help')")
+
+
+def _tiers(values: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for v in values or []:
+        col, eq, spec = v.rpartition("=")
+        if not eq or not col or not spec:
+            raise FairscanError(f"--tiers {v!r}: write COL=N (quantile tiers) or COL=c1,c2,... (cut points)")
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        try:
+            if len(parts) == 1:
+                n = float(parts[0])
+                if not n.is_integer():
+                    raise ValueError
+                out[col] = int(n)
+            else:
+                out[col] = [float(p) for p in parts]
+        except ValueError:
+            raise FairscanError(
+                f"--tiers {v!r}: '{spec}' must be a whole number of tiers or comma-separated cut points"
+            ) from None
+    return out
+
+
+def _references(values: list[str] | None) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        attr, eq, group = v.partition("=")
+        if not eq or not attr:
+            raise FairscanError(f"--reference {v!r}: write ATTRIBUTE=GROUP, e.g. --reference age='(24..59]'")
+        out[attr] = group
+    return out
+
+
+def _budget(text: str | None) -> int | float | None:
+    if text is None:
+        return None
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise FairscanError(f"--budget {text!r}: give a count (500) or a fraction (0.1)") from None
+
+
+def _write(text: str, out: str | None) -> None:
+    if out:
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise FairscanError(f"cannot write '{out}': {e.strerror}") from None
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    from fairscan import audit, datasets
+    from fairscan.io import DATASET_PREFIX, read_table
+
+    data = read_table(a.data)
+    target, positive = a.target, a.positive_label
+    if a.data.startswith(DATASET_PREFIX):
+        card = datasets.card(a.data[len(DATASET_PREFIX):])
+        if target is None:
+            target = card.get("target")
+        if positive is None and target == card.get("target"):
+            positive = card.get("positive_label")
+    if a.prediction is None and a.score is None:
+        raise FairscanError("give --prediction COL, or --score COL with --threshold T or --budget K")
+    result = audit(
+        data,
+        target=target,
+        prediction=a.prediction,
+        score=a.score,
+        threshold=a.threshold,
+        budget=_budget(a.budget),
+        sensitive=a.sensitive or [],
+        tiers=_tiers(a.tiers),
+        intersect=a.intersect,
+        reference=_references(a.reference),
+        weights=a.weights,
+        favourable_decision=a.favourable_decision,
+        min_group_size=a.min_group_size,
+        suppress_below=a.suppress_below,
+        n_boot=a.n_boot,
+        seed=a.seed,
+        positive_label=positive,
+    )
+    if a.format == "json":
+        _write(result.to_json(), a.out)
+    else:
+        from fairscan.report.table import render_table
+
+        _write(render_table(result, width=None if a.out is None else 120), a.out)
+    return EXIT_OK
+
+
+def cmd_datasets(a: argparse.Namespace) -> int:
+    from fairscan import datasets
+    from fairscan.report.table import render_card, render_dataset_list
+
+    if a.action == "list":
+        _write(render_dataset_list([datasets.card(n) for n in datasets.list_datasets()]), None)
+    else:
+        if not a.name:
+            raise FairscanError("name a dataset: fairscan datasets show NAME")
+        _write(render_card(datasets.card(a.name)), None)
+    return EXIT_OK
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from fairscan.demo import run_demo
+
+    _write(run_demo(budget=a.budget, seed=a.seed), None)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fairscan", description="Find and fix disparate exclusion in targeting models.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    au = sub.add_parser("audit", help="audit decisions for disparate exclusion across groups",
+                        description="Audit who is offered (or refused) across customer groups.")
+    au.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    au.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
+    au.add_argument("--prediction", help="binary decision column (1/yes/True = offer)")
+    au.add_argument("--score", help="score column; decide with --threshold or --budget")
+    au.add_argument("--threshold", type=float, help="offer when score >= T")
+    au.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
+    au.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
+    au.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
+                    help="audit COL in N quantile tiers or at cut points (repeatable)")
+    au.add_argument("--intersect", action="store_true", help="also audit the cross of all attributes")
+    au.add_argument("--reference", action="append", metavar="ATTR=GROUP",
+                    help="reference group of an attribute (default: its largest group)")
+    au.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
+    au.add_argument("--min-group-size", type=int, default=30, metavar="N",
+                    help="groups smaller than N get no pass/fail verdict (default 30)")
+    au.add_argument("--suppress-below", type=int, default=10, metavar="K",
+                    help="groups with fewer than K rows are suppressed (default 10)")
+    au.add_argument("--positive-label", metavar="VALUE", help="label value that counts as positive")
+    au.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
+                    help="which decision is favourable: 1 = offer (default), 0 for risk scores")
+    au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
+    au.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
+    au.add_argument("--format", choices=("table", "json"), default="table")
+    au.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    au.set_defaults(func=cmd_audit)
+
+    ds = sub.add_parser("datasets", help="list or describe the bundled real datasets")
+    ds.add_argument("action", choices=("list", "show"))
+    ds.add_argument("name", nargs="?")
+    ds.set_defaults(func=cmd_datasets)
+
+    de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")
+    de.add_argument("--budget", type=float, default=0.2, help="share of customers called (default 0.2)")
+    de.add_argument("--seed", type=int, default=0)
+    de.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fairscan`` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.version:
+            from fairscan import __version__
+
+            print(__version__)
+            return EXIT_OK
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.func(args))
+    except FairscanError as e:
+        print(f"fairscan: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # a bug, not a user mistake: short message, traceback on request
+        if os.environ.get("FAIRSCAN_DEBUG"):
+            raise
+        print(f"fairscan: internal error: {type(e).__name__}: {e} (set FAIRSCAN_DEBUG=1 for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The one small interface every engine implements, and the statistics it returns.
+
+An engine answers a handful of questions about the data (which columns, distinct values,
+quantiles) and then does the only heavy work there is: one GROUP BY that counts rows per
+(group, label, decision) cell. Everything downstream — rates, intervals, bootstrap, tests,
+verdicts, reports — is a pure function of those small tables, so a new engine (DuckDB,
+Spark) plugs in by implementing this class and nothing else.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from fairscan.groups import Grouping
+
+# Cell index within a group: 2 * y + d, with y = 1 for the positive label and d = 1 for the
+# favourable decision. So 0 = TN, 1 = FP, 2 = FN, 3 = TP. Without a label every row has y = 0.
+N_CELLS = 4
+
+
+@dataclass(frozen=True)
+class Label:
+    """The outcome column and the value that counts as positive (e.g. y == "yes")."""
+
+    column: str
+    positive: object
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a row's decision is made; d = 1 marks the *favourable* decision (an offer).
+
+    kind="prediction": decision 1 where ``column == positive``.
+    kind="threshold": decision 1 where ``score >= threshold``.
+    kind="budget": decision 1 for the ``k`` rows with the highest score; ties at the cut are
+    broken by row order (earlier rows first).
+    ``favourable`` says which decision value (1 or 0) is the favourable one: with 0 (risk
+    scores) the rows above the threshold / in the top k are the ones *refused*.
+    """
+
+    kind: Literal["prediction", "threshold", "budget"]
+    column: str
+    favourable: int = 1
+    positive: object = 1
+    threshold: float | None = None
+    k: int | None = None
+
+
+@dataclass
+class CellStats:
+    """Sufficient statistics of one grouping: counts per (group, cell).
+
+    ``codes[g]`` are the attribute codes of group g (only non-empty groups are kept);
+    ``n[g, c]`` the number of rows in cell c; ``w``/``w2`` the sums of weights and squared
+    weights per cell when the audit is weighted (else None).
+    """
+
+    grouping: Grouping
+    codes: np.ndarray
+    n: np.ndarray
+    w: np.ndarray | None = None
+    w2: np.ndarray | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.grouping.label(c) for c in self.codes]
+
+
+@dataclass
+class Aggregate:
+    """What one aggregation pass returns."""
+
+    n_rows: int
+    stats: list[CellStats]
+    data_sha256: str
+    score_range: tuple[float, float] | None = None
+
+
+class Engine(ABC):
+    """Interface of an aggregation engine. See the module docstring."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def columns(self) -> list[str]:
+        """Column names of the data."""
+
+    @abstractmethod
+    def n_rows(self) -> int:
+        """Number of rows."""
+
+    @abstractmethod
+    def is_numeric(self, column: str) -> bool:
+        """Whether the column holds numbers (int, float, bool excluded)."""
+
+    @abstractmethod
+    def has_missing(self, column: str) -> bool:
+        """Whether the column has any missing value."""
+
+    @abstractmethod
+    def levels(self, column: str, limit: int) -> tuple[list, bool]:
+        """Sorted distinct non-missing values (at most ``limit + 1``) and whether any are missing."""
+
+    @abstractmethod
+    def quantiles(self, column: str, probs: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Quantiles (linear interpolation) of the non-missing values, and whether any are missing."""
+
+    @abstractmethod
+    def min_max(self, column: str) -> tuple[float, float, int]:
+        """Minimum, maximum and the number of non-finite (NaN/inf/missing) values of a numeric column."""
+
+    @abstractmethod
+    def aggregate(
+        self,
+        groupings: list[Grouping],
+        label: Label | None,
+        decision: Decision,
+        weights: str | None,
+    ) -> Aggregate:
+        """Count rows per (group, cell) for every grouping, in one pass over the rows."""

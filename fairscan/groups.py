@@ -1,0 +1,225 @@
+"""Customer groups: categorical attributes, tiers of continuous ones, intersections.
+
+A :class:`GroupSpec` says *which* groups to audit; :func:`resolve` turns it into concrete
+:class:`Attribute` objects (levels, cut points, labels) by asking the engine for the few
+facts it needs (distinct values, quantiles). Engines then map every row to an integer code
+per attribute; metrics never see the raw values again.
+
+Conventions (documented for users):
+- Missing values form an explicit group labelled ``unknown`` (merged with a literal
+  ``"unknown"`` value when the column already has one); they are never dropped.
+- Tiers are right-closed bins ``(a..b]``; the first tier is open below and the last open
+  above. ``N`` alone means N quantile tiers (unweighted quantiles of the rows, linear
+  interpolation as in ``pandas.qcut``; duplicate edges are merged, so a column with heavy
+  ties may get fewer tiers, with a warning); two or more numbers are cut points.
+- Intersections list only the combinations that occur in the data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from fairscan.errors import FairscanError, suggest
+
+if TYPE_CHECKING:
+    from fairscan.engines.base import Engine
+
+UNKNOWN = "unknown"
+INTERSECTION_SEP = " x "
+DEFAULT_MAX_GROUPS = 500
+
+TierSpec = int | Sequence[float]
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One audited attribute, resolved: every row maps to a code in ``range(len(labels))``."""
+
+    name: str
+    column: str
+    kind: Literal["categorical", "tiers"]
+    labels: tuple[str, ...]
+    # categorical: the observed non-missing values, in label order
+    values: tuple = ()
+    # tiers: interior cut points, increasing; a value v goes to the first bin with v <= edge
+    edges: tuple[float, ...] = ()
+    has_unknown: bool = False
+    note: str = ""
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """A set of attributes crossed together: one attribute alone, or an intersection."""
+
+    attributes: tuple[Attribute, ...]
+
+    @property
+    def name(self) -> str:
+        return INTERSECTION_SEP.join(a.name for a in self.attributes)
+
+    def label(self, codes: Sequence[int]) -> str:
+        return INTERSECTION_SEP.join(a.labels[c] for a, c in zip(self.attributes, codes, strict=True))
+
+
+@dataclass
+class GroupSpec:
+    """Which groups to audit.
+
+    ``sensitive``: categorical columns. ``tiers``: column -> N quantile tiers or cut points
+    (these columns are audited too). ``intersect``: ``True`` crosses all attributes; a list of
+    column lists crosses just those. ``reference``: attribute -> reference group label
+    (default: the largest group).
+    """
+
+    sensitive: Sequence[str] = ()
+    tiers: Mapping[str, TierSpec] = field(default_factory=dict)
+    intersect: bool | Sequence[Sequence[str]] = False
+    reference: Mapping[str, str] = field(default_factory=dict)
+    max_groups: int = DEFAULT_MAX_GROUPS
+
+    def columns(self) -> list[str]:
+        """Audited columns in order: sensitive first, then tier columns not already listed."""
+        cols = list(dict.fromkeys(self.sensitive))
+        cols += [c for c in self.tiers if c not in cols]
+        return cols
+
+
+def format_number(x: float) -> str:
+    """Compact, exact-enough label for a cut point: 72 -> '72', 306.545 -> '306.545'."""
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:.6g}"
+
+
+def tier_labels(edges: Sequence[float], quantile: bool) -> tuple[str, ...]:
+    """Readable labels for right-closed bins around ``edges``: 'Q1 (..72]', 'Q2 (72..448]'."""
+    bounds = [None, *edges, None]
+    labels = []
+    for i in range(len(edges) + 1):
+        lo, hi = bounds[i], bounds[i + 1]
+        rng = f"({'' if lo is None else format_number(lo)}..{'' if hi is None else format_number(hi)}]"
+        labels.append(f"Q{i + 1} {rng}" if quantile else rng)
+    return tuple(labels)
+
+
+def value_label(v: object) -> str:
+    """Display label of a categorical value (1.0 -> '1', True -> 'True')."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _resolve_categorical(col: str, engine: Engine, max_groups: int) -> Attribute:
+    values, has_missing = engine.levels(col, max_groups)
+    if len(values) > max_groups:
+        advice = (
+            f"audit it in tiers instead (--tiers {col}=4, or cut points such as --tiers {col}=25,60)"
+            if engine.is_numeric(col)
+            else "group its values into fewer categories first"
+        )
+        raise FairscanError(
+            f"sensitive column '{col}' has more than {max_groups} distinct values, too many to "
+            f"audit as groups: {advice}"
+        )
+    labels = [value_label(v) for v in values]
+    if len(set(labels)) != len(labels):
+        raise FairscanError(
+            f"column '{col}': distinct values share a label after conversion to text; "
+            "convert the column to strings first"
+        )
+    has_unknown = has_missing and UNKNOWN not in labels
+    note = ""
+    if has_missing and not has_unknown:
+        note = f"missing values of '{col}' are counted in its existing '{UNKNOWN}' group"
+    return Attribute(
+        name=col,
+        column=col,
+        kind="categorical",
+        labels=(*labels, UNKNOWN) if has_unknown else tuple(labels),
+        values=tuple(values),
+        has_unknown=has_unknown,
+        note=note,
+    )
+
+
+def _resolve_tiers(col: str, spec: TierSpec, engine: Engine) -> Attribute:
+    if isinstance(spec, bool) or not isinstance(spec, int | Sequence) or isinstance(spec, str):
+        raise FairscanError(
+            f"tiers for '{col}': give a number of quantile tiers (e.g. 4) or two or more cut points"
+        )
+    note = ""
+    if isinstance(spec, int):
+        if spec < 2:
+            raise FairscanError(f"tiers for '{col}': need at least 2 quantile tiers, got {spec}")
+        probs = np.arange(1, spec) / spec
+        qs, has_missing = engine.quantiles(col, probs)
+        edges = tuple(float(e) for e in np.unique(qs))
+        if len(edges) < spec - 1:
+            note = (
+                f"'{col}' has many tied values: {spec} quantile tiers collapse to "
+                f"{len(edges) + 1} (cut points {', '.join(map(format_number, edges))})"
+            )
+        quantile = True
+    else:
+        try:
+            edges = tuple(float(e) for e in spec)
+        except (TypeError, ValueError):
+            raise FairscanError(f"tiers for '{col}': cut points must be numbers, got {spec!r}") from None
+        if len(edges) < 1 or any(math.isnan(e) for e in edges):
+            raise FairscanError(f"tiers for '{col}': give at least one cut point")
+        if list(edges) != sorted(set(edges)):
+            raise FairscanError(f"tiers for '{col}': cut points must be strictly increasing, got {list(edges)}")
+        has_missing = engine.has_missing(col)
+        quantile = False
+    labels = tier_labels(edges, quantile)
+    return Attribute(
+        name=col,
+        column=col,
+        kind="tiers",
+        labels=(*labels, UNKNOWN) if has_missing else labels,
+        edges=edges,
+        has_unknown=has_missing,
+        note=note,
+    )
+
+
+def resolve(spec: GroupSpec, engine: Engine) -> list[Grouping]:
+    """Resolve ``spec`` against the data: one Grouping per attribute, then the intersections."""
+    cols = spec.columns()
+    if not cols:
+        raise FairscanError("name at least one sensitive attribute (--sensitive COL or --tiers COL=N)")
+    available = engine.columns()
+    for c in cols:
+        if c not in available:
+            raise FairscanError(f"sensitive column '{c}' not found{suggest(c, available)}")
+    attrs: dict[str, Attribute] = {}
+    for c in cols:
+        if c in spec.tiers:
+            attrs[c] = _resolve_tiers(c, spec.tiers[c], engine)
+        else:
+            attrs[c] = _resolve_categorical(c, engine, spec.max_groups)
+    groupings = [Grouping((a,)) for a in attrs.values()]
+    crosses: list[Sequence[str]] = []
+    if spec.intersect is True:
+        if len(cols) >= 2:
+            crosses = [cols]
+    elif spec.intersect:
+        crosses = list(spec.intersect)
+    for cross in crosses:
+        for c in cross:
+            if c not in attrs:
+                raise FairscanError(
+                    f"intersection names '{c}', which is not an audited attribute{suggest(c, attrs)}"
+                )
+        if len(cross) >= 2:
+            groupings.append(Grouping(tuple(attrs[c] for c in cross)))
+    return groupings

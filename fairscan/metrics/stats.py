@@ -1,0 +1,143 @@
+"""Uncertainty from counts: Wilson intervals, count bootstrap, two-proportion tests, Holm.
+
+All vectorised over groups and metrics; scipy is called only for the few small tables that
+need Fisher's exact test. The choices, for users and reviewers:
+
+- **Wilson score interval** for every group rate (with weights: on the Kish effective size
+  of the rate's denominator, ``(sum w)^2 / sum w^2``).
+- **Bootstrap by resampling counts**: within each group, a multinomial draw of the group's
+  rows over its four cells is exactly the nonparametric bootstrap of any count-based metric
+  (group sizes held fixed: a stratified bootstrap). With weights the draw has the group's
+  effective size and the weighted cell shares (an approximation, documented as such).
+  Intervals are percentile intervals.
+- **Tests of group vs reference**: Fisher's exact test when any expected count of the 2x2
+  table is below 5 (Cochran's rule), otherwise the pooled two-proportion z-test (identical
+  to the chi-square test without continuity correction). Two-sided. With weights, on
+  effective counts (rounded for Fisher).
+- **Holm's step-down correction** across the whole disparity table of an audit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+FISHER_MIN_EXPECTED = 5.0
+
+
+def z_value(confidence: float) -> float:
+    """Two-sided normal quantile for a confidence level (0.95 -> 1.95996...)."""
+    return float(special.ndtri(0.5 + confidence / 2))
+
+
+def wilson(p: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for proportions ``p`` observed on ``n`` (NaN where undefined)."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = z_value(confidence)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z2n = z * z / n
+        centre = (p + z2n / 2) / (1 + z2n)
+        half = z / (1 + z2n) * np.sqrt(p * (1 - p) / n + z2n / (4 * n))
+        lo = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
+        hi = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+    bad = np.isnan(p)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def effective_n(w: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """Kish effective sample size ``(sum w)^2 / sum w^2`` (0 where there is no weight)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(w2 > 0, w * w / np.where(w2 > 0, w2, 1), 0.0)
+
+
+def bootstrap_cells(
+    n: np.ndarray,
+    w: np.ndarray | None,
+    w2: np.ndarray | None,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of the (G, 4) cell table: shape (n_boot, G, 4).
+
+    Unweighted: each group's rows are redrawn over its cells (multinomial, size n_g).
+    Weighted: drawn with the group's effective size over the weighted cell shares.
+    """
+    if w is None:
+        size = n.sum(axis=1)
+        shares = n / np.maximum(size, 1)[:, None]
+    else:
+        tot = w.sum(axis=1)
+        size = np.rint(effective_n(tot, w2.sum(axis=1))).astype(np.int64)
+        shares = np.where(tot[:, None] > 0, w / np.where(tot > 0, tot, 1)[:, None], 0.25)
+    shares = shares / shares.sum(axis=1, keepdims=True)
+    return rng.multinomial(size.astype(np.int64), shares, size=(n_boot, len(size))).astype(float)
+
+
+def percentile_interval(
+    reps: np.ndarray, confidence: float = 0.95, min_valid: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval over axis 0, ignoring NaN replicates; NaN when fewer than
+    ``min_valid`` of the replicates are defined."""
+    a = (1 - confidence) / 2
+    valid = np.isfinite(reps)
+    share = valid.mean(axis=0)
+    clean = np.where(valid, reps, np.nan)
+    with np.errstate(invalid="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo = np.nanquantile(clean, a, axis=0)
+            hi = np.nanquantile(clean, 1 - a, axis=0)
+    ok = share >= min_valid
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
+
+
+def two_proportion_test(
+    x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided p-values for H0: x1/n1 == x2/n2, and the test used per entry.
+
+    Fisher's exact test where an expected count is below 5, else the pooled z-test.
+    Returns (p, test) with test in {"fisher", "z", ""} ("" where undefined: an empty group).
+    """
+    x1, n1, x2, n2 = (np.asarray(a, dtype=float) for a in (x1, n1, x2, n2))
+    shape = np.broadcast(x1, n1, x2, n2).shape
+    x1, n1, x2, n2 = (np.broadcast_to(a, shape).ravel() for a in (x1, n1, x2, n2))
+    p = np.full(x1.shape, np.nan)
+    test = np.full(x1.shape, "", dtype=object)
+    defined = (n1 > 0) & (n2 > 0) & np.isfinite(x1) & np.isfinite(x2)
+    tot = n1 + n2
+    succ = x1 + x2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exp_min = np.minimum.reduce(
+            [n1 * succ / tot, n1 * (tot - succ) / tot, n2 * succ / tot, n2 * (tot - succ) / tot]
+        )
+        pooled = succ / tot
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        z = (x1 / n1 - x2 / n2) / se
+    use_fisher = defined & ~(exp_min >= FISHER_MIN_EXPECTED)
+    use_z = defined & ~use_fisher
+    p[use_z] = 2 * special.ndtr(-np.abs(z[use_z]))
+    test[use_z] = "z"
+    for i in np.flatnonzero(use_fisher):
+        a, b = round(x1[i]), round(n1[i]) - round(x1[i])
+        c, d = round(x2[i]), round(n2[i]) - round(x2[i])
+        p[i] = stats.fisher_exact([[a, b], [c, d]]).pvalue
+        test[i] = "fisher"
+    return p.reshape(shape), test.reshape(shape)
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaN entries are ignored and stay NaN."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    m = len(idx)
+    if m == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adj
+    return out

@@ -1,0 +1,281 @@
+"""From sufficient statistics to the audit's tables: groups, disparities, summary, findings.
+
+Pure functions of :class:`~fairscan.engines.base.CellStats`; no row is read here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fairscan.engines.base import CellStats
+from fairscan.metrics.classification import DESCRIPTIONS, rates
+from fairscan.metrics.stats import (
+    bootstrap_cells,
+    effective_n,
+    holm,
+    percentile_interval,
+    two_proportion_test,
+    wilson,
+)
+from fairscan.policy import Tolerance, verdict
+
+
+@dataclass
+class Settings:
+    """Everything the tables depend on besides the counts."""
+
+    metrics: list[str]
+    reference: dict[str, str] = field(default_factory=dict)
+    tolerances: dict[str, Tolerance] = field(default_factory=dict)
+    min_group_size: int = 30
+    suppress_below: int = 10
+    n_boot: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    alpha: float = 0.05
+
+
+@dataclass
+class GroupingTables:
+    """Per-grouping intermediate results (kept for the disparity and findings steps)."""
+
+    stats: CellStats
+    labels: list[str]
+    count: np.ndarray
+    suppressed: np.ndarray
+    rate: np.ndarray  # (G, M)
+    num: np.ndarray  # (G, M) numerators on the test scale (counts, or effective counts)
+    den: np.ndarray  # (G, M)
+    ref: int
+    boot: np.ndarray | None  # (B, G, M) replicate rates
+
+
+def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator) -> GroupingTables:
+    labels = st.labels
+    count = st.n.sum(axis=1)
+    suppressed = count < s.suppress_below
+    cells = st.w if st.w is not None else st.n.astype(float)
+    rate, num, den = rates(cells, s.metrics)
+    if st.w is not None:
+        # test and interval scale: Kish effective size of each rate's denominator
+        _, _, den_w2 = rates(st.w2, s.metrics)
+        den = effective_n(den, den_w2)
+        num = rate * den
+    rate[suppressed] = np.nan
+    name = st.grouping.name
+    if name in s.reference:
+        want = s.reference[name]
+        if want not in labels:
+            from fairscan.errors import FairscanError, suggest
+
+            raise FairscanError(
+                f"reference group '{want}' not found in attribute '{name}'{suggest(want, labels)}; "
+                f"groups are: {', '.join(labels[:12])}"
+            )
+        ref = labels.index(want)
+        if suppressed[ref]:
+            from fairscan.errors import FairscanError
+
+            raise FairscanError(
+                f"reference group '{want}' of '{name}' has fewer than {s.suppress_below} rows; choose a larger one"
+            )
+    else:
+        ref = int(np.argmax(np.where(suppressed, -1, count)))
+    boot = None
+    if s.n_boot > 0:
+        reps = bootstrap_cells(st.n, st.w, st.w2, s.n_boot, rng)
+        boot = rates(reps, s.metrics)[0]
+        boot[:, suppressed, :] = np.nan
+    return GroupingTables(st, labels, count, suppressed, rate, num, den, ref, boot)
+
+
+def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Groups, disparities, summary and findings tables for all groupings."""
+    rng = np.random.default_rng(s.seed)
+    parts = [_analyse_grouping(st, s, rng) for st in stats]
+    groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)
+    disp = pd.concat([_disparity_rows(t, s) for t in parts], ignore_index=True)
+    if len(disp):
+        disp["p_value_adjusted"] = holm(disp["p_value"].to_numpy(dtype=float))
+    else:
+        disp["p_value_adjusted"] = pd.Series(dtype=float)
+    summary = pd.concat([_summary_rows(t, s) for t in parts], ignore_index=True)
+    findings = _findings(disp, groups, s)
+    return groups, disp, summary, findings
+
+
+def _group_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
+    st = t.stats
+    out = pd.DataFrame(
+        {
+            "attribute": st.grouping.name,
+            "group": t.labels,
+            "count": pd.array(np.where(t.suppressed, None, t.count), dtype="Int64"),
+            "suppressed": t.suppressed,
+            "reference": np.arange(len(t.labels)) == t.ref,
+        }
+    )
+    if st.w is not None:
+        wsum = st.w.sum(axis=1)
+        out["weight_sum"] = np.where(t.suppressed, np.nan, wsum)
+        out["effective_n"] = np.where(t.suppressed, np.nan, effective_n(wsum, st.w2.sum(axis=1)))
+    lo, hi = wilson(t.rate, t.den, s.confidence)
+    for j, m in enumerate(s.metrics):
+        out[m] = t.rate[:, j]
+        out[f"{m}_ci_low"] = lo[:, j]
+        out[f"{m}_ci_high"] = hi[:, j]
+    if "selection_rate" in s.metrics:
+        sr = t.rate[:, s.metrics.index("selection_rate")]
+        top = np.nanmax(sr) if np.isfinite(sr).any() else np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            impact = sr / top if top and top > 0 else np.full(len(sr), np.nan)
+        out["impact_ratio"] = impact
+        out["four_fifths"] = pd.array(
+            [None if math.isnan(v) else bool(v >= 0.8) for v in impact], dtype="boolean"
+        )
+    return out
+
+
+def _disparity_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
+    g_idx = np.array([g for g in range(len(t.labels)) if g != t.ref], dtype=int)
+    rows = []
+    r = t.ref
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = t.rate[g_idx] - t.rate[r]
+        ratio = np.where(t.rate[r] > 0, t.rate[g_idx] / t.rate[r], np.nan)
+        p, test = two_proportion_test(t.num[g_idx], t.den[g_idx], t.num[r], t.den[r])
+        if t.boot is not None:
+            bd = t.boot[:, g_idx, :] - t.boot[:, [r], :]
+            br = np.where(t.boot[:, [r], :] > 0, t.boot[:, g_idx, :] / t.boot[:, [r], :], np.nan)
+            d_lo, d_hi = percentile_interval(bd, s.confidence)
+            r_lo, r_hi = percentile_interval(br, s.confidence)
+        else:
+            d_lo = d_hi = r_lo = r_hi = np.full(diff.shape, np.nan)
+    sup = t.suppressed[g_idx][:, None] | t.suppressed[r]
+    p = np.where(sup, np.nan, p)
+    for j, m in enumerate(s.metrics):
+        for i, g in enumerate(g_idx):
+            rows.append(
+                {
+                    "attribute": t.stats.grouping.name,
+                    "metric": m,
+                    "group": t.labels[g],
+                    "reference": t.labels[r],
+                    "group_count": None if t.suppressed[g] else int(t.count[g]),
+                    "reference_count": int(t.count[r]),
+                    "group_value": t.rate[g, j],
+                    "reference_value": t.rate[r, j],
+                    "difference": diff[i, j],
+                    "ratio": ratio[i, j],
+                    "difference_ci_low": d_lo[i, j],
+                    "difference_ci_high": d_hi[i, j],
+                    "ratio_ci_low": r_lo[i, j],
+                    "ratio_ci_high": r_hi[i, j],
+                    "p_value": p[i, j],
+                    "test": test[i, j] if not sup[i, 0] else "",
+                    "suppressed": bool(sup[i, 0]),
+                }
+            )
+    cols = [
+        "attribute", "metric", "group", "reference", "group_count", "reference_count",
+        "group_value", "reference_value", "difference", "ratio", "difference_ci_low",
+        "difference_ci_high", "ratio_ci_low", "ratio_ci_high", "p_value", "test", "suppressed",
+    ]
+    df = pd.DataFrame(rows, columns=cols)
+    df["group_count"] = df["group_count"].astype("Int64")
+    return df
+
+
+def _summary_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
+    """Between-groups spread per metric (max - min, min / max), over unsuppressed groups.
+
+    Equal to fairlearn's ``MetricFrame.difference()/ratio()`` (method="between_groups"), and
+    for selection_rate to ``demographic_parity_difference/ratio``; the ``equalized_odds``
+    row is the worse of the true- and false-positive-rate spreads, as in fairlearn.
+    """
+    rows = []
+    for j, m in enumerate(s.metrics):
+        v = t.rate[:, j]
+        v = v[np.isfinite(v)]
+        if len(v) == 0:
+            d = r = np.nan
+        else:
+            d = float(v.max() - v.min())
+            r = float(v.min() / v.max()) if v.max() > 0 else np.nan
+        rows.append({"attribute": t.stats.grouping.name, "metric": m, "difference": d, "ratio": r,
+                     "groups": int(len(v))})
+    by = {row["metric"]: row for row in rows}
+    if "true_positive_rate" in by and "false_positive_rate" in by:
+        tp, fp = by["true_positive_rate"], by["false_positive_rate"]
+        rows.append({
+            "attribute": t.stats.grouping.name,
+            "metric": "equalized_odds",
+            "difference": max(tp["difference"], fp["difference"]),
+            "ratio": min(tp["ratio"], fp["ratio"]),
+            "groups": min(tp["groups"], fp["groups"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _num(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _findings(disp: pd.DataFrame, groups: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    rows = []
+    level = f"{round(100 * s.confidence)}%"
+    judged = disp[disp["metric"].isin(list(s.tolerances))]
+    for row in judged.itertuples(index=False):
+        tol = s.tolerances[row.metric]
+        what = DESCRIPTIONS[row.metric]
+        who = f"{row.attribute} = {row.group}"
+        ref = f"{row.reference}"
+        if row.suppressed:
+            v = "insufficient"
+            msg = (f"{who}: fewer than {s.suppress_below} rows, so its numbers are suppressed "
+                   "to protect privacy; no verdict.")
+        elif row.group_count < s.min_group_size or row.reference_count < s.min_group_size:
+            v = "insufficient"
+            msg = (f"{who}: only {row.group_count} rows (minimum {s.min_group_size}); too few "
+                   "to tell whether it is treated differently.")
+        else:
+            ci = (row.ratio_ci_low, row.ratio_ci_high) if tol.kind == "ratio" else (
+                row.difference_ci_low, row.difference_ci_high)
+            v = verdict(tol, row.difference, row.ratio, ci, row.p_value_adjusted, s.alpha)
+            est = (f"ratio {_num(row.ratio)} ({level} CI {_num(ci[0])}–{_num(ci[1])})"
+                   if tol.kind == "ratio" else
+                   f"difference {_num(100 * row.difference, 1)} points ({level} CI "
+                   f"{_num(100 * ci[0], 1)} to {_num(100 * ci[1], 1)})")
+            facts = (f"{who}: {what} {_pct(row.group_value)} vs {_pct(row.reference_value)} "
+                     f"for {ref}; {est}")
+            if v == "fail":
+                msg = (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be "
+                       f"chance (Holm-adjusted {_p(row.p_value_adjusted)}).")
+            elif v == "pass":
+                msg = f"{facts}: the whole interval is within the tolerance ({tol.describe()})."
+            elif math.isnan(row.difference) or (tol.kind == "ratio" and math.isnan(row.ratio)):
+                msg = f"{facts}: undefined (no one in the rate's denominator), no verdict."
+            else:
+                msg = (f"{facts}: not enough evidence either way for the tolerance "
+                       f"({tol.describe()}; Holm-adjusted {_p(row.p_value_adjusted)}).")
+        rows.append({
+            "attribute": row.attribute, "metric": row.metric, "group": row.group,
+            "reference": row.reference, "verdict": v, "message": msg,
+            "tolerance": tol.describe(),
+        })
+    cols = ["attribute", "metric", "group", "reference", "verdict", "message", "tolerance"]
+    return pd.DataFrame(rows, columns=cols)

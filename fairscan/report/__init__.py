@@ -1,0 +1,1 @@
+"""Renderers: turn an AuditResult into text for people (presentation only)."""

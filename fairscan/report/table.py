@@ -1,0 +1,122 @@
+"""Terminal rendering with rich: findings first, then each attribute's groups."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from fairscan.audit import AuditResult
+
+_STYLE = {"fail": "bold red", "insufficient": "yellow", "pass": "green"}
+_SHOWN = (
+    ("selection_rate", "offered"),
+    ("true_positive_rate", "offered | would say yes"),
+    ("false_negative_rate", "missed | would say yes"),
+    ("base_rate", "base rate"),
+)
+
+
+def _console(width: int | None) -> tuple[Console, io.StringIO]:
+    buf = io.StringIO()
+    return Console(file=buf, width=width or 120, force_terminal=False, highlight=False,
+                   color_system=None, soft_wrap=False), buf
+
+
+def _rate(row: Any, m: str) -> str:
+    v = row.get(m)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    lo, hi = row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
+    return f"{100 * v:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def render_table(result: AuditResult, width: int | None = None) -> str:
+    """The audit as plain text tables: verdict counts, findings, groups per attribute."""
+    con, buf = _console(width)
+    m = result.meta
+    counts = result.verdict_counts()
+    con.print(Text(f"fairscan audit · {m['n_rows']:,} rows · decision: {m['decision']['description']}",
+                   style="bold"))
+    con.print(f"findings: {counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass"
+              f"   (tolerances: {', '.join(f'{k} {v}' for k, v in m['settings']['tolerances'].items())})")
+    order = {"fail": 0, "insufficient": 1, "pass": 2}
+    f = result.findings.sort_values("verdict", key=lambda s: s.map(order), kind="stable")
+    t = Table(title="Findings", show_lines=False, expand=False)
+    t.add_column("verdict")
+    t.add_column("attribute")
+    t.add_column("metric")
+    t.add_column("message", overflow="fold")
+    for row in f.itertuples(index=False):
+        if row.verdict == "pass":
+            continue
+        t.add_row(Text(row.verdict, style=_STYLE[row.verdict]), row.attribute, row.metric, row.message)
+    if counts["pass"]:
+        t.caption = f"{counts['pass']} passing findings not shown (use --format json for all)"
+    con.print(t)
+    metrics = [(k, label) for k, label in _SHOWN if k in m["metrics"]]
+    for attr in m["attributes"]:
+        g = result.groups[result.groups["attribute"] == attr]
+        t = Table(title=f"{attr} (reference: {m['reference'][attr]})")
+        t.add_column("group")
+        t.add_column("rows", justify="right")
+        for _, label in metrics:
+            t.add_column(f"{label} [95% CI]", justify="right")
+        if "impact_ratio" in g:
+            t.add_column("vs most offered", justify="right")
+        for row in g.to_dict("records"):
+            cells = [str(row["group"]) + (" *" if row["reference"] else ""),
+                     f"<{m['settings']['suppress_below']}" if row["suppressed"] else f"{row['count']:,}"]
+            cells += [_rate(row, k) for k, _ in metrics]
+            if "impact_ratio" in row:
+                ir = row["impact_ratio"]
+                cells.append("—" if ir is None or math.isnan(ir) else f"{ir:.2f}")
+            t.add_row(*cells)
+        con.print(t)
+    for w in m["warnings"]:
+        con.print(f"warning: {w}")
+    return buf.getvalue()
+
+
+def render_dataset_list(cards: list[dict]) -> str:
+    """One line per bundled dataset."""
+    con, buf = _console(120)
+    t = Table(title="Bundled datasets (UCI, CC BY 4.0)")
+    for c in ("name", "rows", "label", "sensitive", "title"):
+        t.add_column(c)
+    for c in cards:
+        label = f"{c['target']} = {c['positive_label']}" if c.get("target") else "—"
+        t.add_row(c["name"], f"{c['rows']:,}", label, ", ".join(c.get("sensitive", [])), c["title"])
+    con.print(t)
+    return buf.getvalue()
+
+
+def render_card(card: dict) -> str:
+    """A dataset's card as readable text."""
+    con, buf = _console(120)
+    con.print(Text(f"{card['name']}: {card['title']}", style="bold"))
+    con.print(card.get("description", ""))
+    con.print(f"source: {card['source']}\ncitation: {card['citation']}\nlicence: {card['licence']}")
+    con.print(f"rows: {card['rows']:,}" + (f"  splits: {card['splits']}" if card.get("splits") else ""))
+    if card.get("target"):
+        con.print(f"label: {card['target']} = {card['positive_label']!r} ({card.get('favourable_meaning', '')})")
+    con.print(f"sensitive: {', '.join(card.get('sensitive', []))}")
+    pp = card.get("purchasing_power") or []
+    if pp:
+        con.print("purchasing-power proxies:")
+        for p in pp:
+            con.print(f"  - {p if isinstance(p, str) else p}")
+    t = Table(title="columns")
+    t.add_column("column")
+    t.add_column("type")
+    t.add_column("description", overflow="fold")
+    for name, info in card.get("columns", {}).items():
+        t.add_row(name, info.get("type", ""), info.get("description", ""))
+    con.print(t)
+    for c in card.get("caveats", []):
+        con.print(f"caveat: {c}")
+    return buf.getvalue()
