@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
-from fairscan.audit import AuditResult, audit  # noqa: E402
-from fairscan.errors import FairscanError  # noqa: E402
+from fairscan.audit import AuditResult, audit
+from fairscan.errors import FairscanError
 
 __all__ = ["AuditResult", "FairscanError", "__version__", "audit"]

@@ -132,7 +132,7 @@ def _clean(v: Any) -> Any:
 
 def _binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:
     """The value of ``column`` that means positive/1, given by the user or recognised."""
-    values, has_missing = engine.levels(column, 3)
+    values, _ = engine.levels(column, 3)
     if given is not None:
         for v in values:
             if v == given or str(v) == str(given):
@@ -178,7 +178,7 @@ def resolve_budget(budget: int | float | str, n_rows: int) -> int:
         return k
     if not (0 < budget <= 1) or math.isnan(budget):
         raise FairscanError(f"budget fraction {budget} must be in (0, 1]; for a count give a whole number")
-    return int(math.floor(budget * n_rows + 1e-9))
+    return math.floor(budget * n_rows + 1e-9)
 
 
 def _check_column(engine: Engine, column: str | None, role: str) -> None:

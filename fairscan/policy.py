@@ -47,7 +47,7 @@ class Tolerance:
     def describe(self) -> str:
         if self.kind == "ratio":
             return f"ratio between {self.bound:g} and {1 / self.bound:.3g}"
-        return f"difference within ±{self.bound:g}"
+        return f"difference within ±{100 * self.bound:g} points"
 
     def to_dict(self) -> dict:
         return {"min_ratio" if self.kind == "ratio" else "max_difference": self.bound}

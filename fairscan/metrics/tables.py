@@ -207,7 +207,7 @@ def _summary_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
             d = float(v.max() - v.min())
             r = float(v.min() / v.max()) if v.max() > 0 else np.nan
         rows.append({"attribute": t.stats.grouping.name, "metric": m, "difference": d, "ratio": r,
-                     "groups": int(len(v))})
+                     "groups": len(v)})
     by = {row["metric"]: row for row in rows}
     if "true_positive_rate" in by and "false_positive_rate" in by:
         tp, fp = by["true_positive_rate"], by["false_positive_rate"]

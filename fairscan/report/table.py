@@ -15,8 +15,8 @@ from fairscan.audit import AuditResult
 _STYLE = {"fail": "bold red", "insufficient": "yellow", "pass": "green"}
 _SHOWN = (
     ("selection_rate", "offered"),
-    ("true_positive_rate", "offered | would say yes"),
-    ("false_negative_rate", "missed | would say yes"),
+    ("true_positive_rate", "offered if yes"),
+    ("false_negative_rate", "missed if yes"),
     ("base_rate", "base rate"),
 )
 
@@ -32,7 +32,7 @@ def _rate(row: Any, m: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     lo, hi = row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
-    return f"{100 * v:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return f"{100 * v:.1f}%\n({100 * lo:.1f}–{100 * hi:.1f})"
 
 
 def render_table(result: AuditResult, width: int | None = None) -> str:
@@ -42,8 +42,10 @@ def render_table(result: AuditResult, width: int | None = None) -> str:
     counts = result.verdict_counts()
     con.print(Text(f"fairscan audit · {m['n_rows']:,} rows · decision: {m['decision']['description']}",
                    style="bold"))
-    con.print(f"findings: {counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass"
-              f"   (tolerances: {', '.join(f'{k} {v}' for k, v in m['settings']['tolerances'].items())})")
+    con.print(f"findings: {counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass")
+    tols = [f"{k} {'ratio ≥' if 'min_ratio' in v else 'difference ≤'} {next(iter(v.values())):g}"
+            for k, v in m["settings"]["tolerances"].items()]
+    con.print(f"tolerances: {', '.join(tols)}; verdicts at {m['settings']['confidence']:.0%} confidence")
     order = {"fail": 0, "insufficient": 1, "pass": 2}
     f = result.findings.sort_values("verdict", key=lambda s: s.map(order), kind="stable")
     t = Table(title="Findings", show_lines=False, expand=False)
@@ -62,12 +64,12 @@ def render_table(result: AuditResult, width: int | None = None) -> str:
     for attr in m["attributes"]:
         g = result.groups[result.groups["attribute"] == attr]
         t = Table(title=f"{attr} (reference: {m['reference'][attr]})")
-        t.add_column("group")
-        t.add_column("rows", justify="right")
+        t.add_column("group", no_wrap=True)
+        t.add_column("rows", justify="right", no_wrap=True)
         for _, label in metrics:
-            t.add_column(f"{label} [95% CI]", justify="right")
+            t.add_column(label, justify="right", no_wrap=True)
         if "impact_ratio" in g:
-            t.add_column("vs most offered", justify="right")
+            t.add_column("vs most\noffered", justify="right", no_wrap=True)
         for row in g.to_dict("records"):
             cells = [str(row["group"]) + (" *" if row["reference"] else ""),
                      f"<{m['settings']['suppress_below']}" if row["suppressed"] else f"{row['count']:,}"]
@@ -76,6 +78,8 @@ def render_table(result: AuditResult, width: int | None = None) -> str:
                 ir = row["impact_ratio"]
                 cells.append("—" if ir is None or math.isnan(ir) else f"{ir:.2f}")
             t.add_row(*cells)
+        t.caption = ("rates with 95% Wilson intervals; * reference group; 'if yes' = among customers "
+                     "who would say yes (label positive)")
         con.print(t)
     for w in m["warnings"]:
         con.print(f"warning: {w}")
@@ -109,7 +113,7 @@ def render_card(card: dict) -> str:
     if pp:
         con.print("purchasing-power proxies:")
         for p in pp:
-            con.print(f"  - {p if isinstance(p, str) else p}")
+            con.print(f"  - {p['column']}: {p['explanation']}" if isinstance(p, dict) else f"  - {p}")
     t = Table(title="columns")
     t.add_column("column")
     t.add_column("type")
