@@ -246,7 +246,7 @@ def audit(
     for col, role in ((target, "target"), (prediction, "prediction"), (score, "score"), (weights, "weight")):
         _check_column(engine, col, role)
 
-    decision = _decision(engine, prediction, score, threshold, budget, favourable_decision, n)
+    decision, score_range = _decision(engine, prediction, score, threshold, budget, favourable_decision, n)
     label = None
     if target is not None:
         label = Label(target, _binary_positive(engine, target, positive_label, "label", "--positive-label"))
@@ -307,7 +307,7 @@ def audit(
         "data_sha256": agg.data_sha256,
         "target": target,
         "positive_label": label.positive if label else None,
-        "decision": _describe(decision, budget, agg.score_range),
+        "decision": _describe(decision, budget, score_range),
         "weights": weights,
         "attributes": names,
         "metrics": metrics,
@@ -346,14 +346,15 @@ def _decision(
     budget: Any,
     favourable: int,
     n: int,
-) -> Decision:
+) -> tuple[Decision, tuple[float, float] | None]:
+    """The decision rule, validated against the data, and the score's range (if any)."""
     if (prediction is None) == (score is None):
         raise FairscanError("give exactly one of a prediction column or a score column (with a threshold or budget)")
     if prediction is not None:
         if threshold is not None or budget is not None:
             raise FairscanError("a threshold or budget applies to a score column, not to a prediction column")
         positive = _binary_positive(engine, prediction, None, "prediction", "a 0/1 prediction")
-        return Decision("prediction", prediction, favourable, positive=positive)
+        return Decision("prediction", prediction, favourable, positive=positive), None
     if (threshold is None) == (budget is None):
         raise FairscanError(f"score column '{score}' needs exactly one of --threshold T or --budget K")
     if not engine.is_numeric(score):
@@ -376,9 +377,8 @@ def _decision(
                 f"threshold {t:g} is {where} score in '{score}' (range {lo:g} to {hi:g}): everyone would get "
                 "the same decision; choose a threshold within the range, or use --budget"
             )
-        return Decision("threshold", score, favourable, threshold=t)
-    k = resolve_budget(budget, n)
-    return Decision("budget", score, favourable, k=k)
+        return Decision("threshold", score, favourable, threshold=t), (lo, hi)
+    return Decision("budget", score, favourable, k=resolve_budget(budget, n)), (lo, hi)
 
 
 def _describe(d: Decision, budget: Any, score_range: tuple[float, float] | None) -> dict[str, Any]:

@@ -77,7 +77,6 @@ class Aggregate:
     n_rows: int
     stats: list[CellStats]
     data_sha256: str
-    score_range: tuple[float, float] | None = None
 
 
 class Engine(ABC):

@@ -1,8 +1,15 @@
-"""In-memory engine: pandas, polars or Arrow data, counted with numpy.bincount in chunks."""
+"""In-memory engine: pandas, polars or Arrow data, counted with numpy.bincount in chunks.
+
+Every row-level step (group codes, label, decision, cell index, hash) runs chunk by chunk,
+so the extra memory is a few chunk-sized temporaries, never full-size int64 arrays. The
+only whole-column work is finding distinct values (a hash pass with a small result) and,
+for a budget, locating the score cut.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -13,9 +20,11 @@ from fairscan.errors import FairscanError, suggest
 from fairscan.groups import UNKNOWN, Attribute, Grouping
 
 CHUNK_ROWS = 1 << 20
-# Count over the full cross of all attributes at once (then marginalise) while it has at
-# most this many cells; otherwise count each grouping on its own.
+# Dense counting (bincount) while a key space has at most this many groups; larger
+# intersections are counted sparsely (unique keys per chunk).
 MAX_JOINT_GROUPS = 1 << 15
+
+Encoder = Callable[[slice], np.ndarray]
 
 
 def _kind(data: Any) -> str:
@@ -32,6 +41,16 @@ def _kind(data: Any) -> str:
     )
 
 
+class _Levels:
+    """Distinct values of a column and how to encode a chunk of it against them."""
+
+    def __init__(self, values: list, has_missing: bool, encode: Callable[[slice, np.ndarray], np.ndarray]):
+        self.values = values
+        self.has_missing = has_missing
+        # encode(slice, remap): codes of the chunk, via remap[index into values] (-1 = missing)
+        self.encode = encode
+
+
 class MemoryEngine(Engine):
     """Aggregates data that fits in memory. Columns are converted lazily, one at a time."""
 
@@ -41,7 +60,7 @@ class MemoryEngine(Engine):
         self._data = data
         self._kind = _kind(data)
         self._series: dict[str, pd.Series] = {}
-        self._factors: dict[str, tuple[np.ndarray, list]] = {}
+        self._levels: dict[str, _Levels] = {}
 
     # -- column access -------------------------------------------------------------------
     def columns(self) -> list[str]:
@@ -52,7 +71,7 @@ class MemoryEngine(Engine):
         return list(self._data.column_names)
 
     def n_rows(self) -> int:
-        return int(self._data.shape[0] if self._kind != "arrow" else self._data.num_rows)
+        return int(self._data.num_rows if self._kind == "arrow" else self._data.shape[0])
 
     def series(self, column: str) -> pd.Series:
         """The column as a pandas Series (converted once and cached)."""
@@ -77,105 +96,126 @@ class MemoryEngine(Engine):
     def has_missing(self, column: str) -> bool:
         return bool(self.series(column).isna().any())
 
-    def _factorize(self, column: str) -> tuple[np.ndarray, list]:
-        """Codes (-1 = missing) and sorted distinct values of a column, cached."""
-        if column not in self._factors:
-            s = self.series(column)
-            try:
-                codes, uniques = pd.factorize(s, sort=True, use_na_sentinel=True)
-                values = list(uniques)
-            except TypeError:  # mixed types that do not sort: sort by their text
-                codes, uniques = pd.factorize(s, sort=False, use_na_sentinel=True)
-                order = sorted(range(len(uniques)), key=lambda i: str(uniques[i]))
-                remap = np.empty(len(order) + 1, dtype=np.int64)
-                remap[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-                remap[-1] = -1
-                codes = remap[codes]
-                values = [uniques[i] for i in order]
-            self._factors[column] = (np.asarray(codes), values)
-        return self._factors[column]
+    def _get_levels(self, column: str) -> _Levels:
+        if column not in self._levels:
+            self._levels[column] = _find_levels(self.series(column))
+        return self._levels[column]
 
     def levels(self, column: str, limit: int) -> tuple[list, bool]:
-        codes, values = self._factorize(column)
-        return values[: limit + 1], bool((codes < 0).any())
+        lv = self._get_levels(column)
+        return lv.values[: limit + 1], lv.has_missing
 
-    def _float(self, column: str) -> np.ndarray:
-        s = self.series(column)
+    def _float_chunk(self, column: str, sl: slice) -> np.ndarray:
+        return self.series(column).iloc[sl].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def _require_numeric(self, column: str, role: str = "tiers and scores") -> None:
         if not self.is_numeric(column):
             raise FairscanError(
-                f"column '{column}' is not numeric (dtype {s.dtype}); tiers and scores need numbers"
+                f"column '{column}' is not numeric (dtype {self.series(column).dtype}); {role} need numbers"
             )
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
 
     def quantiles(self, column: str, probs: np.ndarray) -> tuple[np.ndarray, bool]:
-        v = self._float(column)
+        self._require_numeric(column)
+        v = self.series(column).to_numpy(dtype=np.float64, na_value=np.nan)
         finite = ~np.isnan(v)
         if not finite.any():
             raise FairscanError(f"column '{column}' has no values to cut into tiers")
-        return np.quantile(v[finite], probs), bool((~finite).any())
+        return np.quantile(v[finite] if not finite.all() else v, probs), bool((~finite).any())
 
     def min_max(self, column: str) -> tuple[float, float, int]:
-        v = self._float(column)
-        ok = np.isfinite(v)
-        bad = int(len(v) - ok.sum())
-        if not ok.any():
+        self._require_numeric(column)
+        lo, hi, bad = np.inf, -np.inf, 0
+        for sl in self._chunks():
+            v = self._float_chunk(column, sl)
+            ok = np.isfinite(v)
+            bad += int(len(v) - np.count_nonzero(ok))
+            if ok.any():
+                vv = v if bad == 0 else v[ok]
+                lo, hi = min(lo, float(vv.min())), max(hi, float(vv.max()))
+        if lo > hi:
             return float("nan"), float("nan"), bad
-        return float(v[ok].min()), float(v[ok].max()), bad
+        return lo, hi, bad
 
-    # -- row-level encodings ---------------------------------------------------------------
-    def _attribute_codes(self, attr: Attribute) -> np.ndarray:
+    def _chunks(self) -> list[slice]:
+        n = self.n_rows()
+        return [slice(i, min(i + CHUNK_ROWS, n)) for i in range(0, n, CHUNK_ROWS)]
+
+    # -- row-level encoders (chunk -> array) ----------------------------------------------
+    def _attribute_encoder(self, attr: Attribute) -> Encoder:
         if attr.kind == "categorical":
-            codes, values = self._factorize(attr.column)
-            if len(values) != len(attr.values):
+            lv = self._get_levels(attr.column)
+            if len(lv.values) != len(attr.values):
                 raise FairscanError(f"column '{attr.column}' changed while auditing")
-            codes = codes.astype(np.int32, copy=True)
-            if attr.has_unknown:
-                codes[codes < 0] = attr.n_levels - 1
-            elif (codes < 0).any():
-                codes[codes < 0] = attr.labels.index(UNKNOWN)
-            return codes
-        v = self._float(attr.column)
-        codes = np.searchsorted(np.asarray(attr.edges), v, side="left").astype(np.int32)
-        if attr.has_unknown:
-            codes[np.isnan(v)] = attr.n_levels - 1
-        return codes
+            missing = attr.n_levels - 1 if attr.has_unknown else (
+                attr.labels.index(UNKNOWN) if lv.has_missing else 0)
+            # remap[i] = code of value i; remap[-1] (index -1) = code of missing
+            remap = np.append(np.arange(len(lv.values), dtype=np.int32), np.int32(missing))
+            return lambda sl: lv.encode(sl, remap)
+        edges = np.asarray(attr.edges)
+        unknown = attr.n_levels - 1
 
-    def _label_array(self, label: Label) -> np.ndarray:
+        def tiers(sl: slice) -> np.ndarray:
+            v = self._float_chunk(attr.column, sl)
+            codes = np.searchsorted(edges, v, side="left").astype(np.int32)
+            if attr.has_unknown:
+                codes[np.isnan(v)] = unknown
+            return codes
+
+        return tiers
+
+    def _label_encoder(self, label: Label) -> Encoder:
         s = self.series(label.column)
-        if s.isna().any():
+        n_missing = int(s.isna().sum())
+        if n_missing:
             raise FairscanError(
-                f"label column '{label.column}' has {int(s.isna().sum())} missing values; "
+                f"label column '{label.column}' has {n_missing:,} missing values; "
                 "fill or remove those rows first (fairscan never drops rows silently)"
             )
-        return (s == label.positive).to_numpy(dtype=bool)
+        if pd.api.types.is_bool_dtype(s) and s.dtype == bool and label.positive is True:
+            values = s.to_numpy()
+            return lambda sl: values[sl]
+        return lambda sl: (s.iloc[sl] == label.positive).to_numpy(dtype=bool)
 
-    def _decision_array(self, decision: Decision) -> np.ndarray:
-        """Favourable-decision indicator per row."""
+    def _decision_encoder(self, decision: Decision) -> Encoder:
+        """Favourable-decision indicator per chunk."""
+        flip = decision.favourable == 0
         if decision.kind == "prediction":
             s = self.series(decision.column)
-            if s.isna().any():
+            n_missing = int(s.isna().sum())
+            if n_missing:
                 raise FairscanError(
-                    f"prediction column '{decision.column}' has {int(s.isna().sum())} missing values; "
+                    f"prediction column '{decision.column}' has {n_missing:,} missing values; "
                     "fill or remove those rows first"
                 )
-            d1 = (s == decision.positive).to_numpy(dtype=bool)
-        else:
-            score = self._float(decision.column)
-            if decision.kind == "threshold":
-                d1 = score >= decision.threshold
-            else:
-                d1 = top_k_mask(score, int(decision.k))
-        return d1 if decision.favourable == 1 else ~d1
+            return lambda sl: (s.iloc[sl] == decision.positive).to_numpy(dtype=bool) ^ flip
+        self._require_numeric(decision.column)
+        if decision.kind == "threshold":
+            t = float(decision.threshold)
+            return lambda sl: (self._float_chunk(decision.column, sl) >= t) ^ flip
+        score = self.series(decision.column).to_numpy(dtype=np.float64, na_value=np.nan)
+        cut, take = _top_k_cut(score, int(decision.k))
+        state = {"ties_left": take}
 
-    def _weights(self, column: str) -> np.ndarray:
-        w = self._float(column)
-        if not np.isfinite(w).all():
-            raise FairscanError(f"weight column '{column}' has missing or infinite values; fix them first")
-        if (w < 0).any():
-            raise FairscanError(
-                f"weight column '{column}' has {int((w < 0).sum())} negative values; weights must be >= 0"
-            )
-        return w
+        def budget(sl: slice) -> np.ndarray:
+            v = score[sl]
+            d = v > cut
+            if state["ties_left"] > 0:
+                ties = np.flatnonzero(v == cut)[: state["ties_left"]]
+                d[ties] = True
+                state["ties_left"] -= len(ties)
+            return d ^ flip
+
+        return budget
+
+    def _weight_encoder(self, column: str) -> Encoder:
+        self._require_numeric(column, "weights")
+        lo, _, bad = self.min_max(column)
+        if bad:
+            raise FairscanError(f"weight column '{column}' has {bad:,} missing or infinite values; fix them first")
+        if lo < 0:
+            n_neg = int((self.series(column) < 0).sum())
+            raise FairscanError(f"weight column '{column}' has {n_neg:,} negative values; weights must be >= 0")
+        return lambda sl: self._float_chunk(column, sl)
 
     # -- the one pass ---------------------------------------------------------------------
     def aggregate(
@@ -185,128 +225,239 @@ class MemoryEngine(Engine):
         decision: Decision,
         weights: str | None,
     ) -> Aggregate:
-        n = self.n_rows()
-        y = self._label_array(label) if label else np.zeros(n, dtype=bool)
-        d = self._decision_array(decision)
-        w = self._weights(weights) if weights else None
         attrs: dict[str, Attribute] = {}
         for g in groupings:
             for a in g.attributes:
                 attrs.setdefault(a.column, a)
-        codes = {c: self._attribute_codes(a) for c, a in attrs.items()}
-        digest = _hash(self, list(attrs), label, decision, weights, y, d)
+        enc = {c: self._attribute_encoder(a) for c, a in attrs.items()}
+        y_enc = self._label_encoder(label) if label else None
+        d_enc = self._decision_encoder(decision)
+        w_enc = self._weight_encoder(weights) if weights else None
 
-        sizes = [a.n_levels for a in attrs.values()]
-        if int(np.prod(sizes, dtype=np.float64)) <= MAX_JOINT_GROUPS:
-            joint = _mixed_radix([codes[c] for c in attrs], sizes)
-            n_c, w_c, w2_c = count_cells(joint, int(np.prod(sizes)), y, d, w)
-            shape = (*sizes, N_CELLS)
-            stats = [
-                _marginal(g, list(attrs), n_c.reshape(shape),
-                          None if w_c is None else w_c.reshape(shape),
-                          None if w2_c is None else w2_c.reshape(shape))
-                for g in groupings
-            ]
+        sizes = {c: a.n_levels for c, a in attrs.items()}
+        order = list(attrs)
+        joint = int(np.prod([sizes[c] for c in order], dtype=np.float64)) <= MAX_JOINT_GROUPS
+        keyspaces = [order] if joint else [[a.column for a in g.attributes] for g in groupings]
+        counters = [_Counter([sizes[c] for c in ks], weighted=w_enc is not None) for ks in keyspaces]
+        hasher = _Hasher(self, [*order, decision.column, weights], label)
+        for c in order:  # text attributes: their levels define the codes that get hashed
+            if c not in hasher.raw:
+                hasher.h.update(repr([str(v) for v in self._get_levels(c).values]).encode())
+
+        for sl in self._chunks():
+            codes = {c: e(sl) for c, e in enc.items()}
+            y = y_enc(sl) if y_enc else np.zeros(sl.stop - sl.start, dtype=bool)
+            d = d_enc(sl)
+            w = w_enc(sl) if w_enc else None
+            for ks, counter in zip(keyspaces, counters, strict=True):
+                counter.add([codes[c] for c in ks], y, d, w)
+            hasher.update(sl, codes, y, d)
+
+        if joint:
+            stats = [counters[0].marginal(g, order) for g in groupings]
         else:
-            stats = [self._count_grouping(g, codes, y, d, w) for g in groupings]
-        score_range = None
-        if decision.kind != "prediction":
-            lo, hi, _ = self.min_max(decision.column)
-            score_range = (lo, hi)
-        return Aggregate(n_rows=n, stats=stats, data_sha256=digest, score_range=score_range)
+            stats = [c.marginal(g, ks) for g, ks, c in zip(groupings, keyspaces, counters, strict=True)]
+        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=hasher.hexdigest())
 
-    def _count_grouping(self, g: Grouping, codes: dict, y, d, w) -> CellStats:
-        sizes = [a.n_levels for a in g.attributes]
-        key = _mixed_radix([codes[a.column] for a in g.attributes], sizes)
-        uniq, key = np.unique(key, return_inverse=True)
-        n_c, w_c, w2_c = count_cells(key, len(uniq), y, d, w)
-        combo = np.stack(np.unravel_index(uniq, sizes), axis=1) if len(sizes) > 1 else uniq[:, None]
-        keep = n_c.sum(axis=1) > 0
-        return CellStats(g, combo[keep], n_c[keep], *(None if x is None else x[keep] for x in (w_c, w2_c)))
+
+def _find_levels(s: pd.Series) -> _Levels:
+    """Sorted distinct values (category order for categoricals) and a chunk encoder.
+
+    For a categorical column every category is a level, observed or not: unobserved ones
+    simply produce empty groups, which the counting step leaves out. That keeps this step
+    free of a pass over the rows.
+    """
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat_codes = s.cat.codes.to_numpy()
+        values = list(s.cat.categories)
+        has_missing = bool(s.hasnans)
+
+        def enc_cat(sl: slice, remap: np.ndarray) -> np.ndarray:
+            c = cat_codes[sl]
+            if not has_missing and remap[len(values) - 1] == len(values) - 1:
+                return c  # codes are already the level codes
+            return remap[c]  # -1 (missing) picks remap[-1]
+
+        return _Levels(values, has_missing, enc_cat)
+    if s.dtype == bool:
+        arr = s.to_numpy()
+        any_true = bool(arr.any())
+        values = [v for v, present in ((False, not arr.all()), (True, any_true)) if present]
+        pos = {v: i for i, v in enumerate(values)}
+        lut = np.array([pos.get(False, -1), pos.get(True, -1)], dtype=np.int64)
+
+        def enc_bool(sl: slice, remap: np.ndarray) -> np.ndarray:
+            return remap[lut[arr[sl].view(np.uint8)]]
+
+        return _Levels(values, False, enc_bool)
+    uniq = pd.unique(s)
+    mask = pd.isna(uniq)
+    has_missing = bool(np.asarray(mask).any())
+    vals = [v for v, m in zip(uniq, mask, strict=True) if not m]
+    try:
+        values = sorted(vals)
+    except TypeError:  # mixed types that do not compare: sort by their text
+        values = sorted(vals, key=str)
+    index = pd.Index(values, dtype=object if values and isinstance(values[0], str) else None)
+
+    def enc_any(sl: slice, remap: np.ndarray) -> np.ndarray:
+        return remap[index.get_indexer(s.iloc[sl])]
+
+    return _Levels(values, has_missing, enc_any)
+
+
+def _top_k_cut(score: np.ndarray, k: int) -> tuple[float, int]:
+    """The k-th highest score and how many rows *at* it are taken (earliest rows first)."""
+    n = len(score)
+    k = max(0, min(k, n))
+    if k == 0:
+        return np.inf, 0
+    cut = float(np.partition(score, n - k)[n - k])
+    above = int(np.count_nonzero(score > cut))
+    return cut, k - above
 
 
 def top_k_mask(score: np.ndarray, k: int) -> np.ndarray:
     """Mask of the k highest scores; ties at the cut go to earlier rows. O(n), no full sort."""
-    n = len(score)
-    k = max(0, min(int(k), n))
-    if k == 0:
-        return np.zeros(n, dtype=bool)
-    if k == n:
-        return np.ones(n, dtype=bool)
-    cut = np.partition(score, n - k)[n - k]
+    cut, take = _top_k_cut(score, k)
     mask = score > cut
-    need = k - int(mask.sum())
-    ties = np.flatnonzero(score == cut)[:need]
-    mask[ties] = True
+    mask[np.flatnonzero(score == cut)[:take]] = True
     return mask
 
 
-def _mixed_radix(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
-    key = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
-    for c, size in zip(codes, sizes, strict=True):
-        key *= size
-        key += c
-    return key
+class _Counter:
+    """Accumulates rows (and weights) per (key, cell) over chunks; dense or sparse."""
 
-
-def count_cells(
-    key: np.ndarray, n_keys: int, y: np.ndarray, d: np.ndarray, w: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Rows (and weight sums) per (key, 2*y + d) cell, in chunks to bound temporaries."""
-    size = n_keys * N_CELLS
-    n_c = np.zeros(size, dtype=np.int64)
-    w_c = np.zeros(size) if w is not None else None
-    w2_c = np.zeros(size) if w is not None else None
-    for start in range(0, len(key), CHUNK_ROWS):
-        sl = slice(start, start + CHUNK_ROWS)
-        cell = key[sl] * N_CELLS
-        cell += 2 * y[sl]
-        cell += d[sl]
-        n_c += np.bincount(cell, minlength=size)
-        if w is not None:
-            ws = w[sl]
-            w_c += np.bincount(cell, weights=ws, minlength=size)
-            w2_c += np.bincount(cell, weights=ws * ws, minlength=size)
-    shape = (n_keys, N_CELLS)
-    return n_c.reshape(shape), None if w_c is None else w_c.reshape(shape), None if w2_c is None else w2_c.reshape(shape)
-
-
-def _marginal(g: Grouping, order: list[str], n_c, w_c, w2_c) -> CellStats:
-    """Sum the joint table over the attributes not in ``g``; keep non-empty groups."""
-    axes = [order.index(a.column) for a in g.attributes]
-    drop = tuple(i for i in range(len(order)) if i not in axes)
-
-    def red(x: np.ndarray | None) -> np.ndarray | None:
-        if x is None:
-            return None
-        m = x.sum(axis=drop) if drop else x
-        # bring the kept axes into the grouping's order
-        kept = sorted(axes)
-        m = np.moveaxis(m, [kept.index(a) for a in axes], list(range(len(axes))))
-        return m.reshape(-1, N_CELLS)
-
-    n_m = red(n_c)
-    sizes = [a.n_levels for a in g.attributes]
-    combo = np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), axis=1)
-    keep = n_m.sum(axis=1) > 0
-    return CellStats(g, combo[keep], n_m[keep], *(None if x is None else x[keep] for x in (red(w_c), red(w2_c))))
-
-
-def _hash(engine: MemoryEngine, cols: list[str], label, decision, weights, y, d) -> str:
-    """sha256 of the columns the audit read (their values, not the frame's memory layout)."""
-    h = hashlib.sha256()
-    for c in [*cols, decision.column, weights]:
-        if c is None:
-            continue
-        h.update(c.encode())
-        s = engine.series(c)
-        if engine.is_numeric(c):
-            h.update(np.ascontiguousarray(s.to_numpy(dtype=np.float64, na_value=np.nan)).tobytes())
+    def __init__(self, sizes: list[int], weighted: bool) -> None:
+        self.sizes = sizes
+        self.n_keys = int(np.prod(sizes, dtype=np.float64))
+        self.dense = self.n_keys <= MAX_JOINT_GROUPS
+        self.weighted = weighted
+        if self.dense:
+            size = self.n_keys * N_CELLS
+            self.n = np.zeros(size, dtype=np.int64)
+            self.w = np.zeros(size) if weighted else None
+            self.w2 = np.zeros(size) if weighted else None
         else:
-            codes, values = engine._factorize(c)
-            h.update(repr([str(v) for v in values]).encode())
-            h.update(np.ascontiguousarray(codes).tobytes())
-    if label is not None:
-        h.update(label.column.encode())
-        h.update(np.packbits(y).tobytes())
-    return h.hexdigest()
+            self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, codes: list[np.ndarray], y: np.ndarray, d: np.ndarray, w: np.ndarray | None) -> None:
+        cell = codes[0].astype(np.int64)
+        for c, size in zip(codes[1:], self.sizes[1:], strict=True):
+            cell *= size
+            cell += c
+        cell *= N_CELLS
+        np.add(cell, y, out=cell, casting="unsafe")  # + 2 * y, without a temporary
+        np.add(cell, y, out=cell, casting="unsafe")
+        np.add(cell, d, out=cell, casting="unsafe")
+        if self.dense:
+            size = self.n_keys * N_CELLS
+            self.n += np.bincount(cell, minlength=size)
+            if w is not None:
+                self.w += np.bincount(cell, weights=w, minlength=size)
+                self.w2 += np.bincount(cell, weights=w * w, minlength=size)
+            return
+        uniq, inv = np.unique(cell, return_inverse=True)
+        part = [uniq, np.bincount(inv)]
+        if w is not None:
+            part += [np.bincount(inv, weights=w), np.bincount(inv, weights=w * w)]
+        self.parts.append(tuple(part))
+
+    def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(keys, n, w, w2) for the non-empty keys, each table (K, 4)."""
+        if self.dense:
+            n = self.n.reshape(-1, N_CELLS)
+            keys = np.flatnonzero(n.sum(axis=1) > 0)
+            w = None if self.w is None else self.w.reshape(-1, N_CELLS)[keys]
+            w2 = None if self.w2 is None else self.w2.reshape(-1, N_CELLS)[keys]
+            return keys, n[keys], w, w2
+        cells = np.concatenate([p[0] for p in self.parts]) if self.parts else np.zeros(0, np.int64)
+        uniq, inv = np.unique(cells, return_inverse=True)
+        keys, kinv = np.unique(uniq // N_CELLS, return_inverse=True)
+        slot = kinv * N_CELLS + uniq % N_CELLS
+
+        def gather(i: int, dtype: Any) -> np.ndarray:
+            vals = np.concatenate([p[i] for p in self.parts]) if self.parts else np.zeros(0)
+            per_cell = np.bincount(inv, weights=vals, minlength=len(uniq))
+            out = np.zeros(len(keys) * N_CELLS)
+            out[slot] = per_cell
+            return out.reshape(-1, N_CELLS).astype(dtype)
+
+        n = gather(1, np.int64)
+        w = gather(2, float) if self.weighted else None
+        w2 = gather(3, float) if self.weighted else None
+        return keys, n, w, w2
+
+    def marginal(self, g: Grouping, order: list[str]) -> CellStats:
+        """Statistics of grouping ``g``, summing out the key attributes it does not use."""
+        keys, n, w, w2 = self._tables()
+        codes = np.stack(np.unravel_index(keys, self.sizes), axis=1) if len(keys) else np.zeros(
+            (0, len(self.sizes)), dtype=np.int64)
+        cols = [order.index(a.column) for a in g.attributes]
+        sub = codes[:, cols]
+        if len(cols) == len(order) and cols == sorted(cols):
+            return CellStats(g, sub, n, w, w2)
+        uniq, inv = np.unique(sub, axis=0, return_inverse=True)
+        inv = inv.ravel()
+
+        def red(x: np.ndarray | None) -> np.ndarray | None:
+            if x is None:
+                return None
+            out = np.zeros((len(uniq), N_CELLS), dtype=x.dtype)
+            np.add.at(out, inv, x)
+            return out
+
+        return CellStats(g, uniq, red(n), red(w), red(w2))
+
+
+class _Hasher:
+    """sha256 of the raw values the audit read, chunk by chunk, on a background thread.
+
+    It hashes what defines the result: each column's name and dtype, the values of numeric
+    columns, the categories and codes of categoricals, the distinct values and level codes
+    of other text columns, and the label. hashlib releases the GIL, so on two cores the
+    hash costs little wall time next to the counting.
+    """
+
+    def __init__(self, engine: MemoryEngine, columns: list[str | None], label: Label | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.label_column = label.column if label else None
+        self.h = hashlib.sha256()
+        self.cols = [c for c in dict.fromkeys([*columns, label.column if label else None]) if c is not None]
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.futures: list = []
+        self.raw: dict[str, np.ndarray] = {}
+        for c in self.cols:
+            s = engine.series(c)
+            self.h.update(f"{c}:{s.dtype}".encode())
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                self.h.update(repr([str(v) for v in s.cat.categories]).encode())
+                self.raw[c] = s.cat.codes.to_numpy()
+            elif s.dtype == bool or engine.is_numeric(c):
+                arr = s.to_numpy()
+                if arr.dtype != object:
+                    self.raw[c] = arr
+        if label is not None:
+            self.h.update(f"label:{label.column}={label.positive!r}".encode())
+
+    def update(self, sl: slice, codes: dict[str, np.ndarray], y: np.ndarray, d: np.ndarray) -> None:
+        bufs = []
+        for c in self.cols:
+            if c in self.raw:
+                bufs.append(np.ascontiguousarray(self.raw[c][sl]))
+            elif c in codes:  # text attribute: its level codes (levels hashed up front)
+                bufs.append(np.ascontiguousarray(codes[c]))
+            else:  # text label or prediction: the indicator derived from it
+                bufs.append(np.packbits(y if c == self.label_column else d))
+        self.futures.append(self.pool.submit(self._feed, bufs))
+
+    def _feed(self, bufs: list[np.ndarray]) -> None:
+        for b in bufs:
+            self.h.update(b.data)
+
+    def hexdigest(self) -> str:
+        for f in self.futures:
+            f.result()
+        self.pool.shutdown()
+        return self.h.hexdigest()

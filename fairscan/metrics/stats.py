@@ -77,21 +77,26 @@ def bootstrap_cells(
 def percentile_interval(
     reps: np.ndarray, confidence: float = 0.95, min_valid: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over axis 0, ignoring NaN replicates; NaN when fewer than
-    ``min_valid`` of the replicates are defined."""
-    a = (1 - confidence) / 2
-    valid = np.isfinite(reps)
-    share = valid.mean(axis=0)
-    clean = np.where(valid, reps, np.nan)
-    with np.errstate(invalid="ignore"):
-        import warnings
+    """Percentile interval over axis 0 (linear interpolation, as ``np.quantile``), ignoring
+    NaN replicates; NaN where fewer than ``min_valid`` of the replicates are defined.
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo = np.nanquantile(clean, a, axis=0)
-            hi = np.nanquantile(clean, 1 - a, axis=0)
-    ok = share >= min_valid
-    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
+    One sort instead of ``np.nanquantile``, whose per-column loop dominates small tables.
+    """
+    a = (1 - confidence) / 2
+    srt = np.sort(reps, axis=0)  # NaN sort last
+    valid = np.isfinite(reps).sum(axis=0)
+    out = []
+    for q in (a, 1 - a):
+        pos = q * np.maximum(valid - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(valid - 1, 0))
+        frac = pos - lo
+        v_lo = np.take_along_axis(srt, lo[None], axis=0)[0]
+        v_hi = np.take_along_axis(srt, hi[None], axis=0)[0]
+        with np.errstate(invalid="ignore"):
+            val = v_lo + (v_hi - v_lo) * frac
+        out.append(np.where(valid >= max(1, min_valid * len(reps)), val, np.nan))
+    return out[0], out[1]
 
 
 def two_proportion_test(

@@ -110,15 +110,13 @@ def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataF
 
 def _group_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
     st = t.stats
-    out = pd.DataFrame(
-        {
-            "attribute": st.grouping.name,
-            "group": t.labels,
-            "count": pd.array(np.where(t.suppressed, None, t.count), dtype="Int64"),
-            "suppressed": t.suppressed,
-            "reference": np.arange(len(t.labels)) == t.ref,
-        }
-    )
+    out: dict[str, object] = {
+        "attribute": [st.grouping.name] * len(t.labels),
+        "group": t.labels,
+        "count": pd.array(np.where(t.suppressed, None, t.count), dtype="Int64"),
+        "suppressed": t.suppressed,
+        "reference": np.arange(len(t.labels)) == t.ref,
+    }
     if st.w is not None:
         wsum = st.w.sum(axis=1)
         out["weight_sum"] = np.where(t.suppressed, np.nan, wsum)
@@ -137,7 +135,7 @@ def _group_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
         out["four_fifths"] = pd.array(
             [None if math.isnan(v) else bool(v >= 0.8) for v in impact], dtype="boolean"
         )
-    return out
+    return pd.DataFrame(out)
 
 
 def _disparity_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
