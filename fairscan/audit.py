@@ -89,6 +89,18 @@ class AuditResult:
         """The result as a JSON string (NaN written as null)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
+    def to_markdown(self, title: str = "fairscan audit report") -> str:
+        """A readable Markdown report (verdicts first, tables, text charts, method)."""
+        from fairscan.report.markdown import render_markdown
+
+        return render_markdown(self, title)
+
+    def to_html(self, title: str = "fairscan audit report") -> str:
+        """A self-contained HTML report: no script, no external resource, strict CSP."""
+        from fairscan.report.html import render_html
+
+        return render_html(self, title)
+
     def verdict_counts(self) -> dict[str, int]:
         """How many findings are pass / fail / insufficient."""
         vc = self.findings["verdict"].value_counts()

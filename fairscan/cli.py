@@ -111,6 +111,10 @@ def cmd_audit(a: argparse.Namespace) -> int:
     )
     if a.format == "json":
         _write(result.to_json(), a.out)
+    elif a.format == "md":
+        _write(result.to_markdown(), a.out)
+    elif a.format == "html":
+        _write(result.to_html(), a.out)
     else:
         from fairscan.report.table import render_table
 
@@ -167,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which decision is favourable: 1 = offer (default), 0 for risk scores")
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     au.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
-    au.add_argument("--format", choices=("table", "json"), default="table")
+    au.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                    help="table (terminal), json (the documented schema), md or html (reports)")
     au.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
     au.set_defaults(func=cmd_audit)
 

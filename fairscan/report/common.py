@@ -1,0 +1,130 @@
+"""What every report shows, in one place: verdict ordering, per-attribute rows, safe text.
+
+Renderers (markdown, html, table) only lay this out; they compute nothing themselves.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from fairscan.audit import AuditResult
+
+VERDICT_ORDER = {"fail": 0, "insufficient": 1, "pass": 2}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: metrics in the per-group tables, with their reader-facing names
+SHOWN = (
+    ("selection_rate", "offered"),
+    ("true_positive_rate", "offered if yes"),
+    ("false_negative_rate", "missed if yes"),
+    ("base_rate", "base rate"),
+)
+CHARTED = (("selection_rate", "Offered (selection rate)"), ("false_negative_rate", "Missed among those who would say yes (false negative rate)"))
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix a cell that a spreadsheet would run as a formula (=, +, -, @) with a quote."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+
+
+def md_text(value: Any) -> str:
+    """User-supplied text made inert in Markdown: HTML escaped (&, <, >), the characters
+    that make emphasis, code, links and table cells backslash-escaped, formulas
+    neutralised, newlines folded (a link cannot form without brackets)."""
+    import html
+
+    text = neutralise_formula(" ".join(str(value).split()))
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def pct(v: Any, digits: int = 1) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.{digits}f}%"
+
+
+def interval(lo: Any, hi: Any) -> str:
+    if lo is None or hi is None or any(isinstance(x, float) and math.isnan(x) for x in (lo, hi)):
+        return ""
+    return f"{100 * lo:.1f}–{100 * hi:.1f}"
+
+
+def axis_max(values: list[float]) -> float:
+    """A round upper end for a rate axis that holds every value (at least 5%)."""
+    top = max([v for v in values if not math.isnan(v)], default=0.0)
+    return next(c for c in (0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0) if c >= top - 1e-12)
+
+
+@dataclass
+class GroupRow:
+    """One group of one attribute, as a report shows it."""
+
+    label: str
+    count: int | None
+    suppressed: bool
+    reference: bool
+    values: dict[str, tuple[float, float, float]]  # metric -> (value, low, high)
+    impact_ratio: float | None
+    four_fifths: bool | None
+
+
+def _f(v: Any) -> float:
+    return float("nan") if v is None or v is pd.NA else float(v)
+
+
+def attribute_rows(result: AuditResult, attribute: str) -> list[GroupRow]:
+    """The groups of one attribute, in the audit's order."""
+    g = result.groups[result.groups["attribute"] == attribute]
+    rows = []
+    metrics = [m for m, _ in SHOWN if m in result.meta["metrics"]]
+    for r in g.to_dict("records"):
+        values = {m: (_f(r[m]), _f(r[f"{m}_ci_low"]), _f(r[f"{m}_ci_high"])) for m in metrics}
+        ir = r.get("impact_ratio")
+        ff = r.get("four_fifths")
+        rows.append(GroupRow(
+            label=str(r["group"]),
+            count=None if r["suppressed"] else int(r["count"]),
+            suppressed=bool(r["suppressed"]),
+            reference=bool(r["reference"]),
+            values=values,
+            impact_ratio=None if ir is None or (isinstance(ir, float) and math.isnan(ir)) else float(ir),
+            four_fifths=None if ff is None or ff is pd.NA else bool(ff),
+        ))
+    return rows
+
+
+def sorted_findings(result: AuditResult) -> list[dict]:
+    """Findings, failures first, then insufficient, then passes."""
+    f = result.findings.to_dict("records")
+    return sorted(f, key=lambda r: VERDICT_ORDER[r["verdict"]])
+
+
+def tolerance_lines(result: AuditResult) -> list[str]:
+    out = []
+    for m, t in result.meta["settings"]["tolerances"].items():
+        if "min_ratio" in t:
+            out.append(f"{m}: ratio to the reference between {t['min_ratio']:g} and {1 / t['min_ratio']:.3g}")
+        else:
+            out.append(f"{m}: difference to the reference within ±{100 * t['max_difference']:g} points")
+    return out
+
+
+def method_lines(result: AuditResult) -> list[str]:
+    """How the numbers were made, for the report's method section."""
+    m = result.meta
+    s = m["settings"]
+    return [
+        f"Decision: {m['decision']['description']}.",
+        f"Label: {m['target'] or 'none (label-free metrics only)'}"
+        + (f" = {m['positive_label']!r}" if m["target"] else "") + ".",
+        f"Rates: {round(100 * s['confidence'])}% Wilson intervals. Differences and ratios: "
+        f"{s['ci_methods']['disparities']}, {s['n_boot']} replicates, seed {s['seed']}.",
+        f"Tests: {s['ci_methods']['p_values']}; verdicts at alpha = {s['alpha']}.",
+        f"Groups under {s['min_group_size']} rows get no pass/fail verdict; groups under "
+        f"{s['suppress_below']} rows are suppressed (shown as 'fewer than {s['suppress_below']}').",
+    ]
