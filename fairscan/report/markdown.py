@@ -29,35 +29,34 @@ BAR_WIDTH = 30
 
 
 def _bar_chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool) -> list[str]:
-    """A fixed-width text chart: bar = value, [ ] = the 95% interval, | = 4/5 of the top."""
+    """A text chart as a Markdown table (so labels stay escaped like every other cell):
+    the bar is the value, ⟨ ⟩ the 95% interval, ┆ four-fifths of the top group."""
     vals = [r.values[metric] for r in rows if not r.suppressed]
     finite = [v for v, _, _ in vals if not math.isnan(v)]
     if not finite:
         return []
-    top = max(finite)
     scale = axis_max([v for trio in vals for v in trio])
-    mark = 0.8 * top if four_fifths else None
-    width = max(len(r.label) for r in rows)
-    lines = [f"{title}; each bar spans 0–{100 * scale:.0f}%, [ ] is the 95% interval"
-             + (f", | marks four-fifths of the most-offered group ({pct(mark)})" if mark is not None else "")]
+    mark = 0.8 * max(finite) if four_fifths else None
+    legend = (f"bar from 0 to {pct(scale, 0)}, ⟨ ⟩ = 95% interval"
+              + (f", ┆ = four-fifths of the most-offered group ({pct(mark)})" if mark is not None else ""))
+    lines = [f"**{title}** ({legend})", "", "| group | chart | value (95% CI) |", "|---|---|---|"]
+    pos = lambda v: min(BAR_WIDTH, round(v / scale * BAR_WIDTH))  # noqa: E731
     for r in rows:
+        name = md_text(r.label)
         if r.suppressed:
-            lines.append(f"{r.label:<{width}}  (suppressed: fewer than the minimum rows)")
+            lines.append(f"| {name} | (suppressed: too few rows) | |")
             continue
         v, lo, hi = r.values[metric]
         if math.isnan(v):
-            lines.append(f"{r.label:<{width}}  (undefined)")
+            lines.append(f"| {name} | (undefined) | |")
             continue
-        cells = [" "] * (BAR_WIDTH + 1)
-        for i in range(round(v / scale * BAR_WIDTH)):
-            cells[i] = "█"
+        cells = ["█" if i < pos(v) else "·" for i in range(BAR_WIDTH + 1)]
         if not math.isnan(lo):
-            cells[min(BAR_WIDTH, round(lo / scale * BAR_WIDTH))] = "["
-            cells[min(BAR_WIDTH, round(hi / scale * BAR_WIDTH))] = "]"
+            cells[pos(lo)], cells[pos(hi)] = "⟨", "⟩"
         if mark is not None:
-            cells[min(BAR_WIDTH, round(mark / scale * BAR_WIDTH))] = "|"
-        lines.append(f"{r.label:<{width}}  {''.join(cells)} {pct(v)} ({interval(lo, hi)})")
-    return ["```text", *lines, "```"]
+            cells[pos(mark)] = "┆"
+        lines.append(f"| {name} | `{''.join(cells)}` | {pct(v)} ({interval(lo, hi)}) |")
+    return lines
 
 
 def render_markdown(result: AuditResult, title: str = "fairscan audit report") -> str:

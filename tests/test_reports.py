@@ -1,0 +1,113 @@
+"""Reports and the output contract: JSON Schema, Markdown, self-contained HTML, escaping."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairscan
+from fairscan import schemas
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+@pytest.fixture(scope="module")
+def hostile_frame():
+    """Group names and a column name that carry markup and spreadsheet formulas."""
+    rng = np.random.default_rng(3)
+    n = 600
+    groups = rng.choice([HOSTILE, "=HYPERLINK(\"http://evil\")", "@SUM(A1)", "| pipe *bold* [x](y)", "ok"], n)
+    groups[:4] = "tiny"  # a group below the suppression threshold
+    return pd.DataFrame({"who <b>": groups, "y": rng.random(n) < 0.4, "p": rng.random(n) < 0.5})
+
+
+@pytest.fixture(scope="module")
+def results(bank, hostile_frame):
+    return {
+        "bank": fairscan.audit(bank, target="y", positive_label="yes", score="balance", budget=0.2,
+                               sensitive=["marital"], tiers={"age": [24, 59]}, intersect=True, n_boot=100),
+        "weighted": fairscan.audit(bank.assign(w=bank["day"] / 10), target="y", positive_label="yes",
+                                   prediction="y", sensitive="job", weights="w", n_boot=100),
+        "no_target": fairscan.audit(bank, score="balance", threshold=1000, sensitive="education", n_boot=100),
+        "hostile": fairscan.audit(hostile_frame, target="y", prediction="p", sensitive="who <b>", n_boot=100),
+    }
+
+
+def test_every_output_validates_against_the_published_schema(results):
+    schema = schemas.load("audit")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for name, r in results.items():
+        doc = json.loads(r.to_json())
+        jsonschema.validate(doc, schema), name
+        assert doc["schema_version"] == "1.0"
+
+
+def test_schema_rejects_a_broken_output(results):
+    doc = json.loads(results["bank"].to_json())
+    doc["findings"][0]["verdict"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schemas.load("audit"))
+
+
+def test_markdown_has_verdicts_first_tables_charts_and_method(results):
+    md = results["bank"].to_markdown()
+    assert md.index("## Verdicts") < md.index("## marital") < md.index("## Method")
+    assert "| divorced | 5,207 |" in md
+    assert "Offered (selection rate)" in md and "four-fifths" in md
+    assert results["bank"].meta["data_sha256"] in md and "schema 1.0" in md
+    # every failing finding is listed
+    assert md.count("**FAIL**") == results["bank"].verdict_counts()["fail"]
+
+
+def test_html_is_self_contained_and_strict(results):
+    page = results["bank"].to_html()
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert "<script" not in page.lower()
+    # nothing is fetched: no external URL in src/href, no @import, no url()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+    assert page.count("<svg") >= 2 and "four-fifths" in page
+
+
+def test_hostile_names_are_escaped_everywhere(results):
+    r = results["hostile"]
+    page = r.to_html()
+    assert HOSTILE not in page and "who <b>" not in page
+    assert "&lt;script&gt;" in page and "who &lt;b&gt;" in page
+    assert "<script" not in page.lower()
+    md = r.to_markdown()
+    assert "<script>" not in md and "&lt;script&gt;" in md and "```" not in md
+    # formulas neutralised in table cells, markdown syntax inert
+    assert "| '=HYPERLINK" in md and "| '@SUM" in md
+    assert "\\| pipe \\*bold\\* \\[x\\](y)" in md
+    # the table renderer does not interpret markup either
+    from fairscan.report.table import render_table
+
+    assert HOSTILE in render_table(r)
+
+
+def test_suppressed_groups_show_as_fewer_than_k(results):
+    r = results["hostile"]
+    g = r.groups.set_index("group")
+    assert bool(g.loc["tiny", "suppressed"]) and pd.isna(g.loc["tiny", "count"])
+    assert pd.isna(g.loc["tiny", "selection_rate"])
+    assert "fewer than 10" in r.to_markdown() and "fewer than 10" in r.to_html()
+    d = r.disparities[r.disparities["group"] == "tiny"]
+    assert d[["difference", "ratio", "p_value"]].isna().all().all()
+    f = r.findings[r.findings["group"] == "tiny"]
+    assert (f["verdict"] == "insufficient").all()
+
+
+def test_cli_writes_md_and_html(cli, tmp_path):
+    for fmt in ("md", "html"):
+        out = tmp_path / f"r.{fmt}"
+        res = cli("audit", "dataset:german", "--score", "credit_amount", "--budget", "0.3",
+                  "--tiers", "age_in_years=25", "--format", fmt, "--out", str(out), "--n-boot", "50")
+        assert res.code == 0, res.err
+        text = out.read_text()
+        assert "age_in_years" in text and "Verdicts" in text
