@@ -33,7 +33,7 @@ def _tiers(values: list[str] | None) -> dict[str, Any]:
             raise FairscanError(f"--tiers {v!r}: write COL=N (quantile tiers) or COL=c1,c2,... (cut points)")
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         try:
-            if len(parts) == 1:
+            if len(parts) == 1 and "," not in spec:
                 n = float(parts[0])
                 if not n.is_integer():
                     raise ValueError
@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
     au.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
     au.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
-                    help="audit COL in N quantile tiers or at cut points (repeatable)")
+                    help="audit COL in N quantile tiers, or at cut points c1,c2,... (one cut point: "
+                         "COL=c1, with a trailing comma); repeatable")
     au.add_argument("--intersect", action="store_true", help="also audit the cross of all attributes")
     au.add_argument("--reference", action="append", metavar="ATTR=GROUP",
                     help="reference group of an attribute (default: its largest group)")

@@ -107,7 +107,7 @@ def test_cli_writes_md_and_html(cli, tmp_path):
     for fmt in ("md", "html"):
         out = tmp_path / f"r.{fmt}"
         res = cli("audit", "dataset:german", "--score", "credit_amount", "--budget", "0.3",
-                  "--tiers", "age_in_years=25", "--format", fmt, "--out", str(out), "--n-boot", "50")
+                  "--tiers", "age_in_years=25,", "--format", fmt, "--out", str(out), "--n-boot", "50")
         assert res.code == 0, res.err
         text = out.read_text()
         assert "age_in_years" in text and "Verdicts" in text
