@@ -76,4 +76,9 @@ def _read_csv(p: Path) -> pd.DataFrame:
         raise FairscanError(f"file '{p}' is not a well-formed CSV ({str(e).splitlines()[0]})") from None
     if len(df) == 0:
         raise FairscanError(f"file '{p}' has a header but no rows")
+    if df.shape[1] == 1:  # an audit needs at least a group and a decision column
+        raise FairscanError(
+            f"file '{p}' was read as a single column '{str(df.columns[0])[:40]}': the separator "
+            "looks wrong; fairscan reads CSV separated by , ; tab or |"
+        )
     return df
