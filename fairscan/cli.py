@@ -80,7 +80,6 @@ def cmd_audit(a: argparse.Namespace) -> int:
     from fairscan import audit, datasets
     from fairscan.io import DATASET_PREFIX, read_table
 
-    data = read_table(a.data)
     target, positive = a.target, a.positive_label
     if a.data.startswith(DATASET_PREFIX):
         card = datasets.card(a.data[len(DATASET_PREFIX):])
@@ -90,6 +89,12 @@ def cmd_audit(a: argparse.Namespace) -> int:
             positive = card.get("positive_label")
     if a.prediction is None and a.score is None:
         raise FairscanError("give --prediction COL, or --score COL with --threshold T or --budget K")
+    tiers = _tiers(a.tiers)
+    groups = [*(a.sensitive or []), *tiers]
+    if not groups:
+        raise FairscanError("name at least one sensitive attribute (--sensitive COL or --tiers COL=N)")
+    needed = [c for c in (target, a.prediction, a.score, a.weights, *groups) if c is not None]
+    data = read_table(a.data, columns=needed, categorical=a.sensitive or [])
     result = audit(
         data,
         target=target,
@@ -98,7 +103,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
         threshold=a.threshold,
         budget=_budget(a.budget),
         sensitive=a.sensitive or [],
-        tiers=_tiers(a.tiers),
+        tiers=tiers,
         intersect=a.intersect,
         reference=_references(a.reference),
         weights=a.weights,
