@@ -20,7 +20,7 @@ need Fisher's exact test. The choices, for users and reviewers:
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 FISHER_MIN_EXPECTED = 5.0
 
@@ -126,6 +126,9 @@ def two_proportion_test(
     use_z = defined & ~use_fisher
     p[use_z] = 2 * special.ndtr(-np.abs(z[use_z]))
     test[use_z] = "z"
+    if use_fisher.any():
+        from scipy import stats  # imported here: it costs about a second at start-up
+
     for i in np.flatnonzero(use_fisher):
         a, b = round(x1[i]), round(n1[i]) - round(x1[i])
         c, d = round(x2[i]), round(n2[i]) - round(x2[i])
