@@ -112,3 +112,18 @@ def test_cli_writes_md_and_html(cli, tmp_path):
         text = out.read_text()
         name = "age\\_in\\_years" if fmt == "md" else "age_in_years"  # markdown escapes _
         assert name in text and "Verdicts" in text and "(25..]" in text.replace("\\", "")
+
+
+def test_notebook_html_repr_escapes_and_shows_verdicts(results):
+    page = results["hostile"]._repr_html_()
+    assert "&lt;script&gt;" in page and "<script" not in page.lower()
+    assert "fail" in page and "insufficient" in page
+
+
+def test_custom_tolerances_change_verdicts(bank):
+    loose = fairscan.audit(bank, target="y", positive_label="yes", prediction="y", sensitive="marital",
+                           tolerances={"selection_rate": {"min_ratio": 0.3}}, n_boot=200)
+    assert set(loose.findings["metric"]) == {"selection_rate"}
+    assert (loose.findings["verdict"] == "pass").all()
+    with pytest.raises(fairscan.FairscanError, match="unknown metric 'selection'"):
+        fairscan.audit(bank, prediction="y", sensitive="marital", tolerances={"selection": {"min_ratio": 0.8}})

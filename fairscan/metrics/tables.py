@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.base import CellStats
+from fairscan.errors import FairscanError, suggest
 from fairscan.metrics.classification import DESCRIPTIONS, rates
 from fairscan.metrics.stats import (
     bootstrap_cells,
@@ -70,16 +71,12 @@ def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator) -> G
     if name in s.reference:
         want = s.reference[name]
         if want not in labels:
-            from fairscan.errors import FairscanError, suggest
-
             raise FairscanError(
                 f"reference group '{want}' not found in attribute '{name}'{suggest(want, labels)}; "
                 f"groups are: {', '.join(labels[:12])}"
             )
         ref = labels.index(want)
         if suppressed[ref]:
-            from fairscan.errors import FairscanError
-
             raise FairscanError(
                 f"reference group '{want}' of '{name}' has fewer than {s.suppress_below} rows; choose a larger one"
             )
@@ -241,14 +238,15 @@ def _findings(disp: pd.DataFrame, groups: pd.DataFrame, s: Settings) -> pd.DataF
         tol = s.tolerances[row.metric]
         what = DESCRIPTIONS[row.metric]
         who = f"{row.attribute} = {row.group}"
-        ref = f"{row.reference}"
         if row.suppressed:
             v = "insufficient"
             msg = (f"{who}: fewer than {s.suppress_below} rows, so its numbers are suppressed "
                    "to protect privacy; no verdict.")
         elif row.group_count < s.min_group_size or row.reference_count < s.min_group_size:
             v = "insufficient"
-            msg = (f"{who}: only {row.group_count} rows (minimum {s.min_group_size}); too few "
+            small, n = ((who, row.group_count) if row.group_count < s.min_group_size
+                        else (f"the reference {row.reference}", row.reference_count))
+            msg = (f"{who}: {small} has only {n} rows (minimum {s.min_group_size}); too few "
                    "to tell whether it is treated differently.")
         else:
             ci = (row.ratio_ci_low, row.ratio_ci_high) if tol.kind == "ratio" else (
@@ -258,8 +256,8 @@ def _findings(disp: pd.DataFrame, groups: pd.DataFrame, s: Settings) -> pd.DataF
                    if tol.kind == "ratio" else
                    f"difference {_num(100 * row.difference, 1)} points ({level} CI "
                    f"{_num(100 * ci[0], 1)} to {_num(100 * ci[1], 1)})")
-            facts = (f"{who}: {what} {_pct(row.group_value)} vs {_pct(row.reference_value)} "
-                     f"for {ref}; {est}")
+            facts = (f"{who} ({row.group_count:,} rows): {what} {_pct(row.group_value)} vs "
+                     f"{_pct(row.reference_value)} for {row.reference} ({row.reference_count:,} rows); {est}")
             if v == "fail":
                 msg = (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be "
                        f"chance (Holm-adjusted {_p(row.p_value_adjusted)}).")
