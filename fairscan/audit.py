@@ -142,8 +142,9 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:
-    """The value of ``column`` that means positive/1, given by the user or recognised."""
+def binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:
+    """The value of ``column`` that means positive/1: the one the user gave (matched by value
+    or by text, so "1" finds 1), or recognised in {0, 1}, {False, True}, {no, yes}."""
     values, _ = engine.levels(column, 3)
     if given is not None:
         for v in values:
@@ -231,6 +232,9 @@ def audit(
     tolerances: Mapping[str, object] | None = None,
     confidence: float = 0.95,
     alpha: float = 0.05,
+    model: Any = None,
+    trust: Sequence[str] = (),
+    trust_pickle: bool = False,
 ) -> AuditResult:
     """Audit binary decisions for disparate exclusion across customer groups.
 
@@ -243,7 +247,16 @@ def audit(
     their cross. ``reference`` names each attribute's reference group (default: largest).
     Groups with fewer than ``suppress_below`` rows are suppressed; fewer than
     ``min_group_size`` get no pass/fail verdict. See :mod:`fairscan.policy` for verdicts.
+
+    ``model`` scores the data instead of a score column: a model file (``.skops``, ``.onnx``,
+    a pickle only with ``trust_pickle=True``), ``"reference:NAME"``, or any object with
+    ``predict_proba``, ``decision_function`` or ``predict``; decide with ``threshold`` or
+    ``budget``.
     """
+    model_meta = None
+    if model is not None:
+        data, score, model_meta = _score_with_model(data, model, score, prediction, positive_label,
+                                                    trust, trust_pickle)
     engine = make_engine(data)
     n = engine.n_rows()
     if n == 0:
@@ -261,7 +274,7 @@ def audit(
     decision, score_range = _decision(engine, prediction, score, threshold, budget, favourable_decision, n)
     label = None
     if target is not None:
-        label = Label(target, _binary_positive(engine, target, positive_label, "label", "--positive-label"))
+        label = Label(target, binary_positive(engine, target, positive_label, "label", "--positive-label"))
 
     if isinstance(sensitive, str):
         sensitive = [sensitive]
@@ -297,6 +310,8 @@ def audit(
     groups, disparities, summary, findings = analyse(agg.stats, settings)
 
     warnings = [a.note for g in groupings for a in g.attributes if a.note]
+    if model_meta and model_meta.get("warning"):
+        warnings.append(model_meta["warning"])
     warnings = list(dict.fromkeys(warnings))
     n_sup = int(groups["suppressed"].sum())
     if n_sup:
@@ -321,6 +336,7 @@ def audit(
         "positive_label": label.positive if label else None,
         "decision": _describe(decision, budget, score_range),
         "weights": weights,
+        "model": model_meta,
         "attributes": names,
         "metrics": metrics,
         "unavailable_metrics": {m: "no target column: outcomes unknown" for m in METRICS if m not in metrics},
@@ -345,6 +361,41 @@ def audit(
     return AuditResult(groups, disparities, summary, findings, meta)
 
 
+def _score_with_model(
+    data: Any, model: Any, score: str | None, prediction: str | None, positive_label: object,
+    trust: Sequence[str], trust_pickle: bool,
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Score ``data`` with ``model``; return the frame with a score column, its name, and
+    what the result records about the model (path, sha256, card name)."""
+    import hashlib
+
+    from fairscan import modeling
+
+    if score is not None or prediction is not None:
+        raise FairscanError("give a model or a score/prediction column, not both")
+    if isinstance(data, str | os.PathLike):
+        from fairscan.io import read_table
+
+        data = read_table(data)
+    if not isinstance(data, pd.DataFrame):
+        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
+    meta: dict[str, Any] = {"type": type(model).__name__}
+    card = None
+    if isinstance(model, str | os.PathLike):
+        path = modeling.resolve_model_path(model)
+        card = modeling.load_card(path)
+        model_obj = modeling.load_model(path, trust=trust, trust_pickle=trust_pickle)
+        meta = {"path": str(model), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "type": type(model_obj).__name__, "name": card.get("name") if card else None}
+        if card and card.get("data_sha256") and card["data_sha256"] == modeling.data_sha256(data):
+            meta["warning"] = ("these are the data the model was trained on: the audit includes its "
+                               "training rows; for an honest picture audit its held-out scores.parquet")
+        model = model_obj
+    values = modeling.score(model, data, positive_label=positive_label, card=card)
+    column = "score" if "score" not in data.columns else "model_score"
+    return data.assign(**{column: values}), column, meta
+
+
 def _refs(groups: pd.DataFrame, names: list[str]) -> list[str]:
     ref = groups[groups["reference"]]
     return [str(ref.loc[ref["attribute"] == n, "group"].iloc[0]) for n in names]
@@ -365,7 +416,7 @@ def _decision(
     if prediction is not None:
         if threshold is not None or budget is not None:
             raise FairscanError("a threshold or budget applies to a score column, not to a prediction column")
-        positive = _binary_positive(engine, prediction, None, "prediction", "a 0/1 prediction")
+        positive = binary_positive(engine, prediction, None, "prediction", "a 0/1 prediction")
         return Decision("prediction", prediction, favourable, positive=positive), None
     if (threshold is None) == (budget is None):
         raise FairscanError(f"score column '{score}' needs exactly one of --threshold T or --budget K")

@@ -87,14 +87,15 @@ def cmd_audit(a: argparse.Namespace) -> int:
             target = card.get("target")
         if positive is None and target == card.get("target"):
             positive = card.get("positive_label")
-    if a.prediction is None and a.score is None:
-        raise FairscanError("give --prediction COL, or --score COL with --threshold T or --budget K")
+    if a.prediction is None and a.score is None and a.model is None:
+        raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
     tiers = _tiers(a.tiers)
     groups = [*(a.sensitive or []), *tiers]
     if not groups:
         raise FairscanError("name at least one sensitive attribute (--sensitive COL or --tiers COL=N)")
     needed = [c for c in (target, a.prediction, a.score, a.weights, *groups) if c is not None]
-    data = read_table(a.data, columns=needed, categorical=a.sensitive or [])
+    # a model needs its feature columns too: then read everything
+    data = read_table(a.data, columns=None if a.model else needed, categorical=a.sensitive or [])
     result = audit(
         data,
         target=target,
@@ -113,6 +114,9 @@ def cmd_audit(a: argparse.Namespace) -> int:
         n_boot=a.n_boot,
         seed=a.seed,
         positive_label=positive,
+        model=a.model,
+        trust=a.trust or (),
+        trust_pickle=a.trust_pickle,
     )
     if a.format == "json":
         _write(result.to_json(), a.out)
@@ -140,6 +144,34 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_train(a: argparse.Namespace) -> int:
+    from fairscan import modeling
+    from fairscan.io import read_table
+
+    if a.dataset:
+        if a.data:
+            raise FairscanError("give DATA or --dataset NAME, not both")
+        trained = modeling.train_preset(a.dataset, model=a.model, seed=a.seed)
+        name = a.dataset
+    else:
+        if not a.data or not a.target:
+            raise FairscanError("give DATA and --target COL, or a preset with --dataset NAME")
+        data = read_table(a.data)
+        name = Path(a.data).stem if not a.data.startswith("dataset:") else a.data.split(":", 1)[1]
+        trained = modeling.train_targeting(
+            data, a.target, a.positive_label, features=a.features, drop=a.drop or (), sensitive=a.sensitive or (),
+            model=a.model, seed=a.seed, test_size=a.test_size, name=name,
+        )
+    out = modeling.save_model(trained, a.out or Path("models") / name)
+    m = trained.metrics
+    _write(f"trained {name}: {trained.card()['model']}\n"
+           f"hold-out ({len(trained.holdout):,} rows): ROC AUC {m['roc_auc']:.3f}, accuracy {m['accuracy']:.3f}, "
+           f"Brier {m['brier']:.4f}\nfeatures ({len(trained.features)}): {', '.join(trained.features)}\n"
+           f"sensitive, not features: {', '.join(trained.sensitive) or 'none'}\n"
+           f"wrote {out}/{modeling.MODEL_FILE}, {modeling.CARD_FILE}, {modeling.CARD_MD}, {modeling.SCORES_FILE}", None)
+    return EXIT_OK
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from fairscan.demo import run_demo
 
@@ -158,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
     au.add_argument("--prediction", help="binary decision column (1/yes/True = offer)")
     au.add_argument("--score", help="score column; decide with --threshold or --budget")
+    au.add_argument("--model", metavar="PATH",
+                    help="score DATA with a model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
+    au.add_argument("--trust", action="append", metavar="TYPE",
+                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
+    au.add_argument("--trust-pickle", action="store_true",
+                    help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
     au.add_argument("--threshold", type=float, help="offer when score >= T")
     au.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
     au.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
@@ -186,6 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("action", choices=("list", "show"))
     ds.add_argument("name", nargs="?")
     ds.set_defaults(func=cmd_datasets)
+
+    tr = sub.add_parser("train", help="train a reference model")
+    trs = tr.add_subparsers(dest="kind", parser_class=_Parser, required=True)
+    tt = trs.add_parser("targeting", help="train a calibrated targeting model and save it with its card",
+                        description="Train a targeting model (who gets the offer) on a seeded, stratified split.")
+    tt.add_argument("data", nargs="?", help="CSV or Parquet file, or dataset:NAME")
+    tt.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"),
+                    help="a bundled preset: its label, its sensitive columns kept out, bank without duration")
+    tt.add_argument("--target", help="label column")
+    tt.add_argument("--positive-label", metavar="VALUE")
+    tt.add_argument("--features", nargs="+", metavar="COL", help="feature columns (default: all others)")
+    tt.add_argument("--drop", nargs="+", metavar="COL", help="columns not to use")
+    tt.add_argument("--sensitive", nargs="+", metavar="COL",
+                    help="sensitive columns: not features, kept in scores.parquet for the audit")
+    tt.add_argument("--model", choices=("gbm", "logistic"), default="gbm")
+    tt.add_argument("--test-size", type=float, default=0.3)
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--out", metavar="DIR", help="output folder (default models/NAME)")
+    tt.set_defaults(func=cmd_train)
 
     de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")
     de.add_argument("--budget", type=float, default=0.2, help="share of customers called (default 0.2)")
