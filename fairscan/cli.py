@@ -172,6 +172,23 @@ def cmd_train(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_proxies(a: argparse.Namespace) -> int:
+    import json
+
+    from fairscan.groups.proxies import detect_proxies
+    from fairscan.io import read_table
+
+    data = read_table(a.data, columns=None if not a.features else [a.sensitive, *a.features])
+    report = detect_proxies(data, a.sensitive, a.features, threshold=a.threshold, seed=a.seed)
+    if a.format == "json":
+        _write(json.dumps(report.to_dict(), indent=2), a.out)
+    else:
+        from fairscan.report.table import render_proxies
+
+        _write(render_proxies(report), a.out)
+    return EXIT_OK
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from fairscan.demo import run_demo
 
@@ -243,6 +260,20 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--out", metavar="DIR", help="output folder (default models/NAME)")
     tt.set_defaults(func=cmd_train)
+
+    px = sub.add_parser("proxies", help="which features could let a model rebuild a sensitive attribute",
+                        description="For each feature: how well it alone predicts the sensitive attribute "
+                                    "(cross-validated ROC AUC with a DeLong interval); all features together; "
+                                    "proxies flagged.")
+    px.add_argument("data", help="CSV or Parquet file, or dataset:NAME")
+    px.add_argument("--sensitive", required=True, metavar="COL")
+    px.add_argument("--features", nargs="+", metavar="COL", help="features to check (default: all other columns)")
+    px.add_argument("--threshold", type=float, default=0.7,
+                    help="flag a feature when its interval's lower end exceeds this AUC (default 0.7)")
+    px.add_argument("--seed", type=int, default=0)
+    px.add_argument("--format", choices=("table", "json"), default="table")
+    px.add_argument("--out", metavar="FILE")
+    px.set_defaults(func=cmd_proxies)
 
     de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")
     de.add_argument("--budget", type=float, default=0.2, help="share of customers called (default 0.2)")

@@ -148,3 +148,16 @@ def test_console_script_subprocess_has_no_traceback(scored_csv):
     p = run_console("audit", str(path), "--prediction", "decision", "--sensitive", "nope")
     assert p.returncode == 2
     assert p.stderr.startswith("fairscan: error:") and "Traceback" not in p.stderr
+
+
+def test_proxies_command_json_contract(cli):
+    r = cli("proxies", "dataset:adult", "--sensitive", "sex", "--features", "relationship", "fnlwgt",
+            "--format", "json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    feats = {f["feature"]: f for f in out["features"]}
+    assert set(feats["relationship"]) >= {"feature", "score", "score_ci", "proxy"}
+    assert feats["relationship"]["proxy"] is True and feats["fnlwgt"]["proxy"] is False
+    assert out["combined"]["score"] >= feats["relationship"]["score"] - 0.005
+    r = cli("proxies", "dataset:adult", "--sensitive", "sexx")
+    assert r.code == 2 and "did you mean: sex" in r.err

@@ -124,3 +124,24 @@ def render_card(card: dict) -> str:
     for c in card.get("caveats", []):
         con.print(f"caveat: {c}")
     return buf.getvalue()
+
+
+def render_proxies(report: Any) -> str:
+    """A proxy report (fairscan.groups.proxies.ProxyReport) as a terminal table."""
+    con, buf = _console(120)
+    con.print(Text(f"Proxies of '{report.sensitive}': how well each feature alone predicts it "
+                   f"(out-of-fold ROC AUC, {report.cv}-fold, {report.confidence:.0%} DeLong interval)", style="bold"))
+    t = Table()
+    for c in ("feature", "ROC AUC", "interval", "NMI", "proxy"):
+        t.add_column(c, justify="left" if c == "feature" else "right")
+    for r in report.features.itertuples(index=False):
+        t.add_row(str(r.feature), f"{r.score:.3f}", f"{r.score_ci_low:.3f}–{r.score_ci_high:.3f}",
+                  f"{r.nmi:.3f}", Text("PROXY", style="bold red") if r.proxy else "no")
+    c = report.combined
+    t.add_row("all features together", f"{c['score']:.3f}", f"{c['score_ci'][0]:.3f}–{c['score_ci'][1]:.3f}", "", "")
+    t.caption = (f"a feature is flagged when the lower end of its interval exceeds {report.threshold:g}; "
+                 f"{report.n_rows:,} rows")
+    con.print(t)
+    for n in report.notes:
+        con.print(f"note: {n}")
+    return buf.getvalue()
