@@ -163,6 +163,11 @@ class MemoryEngine(Engine):
 
         return tiers
 
+    def attribute_codes(self, attr: Attribute) -> np.ndarray:
+        """Every row's code of ``attr`` (an index into ``attr.labels``), as one array."""
+        enc = self._attribute_encoder(attr)
+        return np.concatenate([enc(sl) for sl in self._chunks()] or [np.zeros(0, np.int32)])
+
     def _label_encoder(self, label: Label) -> Encoder:
         s = self.series(label.column)
         n_missing = int(s.isna().sum())

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
 
@@ -223,3 +224,25 @@ def resolve(spec: GroupSpec, engine: Engine) -> list[Grouping]:
         if len(cross) >= 2:
             groupings.append(Grouping(tuple(attrs[c] for c in cross)))
     return groupings
+
+
+def assign_groups(data: object, sensitive: Sequence[str] = (), tiers: Mapping[str, TierSpec] | None = None,
+                  intersect: bool = False) -> pd.DataFrame:
+    """Each row's group label per attribute (categoricals, tiers, and with ``intersect`` their
+    cross as one more column), resolved exactly as the audit resolves them. For methods that
+    need row-level groups, such as fairlearn's mitigators."""
+    from fairscan.engines.memory import MemoryEngine
+
+    engine = MemoryEngine(data)
+    spec = GroupSpec(sensitive=list(sensitive), tiers=dict(tiers or {}), intersect=intersect)
+    out: dict[str, pd.Categorical] = {}
+    for g in resolve(spec, engine):
+        codes = [engine.attribute_codes(a) for a in g.attributes]
+        if len(codes) == 1:
+            out[g.name] = pd.Categorical.from_codes(codes[0], categories=list(g.attributes[0].labels))
+        else:
+            labels = [INTERSECTION_SEP.join(t) for t in zip(*(np.asarray(a.labels, dtype=object)[c]
+                                                              for a, c in zip(g.attributes, codes, strict=True)),
+                                                            strict=True)]
+            out[g.name] = pd.Categorical(labels)
+    return pd.DataFrame(out, index=getattr(data, "index", None))
