@@ -189,6 +189,33 @@ def cmd_proxies(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_mitigate(a: argparse.Namespace) -> int:
+    from fairscan import datasets
+    from fairscan.io import DATASET_PREFIX, read_table
+    from fairscan.mitigation import compare, save_mitigated
+    from fairscan.report import mitigation as rep
+
+    data = read_table(a.data)
+    drop: list[str] = []
+    name = None
+    if a.data.startswith(DATASET_PREFIX):
+        name = a.data[len(DATASET_PREFIX):]
+        drop = datasets.card(name).get("drop_for_modeling", [])
+    model = a.model or (f"reference:{a.dataset}" if a.dataset else None)
+    result = compare(
+        data, a.target, a.sensitive or [], _tiers(a.tiers), positive_label=a.positive_label, model=model,
+        methods=a.method, constraint=a.constraint, budget=_budget(a.budget), seed=a.seed,
+        dataset=a.dataset or name, drop=drop, sweep=not a.no_sweep,
+    )
+    render = {"json": lambda r: r.to_json(), "md": rep.render_mitigation_markdown,
+              "html": rep.render_mitigation_html, "table": rep.render_mitigation_table}[a.format]
+    _write(render(result), a.out)
+    if a.save_model:
+        out = save_mitigated(result, None if a.method == "all" else a.method, a.save_model)
+        print(f"saved the mitigated model to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from fairscan.demo import run_demo
 
@@ -274,6 +301,29 @@ def build_parser() -> argparse.ArgumentParser:
     px.add_argument("--format", choices=("table", "json"), default="table")
     px.add_argument("--out", metavar="FILE")
     px.set_defaults(func=cmd_proxies)
+
+    mi = sub.add_parser("mitigate", help="compare mitigations of disparate exclusion and their trade-offs",
+                        description="Fit mitigations on a training split, compare them on the held-out split, "
+                                    "sweep their strength, mark the Pareto front and recommend one.")
+    mi.add_argument("data", help="CSV or Parquet file, or dataset:NAME")
+    mi.add_argument("--target", required=True)
+    mi.add_argument("--positive-label", metavar="VALUE")
+    mi.add_argument("--sensitive", action="append", metavar="COL")
+    mi.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2")
+    mi.add_argument("--model", metavar="PATH", help="base model (default: a reference model trained on DATA)")
+    mi.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"),
+                    help="use this bundled dataset's reference model as the base model")
+    mi.add_argument("--method", default="all",
+                    choices=("threshold", "budget", "expgrad", "gridsearch", "reweigh", "correlation", "all"))
+    mi.add_argument("--constraint", default="demographic_parity",
+                    choices=("demographic_parity", "true_positive_rate_parity", "equalized_odds"))
+    mi.add_argument("--budget", help="number (or fraction) of held-out customers offered")
+    mi.add_argument("--no-sweep", action="store_true", help="only each method's default strength")
+    mi.add_argument("--seed", type=int, default=0)
+    mi.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
+    mi.add_argument("--out", metavar="FILE")
+    mi.add_argument("--save-model", metavar="DIR", help="save the chosen (or recommended) mitigated model")
+    mi.set_defaults(func=cmd_mitigate)
 
     de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")
     de.add_argument("--budget", type=float, default=0.2, help="share of customers called (default 0.2)")

@@ -159,6 +159,7 @@ def compare(
     test_size: float = 0.3,
     n_boot: int = 200,
     dataset: str | None = None,
+    drop: Sequence[str] = (),
 ) -> MitigationResult:
     """Fit each mitigation on a training split and compare them on the held-out split.
 
@@ -196,7 +197,7 @@ def compare(
     group_cols = list(dict.fromkeys([*sensitive, *(tiers or {})]))
     features = modeling.model_features(model, card) if model is not None else None
     if features is None:
-        features = [c for c in data.columns if c != target and c not in group_cols]
+        features = [c for c in data.columns if c != target and c not in group_cols and c not in drop]
     split = _split(data, features, y, a, seed, test_size)
 
     t0 = time.perf_counter()
@@ -417,6 +418,10 @@ class _Context:
                                 notes=[f"{note} predictor of a 10-point Lagrange grid (multiplier {strength:.3g})"])
 
         best = at(int(gs.best_idx_), "best")
+        from sklearn.pipeline import Pipeline
+
+        self.fitted["gridsearch"] = Pipeline([("features", self._encode()[0]),
+                                              ("model", gs.predictors_[int(gs.best_idx_)])])
         if not strengths:
             return best, []
         order = np.argsort([float(lambdas.iloc[:, i].abs().max()) for i in range(lambdas.shape[1])])
@@ -464,6 +469,53 @@ class _Context:
                                 notes=["features decorrelated from the groups, then a logistic regression"])
 
         return self._run("correlation", one, strengths)
+
+
+SAVEABLE = ("reweigh", "gridsearch")
+
+
+def save_mitigated(result: MitigationResult, method: str | None, out_dir: Any) -> Any:
+    """Save a mitigated model like a trained one: model.skops and a card recording the
+    mitigation. Only methods that yield a self-contained scikit-learn model can be saved
+    (reweigh, gridsearch); group thresholds and quotas need the sensitive attribute at
+    decision time, so they are reported, not saved as models."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    import skops.io as sio
+
+    from fairscan import __version__, modeling
+
+    method = method or result.recommended.get("method")
+    if method in (None, "none"):
+        raise FairscanError("no mitigation was recommended, so there is nothing to save; choose one with "
+                            f"--method ({', '.join(SAVEABLE)})")
+    if method not in SAVEABLE or method not in result.fitted:
+        raise FairscanError(
+            f"cannot save the '{method}' mitigation as a model (it decides with the sensitive attribute at "
+            f"decision time); savable methods: {', '.join(SAVEABLE)}"
+        )
+    out = Path(out_dir)
+    point = next(p for p in result.methods if p.method == method)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        sio.dump(result.fitted[method], out / modeling.MODEL_FILE)
+        card = {
+            "name": f"{result.meta.get('dataset') or 'model'}-{method}",
+            "target": result.meta["target"], "positive_label": result.meta["positive_label"],
+            "features": list(getattr(result.fitted[method], "feature_names_in_", [])),
+            "sensitive": [result.meta["attribute"]],
+            "metrics": {k: v for k, v in point.utility.items() if v is not None},
+            "mitigation": {"method": method, "constraint": point.constraint, "strength": point.strength,
+                           "held_out_summary": point.summary},
+            "seed": result.meta["seed"], "fairscan_version": __version__,
+            "model_sha256": hashlib.sha256((out / modeling.MODEL_FILE).read_bytes()).hexdigest(),
+        }
+        (out / modeling.CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise FairscanError(f"cannot write the model to '{out}': {e.strerror}") from None
+    return out
 
 
 def _prefit(model: Any) -> Any:
