@@ -216,6 +216,61 @@ def cmd_mitigate(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(a: argparse.Namespace) -> int:
+    import json
+
+    from fairscan import review
+    from fairscan.review.history import History
+
+    if a.action == "init":
+        if not a.dataset:
+            raise FairscanError("fairscan review init needs --dataset NAME")
+        from fairscan.review.config import starter
+
+        sys.stdout.write(starter(a.dataset))
+        return EXIT_OK
+    if a.action == "run":
+        if not a.config:
+            raise FairscanError("fairscan review run needs the review file: fairscan review run review.yaml")
+        o = review.run_review(a.config, a.history)
+        counts = o.result.verdict_counts()
+        print(f"review '{o.name}': {o.status.upper()} — {counts['fail']} fail, {counts['insufficient']} "
+              f"insufficient, {counts['pass']} pass; {len(o.regressions)} regression(s)")
+        failed = o.result.failed
+        for f in failed.head(10).itertuples():
+            print(f"  FAIL {f.message}")
+        if len(failed) > 10:
+            print(f"  ... and {len(failed) - 10} more failures (see the reports)")
+        for r in o.regressions:
+            print(f"  REGRESSION {r['message']}")
+        print(f"history record {o.record['seq']} sha256 {o.record['hash']}; reports: "
+              + ", ".join(str(p) for p in o.reports))
+        return o.exit_code
+    path = a.history or review.DEFAULT_HISTORY
+    if a.action == "verify":
+        if not Path(path).exists():
+            raise FairscanError(f"history '{path}' not found")
+        hist = History(path)
+        if a.keep_days is not None:
+            n = hist.prune(a.keep_days)
+            print(f"pruned {n} record(s) older than {a.keep_days} days")
+        ok, msg = hist.verify()
+        print(("OK: " if ok else "TAMPERED: ") + msg, file=sys.stdout if ok else sys.stderr)
+        return EXIT_OK if ok else EXIT_INTERNAL
+    if not a.config:
+        raise FairscanError("fairscan review history needs the review NAME")
+    if not Path(path).exists():
+        raise FairscanError(f"history '{path}' not found")
+    table = review.history_table(path, a.config)
+    if a.format == "json":
+        sys.stdout.write(json.dumps(table, indent=2) + "\n")
+    else:
+        from fairscan.report.table import render_history
+
+        _write(render_history(table), None)
+    return EXIT_OK
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from fairscan.demo import run_demo
 
@@ -324,6 +379,20 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--out", metavar="FILE")
     mi.add_argument("--save-model", metavar="DIR", help="save the chosen (or recommended) mitigated model")
     mi.set_defaults(func=cmd_mitigate)
+
+    rv = sub.add_parser("review", help="scheduled model reviews: run, history, verify, init",
+                        description="run: audit as review.yaml says, apply its policy, write reports and history "
+                                    "(exit 0 pass, 1 fail, 3 insufficient when the policy says so, 2 error). "
+                                    "history NAME: the trend. verify: check the history's hash chain. "
+                                    "init --dataset NAME: print a starter review.yaml.")
+    rv.add_argument("action", choices=("run", "history", "verify", "init"))
+    rv.add_argument("config", nargs="?", help="run: the review file; history: the review NAME")
+    rv.add_argument("--history", metavar="PATH", help="SQLite history file")
+    rv.add_argument("--format", choices=("table", "json"), default="table")
+    rv.add_argument("--keep-days", type=int, metavar="N",
+                    help="with verify: first delete records older than N days (the chain stays verifiable)")
+    rv.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"), help="with init")
+    rv.set_defaults(func=cmd_review)
 
     de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")
     de.add_argument("--budget", type=float, default=0.2, help="share of customers called (default 0.2)")

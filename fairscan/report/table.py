@@ -145,3 +145,18 @@ def render_proxies(report: Any) -> str:
     for n in report.notes:
         con.print(f"note: {n}")
     return buf.getvalue()
+
+
+def render_history(table: dict) -> str:
+    """The runs of one review, oldest first, with the judged gaps' trend."""
+    con, buf = _console(120)
+    t = Table(title=f"review '{table['name']}': {len(table['runs'])} run(s)")
+    for c in ("#", "time (UTC)", "status", "fail", "insufficient", "pass", "regressions", "data sha256"):
+        t.add_column(c)
+    for r in table["runs"]:
+        c = r["verdict_counts"]
+        t.add_row(str(r["seq"]), r["created"][:19], Text(r["status"], style=_STYLE.get(r["status"], "")),
+                  str(c["fail"]), str(c["insufficient"]), str(c["pass"]), str(len(r["regressions"])),
+                  r["data_sha256"][:12])
+    con.print(t)
+    return buf.getvalue()

@@ -1,0 +1,247 @@
+"""Scheduled model reviews: a policy file, exit codes, reports, history and regressions.
+
+``fairscan review run review.yaml`` audits as the file says, applies its policy, writes the
+reports, appends an aggregates-only record to the history and exits:
+
+- 0 pass; 1 fail (a breach unlikely to be chance; or a significant regression when
+  ``policy.regression: fail``); 3 insufficient evidence when ``policy.insufficient: fail``;
+  2 a configuration or input error (one line, no traceback).
+
+Regression: against the previous run of the same review, a disparity (group vs reference,
+per judged metric) whose distance from parity grew significantly — one-sided z-test on the
+two runs' differences, with standard errors taken from their bootstrap intervals — is flagged
+even when no tolerance is crossed yet.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fairscan.errors import FairscanError
+from fairscan.review.config import ReviewConfig, load_config
+from fairscan.review.history import History
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INSUFFICIENT = 0, 1, 2, 3
+DEFAULT_HISTORY = "fairscan-history.sqlite"
+
+
+@dataclass
+class ReviewOutcome:
+    """What a review run produced."""
+
+    name: str
+    status: str  # pass | fail | insufficient
+    exit_code: int
+    result: Any  # AuditResult
+    regressions: list[dict[str, Any]] = field(default_factory=list)
+    record: dict[str, Any] = field(default_factory=dict)
+    reports: list[Path] = field(default_factory=list)
+
+
+def _load_data(cfg: ReviewConfig) -> pd.DataFrame:
+    from fairscan.io import DATASET_PREFIX, read_table
+
+    data = cfg.raw["data"]
+    if isinstance(data, dict):
+        try:
+            import duckdb
+        except ImportError:
+            raise FairscanError(f"{cfg.path}: data.sql needs DuckDB: pip install duckdb") from None
+        try:
+            return duckdb.connect().sql(data["sql"]).df()
+        except duckdb.Error as e:
+            raise FairscanError(f"{cfg.path}: data.sql failed: {str(e).splitlines()[0]}") from None
+    if data.startswith(DATASET_PREFIX):
+        return read_table(data)
+    if any(ch in data for ch in "*?["):
+        files = sorted(globlib.glob(str(cfg.folder / data)))
+        for f in files:
+            cfg.resolve_path(f, "data file")
+        if not files:
+            raise FairscanError(f"{cfg.path}: data glob '{data}' matches no file")
+        return pd.concat([read_table(f) for f in files], ignore_index=True)
+    p = cfg.resolve_path(data, "data")
+    if p.is_dir():
+        files = sorted(p.glob("*.parquet"))
+        if not files:
+            raise FairscanError(f"{cfg.path}: data folder '{data}' has no .parquet file")
+        return pd.concat([read_table(f) for f in files], ignore_index=True)
+    return read_table(p)
+
+
+def _model(cfg: ReviewConfig) -> tuple[Any, str | None]:
+    """The model spec for the audit (a path or reference:NAME) and the artifact's sha256."""
+    from fairscan import modeling
+
+    spec = cfg.raw.get("model")
+    if spec is None:
+        return None, None
+    if spec.startswith(modeling.REFERENCE_PREFIX):
+        path = modeling.resolve_model_path(spec)
+        return spec, hashlib.sha256(path.read_bytes()).hexdigest()
+    path = cfg.resolve_path(spec, "model")
+    if not path.exists():
+        raise FairscanError(f"{cfg.path}: model file '{spec}' not found")
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_review(config: str | Path, history: str | Path | None = None, write: bool = True) -> ReviewOutcome:
+    """Run the review described by ``config`` (see the module docstring)."""
+    from fairscan.audit import audit
+
+    cfg = load_config(config)
+    raw = cfg.raw
+    policy = raw.get("policy", {})
+    tolerances = policy.get("metrics") or {
+        "selection_rate": {"min_ratio": 0.8}, "true_positive_rate": {"min_ratio": 0.8},
+        "false_positive_rate": {"max_difference": 0.1}, "false_negative_rate": {"max_difference": 0.1}}
+    if raw.get("metrics"):
+        tolerances = {m: t for m, t in tolerances.items() if m in raw["metrics"]}
+    model_spec, model_sha = _model(cfg)
+    decision = raw.get("decision", {})
+    result = audit(
+        _load_data(cfg), target=raw["label"], positive_label=raw.get("positive_label"),
+        prediction=raw.get("prediction"), score=raw.get("score"), model=model_spec,
+        trust=raw.get("trust", ()), threshold=decision.get("threshold"),
+        budget=_budget(decision.get("budget")), sensitive=raw.get("sensitive", []), tiers=raw.get("tiers"),
+        intersect=raw.get("intersect", False), reference=raw.get("reference"), weights=raw.get("weights"),
+        favourable_decision=raw.get("favourable_decision", 1), min_group_size=policy.get("min_group_size", 30),
+        suppress_below=policy.get("suppress_below", 10), n_boot=policy.get("n_boot", 1000),
+        tolerances=tolerances, alpha=policy.get("alpha", 0.05),
+    )
+    hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")
+                               else cfg.folder / DEFAULT_HISTORY))
+    previous = hist.last_run(cfg.name)
+    regressions = find_regressions(previous["body"] if previous else None, result, policy.get("alpha", 0.05))
+    counts = result.verdict_counts()
+    if counts["fail"] or (regressions and policy.get("regression", "warn") == "fail"):
+        status, code = "fail", EXIT_FAIL
+    elif counts["insufficient"] and policy.get("insufficient", "warn") == "fail":
+        status, code = "insufficient", EXIT_INSUFFICIENT
+    else:
+        status, code = "pass", EXIT_PASS
+    outcome = ReviewOutcome(cfg.name, status, code, result, regressions)
+    if not write:
+        return outcome
+    doc = result.to_dict()
+    body = {
+        "name": cfg.name, "status": status, "exit_code": code, "config": raw, "config_sha256": cfg.sha256,
+        "data_sha256": result.meta["data_sha256"], "model_sha256": model_sha,
+        "fairscan_version": result.meta["fairscan_version"], "verdict_counts": counts,
+        "regressions": regressions, "n_rows": doc["n_rows"], "decision": doc["decision"],
+        "groups": doc["groups"], "disparities": doc["disparities"], "findings": doc["findings"],
+    }
+    outcome.record = hist.append("run", cfg.name, body)
+    outcome.reports = _write_reports(cfg, outcome)
+    return outcome
+
+
+def _budget(v: Any) -> Any:
+    if v is None:
+        return None
+    return int(v) if float(v) >= 1 and float(v).is_integer() else float(v)
+
+
+def find_regressions(previous: dict[str, Any] | None, result: Any, alpha: float) -> list[dict[str, Any]]:
+    """Judged disparities that moved significantly away from parity since the previous run."""
+    from scipy.special import ndtr, ndtri
+
+    if not previous:
+        return []
+    judged = set(result.meta["settings"]["tolerances"])
+    before = {(d["attribute"], d["metric"], d["group"]): d for d in previous.get("disparities", [])}
+    z95 = float(ndtri(0.5 + result.meta["settings"]["confidence"] / 2))
+    out = []
+    for d in result.to_dict()["disparities"]:
+        if d["metric"] not in judged or d.get("suppressed"):
+            continue
+        old = before.get((d["attribute"], d["metric"], d["group"]))
+        if not old or old.get("difference") is None or d.get("difference") is None:
+            continue
+        ses = []
+        for x in (d, old):
+            lo, hi = x["difference_ci"]
+            if lo is None or hi is None:
+                break
+            ses.append((hi - lo) / (2 * z95))
+        if len(ses) < 2 or not all(s > 0 for s in ses):
+            continue
+        grow = abs(d["difference"]) - abs(old["difference"])
+        z = grow / math.sqrt(ses[0] ** 2 + ses[1] ** 2)
+        p = float(1 - ndtr(z))
+        if p < alpha:
+            out.append({"attribute": d["attribute"], "metric": d["metric"], "group": d["group"],
+                        "reference": d["reference"], "before": old["difference"], "after": d["difference"],
+                        "p_value": p, "message": f"{d['attribute']} = {d['group']}: {d['metric']} gap to "
+                        f"{d['reference']} widened from {old['difference']:+.3f} to {d['difference']:+.3f} "
+                        f"(one-sided p = {p:.3g})"})
+    return out
+
+
+def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
+    from fairscan.report.junit import render_junit
+
+    outputs = cfg.raw.get("outputs", {})
+    formats = outputs.get("formats", ["json", "md", "html", "junit"])
+    folder = cfg.resolve_path(outputs.get("dir", "reports"), "outputs.dir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FairscanError(f"cannot create the report folder '{folder}': {e.strerror}") from None
+    title = f"fairscan review '{cfg.name}': {o.status.upper()}"
+    paths = []
+    for fmt in formats:
+        path = folder / f"{cfg.name}.{ {'junit': 'junit.xml'}.get(fmt, fmt) }"
+        if fmt == "json":
+            import json
+
+            doc = o.result.to_dict()
+            doc["review"] = {"name": cfg.name, "status": o.status, "exit_code": o.exit_code,
+                             "regressions": o.regressions, "record": o.record, "config_sha256": cfg.sha256}
+            text = json.dumps(doc, indent=2, allow_nan=False)
+        elif fmt == "md":
+            text = o.result.to_markdown(title) + _regression_md(o)
+        elif fmt == "html":
+            text = o.result.to_html(title)
+        else:
+            text = render_junit(o.result, cfg.name, o.regressions,
+                                insufficient_fails=cfg.raw.get("policy", {}).get("insufficient") == "fail")
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def _regression_md(o: ReviewOutcome) -> str:
+    from fairscan.report.common import md_text
+
+    lines = ["", "## Since the previous run", ""]
+    lines += [f"- REGRESSION: {md_text(r['message'])}" for r in o.regressions] or ["- no significant worsening"]
+    lines += ["", f"History record {o.record.get('seq')}: sha256 `{o.record.get('hash')}`"]
+    return "\n".join(lines) + "\n"
+
+
+def history_table(path: str | Path, name: str) -> dict[str, Any]:
+    """``{"name": ..., "runs": [...]}``: each run's time, status, counts, hashes and, per judged
+    (attribute, metric, group), the difference to the reference — the trend."""
+    runs = []
+    for r in History(path).records(name, "run"):
+        b = r["body"]
+        runs.append({
+            "seq": r["seq"], "created": r["created"], "hash": r["hash"], "status": b["status"],
+            "exit_code": b["exit_code"], "verdict_counts": b["verdict_counts"],
+            "data_sha256": b["data_sha256"], "model_sha256": b.get("model_sha256"),
+            "config_sha256": b["config_sha256"], "fairscan_version": b["fairscan_version"],
+            "regressions": b.get("regressions", []),
+            "disparities": [{k: d.get(k) for k in ("attribute", "metric", "group", "reference", "difference",
+                                                   "ratio", "p_value_adjusted")}
+                            for d in b.get("disparities", [])
+                            if d["metric"] in {f["metric"] for f in b.get("findings", [])}],
+        })
+    return {"name": name, "runs": runs}

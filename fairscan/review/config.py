@@ -1,0 +1,158 @@
+"""review.yaml: loaded with a safe loader that also refuses aliases, validated with clear errors.
+
+The published schema is ``fairscan/schemas/review.schema.json``. Paths are relative to the
+config file's folder and may not leave it unless ``allow_outside_paths: true``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fairscan.errors import FairscanError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no Python tags) that also refuses anchors and aliases, so a
+    "billion laughs" file cannot blow up memory; review files never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases are not allowed (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+@dataclass
+class ReviewConfig:
+    """A validated review: the raw mapping, where it came from, and its hash."""
+
+    raw: dict[str, Any]
+    path: Path
+    sha256: str
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def name(self) -> str:
+        return str(self.raw["name"])
+
+    def resolve_path(self, value: str, what: str) -> Path:
+        """A path from the config, relative to its folder, refused if it escapes the folder."""
+        p = Path(value)
+        full = (p if p.is_absolute() else self.folder / p).resolve()
+        if not self.raw.get("allow_outside_paths", False) and not full.is_relative_to(self.folder.resolve()):
+            raise FairscanError(
+                f"{self.path}: {what} '{value}' is outside the config's folder; move it there or set "
+                "allow_outside_paths: true"
+            )
+        return full
+
+
+def schema() -> dict[str, Any]:
+    from fairscan import schemas
+
+    return schemas.load("review")
+
+
+def load_config(path: str | Path) -> ReviewConfig:
+    """Read and validate a review file; every problem is one FairscanError line."""
+    p = Path(path)
+    if not p.is_file():
+        raise FairscanError(f"review file '{p}' not found")
+    data = p.read_bytes()
+    if len(data) > MAX_CONFIG_BYTES:
+        raise FairscanError(f"review file '{p}' is larger than 1 MiB; that is not a review config")
+    try:
+        raw = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader subclass
+    except UnicodeDecodeError:
+        raise FairscanError(f"review file '{p}' is not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        first = str(e).replace("\n", " ")
+        raise FairscanError(f"review file '{p}' is not valid YAML: {first[:200]}") from None
+    if not isinstance(raw, dict):
+        raise FairscanError(f"review file '{p}' must be a mapping of settings (name, data, ...)")
+    _validate(raw, p)
+    canonical = json.dumps(raw, sort_keys=True, default=str).encode()
+    return ReviewConfig(raw, p.resolve(), hashlib.sha256(canonical).hexdigest())
+
+
+def _validate(raw: dict[str, Any], p: Path) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    # an unknown key usually explains a "required" error too: report it first
+    errors = sorted(validator.iter_errors(raw),
+                    key=lambda e: (e.validator != "additionalProperties", [str(x) for x in e.absolute_path]))
+    if errors:
+        e = errors[0]
+        where = ".".join(str(x) for x in e.absolute_path) or "(top level)"
+        msg = e.message
+        if e.validator == "additionalProperties":
+            from fairscan.errors import suggest
+
+            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+            msg = f"unknown setting '{extra[0]}'{suggest(extra[0], e.schema.get('properties', {}))}" if extra else msg
+        elif e.validator == "enum":
+            from fairscan.errors import suggest
+
+            msg = f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}" + suggest(
+                str(e.instance), [str(v) for v in e.validator_value])
+        raise FairscanError(f"review file '{p}': {where}: {msg}")
+    if ("score" in raw) + ("prediction" in raw) + ("model" in raw) != 1:
+        raise FairscanError(f"review file '{p}': give exactly one of model, score or prediction")
+    if ("score" in raw or "model" in raw) and "decision" not in raw:
+        raise FairscanError(f"review file '{p}': a score or model needs decision: {{threshold: T}} or {{budget: K}}")
+
+
+def starter(dataset: str) -> str:
+    """A working review.yaml for a bundled dataset and its reference model."""
+    from fairscan import datasets
+
+    card = datasets.card(dataset)
+    tiers = card.get("default_tiers") or {}
+    sens = [c for c in card["sensitive"] if c not in tiers][:2]
+    lines = [
+        f"# fairscan review of the reference {dataset} model: `fairscan review run review.yaml`",
+        "# exit codes: 0 pass, 1 fail (or regression, if policy.regression is fail), 2 config/input error,",
+        "# 3 insufficient evidence (if policy.insufficient is fail)",
+        f"name: {dataset}-reference",
+        f"data: dataset:{dataset}",
+        f"model: reference:{dataset}",
+        f"label: {card['target']}",
+        f"positive_label: {json.dumps(card['positive_label'])}",
+        f"sensitive: [{', '.join(sens)}]",
+    ]
+    if tiers:
+        lines.append("tiers:")
+        lines += [f"  {k}: {json.dumps(v)}" for k, v in tiers.items()]
+    lines += [
+        "decision:",
+        "  budget: 0.2            # the top 20% by score get the offer (or: threshold: 0.5)",
+        "policy:",
+        "  alpha: 0.05",
+        "  min_group_size: 30",
+        "  insufficient: warn     # or fail: exit 3 when there are too few people to tell",
+        "  regression: warn       # or fail: exit 1 on a significant worsening since the last run",
+        "  metrics:",
+        "    selection_rate: {min_ratio: 0.8}",
+        "    true_positive_rate: {min_ratio: 0.8}",
+        "    false_negative_rate: {max_difference: 0.1}",
+        "outputs:",
+        "  dir: reports",
+        "  formats: [json, md, html, junit]",
+        "history: fairscan-history.sqlite",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,186 @@
+"""Scheduled reviews with a real SQLite history: exit codes, regressions, tamper evidence."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairscan.review import run_review
+from fairscan.review.history import History
+
+
+def _scores(path, gap: float, seed: int = 0) -> None:
+    """A scored customer file: group 'low' gets scores lowered by ``gap``."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    tier = rng.choice(["low", "mid", "high"], n)
+    y = rng.random(n) < 0.3
+    s = np.clip(0.5 * y + rng.random(n) * 0.5 - np.where(tier == "low", gap, 0.0), 0, 1)
+    pd.DataFrame({"tier": tier, "y": y.astype(int), "score": s}).to_parquet(path)
+
+
+def _config(folder, data="scores.parquet", extra=""):
+    p = folder / "review.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        name: campaign
+        data: {data}
+        score: score
+        label: y
+        sensitive: [tier]
+        decision: {{threshold: 0.5}}
+        policy:
+          n_boot: 300
+          metrics:
+            selection_rate: {{min_ratio: 0.5}}
+        outputs: {{dir: out, formats: [json, md, html, junit]}}
+        """) + extra)
+    return p
+
+
+def test_pass_then_regression_and_fail(tmp_path, cli):
+    _scores(tmp_path / "scores.parquet", gap=0.0)
+    cfg = _config(tmp_path)
+    r = cli("review", "run", str(cfg))
+    assert r.code == 0, r.out + r.err
+    assert "PASS" in r.out
+    for ext in ("json", "md", "html", "junit.xml"):
+        assert (tmp_path / "out" / f"campaign.{ext}").exists()
+    # the next model excludes the low tier more
+    _scores(tmp_path / "scores.parquet", gap=0.3, seed=1)
+    r = cli("review", "run", str(cfg))
+    assert r.code == 1
+    assert "REGRESSION tier = low" in r.out and "FAIL" in r.out
+    junit = (tmp_path / "out" / "campaign.junit.xml").read_text()
+    assert "<failure" in junit and "regression" in junit
+    h = cli("review", "history", "campaign", "--history", str(tmp_path / "fairscan-history.sqlite"),
+            "--format", "json")
+    import json
+
+    doc = json.loads(h.out)  # nothing else on stdout
+    assert set(doc) == {"name", "runs"} and [x["status"] for x in doc["runs"]] == ["pass", "fail"]
+    assert doc["runs"][1]["regressions"][0]["group"] == "low"
+
+
+def test_regression_flagged_below_the_threshold(tmp_path):
+    """A significant worsening is flagged even when the tolerance is not crossed yet."""
+    _scores(tmp_path / "scores.parquet", gap=0.0)
+    cfg = _config(tmp_path, extra="  # policy is tolerant\n")
+    cfg.write_text(cfg.read_text().replace("min_ratio: 0.5", "min_ratio: 0.2"))
+    assert run_review(cfg).exit_code == 0
+    _scores(tmp_path / "scores.parquet", gap=0.12, seed=1)
+    o = run_review(cfg)
+    assert o.exit_code == 0 and o.result.verdict_counts()["fail"] == 0
+    assert [r["group"] for r in o.regressions if r["metric"] == "selection_rate"] == ["low"]
+    cfg.write_text(cfg.read_text().replace("  n_boot: 300", "  n_boot: 300\n  regression: fail"))
+    _scores(tmp_path / "scores.parquet", gap=0.25, seed=2)
+    assert run_review(cfg).exit_code == 1
+
+
+def test_insufficient_exit_code_when_policy_says_so(tmp_path):
+    pd.DataFrame({"tier": ["a"] * 40 + ["b"] * 15, "y": [0, 1] * 27 + [1],
+                  "score": np.linspace(0, 1, 55)}).to_parquet(tmp_path / "scores.parquet")
+    cfg = _config(tmp_path)
+    assert run_review(cfg).exit_code == 0  # insufficient warns by default
+    cfg.write_text(cfg.read_text().replace("  n_boot: 300", "  n_boot: 300\n  insufficient: fail"))
+    assert run_review(cfg).exit_code == 3
+
+
+def test_edited_and_deleted_records_fail_verify(tmp_path, cli):
+    _scores(tmp_path / "scores.parquet", gap=0.0)
+    cfg = _config(tmp_path)
+    for _ in range(4):
+        run_review(cfg)
+    db = tmp_path / "fairscan-history.sqlite"
+    assert cli("review", "verify", "--history", str(db)).code == 0
+    con = sqlite3.connect(db)
+    body = con.execute("SELECT body FROM records WHERE seq = 2").fetchone()[0]
+    con.execute("UPDATE records SET body = ? WHERE seq = 2", (body.replace('"pass"', '"fail"', 1),))
+    con.commit()
+    r = cli("review", "verify", "--history", str(db))
+    assert r.code != 0 and "record 2" in r.err and "modified" in r.err
+    con.execute("UPDATE records SET body = ? WHERE seq = 2", (body,))
+    con.commit()
+    assert cli("review", "verify", "--history", str(db)).code == 0
+    con.execute("DELETE FROM records WHERE seq = 3")
+    con.commit()
+    r = cli("review", "verify", "--history", str(db))
+    assert r.code != 0 and "record 3 is missing" in r.err
+    con.close()
+
+
+def test_pruning_keeps_a_verifiable_chain(tmp_path):
+    h = History(tmp_path / "h.sqlite")
+    for i in range(5):
+        h.append("run", "x", {"i": i})
+    con = sqlite3.connect(tmp_path / "h.sqlite")
+    con.execute("UPDATE records SET created = '2020-01-01T00:00:00+00:00' WHERE seq <= 3")
+    con.commit()
+    con.close()
+    # changing 'created' is an edit: the chain notices it
+    assert not h.verify()[0]
+    h2 = History(tmp_path / "h2.sqlite")
+    for i in range(5):
+        h2.append("run", "x", {"i": i})
+    assert h2.prune(keep_days=0) == 5
+    ok, msg = h2.verify()
+    assert ok, msg
+    h2.append("run", "x", {"i": 5})
+    assert h2.verify()[0] and [r["body"]["i"] for r in h2.records("x", "run")] == [5]
+
+
+def test_concurrent_reviews_share_one_history(tmp_path):
+    _scores(tmp_path / "scores.parquet", gap=0.0)
+    cfgs = []
+    for i in range(4):
+        d = tmp_path / f"r{i}"
+        d.mkdir()
+        _scores(d / "scores.parquet", gap=0.0, seed=i)
+        cfgs.append(_config(d))
+    hist = tmp_path / "shared.sqlite"
+    procs = [subprocess.Popen([sys.executable, "-m", "fairscan.cli", "review", "run", str(c), "--history", str(hist)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in cfgs]
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [0, 0, 0, 0], [p.stderr.read() for p in procs]
+    h = History(hist)
+    assert len(h.records(kind="run")) == 4
+    ok, msg = h.verify()
+    assert ok, msg
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("name: x\ndata: [unclosed\n", "not valid YAML"),
+        ("name: x\ndata: scores.parquet\nscore: score\nlabel: y\ndecision: {threshold: 0.5}\n"
+         "policy: {metrics: {selection_rte: {min_ratio: 0.8}}}\n", "selection_rte"),
+        ("name: x\ndata: missing.parquet\nscore: score\nlabel: y\nsensitive: [tier]\ndecision: {threshold: 0.5}\n",
+         "not found"),
+        ("name: x\ndata: ../outside.parquet\nscore: score\nlabel: y\nsensitive: [tier]\n"
+         "decision: {threshold: 0.5}\n", "outside the config's folder"),
+        ("a: &x [1, 2]\nb: *x\n", "anchors are not allowed"),
+        ("name: x\ndata: !!python/object/apply:os.system ['touch pwned']\nlabel: y\n", "not valid YAML"),
+        ("name: x\ndata: scores.parquet\nlabel: y\nscore: s\nprediction: p\n", "exactly one of model, score"),
+        ("name: x\ndatta: s.parquet\nlabel: y\n", "unknown setting 'datta' (did you mean: data?)"),
+    ],
+)
+def test_bad_configs_exit_2_with_one_line(tmp_path, cli, content, needle):
+    _scores(tmp_path / "scores.parquet", gap=0.0)
+    (tmp_path / "review.yaml").write_text(content)
+    r = cli("review", "run", str(tmp_path / "review.yaml"))
+    assert r.code == 2, (r.out, r.err)
+    assert needle in r.err and r.err.count("\n") == 1
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_init_prints_a_working_starter(tmp_path, cli):
+    r = cli("review", "init", "--dataset", "german")
+    assert r.code == 0 and r.err == ""
+    (tmp_path / "review.yaml").write_text(r.out)
+    o = run_review(tmp_path / "review.yaml")
+    assert o.exit_code in (0, 1) and o.record["seq"] == 1
