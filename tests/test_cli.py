@@ -161,3 +161,28 @@ def test_proxies_command_json_contract(cli):
     assert out["combined"]["score"] >= feats["relationship"]["score"] - 0.005
     r = cli("proxies", "dataset:adult", "--sensitive", "sexx")
     assert r.code == 2 and "did you mean: sex" in r.err
+
+
+def test_recs_command_on_the_reference_toy(cli, tmp_path):
+    """The position-weighted tier-share toy of recsys-metrics.md through the CLI."""
+    lists = {"h1": "abc", "h2": "acd", "h3": "bae", "l1": "cde", "l2": "cda", "l3": "dec"}
+    recs = pd.DataFrame([(u, it, r + 1) for u, s in lists.items() for r, it in enumerate(s)],
+                        columns=["user", "item", "rank"])
+    users = pd.DataFrame({"user": list(lists), "power": ["H"] * 3 + ["L"] * 3})
+    items = pd.DataFrame({"item": list("abcde"), "tier": ["P", "P", "S", "S", "S"]})
+    for name, df in (("recs", recs), ("users", users), ("items", items)):
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    r = cli("recs", str(tmp_path / "recs.csv"), "--users", str(tmp_path / "users.csv"), "--items",
+            str(tmp_path / "items.csv"), "--user-group", "power", "--item-group", "tier", "--k", "3",
+            "--reference", "H", "--format", "json", "--n-boot", "100")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    share = {(e["user_group"], e["item_group"]): e["share"] for e in out["exposure"]}
+    assert share[("H", "P")] == pytest.approx(0.6667, abs=1e-4) and share[("L", "P")] == pytest.approx(0.0782, abs=1e-4)
+    excl = {(e["user_group"], e["item_group"]): e["rate"] for e in out["exclusion"]}
+    assert excl[("H", "P")] == 0 and excl[("L", "P")] == pytest.approx(2 / 3)
+    for fmt in ("md", "html"):
+        r = cli("recs", str(tmp_path / "recs.csv"), "--users", str(tmp_path / "users.csv"), "--items",
+                str(tmp_path / "items.csv"), "--user-group", "power", "--item-group", "tier", "--k", "3",
+                "--format", fmt, "--n-boot", "50")
+        assert r.code == 0 and "Exclusion" in r.out
