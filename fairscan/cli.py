@@ -277,7 +277,8 @@ def cmd_recs(a: argparse.Namespace) -> int:
     result = audit_recs(
         a.recs, a.users, a.items, user_group=a.user_group, item_group=a.item_group, k=a.k, truth=a.truth,
         interactions=a.interactions, user_col=a.user_col, item_col=a.item_col, rank_col=a.rank_col,
-        reference=a.reference, n_boot=a.n_boot, seed=a.seed,
+        reference=a.reference, n_boot=a.n_boot, seed=a.seed, min_group_size=a.min_group_size,
+        suppress_below=a.suppress_below,
     )
     if a.format == "json":
         _write(result.to_json(), a.out)
@@ -428,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--item-col", default="item")
     rc.add_argument("--rank-col", default="rank")
     rc.add_argument("--reference", metavar="GROUP", help="reference user group (default: the largest)")
+    rc.add_argument("--min-group-size", type=int, default=30, metavar="N")
+    rc.add_argument("--suppress-below", type=int, default=10, metavar="K",
+                    help="user groups with fewer than K users are suppressed (default 10)")
     rc.add_argument("--n-boot", type=int, default=1000)
     rc.add_argument("--seed", type=int, default=0)
     rc.add_argument("--format", choices=("table", "json", "md", "html"), default="table")

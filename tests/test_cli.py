@@ -174,7 +174,7 @@ def test_recs_command_on_the_reference_toy(cli, tmp_path):
         df.to_csv(tmp_path / f"{name}.csv", index=False)
     r = cli("recs", str(tmp_path / "recs.csv"), "--users", str(tmp_path / "users.csv"), "--items",
             str(tmp_path / "items.csv"), "--user-group", "power", "--item-group", "tier", "--k", "3",
-            "--reference", "H", "--format", "json", "--n-boot", "100")
+            "--reference", "H", "--format", "json", "--n-boot", "100", "--suppress-below", "0")
     assert r.code == 0, r.err
     out = json.loads(r.out)
     share = {(e["user_group"], e["item_group"]): e["share"] for e in out["exposure"]}
@@ -184,5 +184,5 @@ def test_recs_command_on_the_reference_toy(cli, tmp_path):
     for fmt in ("md", "html"):
         r = cli("recs", str(tmp_path / "recs.csv"), "--users", str(tmp_path / "users.csv"), "--items",
                 str(tmp_path / "items.csv"), "--user-group", "power", "--item-group", "tier", "--k", "3",
-                "--format", fmt, "--n-boot", "50")
+                "--format", fmt, "--n-boot", "50", "--suppress-below", "0")
         assert r.code == 0 and "Exclusion" in r.out
