@@ -235,6 +235,7 @@ def audit(
     model: Any = None,
     trust: Sequence[str] = (),
     trust_pickle: bool = False,
+    dp_epsilon: float | None = None,
 ) -> AuditResult:
     """Audit binary decisions for disparate exclusion across customer groups.
 
@@ -252,6 +253,9 @@ def audit(
     a pickle only with ``trust_pickle=True``), ``"reference:NAME"``, or any object with
     ``predict_proba``, ``decision_function`` or ``predict``; decide with ``threshold`` or
     ``budget``.
+
+    ``dp_epsilon`` adds ``meta["dp_release"]``: the groups' row, offer and positive counts with
+    Laplace noise, epsilon-differentially private in total (see :func:`_dp_release`).
     """
     model_meta = None
     if model is not None:
@@ -358,7 +362,39 @@ def audit(
         },
         "warnings": warnings,
     }
+    if dp_epsilon is not None:
+        meta["dp_release"] = _dp_release(agg.stats, groups, float(dp_epsilon), seed)
     return AuditResult(groups, disparities, summary, findings, meta)
+
+
+def _dp_release(stats: list, groups: pd.DataFrame, epsilon: float, seed: int) -> dict[str, Any]:
+    """Laplace-noised counts (rows, offered, positives) of every unsuppressed group.
+
+    One person changes each count of one group per table by at most 1, so each (table, count
+    kind) release has sensitivity 1; the ``epsilon`` budget is split evenly over the
+    (tables x 3 count kinds) releases (basic composition), each noised with Laplace(1 / eps_i),
+    then rounded and clipped at 0 (post-processing). Suppressed groups are not released.
+    """
+    from fairscan.privacy import laplace_counts
+
+    if not epsilon > 0:
+        raise FairscanError(f"dp epsilon must be > 0, got {epsilon}")
+    rng = np.random.default_rng(seed + 7919)
+    per = epsilon / (3 * len(stats))
+    out = []
+    for st in stats:
+        labels = st.labels
+        sup = groups[groups["attribute"] == st.grouping.name].set_index("group")["suppressed"]
+        rows = st.n.sum(axis=1)
+        offered = st.n[:, 1] + st.n[:, 3]
+        positives = st.n[:, 2] + st.n[:, 3]
+        noisy = [laplace_counts(x, per, rng) for x in (rows, offered, positives)]
+        for g, label in enumerate(labels):
+            if not bool(sup.get(label, True)):
+                out.append({"attribute": st.grouping.name, "group": label, "rows": int(noisy[0][g]),
+                            "offered": int(noisy[1][g]), "positives": int(noisy[2][g])})
+    return {"mechanism": "laplace", "epsilon": epsilon, "epsilon_per_release": per,
+            "releases": 3 * len(stats), "groups": out}
 
 
 def _score_with_model(

@@ -117,6 +117,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
         model=a.model,
         trust=a.trust or (),
         trust_pickle=a.trust_pickle,
+        dp_epsilon=a.dp_epsilon,
     )
     if a.format == "json":
         _write(result.to_json(), a.out)
@@ -334,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which decision is favourable: 1 = offer (default), 0 for risk scores")
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     au.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
+    au.add_argument("--dp-epsilon", type=float, metavar="E",
+                    help="also release the groups' counts with Laplace noise, E-differentially private")
     au.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
                     help="table (terminal), json (the documented schema), md or html (reports)")
     au.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")

@@ -53,12 +53,13 @@ class GroupingTables:
     den: np.ndarray  # (G, M)
     ref: int
     boot: np.ndarray | None  # (B, G, M) replicate rates
+    complementary: np.ndarray | None = None
 
 
-def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator) -> GroupingTables:
+def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator, suppressed: np.ndarray,
+                      complementary: np.ndarray) -> GroupingTables:
     labels = st.labels
     count = st.n.sum(axis=1)
-    suppressed = count < s.suppress_below
     cells = st.w if st.w is not None else st.n.astype(float)
     rate, num, den = rates(cells, s.metrics)
     if st.w is not None:
@@ -81,19 +82,27 @@ def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator) -> G
                 f"reference group '{want}' of '{name}' has fewer than {s.suppress_below} rows; choose a larger one"
             )
     else:
+        if suppressed.all():
+            raise FairscanError(
+                f"every group of '{name}' is suppressed (fewer than {s.suppress_below} rows, or suppressed so "
+                "that a small group cannot be recovered from the totals); audit larger groups or lower "
+                "--suppress-below")
         ref = int(np.argmax(np.where(suppressed, -1, count)))
     boot = None
     if s.n_boot > 0:
         reps = bootstrap_cells(st.n, st.w, st.w2, s.n_boot, rng)
         boot = rates(reps, s.metrics)[0]
         boot[:, suppressed, :] = np.nan
-    return GroupingTables(st, labels, count, suppressed, rate, num, den, ref, boot)
+    return GroupingTables(st, labels, count, suppressed, rate, num, den, ref, boot, complementary)
 
 
 def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Groups, disparities, summary and findings tables for all groupings."""
     rng = np.random.default_rng(s.seed)
-    parts = [_analyse_grouping(st, s, rng) for st in stats]
+    from fairscan.privacy import suppression_masks
+
+    masks = suppression_masks(stats, s.suppress_below)
+    parts = [_analyse_grouping(st, s, rng, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
     groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)
     disp = pd.concat([_disparity_rows(t, s) for t in parts], ignore_index=True)
     if len(disp):
@@ -112,6 +121,8 @@ def _group_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
         "group": t.labels,
         "count": pd.array(np.where(t.suppressed, None, t.count), dtype="Int64"),
         "suppressed": t.suppressed,
+        "suppression": [("complementary" if c else "primary") if x else None
+                        for x, c in zip(t.suppressed, t.complementary, strict=True)],
         "reference": np.arange(len(t.labels)) == t.ref,
     }
     if st.w is not None:
@@ -173,12 +184,14 @@ def _disparity_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
                     "p_value": p[i, j],
                     "test": test[i, j] if not sup[i, 0] else "",
                     "suppressed": bool(sup[i, 0]),
+                    "suppression": ("complementary" if t.complementary[g] else "primary") if t.suppressed[g]
+                    else None,
                 }
             )
     cols = [
         "attribute", "metric", "group", "reference", "group_count", "reference_count",
         "group_value", "reference_value", "difference", "ratio", "difference_ci_low",
-        "difference_ci_high", "ratio_ci_low", "ratio_ci_high", "p_value", "test", "suppressed",
+        "difference_ci_high", "ratio_ci_low", "ratio_ci_high", "p_value", "test", "suppressed", "suppression",
     ]
     df = pd.DataFrame(rows, columns=cols)
     df["group_count"] = df["group_count"].astype("Int64")
@@ -238,7 +251,11 @@ def _findings(disp: pd.DataFrame, groups: pd.DataFrame, s: Settings) -> pd.DataF
         tol = s.tolerances[row.metric]
         what = DESCRIPTIONS[row.metric]
         who = f"{row.attribute} = {row.group}"
-        if row.suppressed:
+        if row.suppressed and row.suppression == "complementary":
+            v = "insufficient"
+            msg = (f"{who}: suppressed so that a smaller group's numbers cannot be recovered from the "
+                   "published totals; no verdict.")
+        elif row.suppressed:
             v = "insufficient"
             msg = (f"{who}: fewer than {s.suppress_below} rows, so its numbers are suppressed "
                    "to protect privacy; no verdict.")

@@ -71,6 +71,13 @@ class GroupRow:
     values: dict[str, tuple[float, float, float]]  # metric -> (value, low, high)
     impact_ratio: float | None
     four_fifths: bool | None
+    suppression: str | None = None
+
+    def count_text(self, k: int) -> str:
+        """The row count as a reader sees it: suppressed groups never show theirs."""
+        if not self.suppressed:
+            return f"{self.count:,}"
+        return "suppressed (protects a small group)" if self.suppression == "complementary" else f"fewer than {k}"
 
 
 def _f(v: Any) -> float:
@@ -94,6 +101,7 @@ def attribute_rows(result: AuditResult, attribute: str) -> list[GroupRow]:
             values=values,
             impact_ratio=None if ir is None or (isinstance(ir, float) and math.isnan(ir)) else float(ir),
             four_fifths=None if ff is None or ff is pd.NA else bool(ff),
+            suppression=r.get("suppression"),
         ))
     return rows
 

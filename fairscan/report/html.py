@@ -149,7 +149,7 @@ def render_html(result: AuditResult, title: str = "fairscan audit report") -> st
             f'<th class="{"l" if i == 0 else ""}">{esc(h)}</th>' for i, h in enumerate(head)) + "</tr></thead><tbody>")
         for r in rows:
             cells = [f'<td class="l">{esc(r.label)}{" <em>(reference)</em>" if r.reference else ""}</td>',
-                     f"<td>{'fewer than ' + str(k) if r.suppressed else f'{r.count:,}'}</td>"]
+                     f"<td>{esc(r.count_text(k))}</td>"]
             for key, _ in shown:
                 v, lo, hi = r.values[key]
                 cells.append(f"<td>{pct(v)} ({interval(lo, hi)})</td>" if not math.isnan(v) else "<td>—</td>")

@@ -94,7 +94,7 @@ def render_markdown(result: AuditResult, title: str = "fairscan audit report") -
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             cells = [md_text(r.label) + (" (reference)" if r.reference else ""),
-                     f"fewer than {k}" if r.suppressed else f"{r.count:,}"]
+                     r.count_text(k)]
             for key, _ in shown:
                 v, lo, hi = r.values[key]
                 cells.append(f"{pct(v)} ({interval(lo, hi)})" if not math.isnan(v) else "—")
