@@ -367,6 +367,22 @@ def audit(
     return AuditResult(groups, disparities, summary, findings, meta)
 
 
+def decide(
+    data: Any,
+    *,
+    prediction: str | None = None,
+    score: str | None = None,
+    threshold: float | None = None,
+    budget: int | float | None = None,
+    favourable_decision: int = 1,
+) -> np.ndarray:
+    """Each row's favourable decision (True = offer) under the same rules as :func:`audit`."""
+    engine = make_engine(data)
+    decision, _ = _decision(engine, prediction, score, threshold, budget, favourable_decision, engine.n_rows())
+    enc = engine._decision_encoder(decision)
+    return np.concatenate([enc(sl) for sl in engine._chunks()]).astype(bool)
+
+
 def _dp_release(stats: list, groups: pd.DataFrame, epsilon: float, seed: int) -> dict[str, Any]:
     """Laplace-noised counts (rows, offered, positives) of every unsuppressed group.
 

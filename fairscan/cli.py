@@ -47,6 +47,23 @@ def _tiers(values: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _infer_tier(spec: str | None) -> dict[str, Any]:
+    """--infer-tier spend:CUSTOMER,AMOUNT[,N] or model:TIER_COL."""
+    if not spec:
+        return {}
+    kind, _, rest = spec.partition(":")
+    parts = [p.strip() for p in rest.split(",") if p.strip()]
+    if kind == "spend" and len(parts) in (2, 3):
+        try:
+            n = int(parts[2]) if len(parts) == 3 else 4
+        except ValueError:
+            raise FairscanError(f"--infer-tier {spec!r}: N must be a whole number of tiers") from None
+        return {"kind": "spend", "customer": parts[0], "amount": parts[1], "n": n, "columns": parts[:2]}
+    if kind == "model" and len(parts) == 1:
+        return {"kind": "model", "column": parts[0], "columns": parts}
+    raise FairscanError(f"--infer-tier {spec!r}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or model:TIER_COL")
+
+
 def _references(values: list[str] | None) -> dict[str, str]:
     out = {}
     for v in values or []:
@@ -90,35 +107,48 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if a.prediction is None and a.score is None and a.model is None:
         raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
     tiers = _tiers(a.tiers)
+    infer = _infer_tier(a.infer_tier)
     groups = [*(a.sensitive or []), *tiers]
-    if not groups:
+    if not groups and not infer:
         raise FairscanError("name at least one sensitive attribute (--sensitive COL or --tiers COL=N)")
-    needed = [c for c in (target, a.prediction, a.score, a.weights, *groups) if c is not None]
-    # a model needs its feature columns too: then read everything
-    data = read_table(a.data, columns=None if a.model else needed, categorical=a.sensitive or [])
-    result = audit(
-        data,
-        target=target,
-        prediction=a.prediction,
-        score=a.score,
-        threshold=a.threshold,
-        budget=_budget(a.budget),
-        sensitive=a.sensitive or [],
-        tiers=tiers,
-        intersect=a.intersect,
-        reference=_references(a.reference),
-        weights=a.weights,
-        favourable_decision=a.favourable_decision,
-        min_group_size=a.min_group_size,
-        suppress_below=a.suppress_below,
-        n_boot=a.n_boot,
-        seed=a.seed,
-        positive_label=positive,
-        model=a.model,
-        trust=a.trust or (),
-        trust_pickle=a.trust_pickle,
-        dp_epsilon=a.dp_epsilon,
+    needed = [c for c in (target, a.prediction, a.score, a.weights, *groups, *infer.get("columns", []))
+              if c is not None]
+    # a model, or a proxy model of the tier, needs the feature columns too: then read everything
+    everything = a.model is not None or infer.get("kind") == "model"
+    data = read_table(a.data, columns=None if everything else needed, categorical=a.sensitive or [])
+    common = dict(
+        target=target, prediction=a.prediction, score=a.score, threshold=a.threshold, budget=_budget(a.budget),
+        tiers=tiers, intersect=a.intersect, reference=_references(a.reference), weights=a.weights,
+        favourable_decision=a.favourable_decision, min_group_size=a.min_group_size,
+        suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed, positive_label=positive,
     )
+    inferred = None
+    sensitive = list(a.sensitive or [])
+    if infer.get("kind") == "spend":
+        from fairscan.groups.purchasing import assign_spend_tiers
+
+        data = data.assign(purchasing_power=assign_spend_tiers(data, infer["customer"], infer["amount"], infer["n"]))
+        sensitive.append("purchasing_power")
+    elif infer.get("kind") == "model":
+        from fairscan.groups.purchasing import fit_tier_model
+        from fairscan.inferred import audit_inferred
+
+        exclude = [c for c in (target, a.prediction, a.score, a.weights, *groups) if c]
+        tier_model = fit_tier_model(data, infer["column"], exclude=exclude, seed=a.seed)
+        inferred = audit_inferred(data.drop(columns=[c for c in data.columns if c not in {*needed, *tier_model.features}]),
+                                  tier_model, sensitive=sensitive, **common)
+    if inferred is None:
+        result = audit(data, sensitive=sensitive, model=a.model, trust=a.trust or (), trust_pickle=a.trust_pickle,
+                       dp_epsilon=a.dp_epsilon, **common)
+    else:
+        result = inferred.hard
+    if inferred is not None and a.format == "json":
+        import json
+
+        doc = result.to_dict()
+        doc["inferred_tier"] = {k: v for k, v in inferred.to_dict().items() if k != "hard"}
+        _write(json.dumps(doc, indent=2, allow_nan=False), a.out)
+        return EXIT_OK
     if a.format == "json":
         _write(result.to_json(), a.out)
     elif a.format == "md":
@@ -126,9 +156,12 @@ def cmd_audit(a: argparse.Namespace) -> int:
     elif a.format == "html":
         _write(result.to_html(), a.out)
     else:
-        from fairscan.report.table import render_table
+        from fairscan.report.table import render_inferred, render_table
 
-        _write(render_table(result, width=None if a.out is None else 120), a.out)
+        text = render_table(result, width=None if a.out is None else 120)
+        if inferred is not None:
+            text += render_inferred(inferred)
+        _write(text, a.out)
     return EXIT_OK
 
 
@@ -326,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--reference", action="append", metavar="ATTR=GROUP",
                     help="reference group of an attribute (default: its largest group)")
     au.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
+    au.add_argument("--infer-tier", metavar="SPEC",
+                    help="audit inferred purchasing power: spend:CUSTOMER_COL,AMOUNT_COL[,N] (quantile tiers of "
+                         "each customer's total) or model:TIER_COL (a proxy model of the tier, trained where "
+                         "TIER_COL is known; hard and soft membership compared)")
     au.add_argument("--min-group-size", type=int, default=30, metavar="N",
                     help="groups smaller than N get no pass/fail verdict (default 30)")
     au.add_argument("--suppress-below", type=int, default=10, metavar="K",

@@ -160,3 +160,25 @@ def render_history(table: dict) -> str:
                   r["data_sha256"][:12])
     con.print(t)
     return buf.getvalue()
+
+
+def render_inferred(inferred: Any) -> str:
+    """How much an audit by an inferred tier depends on the inference."""
+    con, buf = _console(140)
+    p = inferred.proxy
+    acc = p.get("accuracy")
+    ci = p.get("accuracy_ci") or [None, None]
+    con.print(Text(f"Inferred tier '{inferred.name}' from '{p.get('tier_column')}': proxy model out-of-fold accuracy "
+                   f"{acc:.3f} (95% CI {ci[0]:.3f}–{ci[1]:.3f}; always guessing the largest tier: "
+                   f"{p.get('majority_rate'):.3f}; {p.get('n_labelled'):,} labelled rows)", style="bold"))
+    t = Table(title="Disparity to the reference: hard assignment vs soft membership (vs observed tier)")
+    cols = ["metric", "group", "difference_hard", "verdict_hard", "difference_soft", "verdict_soft"]
+    if "difference_observed" in inferred.comparison:
+        cols += ["difference_observed", "verdict_observed"]
+    for c in cols:
+        t.add_column(c)
+    for r in inferred.comparison.to_dict("records"):
+        t.add_row(*[("—" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                     f"{v:+.3f}" if isinstance(v, float) else str(v)) for v in (r.get(c) for c in cols)])
+    con.print(t)
+    return buf.getvalue()
