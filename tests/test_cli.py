@@ -186,3 +186,27 @@ def test_recs_command_on_the_reference_toy(cli, tmp_path):
                 str(tmp_path / "items.csv"), "--user-group", "power", "--item-group", "tier", "--k", "3",
                 "--format", fmt, "--n-boot", "50", "--suppress-below", "0")
         assert r.code == 0 and "Exclusion" in r.out
+
+
+def test_rerank_command_floor_guarantees_the_protected_group(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    users = pd.DataFrame({"user": [f"u{i}" for i in range(40)], "power": ["low"] * 20 + ["high"] * 20})
+    items = pd.DataFrame({"item": [f"i{j}" for j in range(30)], "tier": ["premium"] * 10 + ["basic"] * 20})
+    rows = []
+    for u in users["user"]:
+        order = rng.permutation(30)
+        # premium items ranked at the bottom of every candidate list
+        order = np.r_[order[order >= 10], order[order < 10]]
+        rows += [(u, f"i{j}", r + 1, 1.0 - r / 30) for r, j in enumerate(order)]
+    recs = pd.DataFrame(rows, columns=["user", "item", "rank", "score"])
+    for name, df in (("recs", recs), ("users", users), ("items", items)):
+        df.to_parquet(tmp_path / f"{name}.parquet")
+    out = tmp_path / "new.csv"
+    r = cli("rerank", str(tmp_path / "recs.parquet"), "--users", str(tmp_path / "users.parquet"), "--items",
+            str(tmp_path / "items.parquet"), "--user-group", "power", "--item-group", "tier", "--method", "floor",
+            "--strength", "0.5", "--protected-item-group", "premium", "--k", "10", "--out", str(out))
+    assert r.code == 0, r.err
+    new = pd.read_csv(out).merge(items, on="item")
+    assert (new.groupby("user")["rank"].max() == 10).all()
+    # FA*IR table for p = 0.5, alpha = 0.1: at least 3 premium items in every top 10
+    assert (new[new["tier"] == "premium"].groupby("user").size() >= 3).all()
