@@ -366,6 +366,19 @@ def cmd_rerank(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_app(a: argparse.Namespace) -> int:
+    import subprocess
+
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    if not app.exists():
+        raise FairscanError("the dashboard (app.py) ships with the source checkout; clone the repository and run "
+                            "fairscan app there")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(a.port),
+           "--server.headless", "true" if a.headless else "false", "--browser.gatherUsageStats", "false"]
+    print(f"fairscan dashboard on http://localhost:{a.port} (Ctrl+C to stop)", file=sys.stderr)
+    return subprocess.call(cmd, cwd=app.parent)
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     from fairscan.demo import run_demo
 
@@ -550,6 +563,11 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--k", type=int, default=10)
     rr.add_argument("--out", required=True, metavar="NEW_RECS", help="CSV or Parquet file to write")
     rr.set_defaults(func=cmd_rerank)
+
+    ap = sub.add_parser("app", help="open the interactive dashboard (streamlit run app.py)")
+    ap.add_argument("--port", type=int, default=8501)
+    ap.add_argument("--headless", action="store_true", help="do not open a browser window")
+    ap.set_defaults(func=cmd_app)
 
     de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")
     de.add_argument("--budget", type=float, default=0.2, help="share of customers called (default 0.2)")
