@@ -28,9 +28,15 @@ if TYPE_CHECKING:
     from fairscan.engines.base import CellStats
 
 
-def suppression_masks(stats: list[CellStats], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each grouping, (suppressed, complementary) boolean masks over its groups."""
+def suppression_masks(stats: list[CellStats], k: int,
+                      protect: dict[str, str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each grouping, (suppressed, complementary) boolean masks over its groups.
+
+    ``protect`` maps a grouping's name to a group label (the user's reference group) that is
+    chosen as a complementary partner only when no other group can be."""
     counts = [st.n.sum(axis=1) for st in stats]
+    protect = protect or {}
+    keep = [np.array([lab == protect.get(st.grouping.name) for lab in st.labels]) for st in stats]
     primary = [c < k for c in counts]
     sup = [p.copy() for p in primary]
     # index of each published grouping by its attribute columns, and of its groups by codes
@@ -42,7 +48,7 @@ def suppression_masks(stats: list[CellStats], k: int) -> list[tuple[np.ndarray, 
         for i, st in enumerate(stats):
             cols = tuple(a.column for a in st.grouping.attributes)
             if len(cols) == 1:  # the whole attribute is one line: its total is the row count
-                changed |= _fix_line(np.arange(len(counts[i])), counts[i], sup[i])
+                changed |= _fix_line(np.arange(len(counts[i])), counts[i], sup[i], keep[i])
                 continue
             for axis in range(len(cols)):
                 rest = cols[:axis] + cols[axis + 1:]
@@ -61,16 +67,19 @@ def suppression_masks(stats: list[CellStats], k: int) -> list[tuple[np.ndarray, 
                                 sup[marginal][j] = True
                                 changed = True
                         continue
-                    changed |= _fix_line(m, counts[i], sup[i])
+                    changed |= _fix_line(m, counts[i], sup[i], keep[i])
     return [(s, s & ~p) for s, p in zip(sup, primary, strict=True)]
 
 
-def _fix_line(members: np.ndarray, counts: np.ndarray, sup: np.ndarray) -> bool:
-    """If exactly one member of a line is suppressed, suppress the smallest other one."""
+def _fix_line(members: np.ndarray, counts: np.ndarray, sup: np.ndarray, keep: np.ndarray) -> bool:
+    """If exactly one member of a line is suppressed, suppress the smallest other one (not a
+    protected one, unless it is the only choice)."""
     s = sup[members]
     if s.sum() != 1 or len(members) < 2:
         return False
     others = members[~s]
+    if (~keep[others]).any():
+        others = others[~keep[others]]
     sup[others[np.argmin(counts[others])]] = True
     return True
 

@@ -142,7 +142,9 @@ def test_a_million_distinct_values_is_refused_with_advice():
 
 def test_degenerate_input_gives_warnings_not_crashes(frame):
     # a one-row group, constant predictions, a group with no positives
-    df = pd.concat([frame, pd.DataFrame({"g": ["solo"], "y": [0], "s": [0.3], "w": [1.0]})], ignore_index=True)
+    # two one-row groups: each suppressed, and together they need no complementary partner
+    df = pd.concat([frame, pd.DataFrame({"g": ["solo", "duo"], "y": [0, 1], "s": [0.3, 0.6], "w": [1.0, 1.0]})],
+                   ignore_index=True)
     df["const"] = 1
     df.loc[df["g"] == "b", "y"] = 0
     r = fairscan.audit(df, target="y", prediction="const", sensitive="g", reference="a", n_boot=100)

@@ -147,3 +147,10 @@ def test_dp_release_in_the_audit_output():
     for g in rel["groups"]:
         assert abs(g["rows"] - true[g["group"]]) < 60  # Laplace(3): |noise| < 60 with overwhelming odds
     assert json.loads(r.to_json())["dp_release"]["mechanism"] == "laplace"
+
+
+def test_a_named_reference_is_not_used_as_the_complementary_partner():
+    df = _frame({"a": 100, "b": 400, "c": 300, "tiny": 4})
+    r = fairscan.audit(df, target="y", prediction="y", sensitive="g", reference="a", n_boot=0)
+    t = _published(r, "g")
+    assert t.loc["a", "suppression"] is None and t.loc["c", "suppression"] == "complementary"

@@ -80,6 +80,8 @@ def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator, supp
         if suppressed[ref]:
             raise FairscanError(
                 f"reference group '{want}' of '{name}' has fewer than {s.suppress_below} rows; choose a larger one"
+                if not complementary[ref] else
+                f"reference group '{want}' of '{name}' must be suppressed to protect a small group; choose another"
             )
     else:
         if suppressed.all():
@@ -101,7 +103,7 @@ def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataF
     rng = np.random.default_rng(s.seed)
     from fairscan.privacy import suppression_masks
 
-    masks = suppression_masks(stats, s.suppress_below)
+    masks = suppression_masks(stats, s.suppress_below, s.reference)
     parts = [_analyse_grouping(st, s, rng, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
     groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)
     disp = pd.concat([_disparity_rows(t, s) for t in parts], ignore_index=True)
