@@ -153,4 +153,4 @@ def test_a_named_reference_is_not_used_as_the_complementary_partner():
     df = _frame({"a": 100, "b": 400, "c": 300, "tiny": 4})
     r = fairscan.audit(df, target="y", prediction="y", sensitive="g", reference="a", n_boot=0)
     t = _published(r, "g")
-    assert t.loc["a", "suppression"] is None and t.loc["c", "suppression"] == "complementary"
+    assert not t.loc["a", "suppressed"] and t.loc["c", "suppression"] == "complementary"
