@@ -184,3 +184,13 @@ def test_init_prints_a_working_starter(tmp_path, cli):
     (tmp_path / "review.yaml").write_text(r.out)
     o = run_review(tmp_path / "review.yaml")
     assert o.exit_code in (0, 1) and o.record["seq"] == 1
+
+
+def test_data_from_a_duckdb_query(tmp_path):
+    pytest.importorskip("duckdb")
+    _scores(tmp_path / "scores.parquet", gap=0.0)
+    path = (tmp_path / "scores.parquet").as_posix()
+    cfg = _config(tmp_path, data=f'{{sql: "SELECT * FROM read_parquet(\'{path}\') WHERE tier <> \'mid\'"}}')
+    o = run_review(cfg)
+    groups = set(o.result.groups["group"])
+    assert groups == {"low", "high"} and o.result.meta["n_rows"] < 4000
