@@ -26,25 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _tiers(values: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for v in values or []:
-        col, eq, spec = v.rpartition("=")
-        if not eq or not col or not spec:
-            raise FairscanError(f"--tiers {v!r}: write COL=N (quantile tiers) or COL=c1,c2,... (cut points)")
-        parts = [p.strip() for p in spec.split(",") if p.strip()]
-        try:
-            if len(parts) == 1 and "," not in spec:
-                n = float(parts[0])
-                if not n.is_integer():
-                    raise ValueError
-                out[col] = int(n)
-            else:
-                out[col] = [float(p) for p in parts]
-        except ValueError:
-            raise FairscanError(
-                f"--tiers {v!r}: '{spec}' must be a whole number of tiers or comma-separated cut points"
-            ) from None
-    return out
+    from fairscan.groups import parse_tier_specs
+
+    return parse_tier_specs(values or [])
 
 
 def _infer_tier(spec: str | None) -> dict[str, Any]:

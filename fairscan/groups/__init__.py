@@ -94,6 +94,32 @@ class GroupSpec:
         return cols
 
 
+def parse_tier_specs(values: Sequence[str]) -> dict[str, TierSpec]:
+    """``["balance=4", "age=24,59", "age2=25,"]`` -> {column: N quantile tiers | cut points}.
+
+    ``N`` alone means N quantile tiers; comma-separated numbers are cut points (a single cut
+    point is written with a trailing comma, ``age=25,``)."""
+    out: dict[str, TierSpec] = {}
+    for v in values:
+        col, eq, spec = v.rpartition("=")
+        if not eq or not col or not spec:
+            raise FairscanError(f"--tiers {v!r}: write COL=N (quantile tiers) or COL=c1,c2,... (cut points)")
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        try:
+            if len(parts) == 1 and "," not in spec:
+                n = float(parts[0])
+                if not n.is_integer():
+                    raise ValueError
+                out[col] = int(n)
+            else:
+                out[col] = [float(p) for p in parts]
+        except ValueError:
+            raise FairscanError(
+                f"--tiers {v!r}: '{spec}' must be a whole number of tiers or comma-separated cut points"
+            ) from None
+    return out
+
+
 def format_number(x: float) -> str:
     """Compact, exact-enough label for a cut point: 72 -> '72', 306.545 -> '306.545'."""
     if float(x).is_integer():

@@ -1,0 +1,179 @@
+"""Speed of the dashboard: a cold start in a real browser, and a slider move on 1M rows.
+
+Prints the figures. Not a test: run `python bench/bench_app.py [--rows 1000000] [--moves 30]
+[--skip-browser]`.
+
+1. **Cold start** (target < 3 s to the rendered overview): `streamlit run app.py` is started on
+   a free localhost port; the clock runs from the start of the process until Debian's chromium
+   (headless, Playwright, never a downloaded browser) shows the bank overview fully rendered
+   (title, charts, no "Running" status). Also printed: the time until the server answers its
+   health check, and a warm load (a new session, caches filled).
+2. **Slider move on 1M scored rows** (target < 200 ms server-side): seeded synthetic rows
+   (score, label, age, balance, job). (a) `ThresholdExplorer` build once, then the query a
+   move triggers (`at_budget`, `at_threshold`, and the chart's `curve`); (b) the whole page
+   rerun after a move, measured with Streamlit's AppTest on the explorer page with the 1M rows
+   placed in the session as an upload (script, query, tables and charts; no browser).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
+    """n scored customers: age, balance, job, a score and a label that depends on it."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 95, n)
+    balance = np.round(rng.lognormal(6.5, 1.4, n) - 300)
+    job = rng.choice(["admin.", "blue-collar", "management", "retired", "services", "student", "technician"], n)
+    logit = -2.2 + 0.015 * (age - 40) + 0.0002 * balance + (job == "student") * 0.8 + rng.normal(0, 1, n)
+    score = 1 / (1 + np.exp(-logit))
+    y = rng.random(n) < score
+    return pd.DataFrame({"age": age, "balance": balance, "job": job, "score": np.round(score, 5),
+                         "y": np.where(y, "yes", "no")})
+
+
+def ms(seconds: float) -> str:
+    return f"{1000 * seconds:,.1f} ms"
+
+
+def bench_queries(df: pd.DataFrame, moves: int) -> None:
+    from fairscan.explore import ThresholdExplorer
+
+    tiers = {"age": [24, 59], "balance": 4}
+    t = time.perf_counter()
+    ex = ThresholdExplorer(df, score="score", target="y", positive_label="yes", sensitive=["job"], tiers=tiers)
+    print(f"ThresholdExplorer build, {len(df):,} rows: {ms(time.perf_counter() - t)} "
+          f"({len(ex.thresholds):,} edges, {'exact' if ex.exact else 'quantile'})")
+    rng = np.random.default_rng(1)
+    for name, call in (
+        ("at_budget (one move)", lambda: ex.at_budget(float(rng.uniform(0.01, 0.99)))),
+        ("at_threshold (one move)", lambda: ex.at_threshold(float(rng.choice(ex.thresholds)))),
+        ("curve, one attribute, 250 points", lambda: ex.curve("balance", max_points=250)),
+    ):
+        times = []
+        for _ in range(moves):
+            t = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t)
+        print(f"  {name}: median {ms(statistics.median(times))}, max {ms(max(times))}")
+
+
+def bench_rerun(df: pd.DataFrame, moves: int) -> None:
+    from streamlit.testing.v1 import AppTest
+    from test_app import goto
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    upload_id = "upload:scored:bench-1m"
+    at.session_state["uploads"] = {upload_id: {"df": df, "name": f"synthetic {len(df):,} rows", "kind": "scored"}}
+    at.session_state["setup"] = {
+        "source": "upload", "dataset": None, "upload_id": upload_id, "target": "y", "positive_label": "yes",
+        "decision": "budget", "score": "score", "budget": 0.2, "threshold": None, "prediction": None,
+        "sensitive": ["job"], "tiers": {"age": [24, 59], "balance": 4}}
+    t = time.perf_counter()
+    goto(at, "explorer", timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    print(f"explorer page, first run (builds the histograms): {ms(time.perf_counter() - t)}")
+    times = []
+    for i in range(moves):
+        value = 5 + (i * 37) % 90
+        t = time.perf_counter()
+        at.slider(key="ex_budget").set_value(value).run()
+        times.append(time.perf_counter() - t)
+        assert not at.exception, [e.value for e in at.exception]
+    src = (ROOT / "app.py").read_text()
+    compile_times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        compile(src, "app.py", "exec")
+        compile_times.append(time.perf_counter() - t)
+    c = statistics.median(compile_times)
+    med = statistics.median(times)
+    print(f"  page rerun after a slider move (AppTest, script + query + tables + charts): "
+          f"median {ms(med)}, max {ms(max(times))}")
+    print(f"  of which AppTest recompiles app.py on every run ({ms(c)}; the server caches the bytecode): "
+          f"server-side rerun about {ms(med - c)}  (target < 200 ms)")
+
+
+def rendered(page, timeout_ms: int = 60_000) -> None:
+    """The overview is on screen: title, verdict cards, a drawn chart and the group table,
+    and the script has finished (no "Running" status widget)."""
+    page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=timeout_ms)
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg')
+                 && document.querySelector('[data-testid="stDataFrame"]')
+                 && document.querySelectorAll('[data-testid="stMetric"]').length >= 3
+                 && !document.querySelector('[data-testid="stStatusWidget"]')
+                 && !document.querySelector('[data-testid="stSkeleton"]')""", timeout=timeout_ms, polling=50)
+
+
+def bench_browser() -> None:
+    from test_browser import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        free_port,
+        start_server,
+        stop_server,
+        wait_rendered,
+    )
+
+    if not Path(CHROMIUM).exists():
+        print(f"browser benchmark skipped: no chromium at {CHROMIUM}")
+        return
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("browser benchmark skipped: pip install playwright")
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        port = free_port()
+        t0 = time.perf_counter()
+        proc = start_server(port)
+        t_health = time.perf_counter() - t0
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/")
+            rendered(page)
+            t_cold = time.perf_counter() - t0
+            wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')  # and it stays so, error-free
+            page2 = browser.new_page(viewport={"width": 1400, "height": 1000})
+            t = time.perf_counter()
+            page2.goto(f"http://127.0.0.1:{port}/")
+            rendered(page2)
+            t_warm = time.perf_counter() - t
+        finally:
+            stop_server(proc)
+            browser.close()
+    print(f"server start -> health check answers: {t_health:.2f} s")
+    print(f"server start -> bank overview rendered in chromium: {t_cold:.2f} s (target < 3 s)")
+    print(f"warm load (new session, caches filled) -> overview rendered: {t_warm:.2f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--moves", type=int, default=30)
+    ap.add_argument("--skip-browser", action="store_true")
+    a = ap.parse_args()
+    if not a.skip_browser:
+        bench_browser()
+    t = time.perf_counter()
+    df = synthetic(a.rows)
+    print(f"\nsynthetic data, {a.rows:,} rows: {time.perf_counter() - t:.2f} s")
+    bench_queries(df, a.moves)
+    bench_rerun(df, min(a.moves, 20))
+
+
+if __name__ == "__main__":
+    main()

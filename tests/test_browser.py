@@ -1,0 +1,245 @@
+"""Real-browser smoke test of the dashboard: every page renders, without an error, offline.
+
+Starts ``streamlit run app.py`` on a free localhost port and drives Debian's chromium
+(``/usr/bin/chromium``, never a downloaded browser) headless with Playwright for Python.
+For each page URL: wait until the app has rendered and stopped running, assert there is no
+Streamlit exception or error box, assert that no request left localhost, and save a
+screenshot under pytest's tmp dir. With ``FAIRSCAN_UPDATE_SCREENSHOT=1`` the overview's
+screenshot is also written to ``docs/overview.png``.
+
+Marked ``browser``: the default run excludes it (pyproject addopts); run it with
+``python -m pytest tests/test_browser.py -m browser``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("FAIRSCAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions"]
+#: (url path, page title, an element that only shows once the page has fully rendered)
+PAGES = [
+    ("overview", "Overview", '[data-testid="stVegaLiteChart"]'),
+    ("data", "Data & model", '[data-testid="stDownloadButton"]'),
+    ("explorer", "Threshold & budget explorer", '[data-testid="stVegaLiteChart"]'),
+    ("mitigations", "Mitigations", '[data-testid="stForm"]'),
+    ("recommendations", "Recommendations", '[data-testid="stVegaLiteChart"]'),
+    ("reviews", "Reviews", '[data-testid="stAlert"]'),
+]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, timeout: float = 60.0) -> subprocess.Popen:
+    """``streamlit run app.py`` on ``port``; returns once its health endpoint answers."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}: {proc.stdout.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("streamlit did not answer its health check within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_rendered(page, heading: str, ready: str, timeout_ms: int = 90_000) -> None:
+    """Wait until the page's title and its last kind of element are shown, the script has
+    finished (no "Running" status widget), no placeholder skeleton is left and the page has
+    stopped changing for a second (widgets and charts load lazily)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=timeout_ms)
+    page.wait_for_selector(ready, timeout=timeout_ms)
+    page.wait_for_function(
+        """() => {
+            const busy = document.querySelector('[data-testid="stStatusWidget"]')
+                || document.querySelector('[data-testid="stSkeleton"]');
+            const n = document.querySelectorAll('[data-testid]').length;
+            const w = window.__fairscanStable || (window.__fairscanStable = {n: -1, since: Date.now()});
+            if (busy || n !== w.n) { w.n = n; w.since = Date.now(); return false; }
+            return Date.now() - w.since > 1000;
+        }""", timeout=timeout_ms, polling=200)
+    page.evaluate("() => { delete window.__fairscanStable; }")
+    page.wait_for_timeout(300)  # let vega-embed finish drawing
+
+
+def error_texts(page) -> list[str]:
+    errors = [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
+    errors += [e.inner_text() for e in page.query_selector_all('[data-testid="stAlertContentError"]')]
+    return errors
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists() or not shutil.which(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM} (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(browser) -> Iterator[str]:
+    port = free_port()
+    proc = start_server(port)
+    yield f"http://127.0.0.1:{port}"
+    stop_server(proc)
+
+
+def test_every_page_renders_without_error_offline(browser, server, tmp_path_factory):
+    shots = tmp_path_factory.mktemp("screenshots")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda req: outside.append(req.url)
+            if urlparse(req.url).scheme in ("http", "https", "ws", "wss")
+            and urlparse(req.url).hostname not in LOCAL_HOSTS else None)
+    failures = {}
+    for path, heading, ready in PAGES:
+        page.goto(f"{server}/{path}")  # a deep link: a fresh session for each page
+        wait_rendered(page, heading, ready)
+        errors = error_texts(page)
+        if errors:
+            failures[path] = errors
+        page.screenshot(path=str(shots / f"{path}.png"), full_page=True)
+        if path == "overview" and os.environ.get("FAIRSCAN_UPDATE_SCREENSHOT") == "1":
+            (ROOT / "docs").mkdir(exist_ok=True)
+            page.set_viewport_size({"width": 1400, "height": 1250})  # verdicts, plain words and charts
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(ROOT / "docs" / "overview.png"))
+            page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{server}/")  # the root opens the overview at its own URL
+    wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')
+    assert urlparse(page.url).path == "/overview"
+    context.close()
+    assert not failures, f"pages with errors: {failures}"
+    assert not outside, f"requests left the machine: {sorted(set(outside))[:10]}"
+    assert sorted(p.name for p in shots.iterdir()) == sorted(f"{p}.png" for p, _, _ in PAGES)
+
+
+def test_explorer_slider_moves_in_the_browser(browser, server):
+    """Moving the budget slider with the keyboard reruns the page and changes the numbers."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server}/explorer")
+    wait_rendered(page, "Threshold & budget explorer", '[data-testid="stVegaLiteChart"]')
+    offered = page.locator('[data-testid="stMetric"]').first
+    before = offered.inner_text()
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(10):
+        slider.press("ArrowRight")
+    page.wait_for_function(f"""() => {{
+        const m = document.querySelector('[data-testid="stMetric"]');
+        return m && m.innerText !== {before!r} && !document.querySelector('[data-testid="stStatusWidget"]');
+    }}""", timeout=30_000)
+    assert offered.inner_text() != before
+    assert not error_texts(page)
+    context.close()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the Streamlit selectbox or multiselect labelled ``label``."""
+    widget = page.locator('[data-testid="stSelectbox"], [data-testid="stMultiSelect"]').filter(has_text=label)
+    widget.locator("input").first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+    page.keyboard.press("Escape")
+
+
+def test_upload_scored_csv_then_overview(browser, server, tmp_path):
+    """Upload a scored CSV, choose its outcome, positive value and group column, then open
+    the overview through the navigation (the upload lives in the session)."""
+    from fairscan.modeling import reference_scores
+
+    _, scores = reference_scores("german")
+    csv = tmp_path / "scored.csv"
+    scores.drop(columns=["row_id"]).to_csv(csv, index=False)
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    page = context.new_page()
+    page.goto(f"{server}/data")
+    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
+    page.get_by_text("Upload scored data", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(csv))
+    page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    choose(page, "Outcome (label) column", "credit")
+    page.get_by_text("Positive value (would say yes)").wait_for(timeout=30_000)
+    choose(page, "Positive value (would say yes)", "1")
+    choose(page, "Categorical attributes", "personal_status_and_sex")
+    page.get_by_text("Ready: 300 customers").wait_for(timeout=60_000)
+    assert not error_texts(page)
+    page.get_by_role("link", name="Overview").first.click()
+    wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')
+    assert page.get_by_text("300 customers").first.is_visible()
+    assert "scored.csv" in page.locator('[data-testid="stSidebar"]').inner_text()
+    assert not error_texts(page)
+    context.close()
+
+
+def test_pickle_model_needs_confirmation(browser, server, tmp_path):
+    """A pickled model is not loaded until the user confirms, after a warning; then it scores."""
+    joblib = pytest.importorskip("joblib")
+    from sklearn.linear_model import LogisticRegression
+
+    from fairscan.modeling import reference_scores
+
+    _, rows = reference_scores("german")
+    data = rows.drop(columns=["row_id", "score"]).assign(x=np.arange(len(rows)) % 7)
+    model = LogisticRegression().fit(data[["x"]], data["credit"] == 1)
+    joblib.dump(model, tmp_path / "model.pkl")
+    data.to_csv(tmp_path / "data.csv", index=False)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    page = context.new_page()
+    page.goto(f"{server}/data")
+    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
+    page.get_by_text("Upload a model and data", exact=True).click()
+    inputs = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    inputs.first.wait_for(state="attached", timeout=30_000)
+    inputs.nth(0).set_input_files(str(tmp_path / "model.pkl"))
+    page.get_by_text("loading it runs whatever code it contains").wait_for(timeout=30_000)
+    inputs.nth(1).set_input_files(str(tmp_path / "data.csv"))
+    page.get_by_text("The pickle is not loaded until you tick the box above.").wait_for(timeout=30_000)
+    assert not page.get_by_text("Outcome (label) column").count()  # nothing loaded yet
+    page.get_by_text("I trust this file's author: load the pickle").click()
+    page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    assert not error_texts(page)
+    context.close()
