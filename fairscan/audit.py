@@ -199,10 +199,23 @@ def _check_column(engine: Engine, column: str | None, role: str) -> None:
         raise FairscanError(f"{role} column '{column}' not found{suggest(column, engine.columns())}")
 
 
-def make_engine(data: Any) -> Engine:
-    """The engine for ``data``: an Engine as is, a path or ``dataset:NAME`` read into memory."""
+def make_engine(data: Any, engine: str = "auto", spark_master: str | None = None) -> Engine:
+    """The engine for ``data``: an Engine as is; a DuckDB relation -> DuckDB; a Spark DataFrame
+    -> Spark; ``engine="duckdb"|"spark"`` for paths (Parquet/CSV files, globs, directories);
+    otherwise a path or ``dataset:NAME`` is read into memory."""
     if isinstance(data, Engine):
         return data
+    module = type(data).__module__.split(".")[0]
+    if engine == "spark" or (engine == "auto" and module == "pyspark"):
+        from fairscan.engines.spark import SparkEngine
+
+        return SparkEngine(data, master=spark_master)
+    if engine == "duckdb" or (engine == "auto" and module in ("duckdb", "_duckdb")):
+        from fairscan.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(data)
+    if engine not in ("auto", "memory"):
+        raise FairscanError(f"unknown engine '{engine}': use memory, duckdb or spark")
     if isinstance(data, str | os.PathLike):
         from fairscan.io import read_table
 
@@ -236,6 +249,8 @@ def audit(
     trust: Sequence[str] = (),
     trust_pickle: bool = False,
     dp_epsilon: float | None = None,
+    engine: str = "auto",
+    spark_master: str | None = None,
 ) -> AuditResult:
     """Audit binary decisions for disparate exclusion across customer groups.
 
@@ -261,7 +276,8 @@ def audit(
     if model is not None:
         data, score, model_meta = _score_with_model(data, model, score, prediction, positive_label,
                                                     trust, trust_pickle)
-    engine = make_engine(data)
+    engine_name = engine
+    engine = make_engine(data, engine_name, spark_master)
     n = engine.n_rows()
     if n == 0:
         raise FairscanError("the data has no rows")

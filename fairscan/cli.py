@@ -99,7 +99,12 @@ def cmd_audit(a: argparse.Namespace) -> int:
               if c is not None]
     # a model, or a proxy model of the tier, needs the feature columns too: then read everything
     everything = a.model is not None or infer.get("kind") == "model"
-    data = read_table(a.data, columns=None if everything else needed, categorical=a.sensitive or [])
+    if a.engine in ("duckdb", "spark"):
+        if everything:
+            raise FairscanError(f"--engine {a.engine} audits scored data; score with --model in memory first")
+        data = a.data  # the engine reads the file, glob or directory itself
+    else:
+        data = read_table(a.data, columns=None if everything else needed, categorical=a.sensitive or [])
     common = dict(
         target=target, prediction=a.prediction, score=a.score, threshold=a.threshold, budget=_budget(a.budget),
         tiers=tiers, intersect=a.intersect, reference=_references(a.reference), weights=a.weights,
@@ -123,7 +128,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
                                   tier_model, sensitive=sensitive, **common)
     if inferred is None:
         result = audit(data, sensitive=sensitive, model=a.model, trust=a.trust or (), trust_pickle=a.trust_pickle,
-                       dp_epsilon=a.dp_epsilon, **common)
+                       dp_epsilon=a.dp_epsilon, engine=a.engine, spark_master=a.spark_master, **common)
     else:
         result = inferred.hard
     if inferred is not None and a.format == "json":
@@ -410,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which decision is favourable: 1 = offer (default), 0 for risk scores")
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     au.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
+    au.add_argument("--engine", choices=("auto", "memory", "duckdb", "spark"), default="auto",
+                    help="memory (default for files), duckdb (files larger than memory: Parquet/CSV, globs, "
+                         "directories) or spark")
+    au.add_argument("--spark-master", metavar="URL", help="with --engine spark (default local[2])")
     au.add_argument("--dp-epsilon", type=float, metavar="E",
                     help="also release the groups' counts with Laplace noise, E-differentially private")
     au.add_argument("--format", choices=("table", "json", "md", "html"), default="table",

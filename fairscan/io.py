@@ -64,7 +64,11 @@ def _read_parquet(p: Path, columns: list[str] | None, categorical: list[str]) ->
         strings = [c for c in categorical if (c in schema.names and pa.types.is_string(schema.field(c).type))
                    or (c in schema.names and pa.types.is_large_string(schema.field(c).type))]
         table = pq.read_table(p, columns=cols, read_dictionary=strings or None)
-        return table.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow buffers as it goes
+        df = table.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow buffers as it goes
+        for c in strings:  # dictionary order is the file's: sort, as text columns are sorted
+            if c in df.columns and isinstance(df[c].dtype, pd.CategoricalDtype):
+                df[c] = df[c].cat.reorder_categories(sorted(df[c].cat.categories))
+        return df
     except (pa.ArrowInvalid, pa.ArrowException, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise FairscanError(f"file '{p}' is not a readable Parquet file ({first}); re-export it") from None

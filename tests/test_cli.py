@@ -210,3 +210,18 @@ def test_rerank_command_floor_guarantees_the_protected_group(cli, tmp_path):
     assert (new.groupby("user")["rank"].max() == 10).all()
     # FA*IR table for p = 0.5, alpha = 0.1: at least 3 premium items in every top 10
     assert (new[new["tier"] == "premium"].groupby("user").size() >= 3).all()
+
+
+def test_engines_agree_through_the_cli(cli, tmp_path, bank):
+    pytest.importorskip("duckdb")
+    p = tmp_path / "bank.parquet"
+    bank.to_parquet(p)
+    outs = {}
+    for engine in ("memory", "duckdb"):
+        r = cli("audit", str(p), "--engine", engine, "--target", "y", "--score", "balance", "--budget", "0.2",
+                "--sensitive", "job", "--tiers", "age=24,59", "--format", "json", "--n-boot", "0")
+        assert r.code == 0, r.err
+        outs[engine] = json.loads(r.out)
+    for a, b in zip(outs["memory"]["groups"], outs["duckdb"]["groups"], strict=True):
+        assert (a["attribute"], a["group"], a["count"]) == (b["attribute"], b["group"], b["count"])
+        assert a["selection_rate"] == pytest.approx(b["selection_rate"], abs=1e-12)

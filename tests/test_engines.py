@@ -1,0 +1,480 @@
+"""The three engines agree: memory (numpy), DuckDB (files) and Spark give the same audit.
+
+Each case audits a bundled real dataset (written to Parquet in tmp) through
+``fairscan.audit(engine_instance, ...)`` and compares ``.groups`` and ``.disparities``:
+counts exactly, rates to 1e-12. Bad input gives the same one-line errors. Spark tests are
+marked ``spark`` and skipped when pyspark or Java is missing; they share one small
+module-scoped session (local[2], no UI, 4 shuffle partitions).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairscan
+from fairscan import datasets
+from fairscan.errors import FairscanError
+
+duckdb = pytest.importorskip("duckdb")
+
+from fairscan.engines import duckdb as dd  # noqa: E402
+from fairscan.engines.duckdb import DuckDBEngine  # noqa: E402
+
+
+# -- data ------------------------------------------------------------------------------------------
+def _bank() -> pd.DataFrame:
+    df = datasets.load("bank")
+    # a score with heavy ties (two decimals), and integer weights
+    df["score"] = np.round(1 / (1 + np.exp(-(df["duration"] - 300) / 200)), 2)
+    df["w"] = df["campaign"].astype(float)
+    return df
+
+
+def _adult() -> pd.DataFrame:
+    df = datasets.load("adult")  # workclass, occupation, native_country have missing values
+    df["score"] = np.round((df["education_num"] * 3 + df["hours_per_week"] / 10) / 60, 3)
+    df["pred"] = np.where(df["score"] > 0.4, "yes", "no")
+    return df
+
+
+def _coupon() -> pd.DataFrame:
+    df = datasets.load("coupon")  # Bar has missing values
+    df["score"] = df["temperature"] / 100 + df["direction_same"] * 0.05
+    return df
+
+
+def _german() -> pd.DataFrame:
+    df = datasets.load("german")
+    df["score"] = df["credit_amount"] / df["credit_amount"].max()
+    return df
+
+
+def _retail() -> pd.DataFrame:
+    return datasets.load("online-retail")  # CustomerID: nullable integers with missing values
+
+
+BUILDERS = {"bank": _bank, "adult": _adult, "coupon": _coupon, "german": _german, "retail": _retail}
+
+CASES = {
+    "bank-threshold-quantile-tiers-intersection": ("bank", dict(
+        target="y", score="score", threshold=0.5, sensitive=["job", "marital"], tiers={"age": 4},
+        intersect=True)),
+    "bank-budget-ties-cutpoints-favourable0": ("bank", dict(
+        target="y", score="score", budget=0.1, sensitive=["education"], tiers={"balance": [0, 1000, 5000]},
+        favourable_decision=0)),
+    "bank-budget-count-weights": ("bank", dict(
+        target="y", score="score", budget=777, sensitive=["job"], weights="w")),
+    "adult-prediction-weights-missing-intersection": ("adult", dict(
+        target="income", positive_label=">50K", prediction="pred", sensitive=["sex", "race", "workclass"],
+        weights="fnlwgt", intersect=[["sex", "race"]])),
+    "coupon-three-way-intersection-missing": ("coupon", dict(
+        target="Y", score="score", threshold=0.5, sensitive=["gender", "age", "Bar"], intersect=True)),
+    "german-budget-quantiles-weights": ("german", dict(
+        target="credit", positive_label=1, score="score", budget=100, sensitive=["personal_status_and_sex"],
+        tiers={"age_in_years": 5}, weights="duration_in_month", favourable_decision=0)),
+    "retail-no-label-budget-ties-nullable-tiers": ("retail", dict(
+        score="UnitPrice", budget=0.05, sensitive=["Country"], tiers={"CustomerID": 3})),
+}
+COMMON = dict(n_boot=0)
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, pd.DataFrame]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("engines")
+
+
+def _frame(frames: dict, name: str) -> pd.DataFrame:
+    if name not in frames:
+        frames[name] = BUILDERS[name]()
+    return frames[name]
+
+
+def _parquet(frames: dict, files: Path, name: str) -> Path:
+    path = files / f"{name}.parquet"
+    if not path.exists():
+        _frame(frames, name).to_parquet(path)
+    return path
+
+
+_REFERENCE: dict[str, fairscan.AuditResult] = {}
+
+
+def _reference(frames: dict, case: str) -> fairscan.AuditResult:
+    """The in-memory audit of a case (computed once per session)."""
+    if case not in _REFERENCE:
+        name, kw = CASES[case]
+        _REFERENCE[case] = fairscan.audit(_frame(frames, name), **kw, **COMMON)
+    return _REFERENCE[case]
+
+
+def assert_same(expected: fairscan.AuditResult, got: fairscan.AuditResult) -> None:
+    """Counts exactly equal, every other number equal to 1e-12; same rows, same order."""
+    assert got.meta["n_rows"] == expected.meta["n_rows"]
+    for table in ("groups", "disparities"):
+        a, b = getattr(expected, table), getattr(got, table)
+        assert list(a.columns) == list(b.columns)
+        assert a[["attribute", "group"]].equals(b[["attribute", "group"]])
+        if "count" in a:
+            assert a["count"].fillna(-1).tolist() == b["count"].fillna(-1).tolist()
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+# -- DuckDB against memory ---------------------------------------------------------------------------
+@pytest.mark.parametrize("case", list(CASES))
+def test_duckdb_equals_memory(case, frames, files):
+    name, kw = CASES[case]
+    got = fairscan.audit(DuckDBEngine(_parquet(frames, files, name)), **kw, **COMMON)
+    expected = _reference(frames, case)
+    assert_same(expected, got)
+    assert got.meta["engine"] == "duckdb"
+    # the streamed sha256 is the memory engine's hash of the same data
+    assert got.meta["data_sha256"] == expected.meta["data_sha256"]
+
+
+def test_budget_cut_has_partial_ties(frames, files):
+    """The budget cases really cut through tied scores (so row order decides)."""
+    for name, column, k in (("bank", "score", int(0.1 * 45211)), ("retail", "UnitPrice", int(0.05 * 541909))):
+        eng = DuckDBEngine(_parquet(frames, files, name))
+        cut, take, ties = eng.budget_cut(column, k)
+        s = _frame(frames, name)[column].to_numpy()
+        assert cut == np.sort(s)[len(s) - k] and ties == int((s == cut).sum()) and 0 < take < ties
+        assert take == k - int((s > cut).sum())
+
+
+def test_grouping_sets_and_refinement_paths(frames, files, monkeypatch):
+    """GROUPING SETS (large joint key space) and multi-pass order statistics give the same."""
+    monkeypatch.setattr(dd, "MAX_JOINT_GROUPS", 1)
+    monkeypatch.setattr(dd, "FETCH_LIMIT", 500)
+    for case in ("adult-prediction-weights-missing-intersection", "german-budget-quantiles-weights",
+                 "retail-no-label-budget-ties-nullable-tiers"):
+        name, kw = CASES[case]
+        assert_same(_reference(frames, case), fairscan.audit(DuckDBEngine(_parquet(frames, files, name)), **kw,
+                                                             **COMMON))
+
+
+def test_quantiles_equal_numpy_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(7)
+    probs = np.array([0.0, 0.1, 1 / 3, 0.25, 0.5, 2 / 3, 0.75, 0.9, 0.999, 1.0])
+    samples = {
+        "normal": rng.normal(size=20_001),
+        "ties": rng.integers(0, 7, 5000).astype(float),
+        "lognormal": rng.lognormal(0, 6, 9999),
+        "tiny": np.array([3.0]),
+        "infinite": np.concatenate([rng.random(500), [np.inf, -np.inf, np.inf]]),
+        "huge range": np.array([-1e308, 1e308, 0.0, 1.0, -5.0] * 40),
+    }
+    for fetch in (dd.FETCH_LIMIT, 64):
+        monkeypatch.setattr(dd, "FETCH_LIMIT", fetch)
+        for label, v in samples.items():
+            with_nan = np.concatenate([v, [np.nan, np.nan]])
+            eng = DuckDBEngine(pd.DataFrame({"v": with_nan}))
+            got, missing = eng.quantiles("v", probs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # inf - inf in numpy's own lerp
+                expected = np.quantile(v, probs)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{label}, fetch limit {fetch}")
+            assert missing
+
+
+def test_approx_quantiles_are_close(frames, files):
+    path = _parquet(frames, files, "bank")
+    exact = DuckDBEngine(path).quantiles("balance", np.array([0.25, 0.5, 0.75]))[0]
+    approx = DuckDBEngine(path, quantiles="approx").quantiles("balance", np.array([0.25, 0.5, 0.75]))[0]
+    s = np.sort(_frame(frames, "bank")["balance"].to_numpy())
+    # T-Digest: compare ranks, not values (within 1% of the rows)
+    for e, a in zip(exact, approx, strict=True):
+        assert abs(np.searchsorted(s, a) - np.searchsorted(s, e)) <= 0.01 * len(s)
+
+
+def test_budget_ties_follow_file_name_then_row_order(tmp_path):
+    # rows (in row order) r0..r5; two files whose *names* put rows 3..5 first
+    df = pd.DataFrame({"row": [f"r{i}" for i in range(6)], "s": [0.5, 0.9, 0.5, 0.1, 0.5, 0.9]})
+    df.iloc[3:].to_parquet(tmp_path / "part-a.parquet")
+    df.iloc[:3].to_parquet(tmp_path / "part-b.parquet")
+    ordered = pd.concat([df.iloc[3:], df.iloc[:3]], ignore_index=True)
+    kw = dict(score="s", budget=3, sensitive="row", suppress_below=0, min_group_size=0, n_boot=0)
+    got = fairscan.audit(DuckDBEngine(tmp_path), **kw)
+    sel = got.groups.set_index("group")["selection_rate"]
+    # file order a, b: rows r3 r4 r5 r0 r1 r2; top 3 = r5, r1 (0.9) and the first 0.5 = r4
+    assert sel.to_dict() == {"r0": 0.0, "r1": 1.0, "r2": 0.0, "r3": 0.0, "r4": 1.0, "r5": 1.0}
+    assert_same(fairscan.audit(ordered, **kw), got)
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    df.iloc[3:].to_csv(csv / "part-a.csv", index=False)
+    df.iloc[:3].to_csv(csv / "part-b.csv", index=False)
+    assert_same(fairscan.audit(ordered, **kw), fairscan.audit(DuckDBEngine(csv), **kw))
+
+
+def test_glob_directory_list_csv_relation_and_frame_inputs(frames, tmp_path):
+    kw = dict(score="UnitPrice", budget=0.05, sensitive=["Country"], tiers={"CustomerID": 3}, n_boot=0)
+    df = _frame(frames, "retail").iloc[:150_000].reset_index(drop=True)
+    parts = tmp_path / "parts"
+    (parts / "zz").mkdir(parents=True)  # sorts after part-*: the row order is the name order
+    bounds = [0, 30_000, 70_000, 110_000, len(df)]
+    for i in range(4):
+        where = parts / "zz" if i == 3 else parts
+        df.iloc[bounds[i]:bounds[i + 1]].to_parquet(where / f"part-{i}.parquet")
+    (parts / "_SUCCESS").write_text("")
+    df.to_parquet(tmp_path / "whole.parquet")
+    expected = fairscan.audit(df, **kw)
+    inputs = {
+        "directory": parts,
+        "glob": str(parts / "**" / "*.parquet"),
+        "list": [parts / "part-0.parquet", str(parts / "part-[12].parquet"), parts / "zz"],
+        "relation": duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'whole.parquet'}')"),
+        "frame": df,
+    }
+    for label, data in inputs.items():
+        got = fairscan.audit(DuckDBEngine(data), **kw)
+        assert_same(expected, got)
+        if label != "relation":
+            assert got.meta["data_sha256"] == expected.meta["data_sha256"], label
+    # CSV (pandas and DuckDB read the same text): same counts as the in-memory audit of the CSV
+    small = _frame(frames, "bank").iloc[:5000]
+    small.iloc[:2000].to_csv(tmp_path / "b1.csv", index=False)
+    small.iloc[2000:].to_csv(tmp_path / "b2.csv", index=False)
+    kw = dict(target="y", score="score", budget=0.2, sensitive=["job"], tiers={"age": 3}, weights="w", **COMMON)
+    assert_same(fairscan.audit(small.reset_index(drop=True), **kw),
+                fairscan.audit(DuckDBEngine(str(tmp_path / "b*.csv")), **kw))
+
+
+def test_fast_hash_is_deterministic_and_sensitive(frames, files, tmp_path):
+    case = "bank-budget-count-weights"
+    name, kw = CASES[case]
+    path = _parquet(frames, files, name)
+    a = fairscan.audit(DuckDBEngine(path, data_hash="fast"), **kw, **COMMON)
+    b = fairscan.audit(DuckDBEngine(path, data_hash="fast", threads=1), **kw, **COMMON)
+    assert_same(_reference(frames, case), a)
+    assert a.meta["data_sha256"] == b.meta["data_sha256"] != _reference(frames, case).meta["data_sha256"]
+    changed = _frame(frames, name).copy()
+    changed.loc[123, "score"] = 0.123456
+    changed.to_parquet(tmp_path / "changed.parquet")
+    c = fairscan.audit(DuckDBEngine(tmp_path / "changed.parquet", data_hash="fast"), **kw, **COMMON)
+    assert c.meta["data_sha256"] != a.meta["data_sha256"]
+
+
+def test_settings_are_applied(frames, files, tmp_path):
+    eng = DuckDBEngine(_parquet(frames, files, "german"), memory_limit="256MB", threads=1,
+                       temp_directory=tmp_path / "spill")
+    assert eng._rows("SELECT current_setting('threads')")[0][0] == 1
+    assert "MiB" in str(eng._rows("SELECT current_setting('memory_limit')")[0][0])
+    assert eng.n_rows() == 1000 and eng.levels("foreign_worker", 10) == (["no", "yes"], False)
+    lo, hi, bad = eng.min_max("credit_amount")
+    assert (lo, hi, bad) == (250.0, 18424.0, 0)
+    eng.close()
+    with pytest.raises(FairscanError, match="memory_limit"):
+        DuckDBEngine(_parquet(frames, files, "german"), memory_limit="lots")
+    with DuckDBEngine(_parquet(frames, files, "german"), data_hash="fast") as eng:
+        assert eng.columns() == list(_frame(frames, "german").columns)
+
+
+# -- bad input: the same one-line errors as in memory ----------------------------------------------
+def _error(fn) -> str:
+    with pytest.raises(FairscanError) as info:
+        fn()
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.fixture
+def small() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 400
+    return pd.DataFrame({"g": rng.choice(["a", "b"], n), "y": rng.integers(0, 2, n),
+                         "s": rng.random(n), "w": rng.random(n)})
+
+
+KW = dict(target="y", score="s", budget=0.25, sensitive="g", weights="w", n_boot=0)
+
+
+def test_bad_files_name_the_file_and_column(small, tmp_path):
+    d = tmp_path / "missing"
+    d.mkdir()
+    small.iloc[:200].to_parquet(d / "p1.parquet")
+    small.iloc[200:].drop(columns="s").to_parquet(d / "p2.parquet")
+    msg = _error(lambda: DuckDBEngine(d))
+    assert "p2.parquet' has no column 's'" in msg and "p1.parquet" in msg and "union_by_name" in msg
+    # with union_by_name the column is missing in p2's rows: the score check says so
+    msg = _error(lambda: fairscan.audit(DuckDBEngine(d, union_by_name=True), **KW))
+    assert msg == "score column 's' has 200 missing, NaN or infinite values; fix or remove those rows first"
+    d = tmp_path / "types"
+    d.mkdir()
+    small.iloc[:200].to_parquet(d / "p1.parquet")
+    small.iloc[200:].astype({"s": str}).to_parquet(d / "p2.parquet")
+    assert "column 's' is double in file" in _error(lambda: DuckDBEngine(d))
+    (tmp_path / "junk.parquet").write_text("not parquet")
+    assert "not a readable Parquet file" in _error(lambda: DuckDBEngine(tmp_path / "junk.parquet"))
+    assert _error(lambda: DuckDBEngine(str(tmp_path / "none*.parquet"))).startswith("no files match")
+    assert _error(lambda: DuckDBEngine(tmp_path / "absent.parquet")).endswith("not found")
+    (tmp_path / "x.json").write_text("{}")
+    assert "unsupported type '.json'" in _error(lambda: DuckDBEngine(tmp_path / "x.json"))
+    small.to_csv(tmp_path / "types" / "p3.csv", index=False)
+    assert "mixes Parquet and CSV" in _error(lambda: DuckDBEngine(tmp_path / "types"))
+    c = tmp_path / "csvs"
+    c.mkdir()
+    small.to_csv(c / "a.csv", index=False)
+    small.rename(columns={"s": "score"}).to_csv(c / "b.csv", index=False)
+    assert "b.csv' has no column 's'" in _error(lambda: DuckDBEngine(c))
+
+
+@pytest.mark.parametrize("problem", ["nan score", "negative weights", "missing labels", "missing predictions",
+                                     "unknown column", "text score"])
+def test_bad_values_same_errors_as_memory(problem, small, tmp_path):
+    df, kw = small.copy(), dict(KW)
+    if problem == "nan score":
+        df.loc[[3, 7], "s"] = np.nan
+    elif problem == "negative weights":
+        df.loc[5:7, "w"] = -1.0
+    elif problem == "missing labels":
+        df["y"] = df["y"].astype("Int64")
+        df.loc[5:7, "y"] = None
+    elif problem == "missing predictions":
+        df["p"] = pd.array(np.where(df["s"] > 0.5, 1, 0), dtype="Int64")
+        df.loc[[1, 2], "p"] = None
+        kw = dict(target="y", prediction="p", sensitive="g", n_boot=0)
+    elif problem == "unknown column":
+        kw["sensitive"] = "gg"
+    else:
+        df["s"] = df["s"].astype(str)
+    df.to_parquet(tmp_path / "d.parquet")
+    expected = _error(lambda: fairscan.audit(df, **kw))
+    got = _error(lambda: fairscan.audit(DuckDBEngine(tmp_path / "d.parquet"), **kw))
+    assert got == expected
+
+
+# -- Spark -----------------------------------------------------------------------------------------
+def _spark_available() -> bool:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return False
+    java_home = os.environ.get("JAVA_HOME")
+    return bool(shutil.which("java") or (java_home and Path(java_home, "bin", "java").exists()))
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from fairscan.engines.spark import local_session
+
+    session = local_session("local[2]", {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",  # faster JVM start for short jobs
+        "spark.sql.adaptive.enabled": "false",  # tiny jobs: adaptive planning only adds overhead
+    })
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+SPARK_CASES = ["bank-threshold-quantile-tiers-intersection", "adult-prediction-weights-missing-intersection",
+               "german-budget-quantiles-weights"]
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+@pytest.mark.parametrize("case", SPARK_CASES)
+def test_spark_equals_memory_and_duckdb(case, spark, frames, files, monkeypatch):
+    from fairscan.engines import spark as sp
+    from fairscan.engines.spark import SparkEngine
+
+    if case.startswith("adult"):
+        monkeypatch.setattr(sp, "MAX_JOINT_GROUPS", 1)  # groupingSets, one pass for every grouping
+    name, kw = CASES[case]
+    path = _parquet(frames, files, name)
+    got = fairscan.audit(SparkEngine(path, spark=spark), **kw, **COMMON)
+    assert got.meta["engine"] == "spark"
+    assert_same(_reference(frames, case), got)
+    assert_same(fairscan.audit(DuckDBEngine(path), **kw, **COMMON), got)
+    assert len(got.meta["data_sha256"]) == 64
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_files_ties_and_dataframe_input(spark, frames, tmp_path, monkeypatch):
+    from pyspark.sql import functions as F
+
+    from fairscan.engines import spark as sp
+    from fairscan.engines.spark import SparkEngine
+
+    monkeypatch.setattr(sp, "FETCH_LIMIT", 20_000)  # a histogram pass before collecting values
+    df = _frame(frames, "retail").iloc[:60_000].reset_index(drop=True)
+    d = tmp_path / "retail"
+    d.mkdir()
+    for i, (a, b) in enumerate(((0, 25_000), (25_000, 40_000), (40_000, 60_000))):
+        df.iloc[a:b].to_parquet(d / f"part-{i}.parquet")
+    kw = dict(score="UnitPrice", budget=0.05, sensitive=["Country"], tiers={"CustomerID": 3}, n_boot=0)
+    s, k = df["UnitPrice"].to_numpy(), int(0.05 * len(df))
+    cut = np.sort(s)[len(s) - k]
+    assert (s > cut).sum() < k < (s >= cut).sum()  # the cut splits tied rows: row order decides
+    # ties broken by file name, then _metadata.row_index: every row gets a position in its file
+    eng = SparkEngine(d, spark=spark)
+    first = eng._with_positions().agg(F.min(sp.POS)).collect()[0][0]
+    assert first == 0
+    assert_same(fairscan.audit(df, **kw), fairscan.audit(eng, **kw))
+    # a DataFrame: ties by monotonically_increasing_id (the tiny frame below has one partition)
+    rows = pd.DataFrame({"row": [f"r{i}" for i in range(6)], "s": [0.5, 0.9, 0.5, 0.1, 0.5, 0.9]})
+    sdf = spark.createDataFrame(list(rows.itertuples(index=False)), "row string, s double").coalesce(1)
+    kw = dict(score="s", budget=3, sensitive="row", suppress_below=0, min_group_size=0, n_boot=0)
+    got = fairscan.audit(SparkEngine(sdf), **kw)
+    assert_same(fairscan.audit(rows, **kw), got)
+    assert got.groups.set_index("group")["selection_rate"].to_dict() == {
+        "r0": 1.0, "r1": 1.0, "r2": 0.0, "r3": 0.0, "r4": 0.0, "r5": 1.0}
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_quantiles_are_numpy_not_approxquantile(spark):
+    from fairscan.engines.spark import SparkEngine
+
+    values = [1.0, 2.0, 3.0, 4.0, 10.0, 10.0, np.nan]
+    sdf = spark.createDataFrame([(v,) for v in values], "v double")
+    # Spark's exact approxQuantile returns a data element where numpy interpolates: 2.0, not 2.5
+    four = spark.createDataFrame([(v,) for v in values[:4]], "v double")
+    assert four.approxQuantile("v", [0.5], 0.0) == [2.0] and np.quantile(values[:4], 0.5) == 2.5
+    probs = np.array([0.25, 0.5, 0.9])
+    got, missing = SparkEngine(sdf).quantiles("v", probs)
+    np.testing.assert_array_equal(got, np.quantile(values[:-1], probs))
+    assert missing
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_bad_input_same_errors(spark, small, tmp_path):
+    from fairscan.engines.spark import SparkEngine
+
+    rows = [(g, None if i in (3, 4) else int(y), float(s), float(w))
+            for i, (g, y, s, w) in enumerate(small.itertuples(index=False))]
+    sdf = spark.createDataFrame(rows, "g string, y long, s double, w double")
+    df = small.astype({"y": "Int64"})
+    df.loc[[3, 4], "y"] = None
+    expected = _error(lambda: fairscan.audit(df, **KW))
+    assert expected.startswith("label column 'y' has 2 missing values")
+    assert _error(lambda: fairscan.audit(SparkEngine(sdf), **KW)) == expected
+    d = tmp_path / "missing"
+    d.mkdir()
+    small.iloc[:200].to_parquet(d / "p1.parquet")
+    small.iloc[200:].drop(columns="s").to_parquet(d / "p2.parquet")
+    assert "p2.parquet' has no column 's'" in _error(lambda: SparkEngine(d, spark=spark))
+    neg = small.copy()
+    neg.loc[5:7, "w"] = -1.0
+    neg.to_parquet(tmp_path / "neg.parquet")
+    assert _error(lambda: fairscan.audit(SparkEngine(tmp_path / "neg.parquet", spark=spark), **KW)) == \
+        _error(lambda: fairscan.audit(neg, **KW))
+    assert "not found (did you mean: g?)" in _error(
+        lambda: fairscan.audit(SparkEngine(sdf), **{**KW, "sensitive": "gg"}))
