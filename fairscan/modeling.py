@@ -381,6 +381,11 @@ class OnnxModel:
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if len(self.inputs) == 1:
+            width = self.inputs[0].shape[-1] if self.inputs[0].shape else None
+            if isinstance(width, int) and X.shape[1] != width:
+                raise FairscanError(
+                    f"this ONNX model takes one tensor of {width} features but the data has {X.shape[1]} columns; "
+                    "put a card.json with \"features\": [...] (in order) next to the model file")
             feed = {self.inputs[0].name: X.to_numpy(dtype=np.float32)}
         else:
             feed = {}

@@ -157,3 +157,29 @@ def test_committed_reference_models_reproduce(name):
         assert fresh["metrics"][k] == pytest.approx(card["metrics"][k], abs=0.02), k
     if name == "bank":
         assert fresh["metrics"]["roc_auc"] >= 0.78  # the bar for the bank preset
+
+
+def test_onnx_model_scores_like_the_sklearn_one(tmp_path):
+    pytest.importorskip("onnxruntime")
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    bank = datasets.load("bank")
+    cols = ["age", "balance", "campaign", "pdays"]
+    X = bank[cols].astype("float32")
+    clf = LogisticRegression(max_iter=1000).fit(X, bank["y"] == "yes")
+    onx = skl2onnx.convert_sklearn(clf, initial_types=[("input", FloatTensorType([None, len(cols)]))],
+                                   options={id(clf): {"zipmap": False}})
+    p = tmp_path / "model.onnx"
+    p.write_bytes(onx.SerializeToString())
+    loaded = modeling.load_model(p)
+    got = modeling.score(loaded, X)
+    np.testing.assert_allclose(got, clf.predict_proba(X)[:, 1], atol=1e-5)
+    # a single-tensor model on a wider frame needs its feature list: a clear error, then a card
+    with pytest.raises(FairscanError, match=r"card\.json"):
+        fairscan.audit(bank, target="y", positive_label="yes", model=p, budget=0.1, sensitive="job")
+    (tmp_path / "card.json").write_text(json.dumps({"name": "onnx", "features": cols}))
+    a = fairscan.audit(bank[[*cols, "y", "job"]].astype({c: "float32" for c in cols}), target="y",
+                       positive_label="yes", model=p, budget=0.1, sensitive="job", n_boot=0)
+    assert a.meta["model"]["type"] == "OnnxModel" and a.groups["count"].sum() == len(bank)
