@@ -568,7 +568,7 @@ class DuckDBEngine(Engine):
             fidx = "0" if len(self.files) == 1 else f"(list_position({files}, {FILE_COL}) - 1)"
             self._pos_source = (
                 f"(SELECT *, CAST({fidx} AS BIGINT) * {1 << shift} + file_row_number AS {POS} "
-                f"FROM {reader}, filename = '{FILE_COL}'))")
+                f"FROM {reader}, filename = '{FILE_COL}', file_row_number = true))")
             return
         opts = "".join(f", {k} = {sql_literal(v)}" for k, v in csv_options.items())
         if len(self.files) > 1:
@@ -1057,7 +1057,8 @@ class DuckDBEngine(Engine):
         def stream(relation: Any) -> None:
             pending: list[pa.RecordBatch] = []
             size = 0
-            for batch in relation.to_arrow_reader(chunk):
+            reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader  # older duckdb
+            for batch in reader(chunk):
                 if cancel.is_set():
                     return
                 pending.append(batch)
