@@ -18,7 +18,7 @@ Conventions (documented for users):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -178,35 +178,48 @@ def _resolve_categorical(col: str, engine: Engine, max_groups: int) -> Attribute
     )
 
 
-def _resolve_tiers(col: str, spec: TierSpec, engine: Engine) -> Attribute:
-    if isinstance(spec, bool) or not isinstance(spec, int | Sequence) or isinstance(spec, str):
-        raise FairscanError(
-            f"tiers for '{col}': give a number of quantile tiers (e.g. 4) or two or more cut points"
-        )
-    note = ""
+def tier_edges(spec: TierSpec, quantiles: Callable[[np.ndarray], np.ndarray],
+               what: str) -> tuple[tuple[float, ...], bool, str]:
+    """Interior cut points of a tier spec, whether they are quantiles, and a note.
+
+    ``spec``: N quantile tiers, or cut points. ``quantiles(probs)`` computes quantiles of the
+    values being tiered (an engine's, or numpy's). Duplicate quantile edges are merged, and the
+    note says so. ``what`` names the values in error messages. One place for every tiering.
+    """
+    if isinstance(spec, np.integer):
+        spec = int(spec)
+    if isinstance(spec, bool | str) or not isinstance(spec, int | Sequence | np.ndarray):
+        raise FairscanError(f"tiers of {what}: give a number of quantile tiers (e.g. 4) or cut points")
     if isinstance(spec, int):
         if spec < 2:
-            raise FairscanError(f"tiers for '{col}': need at least 2 quantile tiers, got {spec}")
-        probs = np.arange(1, spec) / spec
-        qs, has_missing = engine.quantiles(col, probs)
-        edges = tuple(float(e) for e in np.unique(qs))
+            raise FairscanError(f"tiers of {what}: need at least 2 quantile tiers, got {spec}")
+        edges = tuple(float(e) for e in np.unique(quantiles(np.arange(1, spec) / spec)))
+        note = ""
         if len(edges) < spec - 1:
-            note = (
-                f"'{col}' has many tied values: {spec} quantile tiers collapse to "
-                f"{len(edges) + 1} (cut points {', '.join(map(format_number, edges))})"
-            )
-        quantile = True
-    else:
-        try:
-            edges = tuple(float(e) for e in spec)
-        except (TypeError, ValueError):
-            raise FairscanError(f"tiers for '{col}': cut points must be numbers, got {spec!r}") from None
-        if len(edges) < 1 or any(math.isnan(e) for e in edges):
-            raise FairscanError(f"tiers for '{col}': give at least one cut point")
-        if list(edges) != sorted(set(edges)):
-            raise FairscanError(f"tiers for '{col}': cut points must be strictly increasing, got {list(edges)}")
-        has_missing = engine.has_missing(col)
-        quantile = False
+            note = (f"{what} has many tied values: {spec} quantile tiers collapse to {len(edges) + 1} "
+                    f"(cut points {', '.join(map(format_number, edges))})")
+        return edges, True, note
+    try:
+        edges = tuple(float(e) for e in spec)
+    except (TypeError, ValueError):
+        raise FairscanError(f"tiers of {what}: cut points must be numbers, got {spec!r}") from None
+    if len(edges) < 1 or any(math.isnan(e) for e in edges):
+        raise FairscanError(f"tiers of {what}: give at least one cut point")
+    if list(edges) != sorted(set(edges)):
+        raise FairscanError(f"tiers of {what}: cut points must be strictly increasing, got {list(edges)}")
+    return edges, False, ""
+
+
+def _resolve_tiers(col: str, spec: TierSpec, engine: Engine) -> Attribute:
+    missing: list[bool] = []
+
+    def quantiles(probs: np.ndarray) -> np.ndarray:
+        qs, has_missing = engine.quantiles(col, probs)
+        missing.append(has_missing)
+        return qs
+
+    edges, quantile, note = tier_edges(spec, quantiles, f"'{col}'")
+    has_missing = missing[0] if missing else engine.has_missing(col)
     labels = tier_labels(edges, quantile)
     return Attribute(
         name=col,

@@ -45,7 +45,6 @@ Conventions (documented for users):
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -63,7 +62,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from fairscan.errors import FairscanError, suggest
-from fairscan.groups import UNKNOWN, format_number, tier_labels, value_label
+from fairscan.groups import UNKNOWN, tier_edges, tier_labels, value_label
 
 __all__ = [
     "COUPON_INCOME_TIERS",
@@ -96,33 +95,12 @@ def _check_columns(data: pd.DataFrame, columns: Sequence[str | None]) -> None:
 
 def _edges(values: np.ndarray, n: int | Sequence[float], what: str) -> tuple[tuple[float, ...], bool, str]:
     """Interior cut points for ``n`` (quantile tiers of ``values``, or cut points), and a note."""
-    if isinstance(n, np.integer):
-        n = int(n)
-    if isinstance(n, bool | str) or not isinstance(n, int | Sequence | np.ndarray):
-        raise FairscanError(f"tiers of {what}: give a number of quantile tiers (e.g. 4) or cut points")
-    if isinstance(n, int):
-        if n < 2:
-            raise FairscanError(f"tiers of {what}: need at least 2 quantile tiers, got {n}")
+    def quantiles(probs: np.ndarray) -> np.ndarray:
         if len(values) == 0:
             raise FairscanError(f"tiers of {what}: no customers to compute quantiles from")
-        qs = np.quantile(values, np.arange(1, n) / n)
-        edges = tuple(float(e) for e in np.unique(qs))
-        note = ""
-        if len(edges) < n - 1:
-            note = (
-                f"{what} has many tied values: {n} quantile tiers collapse to {len(edges) + 1} "
-                f"(cut points {', '.join(map(format_number, edges))})"
-            )
-        return edges, True, note
-    try:
-        edges = tuple(float(e) for e in n)
-    except (TypeError, ValueError):
-        raise FairscanError(f"tiers of {what}: cut points must be numbers, got {n!r}") from None
-    if len(edges) < 1 or any(math.isnan(e) for e in edges):
-        raise FairscanError(f"tiers of {what}: give at least one cut point")
-    if list(edges) != sorted(set(edges)):
-        raise FairscanError(f"tiers of {what}: cut points must be strictly increasing, got {list(edges)}")
-    return edges, False, ""
+        return np.quantile(values, probs)
+
+    return tier_edges(n, quantiles, what)
 
 
 def _cut(values: np.ndarray, edges: Sequence[float], labels: Sequence[str]) -> pd.Categorical:
