@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -21,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -30,6 +28,7 @@ from fairscan import datasets, modeling
 from fairscan.errors import FairscanError
 from fairscan.explore import ThresholdExplorer, before_after, coupon_recs_example
 from fairscan.narrative import headlines, verdict_sentence
+from fairscan.report import charts
 from fairscan.report.common import interval, pct
 
 DEFAULT_SETUP: dict[str, Any] = {
@@ -43,8 +42,6 @@ MODEL_SUFFIXES = (".skops", ".onnx", *modeling.PICKLE_SUFFIXES)
 MAX_UPLOAD_MB = 200  # as server.maxUploadSize in .streamlit/config.toml
 QUICK_METHODS = ("budget",)
 VERDICT_LABELS = {"fail": "Fail", "pass": "Pass", "insufficient": "Insufficient evidence"}
-BAR = "#4c78a8"
-BELOW = "#e45756"
 
 # no page_icon: a Material icon favicon would be fetched from fonts.gstatic.com
 st.set_page_config(page_title="fairscan", layout="wide")
@@ -171,49 +168,15 @@ def group_table(rows: pd.DataFrame, metrics: list[tuple[str, str]], suppress_bel
                  column_config={"reference": st.column_config.CheckboxColumn("reference group")})
 
 
-def bar_chart(rows: pd.DataFrame, metric: str, title: str, *, four_fifths: bool = False) -> alt.Chart | None:
-    """Horizontal bars with 95% intervals and value labels; optional four-fifths line."""
-    df = rows[~rows["suppressed"].astype(bool) & rows[metric].notna()].copy()
-    if df.empty:
-        return None
-    df["lo"] = df[f"{metric}_ci_low"].astype(float)
-    df["hi"] = df[f"{metric}_ci_high"].astype(float)
-    df["value"] = df[metric].astype(float)
-    df["n"] = df["count"].astype(int)
-    line = 0.8 * df["value"].max() if four_fifths else None
-    below = (df["value"] < line) if line is not None else pd.Series(False, index=df.index)
-    df["status"] = ["below the four-fifths line" if b else "at or above" if line is not None else "" for b in below]
-    df["label"] = [f"{100 * v:.1f}% (n={n:,})" + (" ▼ below 4/5" if b else "")
-                   for v, n, b in zip(df["value"], df["n"], below, strict=True)]
-    order = list(df["group"])
-    top = max(1e-9, float(df["hi"].max()))
-    domain = [0, min(1.0, top * 1.45 + 0.02)]
-    base = alt.Chart(df).encode(y=alt.Y("group:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)))
-    bars = base.mark_bar(height={"band": 0.6}).encode(
-        x=alt.X("value:Q", title=title + (f" · dashed: four-fifths line {100 * line:.1f}%" if line else ""),
-                scale=alt.Scale(domain=domain), axis=alt.Axis(format="%")),
-        color=alt.Color("status:N", scale=alt.Scale(domain=["at or above", "below the four-fifths line", ""],
-                                                     range=[BAR, BELOW, BAR]), legend=None),
-        tooltip=[alt.Tooltip("group:N"), alt.Tooltip("value:Q", format=".1%", title=title),
-                 alt.Tooltip("lo:Q", format=".1%", title="95% CI low"),
-                 alt.Tooltip("hi:Q", format=".1%", title="95% CI high"), alt.Tooltip("n:Q", format=",", title="people")])
-    err = base.mark_rule(strokeWidth=2, color="#222").encode(x="lo:Q", x2="hi:Q")
-    text = base.mark_text(align="left", dx=5, fontSize=12).encode(x="hi:Q", text="label:N")
-    layers = [bars, err, text]
-    if line is not None:
-        lf = pd.DataFrame({"x": [line]})
-        layers.append(alt.Chart(lf).mark_rule(strokeDash=[5, 4], color="#555", strokeWidth=1.5).encode(x="x:Q"))
-    # no chart title: Streamlit collapses a titled layer chart; the heading is written above it
-    return alt.layer(*layers).properties(height=70 + 46 * len(df))
-
-
-def show_chart(chart: alt.Chart | None, heading: str = "", empty: str = "No group is large enough to chart.") -> None:
+def show_chart(spec: dict[str, Any] | None, heading: str = "", empty: str = "No group is large enough to chart.",
+               key: str | None = None) -> None:
+    """A Vega-Lite chart from fairscan.report.charts under a bold heading (or a note if None)."""
     if heading:
         st.markdown(f"**{md(heading)}**")
-    if chart is None:
+    if spec is None:
         st.caption(empty)
     else:
-        st.altair_chart(chart, width="stretch")
+        st.vega_lite_chart(spec=spec, width="stretch", key=key)
 
 
 def sidebar(setup: dict[str, Any]) -> None:
@@ -524,11 +487,11 @@ def page_overview() -> None:
             rows = r.groups[r.groups["attribute"] == attr]
             c1, c2 = st.columns(2)
             with c1:
-                show_chart(bar_chart(rows, "selection_rate", "Offered (selection rate)", four_fifths=True),
+                show_chart(charts.group_bars(rows, "selection_rate", "Offered (selection rate)", four_fifths=True),
                            f"Offered, by {attr} (95% intervals)")
             with c2:
                 if labelled:
-                    show_chart(bar_chart(rows, "false_negative_rate", "Missed among those who would say yes"),
+                    show_chart(charts.group_bars(rows, "false_negative_rate", "Missed among those who would say yes"),
                                f"Missed if they'd say yes, by {attr} (95% intervals)")
                 else:
                     st.caption("No outcome column: miss rates need to know who would have said yes.")
@@ -549,39 +512,6 @@ def page_overview() -> None:
 
 
 # ======================================================================== Explorer
-def explorer_chart(curve: pd.DataFrame, metric: str, label: str, x: str, x_title: str, current: float,
-                   at_cut: pd.DataFrame) -> alt.Chart:
-    """Rates against the cut, one line per group, the four-fifths band, the current cut with
-    each group's value labelled. Only the columns drawn are sent (a slider move resends it);
-    channels are built from field and type, not shorthand strings (which Altair parses and
-    validates on every rerun)."""
-    q, n = "quantitative", "nominal"
-    keep = list(dict.fromkeys(["group", "threshold", "offered_share", metric]))
-    df = curve.loc[curve[metric].notna(), keep].round(5)
-    x_axis = alt.X(field=x, type=q, title=x_title, axis=alt.Axis(format="%" if x == "offered_share" else ".2f"))
-    y_axis = alt.Y(field=metric, type=q, title=label, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]))
-    colour = alt.Color(field="group", type=n, title="group")
-    layers = []
-    if metric == "selection_rate":
-        band = curve.drop_duplicates(x)[[x, "four_fifths_line", "top_selection_rate"]].dropna().round(5)
-        layers.append(alt.Chart(band).mark_area(opacity=0.18, color="#999").encode(
-            x=x_axis, y=alt.Y(field="four_fifths_line", type=q), y2=alt.Y2(field="top_selection_rate")))
-    layers.append(alt.Chart(df).mark_line(strokeWidth=2).encode(
-        x=x_axis, y=y_axis, color=colour, strokeDash=alt.StrokeDash(field="group", type=n, title="group"),
-        tooltip=[alt.Tooltip(field="group", type=n), alt.Tooltip(field="threshold", type=q, format=".4f"),
-                 alt.Tooltip(field="offered_share", type=q, format=".1%", title="share offered"),
-                 alt.Tooltip(field=metric, type=q, format=".1%", title=label)]))
-    pts = at_cut.loc[at_cut[metric].notna(), ["group", metric]].copy()
-    pts["x"] = current
-    pts["label"] = [f"{g}: {100 * v:.1f}%" for g, v in zip(pts["group"], pts[metric], strict=True)]
-    at_x = alt.X(field="x", type=q)
-    layers.append(alt.Chart(pts).mark_rule(color="#222", strokeDash=[4, 3]).encode(x=at_x))
-    layers.append(alt.Chart(pts).mark_point(filled=True, size=60, color="#222").encode(x=at_x, y=y_axis))
-    layers.append(alt.Chart(pts).mark_text(align="left", dx=8, fontSize=12).encode(
-        x=at_x, y=y_axis, text=alt.Text(field="label", type=n), color=colour))
-    return alt.layer(*layers).properties(height=380)
-
-
 def page_explorer() -> None:
     setup = get_setup()
     st.title("Threshold & budget explorer")
@@ -632,12 +562,8 @@ def page_explorer() -> None:
     curve = ex.curve(attr, metrics=list(opts), max_points=250)
     current = cut.offered_share if x == "offered_share" else (cut.threshold if not math.isinf(cut.threshold)
                                                                else float(ex.thresholds[-1]))
-    chart = explorer_chart(curve, metric, opts[metric], x, xs[x], current, cut.groups[cut.groups["attribute"] == attr])
-    # redrawn on every slider move: skip Altair's JSON-schema validation (over 100 ms a time;
-    # the chart is fixed code), and send the spec as Vega-Lite
-    with alt.data_transformers.disable_max_rows():
-        spec = chart.to_dict(validate=False)
-    st.vega_lite_chart(spec=spec, width="stretch", key="ex_chart")
+    show_chart(charts.rate_curves(curve, metric, opts[metric], x, xs[x], current,
+                                  cut.groups[cut.groups["attribute"] == attr]), key="ex_chart")
     if metric == "selection_rate":
         st.caption(f"Shaded: the four-fifths band, from 80% of the most-offered group's rate up to that rate. A "
                    f"group below it fails the four-fifths rule at that cut. Here: "
@@ -662,42 +588,6 @@ def cached_compare(key: str, _data: pd.DataFrame, _model: Any) -> Any:
     kw = json.loads(key)
     kw.pop("data_id")
     return compare(_data, model=_model, **kw)
-
-
-def pareto_chart(table: pd.DataFrame, utility: str, disparity_title: str) -> alt.Chart:
-    df = table[table["disparity"].notna()].copy()
-    df["utility"] = df[utility].astype(float)
-    df["setting"] = [m if k == "baseline" else f"{m} {'' if pd.isna(s) else f'{s:g}'}".strip()
-                     for k, m, s in zip(df["kind"], df["method"], df["strength"], strict=True)]
-    df["label"] = [f"{s} ({d:.3f}, {u:,.3g})" for s, d, u in zip(df["setting"], df["disparity"], df["utility"],
-                                                                  strict=True)]
-    df["point"] = ["unmitigated" if k == "baseline" else "on the Pareto front" if p else "dominated"
-                   for k, p in zip(df["kind"], df["pareto"], strict=True)]
-    df = df.drop_duplicates(["setting", "disparity", "utility"])
-    base = alt.Chart(df).encode(
-        x=alt.X("disparity:Q", title=f"{disparity_title} (lower is fairer)"),
-        y=alt.Y("utility:Q", title=utility.replace("_", " ") + " (higher is better)", scale=alt.Scale(zero=False)))
-    front = df[df["pareto"]].sort_values("disparity")
-    pts = base.mark_point(filled=True, size=110).encode(
-        color=alt.Color("method:N"), shape=alt.Shape("point:N", title="setting"),
-        tooltip=["setting:N", alt.Tooltip("disparity:Q", format=".3f"), alt.Tooltip("utility:Q", format=",.4g"),
-                 "meets_policy:N"])
-    labelled = alt.Chart(df[df["kind"] != "curve"]).encode(x="disparity:Q", y="utility:Q")
-    text = labelled.mark_text(align="left", dx=8, dy=-8, fontSize=11).encode(text="label:N", color="method:N")
-    line = alt.Chart(front).mark_line(color="#999", strokeDash=[3, 3]).encode(x="disparity:Q", y="utility:Q")
-    return alt.layer(line, pts, text).properties(height=420)
-
-
-def before_after_chart(df: pd.DataFrame, title: str) -> alt.Chart:
-    long = df.melt(id_vars=["group"], value_vars=["before", "after"], var_name="when", value_name="rate").dropna()
-    long["label"] = [f"{100 * v:.1f}%" for v in long["rate"]]
-    base = alt.Chart(long).encode(y=alt.Y("group:N", sort=list(df["group"]), title=None),
-                                  yOffset=alt.YOffset("when:N", sort=["before", "after"]))
-    bars = base.mark_bar().encode(x=alt.X("rate:Q", title=title, axis=alt.Axis(format="%")),
-                                  color=alt.Color("when:N", sort=["before", "after"],
-                                                  scale=alt.Scale(range=["#bbbbbb", BAR])))
-    text = base.mark_text(align="left", dx=4).encode(x="rate:Q", text="label:N")
-    return alt.layer(bars, text).properties(height=max(140, 52 * len(df)))
 
 
 def page_mitigations() -> None:
@@ -769,9 +659,8 @@ def page_mitigations() -> None:
                f" · utility: {meta['utility_metric'].replace('_', ' ')}")
     table = res.table()
     st.subheader("Trade-off: utility against disparity", divider="gray")
-    st.altair_chart(pareto_chart(table, meta["utility_metric"],
-                                 f"between-groups {meta['headline_metric'].replace('_', ' ')} difference"),
-                    width="stretch")
+    show_chart(charts.pareto(table, meta["utility_metric"],
+                             f"between-groups {meta['headline_metric'].replace('_', ' ')} difference"))
     st.caption("Each point is a method at a strength; the unmitigated model and each method's default are labelled "
                "(disparity, utility), the other strengths' values are in the table and the tooltips. The dashed line "
                "joins the Pareto front — no other setting is both fairer and more useful.")
@@ -790,7 +679,8 @@ def page_mitigations() -> None:
                                                       else f" (strength {o[1]:g})"))
     ba = before_after(res, m, s)
     c1, c2 = st.columns([1, 1])
-    c1.altair_chart(before_after_chart(ba, "offered (selection rate), held-out"), width="stretch")
+    with c1:
+        show_chart(charts.before_after(ba, "offered (selection rate), held-out"))
     c2.dataframe(ba, hide_index=True, key="mit_before_after",
                  column_config={c: st.column_config.NumberColumn(format="percent")
                                 for c in ("before", "after", "change")})
@@ -813,26 +703,8 @@ def recs_audit(k: int) -> Any:
                       truth=ex["truth"])
 
 
-def heatmap(df: pd.DataFrame, value: str, title: str, users: list[str], items: list[str]) -> alt.Chart:
-    d = df[~df["suppressed"].astype(bool)].copy()
-    d["label"] = [f"{100 * v:.0f}%" for v in d[value]]
-    base = alt.Chart(d).encode(x=alt.X("item_group:N", sort=items, title="coupon type",
-                                       axis=alt.Axis(labelAngle=-30, labelLimit=200, labelOverlap=False)),
-                               y=alt.Y("user_group:N", sort=users, title="income bracket"))
-    rect = base.mark_rect().encode(color=alt.Color(f"{value}:Q", title=title, scale=alt.Scale(
-        scheme="blues", domain=[0, 1])), tooltip=["user_group:N", "item_group:N",
-                                                   alt.Tooltip(f"{value}:Q", format=".1%")])
-    text = base.mark_text(fontSize=12).encode(text="label:N", color=alt.condition(
-        f"datum.{value} > 0.55", alt.value("white"), alt.value("black")))
-    return alt.layer(rect, text).properties(height=36 * len(users) + 110)
-
-
 def page_recs() -> None:
     st.title("Recommendations")
-    if importlib.util.find_spec("fairscan.recs") is None:
-        st.info("Recommendation metrics (fairscan.recs) are not available in this installation yet.",
-                icon=":material/info:")
-        return
     st.caption("Who is never shown what: exclusion and exposure by user group and item group, and how useful the "
                "lists are for each group.")
     k = st.select_slider("List length k (coupons recommended per scenario)", [1, 2, 3], value=2, key="rec_k")
@@ -847,12 +719,13 @@ def page_recs() -> None:
     users = [u for u in users if u in set(res.exclusion["user_group"])] + sorted(
         set(res.exclusion["user_group"]) - set(users))
     items = list(dict.fromkeys(res.exclusion["item_group"]))
+    axes = {"x_title": "coupon type", "y_title": "income bracket"}
     c1, c2 = st.columns(2)
     with c1:
-        show_chart(heatmap(res.exclusion, "rate", "never shown", users, items),
+        show_chart(charts.heatmap(res.exclusion, "rate", "never shown", users, items, **axes),
                    f"Never shown in the top {k} (exclusion rate)")
     with c2:
-        show_chart(heatmap(res.exposure, "share", "exposure share", users, items),
+        show_chart(charts.heatmap(res.exposure, "share", "exposure share", users, items, **axes),
                    "Share of position-weighted exposure")
     st.caption("Exclusion: share of a group's scenarios whose top-k list never contains the coupon type. Exposure: "
                "how a group's attention is split across coupon types (rows sum to 100%).")
@@ -870,13 +743,13 @@ def page_recs() -> None:
                                                         "ci_low": f"{metric}_ci_low", "ci_high": f"{metric}_ci_high",
                                                         "users": "count"})
     u = u.set_index("group").reindex([g for g in users if g in set(u["group"])]).reset_index()
-    show_chart(bar_chart(u, metric, metric), f"{metric} by income bracket (scenarios with an accepted coupon; "
+    show_chart(charts.group_bars(u, metric, metric), f"{metric} by income bracket (scenarios with an accepted coupon; "
                "95% intervals)")
     with st.expander("All verdicts"):
         st.dataframe(res.findings, hide_index=True, column_order=["verdict", "metric", "item_group", "group",
                                                                    "message"], key="rec_findings")
     rerank_section(k)
-    downloads("fairscan-recs-audit", getattr(res, "to_html", None), res.to_markdown, res.to_json)
+    downloads("fairscan-recs-audit", res.to_html, res.to_markdown, res.to_json)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -889,30 +762,11 @@ def cached_tradeoff(method: str, focus: str, k: int) -> pd.DataFrame:
                           protected_item_group=focus if method == "floor" else None)
 
 
-def strength_chart(tc: pd.DataFrame, value: str, title: str, users: list[str]) -> alt.Chart:
-    d = tc[tc[value].notna()].copy()
-    d["who"] = ["all scenarios" if g == "(all)" else g for g in d["user_group"]]
-    order = ["all scenarios", *users]
-    base = alt.Chart(d).encode(x=alt.X("strength:Q", title="re-ranking strength"),
-                               y=alt.Y(f"{value}:Q", title=title, axis=alt.Axis(format="%")))
-    lines = base.mark_line(point=True).encode(color=alt.Color("who:N", sort=order, title="income bracket"),
-                                              strokeDash=alt.StrokeDash("who:N", sort=order, title="income bracket"),
-                                              tooltip=["who:N", "strength:Q", alt.Tooltip(f"{value}:Q", format=".1%")])
-    everyone = d[d["who"] == "all scenarios"].assign(label=lambda x: [f"{100 * v:.1f}%" for v in x[value]])
-    text = alt.Chart(everyone).mark_text(dy=-10, fontWeight="bold").encode(x="strength:Q", y=f"{value}:Q",
-                                                                           text="label:N")
-    return alt.layer(lines, text).properties(height=340)
-
-
 def rerank_section(k: int) -> None:
-    """The effect of a re-ranking strength (fairscan.mitigation.rerank), when it exists."""
+    """The effect of a re-ranking strength (fairscan.mitigation.rerank) on the coupon lists."""
     from fairscan.explore import COUPON_TYPES
 
     st.subheader("Re-ranking: what a fairer list costs", divider="gray")
-    if importlib.util.find_spec("fairscan.mitigation.rerank") is None:
-        st.info("fairscan has no re-ranker yet (fairscan.mitigation.rerank): the effect of a re-ranking strength on "
-                "these lists will appear here once it exists.", icon=":material/info:")
-        return
     st.caption("Re-rank each scenario's five scored coupon types into its top k and re-audit on the same held-out "
                "truth, at strengths 0 (the model's own lists), 0.25, 0.5, 0.75 and 1.")
     methods = {"floor": "Minimum share of one coupon type (FA*IR)",
@@ -936,12 +790,13 @@ def rerank_section(k: int) -> None:
     users = [g for g in dict.fromkeys(tc["user_group"]) if g != "(all)"]
     order = [str(c) for c in recs_example(k)["users"]["income"].cat.categories]
     users = [u for u in order if u in users] + [u for u in users if u not in order]
+    lines = {"group_title": "income bracket", "everyone": "all scenarios"}
     c1, c2 = st.columns(2)
     with c1:
-        show_chart(strength_chart(tc, "exclusion", f"never shown {key[1]}", users),
+        show_chart(charts.strength_lines(tc, "exclusion", f"never shown {key[1]}", users, **lines),
                    f"Never shown {key[1]} in the top {k}, by strength")
     with c2:
-        show_chart(strength_chart(tc, "ndcg", f"ndcg@{k}", users), f"Usefulness (ndcg@{k}), by strength")
+        show_chart(charts.strength_lines(tc, "ndcg", f"ndcg@{k}", users, **lines), f"Usefulness (ndcg@{k}), by strength")
     st.dataframe(tc, hide_index=True, key="rr_table",
                  column_order=["strength", "user_group", "users", "exclusion", "exclusion_gap", "exposure_share",
                                "ndcg", "ndcg_change"],
@@ -954,10 +809,6 @@ def page_reviews() -> None:
     st.title("Reviews")
     st.caption("Scheduled model reviews (`fairscan review run review.yaml` from cron or CI): each run's verdict and "
                "how the gaps moved since the previous one.")
-    if importlib.util.find_spec("fairscan.review") is None:
-        st.info("Scheduled model reviews are not part of this installation yet.", icon=":material/info:")
-        st.markdown(WHAT_REVIEWS_SHOW)
-        return
     from fairscan.review import DEFAULT_HISTORY, history_table
     from fairscan.review.history import History
 
@@ -992,13 +843,7 @@ def page_reviews() -> None:
         metric = c1.selectbox("Metric", list(dict.fromkeys(trend["metric"])), key="rv_metric")
         attr = c2.selectbox("Attribute", list(dict.fromkeys(trend["attribute"])), key="rv_attr")
         t = trend[(trend["metric"] == metric) & (trend["attribute"] == attr) & trend["difference"].notna()].copy()
-        t["label"] = [f"{100 * v:+.1f}" for v in t["difference"]]
-        base = alt.Chart(t).encode(x=alt.X("run:O", title="review run"),
-                                   y=alt.Y("difference:Q", title="difference to the reference (points)",
-                                           axis=alt.Axis(format="%")))
-        chart = alt.layer(base.mark_line(point=True).encode(color="group:N", strokeDash="group:N"),
-                          base.mark_text(dy=-9).encode(text="label:N", color="group:N")).properties(height=320)
-        show_chart(chart, f"{metric.replace('_', ' ')} gap to the reference, {attr}, run by run")
+        show_chart(charts.trend(t, "difference to the reference (points)"), f"{metric.replace('_', ' ')} gap to the reference, {attr}, run by run")
     downloads(f"fairscan-review-{re.sub(r'[^A-Za-z0-9_-]+', '-', name)}", None, None,
               json.dumps(table, indent=2, default=str))
 

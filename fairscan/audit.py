@@ -200,22 +200,26 @@ def _check_column(engine: Engine, column: str | None, role: str) -> None:
 
 
 def make_engine(data: Any, engine: str = "auto", spark_master: str | None = None) -> Engine:
-    """The engine for ``data``: an Engine as is; a DuckDB relation -> DuckDB; a Spark DataFrame
-    -> Spark; ``engine="duckdb"|"spark"`` for paths (Parquet/CSV files, globs, directories);
-    otherwise a path or ``dataset:NAME`` is read into memory."""
+    """The engine for ``data``. ``"auto"``: an Engine as is; a DuckDB relation, or a path to
+    Parquet/CSV files (a file, glob or directory) -> DuckDB, which streams files larger than
+    memory; a Spark DataFrame -> Spark; a frame or ``dataset:NAME`` -> memory. Or name the
+    engine: ``"memory"`` reads a path into memory first, ``"duckdb"``, ``"spark"``."""
     if isinstance(data, Engine):
         return data
+    if engine not in ("auto", "memory", "duckdb", "spark"):
+        raise FairscanError(f"unknown engine '{engine}': use auto, memory, duckdb or spark")
+    from fairscan.io import DATASET_PREFIX
+
+    is_path = isinstance(data, str | os.PathLike) and not str(data).startswith(DATASET_PREFIX)
     module = type(data).__module__.split(".")[0]
     if engine == "spark" or (engine == "auto" and module == "pyspark"):
         from fairscan.engines.spark import SparkEngine
 
         return SparkEngine(data, master=spark_master)
-    if engine == "duckdb" or (engine == "auto" and module in ("duckdb", "_duckdb")):
+    if engine == "duckdb" or (engine == "auto" and (is_path or module in ("duckdb", "_duckdb"))):
         from fairscan.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(data)
-    if engine not in ("auto", "memory"):
-        raise FairscanError(f"unknown engine '{engine}': use memory, duckdb or spark")
     if isinstance(data, str | os.PathLike):
         from fairscan.io import read_table
 
@@ -274,6 +278,10 @@ def audit(
     """
     model_meta = None
     if model is not None:
+        if isinstance(data, str | os.PathLike):  # scoring needs the feature columns in memory
+            from fairscan.io import read_table
+
+            data = read_table(data)
         data, score, model_meta = _score_with_model(data, model, score, prediction, positive_label,
                                                     trust, trust_pickle)
     engine_name = engine

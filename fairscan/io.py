@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,13 @@ from fairscan.errors import FairscanError, suggest
 
 DATASET_PREFIX = "dataset:"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+SNIFF_CHARS = 4096  # csv.Sniffer is quadratic in the line length (a 64 KiB header took 35 s)
+# a quoted header cell may hold a line break: show it escaped, so that errors stay one line
+_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def _one_line(text: str) -> str:
+    return text.translate(_BREAKS)
 
 
 def _select(names: list[str], columns: list[str] | None, where: str) -> list[str] | None:
@@ -19,7 +28,7 @@ def _select(names: list[str], columns: list[str] | None, where: str) -> list[str
         return None
     for c in columns:
         if c not in names:
-            raise FairscanError(f"column '{c}' not found{suggest(c, names)} in {where}")
+            raise FairscanError(_one_line(f"column '{c}' not found{suggest(c, names)} in {where}"))
     return list(dict.fromkeys(columns))
 
 
@@ -64,7 +73,14 @@ def _read_parquet(p: Path, columns: list[str] | None, categorical: list[str]) ->
         strings = [c for c in categorical if (c in schema.names and pa.types.is_string(schema.field(c).type))
                    or (c in schema.names and pa.types.is_large_string(schema.field(c).type))]
         table = pq.read_table(p, columns=cols, read_dictionary=strings or None)
-        df = table.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow buffers as it goes
+        try:
+            df = table.to_pandas(split_blocks=True, self_destruct=True)  # frees Arrow buffers as it goes
+        except (ValueError, KeyError, TypeError, IndexError) as e:  # damaged b"pandas" metadata (JSON)
+            if isinstance(e, pa.ArrowException):
+                raise
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}" if str(e) else type(e).__name__
+            raise FairscanError(_one_line(f"file '{p}' is not a readable Parquet file (damaged pandas metadata, "
+                                          f"{why}); re-export it")) from None
         for c in strings:  # dictionary order is the file's: sort, as text columns are sorted
             if c in df.columns and isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].cat.reorder_categories(sorted(df[c].cat.categories))
@@ -74,7 +90,10 @@ def _read_parquet(p: Path, columns: list[str] | None, categorical: list[str]) ->
         raise FairscanError(f"file '{p}' is not a readable Parquet file ({first}); re-export it") from None
 
 
-def _read_csv(p: Path, columns: list[str] | None) -> pd.DataFrame:
+def csv_separator(p: Path) -> str:
+    """The separator of a CSV file (sniffed from its first line: , ; tab |), after the checks
+    every reader makes: the file is not empty, starts as UTF-8 text and has more than one
+    column. The in-memory reader and the DuckDB engine both call it (the same errors)."""
     import csv
 
     if p.stat().st_size == 0:
@@ -89,17 +108,31 @@ def _read_csv(p: Path, columns: list[str] | None) -> pd.DataFrame:
             sample = f.read(64 * 1024)
     except UnicodeDecodeError:
         raise FairscanError(f"file '{p}' is not UTF-8 text; re-save it as UTF-8 CSV") from None
+    except (OSError, EOFError, zlib.error) as e:  # a broken .gz: truncated, corrupt, not gzip
+        raise FairscanError(f"file '{p}' cannot be read ({e}); re-export it") from None
+    first = sample.split("\n", 1)[0]
+    if not first.strip():
+        raise FairscanError(f"file '{p}' has no header line; the first line must name the columns")
     try:
-        sep = csv.Sniffer().sniff(sample.split("\n", 1)[0] + "\n", delimiters=",;\t|").delimiter
+        sep = csv.Sniffer().sniff(first[:SNIFF_CHARS] + "\n", delimiters=",;\t|").delimiter
     except csv.Error:
         sep = ","
     try:
+        header = pd.read_csv(io.StringIO(first + "\n"), sep=sep, nrows=0)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise FairscanError(f"file '{p}' is not a well-formed CSV ({str(e).splitlines()[0]})") from None
+    if header.shape[1] == 1:  # an audit needs at least a group and a decision column
+        raise FairscanError(_one_line(
+            f"file '{p}' was read as a single column '{str(header.columns[0])[:40]}': the separator "
+            "looks wrong; fairscan reads CSV separated by , ; tab or |"
+        ))
+    return sep
+
+
+def _read_csv(p: Path, columns: list[str] | None) -> pd.DataFrame:
+    sep = csv_separator(p)
+    try:
         header = pd.read_csv(p, sep=sep, encoding="utf-8", nrows=0)
-        if header.shape[1] == 1:  # an audit needs at least a group and a decision column
-            raise FairscanError(
-                f"file '{p}' was read as a single column '{str(header.columns[0])[:40]}': the separator "
-                "looks wrong; fairscan reads CSV separated by , ; tab or |"
-            )
         columns = _select([str(c) for c in header.columns], columns, f"file '{p}'")
         df = pd.read_csv(p, sep=sep, encoding="utf-8", low_memory=False, usecols=columns)
     except UnicodeDecodeError:
@@ -108,6 +141,8 @@ def _read_csv(p: Path, columns: list[str] | None) -> pd.DataFrame:
         raise FairscanError(f"file '{p}' is empty") from None
     except pd.errors.ParserError as e:
         raise FairscanError(f"file '{p}' is not a well-formed CSV ({str(e).splitlines()[0]})") from None
+    except (OSError, EOFError, zlib.error) as e:  # a .gz broken after the first 64 KiB
+        raise FairscanError(f"file '{p}' cannot be read ({e}); re-export it") from None
     if len(df) == 0:
         raise FairscanError(f"file '{p}' has a header but no rows")
     return df

@@ -105,7 +105,15 @@ class RecsAuditResult:
     def to_markdown(self, title: str = "fairscan recommendation audit") -> str:
         """A Markdown report: verdicts, then the exclusion and exposure heatmaps, utility,
         calibration, item side and method. User-supplied names are escaped."""
-        return _markdown(self, title)
+        from fairscan.report.recs import render_recs_markdown
+
+        return render_recs_markdown(self, title)
+
+    def to_html(self, title: str = "fairscan recommendation audit") -> str:
+        """A self-contained HTML report (no scripts, strict CSP) of the same content."""
+        from fairscan.report.recs import render_recs_html
+
+        return render_recs_html(self, title)
 
 
 def _records(df: pd.DataFrame, pairs: dict[str, str]) -> list[dict[str, Any]]:
@@ -139,12 +147,24 @@ def _clean(v: Any) -> Any:
 
 
 def _frame(data: Any, role: str, columns: list[str], ids: list[str]) -> pd.DataFrame:
-    """A pandas frame for one input (DataFrame, Arrow/polars via to_pandas, or a path)."""
-    if isinstance(data, str | os.PathLike):
+    """A pandas frame for one input: a DataFrame (Arrow/polars via to_pandas), a CSV/Parquet
+    file, or — through DuckDB or Spark, which send only the needed columns — a glob, a
+    directory or list of files, a DuckDB relation or a Spark DataFrame."""
+    module = type(data).__module__.split(".")[0]
+    if isinstance(data, str | os.PathLike) and not any(ch in str(data) for ch in "*?[") \
+            and not os.path.isdir(data):
         from fairscan.io import read_table
 
         return read_table(data, categorical=ids) if not columns else read_table(
             data, columns=columns, categorical=ids)
+    if isinstance(data, str | os.PathLike | list | tuple) or module in ("duckdb", "_duckdb", "pyspark"):
+        from fairscan.audit import make_engine
+
+        engine = make_engine(data)
+        try:
+            return engine.fetch(columns or engine.columns())
+        except FairscanError as e:
+            raise FairscanError(f"{role}: {e}") from None
     if isinstance(data, pd.DataFrame):
         df = data
     elif hasattr(data, "to_pandas"):
@@ -202,11 +222,22 @@ def _encode(values: pd.Series, known: pd.Index, extra: list[Any]) -> tuple[np.nd
         pos = np.asarray(ext.get_indexer(sub.to_numpy()), dtype=np.int64) if len(ext) else np.full(int(miss.sum()), -1)
         new = pos < 0
         if new.any():
-            inv, uniq = pd.factorize(sub.to_numpy()[new])
+            try:
+                inv, uniq = pd.factorize(sub.to_numpy()[new], sort=True)
+            except TypeError:  # ids of mixed types: first-seen order
+                inv, uniq = pd.factorize(sub.to_numpy()[new])
             pos[new] = len(extra) + inv
             extra = [*extra, *list(uniq)]
         codes[miss] = len(known) + pos
     return codes, extra
+
+
+def _by_id(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Rows in ``col`` order (stable; text order when ids of mixed types cannot be compared)."""
+    try:
+        return df.sort_values(col, kind="stable")
+    except TypeError:
+        return df.sort_values(col, kind="stable", key=lambda s: s.astype(str))
 
 
 def _group_labels(values: pd.Series) -> tuple[np.ndarray, list[str], int]:
@@ -296,7 +327,9 @@ def build_stats(
     if len(recs) == 0:
         raise FairscanError("RECS has no rows")
 
-    # users: USERS first, then RECS users missing from USERS ("unknown" group)
+    # users: USERS first, then RECS users missing from USERS ("unknown" group); each in id
+    # order, so that the bootstrap (which resamples users) does not depend on row order
+    users = _by_id(users, user_col)
     known_u = _unique(users[user_col], "USERS", user_col)
     ug_known, user_labels, miss_ug = _group_labels(users[user_group])
     u_code, extra_u = _encode(recs[user_col], known_u, [])
@@ -520,7 +553,9 @@ def audit_recs(
     ``users``: ``user -> user_group``; ``items``: ``item -> item_group``; optional ``truth``
     (``user, item[, relevance]``: held-out relevant items, relevance > 0) and
     ``interactions`` (``user, item[, weight]``: past interactions, for Steck's calibration
-    and the bias source BS). Each may be a DataFrame or a CSV/Parquet path.
+    and the bias source BS). Each may be a DataFrame, a CSV/Parquet file, glob or directory
+    (several files are read through DuckDB, which sends only the needed columns), a DuckDB
+    relation or a Spark DataFrame.
 
     Per (user group, item group): exclusion rate (never shown c in the top k) with the
     inclusion ratio to ``reference`` (default: the largest group, not 'unknown') under the
@@ -1001,91 +1036,3 @@ def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], 
                      "reference": row.reference, "verdict": v, "message": msg, "tolerance": tol.describe()})
     cols = ["metric", "item_group", "group", "reference", "verdict", "message", "tolerance"]
     return verdicts, pd.DataFrame(rows, columns=cols)
-
-
-# ----------------------------------------------------------------------------- markdown
-
-_SHADES = ("·", "░", "▒", "▓", "█")
-
-
-def _shade(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    return _SHADES[min(4, int(x * 5))]
-
-
-def _heatmap(df: pd.DataFrame, value: str, lo: str, hi: str, suppress_below: int) -> list[str]:
-    from fairscan.report.common import md_text
-
-    items = list(dict.fromkeys(df["item_group"]))
-    lines = ["| user group | " + " | ".join(md_text(c) for c in items) + " |",
-             "|---|" + "---|" * len(items)]
-    for ug, part in df.groupby("user_group", sort=False):
-        first = part.iloc[0]
-        label = md_text(ug) + (" (reference)" if first["reference"] else "")
-        cells = []
-        for r in part.itertuples(index=False):
-            if r.suppressed:
-                cells.append(f"fewer than {suppress_below}")
-                continue
-            v, a, b = getattr(r, value), getattr(r, lo), getattr(r, hi)
-            ci = f" ({_pct(a)}–{_pct(b)})" if not (isinstance(a, float) and math.isnan(a)) else ""
-            cells.append(f"{_shade(v)} {_pct(v)}{ci}")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _markdown(r: RecsAuditResult, title: str) -> str:
-    from fairscan.report.common import md_text
-
-    m = r.meta
-    s = m["settings"]
-    counts = r.verdict_counts()
-    out = [f"# {md_text(title)}", "",
-           f"{m['n_users']:,} users, top {m['k']} lists, position weights '{md_text(m['discount'])}'; user groups "
-           f"by `{md_text(m['user_group'])}`, item groups by `{md_text(m['item_group'])}`, reference "
-           f"**{md_text(m['reference'])}**. Users without a list: {m['users_without_list']:,}.", "",
-           f"**{counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass**", ""]
-    order = {"fail": 0, "insufficient": 1, "pass": 2}
-    if len(r.findings):
-        out += ["## Findings", ""]
-        for f in sorted(r.findings.to_dict("records"), key=lambda x: order[x["verdict"]]):
-            out.append(f"- **{f['verdict']}** — {md_text(f['message'])}")
-        out.append("")
-    if m["warnings"]:
-        out += ["## Warnings", ""] + [f"- {md_text(w)}" for w in m["warnings"]] + [""]
-    out += ["## Exclusion: share of each user group never shown the item group in its top "
-            f"{m['k']}", "", "Darker = more excluded (░ ▒ ▓ █ by fifths); brackets: "
-            f"{round(100 * s['confidence'])}% bootstrap interval.", ""]
-    out += [*_heatmap(r.exclusion, "rate", "rate_ci_low", "rate_ci_high", s["suppress_below"]), ""]
-    out += ["## Exposure: position-weighted share of each user group's top-k exposure", ""]
-    out += [*_heatmap(r.exposure, "share", "share_ci_low", "share_ci_high", s["suppress_below"]), ""]
-    if len(r.utility):
-        out += ["## Utility (users with at least one held-out relevant item)", "",
-                "| user group | metric | value | interval | users |", "|---|---|---|---|---|"]
-        for u in r.utility.itertuples(index=False):
-            out.append(f"| {md_text(u.user_group)} | {u.metric} | {_fmt(u.value, 3)} | "
-                       f"{_fmt(u.ci_low, 3)}–{_fmt(u.ci_high, 3)} | {'' if u.users is pd.NA else u.users} |")
-        out.append("")
-    if len(r.calibration):
-        out += ["## Calibration (Steck's C_KL, lower is better calibrated)", "",
-                "| user group | C_KL | interval | users |", "|---|---|---|---|"]
-        for c in r.calibration.itertuples(index=False):
-            out.append(f"| {md_text(c.user_group)} | {_fmt(c.c_kl, 4)} | {_fmt(c.ci_low, 4)}–{_fmt(c.ci_high, 4)} | "
-                       f"{'' if c.users is pd.NA else c.users} |")
-        out.append("")
-    isum = m["item_summary"]
-    out += ["## Item side", "",
-            f"Aggregate diversity {_pct(isum['aggregate_diversity'])} ({isum['items_shown']:,} of "
-            f"{isum['catalog_items']:,} catalog items shown); Gini of impressions {_fmt(isum['gini'], 3)} "
-            f"(n−1 convention; {_fmt(isum['gini_n'], 3)} with n).", "",
-            "| item group | catalog items | shown | coverage | impression share | catalog share |",
-            "|---|---|---|---|---|---|"]
-    for it in r.items.itertuples(index=False):
-        out.append(f"| {md_text(it.item_group)} | {it.catalog_items:,} | {it.items_shown:,} | {_pct(it.coverage)} | "
-                   f"{_pct(it.impression_share)} | {_pct(it.catalog_share)} |")
-    out += ["", "## Method", ""] + [f"- {k}: {md_text(v)}" for k, v in m["ci_method"].items()]
-    out += [f"- {k}: {md_text(v)}" for k, v in m["conventions"].items()]
-    out.append(f"- Groups under {s['min_group_size']} users get no pass/fail verdict; groups under "
-               f"{s['suppress_below']} users are suppressed.")
-    return "\n".join(out) + "\n"

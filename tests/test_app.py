@@ -25,6 +25,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import fairscan
@@ -341,6 +342,16 @@ def test_overview_equals_the_audit(bank_scores):
         want = r.groups[r.groups["attribute"] == attr]
         pd.testing.assert_frame_equal(got[["group", "count", *RATE_COLS, "impact_ratio"]].reset_index(drop=True),
                                       want[["group", "count", *RATE_COLS, "impact_ratio"]].reset_index(drop=True))
+        # the charts draw the same numbers (Vega-Lite specs from fairscan.report.charts)
+        # (Streamlit moves a spec's inline data into an Arrow table)
+        drawn_tables = [pa.ipc.open_stream(e.proto.data.data).read_pandas() for e in at.main
+                        if getattr(e, "type", None) == "vega_lite_chart"]
+        assert len(drawn_tables) == 2
+        for drawn, metric in zip(drawn_tables, ("selection_rate", "false_negative_rate"), strict=True):
+            shown = want[~want["suppressed"]]
+            assert list(drawn["group"]) == list(shown["group"].astype(str))
+            np.testing.assert_array_equal(drawn[["value", "lo", "hi"]].to_numpy(),
+                                          shown[[metric, f"{metric}_ci_low", f"{metric}_ci_high"]].to_numpy(float))
     assert len(at.get("download_button")) == 3
 
 

@@ -9,6 +9,7 @@ module-scoped session (local[2], no UI, 4 shuffle partitions).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -355,6 +356,83 @@ def test_bad_values_same_errors_as_memory(problem, small, tmp_path):
     assert got == expected
 
 
+# -- files go through DuckDB by default; the CLI's engine settings ------------------------------------
+def test_paths_default_to_duckdb_and_equal_memory(frames, files, cli, tmp_path):
+    name, kw = CASES["bank-budget-ties-cutpoints-favourable0"]
+    path = _parquet(frames, files, name)
+    got = fairscan.audit(str(path), **kw, **COMMON)
+    assert got.meta["engine"] == "duckdb"
+    assert_same(_reference(frames, "bank-budget-ties-cutpoints-favourable0"), got)
+    assert fairscan.audit(path, engine="memory", **kw, **COMMON).meta["engine"] == "memory"
+    assert fairscan.audit("dataset:bank", target="y", score="duration", threshold=300, sensitive="job",
+                          n_boot=0).meta["engine"] == "memory"
+    # the CLI: a directory of parts, DuckDB with its memory limit and threads, as JSON
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    df = _frame(frames, "bank")
+    for i, (a, b) in enumerate(((0, 20_000), (20_000, len(df)))):
+        df.iloc[a:b].to_parquet(parts / f"part-{i}.parquet")
+    args = ["audit", str(parts), "--target", "y", "--score", "score", "--budget", "0.1", "--sensitive", "job",
+            "--n-boot", "0", "--format", "json"]
+    r = cli(*args, "--memory-limit", "256MB", "--threads", "1")
+    assert r.code in (0, 1), r.err
+    out = json.loads(r.out)
+    assert out["engine"] == "duckdb" and out["settings"]["n_boot"] == 0
+    whole = tmp_path / "whole.parquet"
+    df.to_parquet(whole)
+    r2 = cli(*[str(whole) if a == str(parts) else a for a in args], "--engine", "memory")
+    assert json.loads(r2.out)["groups"] == out["groups"]
+    bad = cli(*[str(whole) if a == str(parts) else a for a in args], "--engine", "memory", "--threads", "2")
+    assert bad.code == 2 and "set the DuckDB engine" in bad.err
+    bad = cli(*args, "--memory-limit", "lots")
+    assert bad.code == 2 and "memory_limit" in bad.err and bad.err.count("\n") == 1
+
+
+# -- the recommendation audit reads logs the same way -----------------------------------------------
+def _recs_logs(n_users: int = 2000, k: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    users = pd.DataFrame({"user": np.arange(n_users), "tier": rng.choice(["low", "mid", "high"], n_users,
+                                                                          p=[0.5, 0.3, 0.2])})
+    items = pd.DataFrame({"item": [f"i{j:02d}" for j in range(40)], "kind": [("cheap", "mid", "dear")[j % 3]
+                                                                           for j in range(40)]})
+    rows = [(u, f"i{j:02d}", r + 1) for u in range(n_users)
+            for r, j in enumerate(rng.choice(40, k, replace=False, p=np.r_[np.full(20, 0.035), np.full(20, 0.015)]))]
+    recs = pd.DataFrame(rows, columns=["user", "item", "rank"])
+    truth = recs.sample(frac=0.15, random_state=seed)[["user", "item"]]
+    return recs, users, items, truth
+
+
+def test_recs_audit_from_a_directory_glob_and_relation_equals_memory(tmp_path):
+    from fairscan.recs import audit_recs
+
+    recs, users, items, truth = _recs_logs()
+    kw = dict(user_group="tier", item_group="kind", k=5, n_boot=200)
+    expected = audit_recs(recs, users, items, truth=truth, **kw).to_dict()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shuffled = recs.sample(frac=1, random_state=1)  # any row order
+    for i, (a, b) in enumerate(((0, 3000), (3000, 7000), (7000, len(recs)))):
+        shuffled.iloc[a:b].to_parquet(logs / f"day={i}.parquet")
+    users.sample(frac=1, random_state=2).to_parquet(tmp_path / "users.parquet")
+    for label, data in {"directory": logs, "glob": str(logs / "*.parquet"),
+                        "relation": duckdb.sql(f"SELECT * FROM read_parquet('{logs}/*.parquet')")}.items():
+        got = audit_recs(data, tmp_path / "users.parquet", items, truth=truth, **kw).to_dict()
+        assert _same_numbers(expected, got), label
+    with pytest.raises(FairscanError, match="RECS: column 'rnk' not found"):
+        audit_recs(logs, users, items, rank_col="rnk", **kw)
+
+
+def _same_numbers(a, b) -> bool:
+    """Nested JSON equal, numbers to 1e-12 (relative)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_numbers(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-12 * max(1.0, abs(a))
+    return a == b
+
+
 # -- Spark -----------------------------------------------------------------------------------------
 def _spark_available() -> bool:
     try:
@@ -478,3 +556,18 @@ def test_spark_bad_input_same_errors(spark, small, tmp_path):
         _error(lambda: fairscan.audit(neg, **KW))
     assert "not found (did you mean: g?)" in _error(
         lambda: fairscan.audit(SparkEngine(sdf), **{**KW, "sensitive": "gg"}))
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_recs_logs_equal_memory(spark, tmp_path):
+    from fairscan.recs import audit_recs
+
+    recs, users, items, truth = _recs_logs(n_users=800)
+    kw = dict(user_group="tier", item_group="kind", k=5, n_boot=100)
+    expected = audit_recs(recs, users, items, truth=truth, **kw).to_dict()
+    recs.to_parquet(tmp_path / "recs.parquet")
+    users.to_parquet(tmp_path / "users.parquet")
+    sdf = spark.read.parquet(str(tmp_path / "recs.parquet")).repartition(3)  # rows in another order
+    got = audit_recs(sdf, spark.read.parquet(str(tmp_path / "users.parquet")), items, truth=truth, **kw).to_dict()
+    assert _same_numbers(expected, got)

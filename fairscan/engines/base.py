@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from fairscan.groups import Grouping
 
@@ -111,6 +112,11 @@ class Engine(ABC):
     @abstractmethod
     def min_max(self, column: str) -> tuple[float, float, int]:
         """Minimum, maximum and the number of non-finite (NaN/inf/missing) values of a numeric column."""
+
+    @abstractmethod
+    def fetch(self, columns: list[str]) -> pd.DataFrame:
+        """The named columns as a pandas frame: only those leave the engine (rows in no set
+        order). For inputs that are reduced in memory, such as recommendation lists."""
 
     @abstractmethod
     def aggregate(

@@ -531,7 +531,10 @@ class DuckDBEngine(Engine):
             if isinstance(data, str | os.PathLike | list | tuple):
                 self.files, self.format = expand_paths(data)
                 self._where = f"file '{self.files[0]}'" if len(self.files) == 1 else f"{len(self.files)} files"
-                self._setup_files(union_by_name, csv_options or {})
+                try:  # DuckDB sniffs a CSV (and reads Parquet metadata) when the view is made
+                    self._setup_files(union_by_name, csv_options or {})
+                except duckdb.Error as e:
+                    raise self._error(e, None) from None
             else:
                 from fairscan.engines.memory import _kind
 
@@ -570,6 +573,14 @@ class DuckDBEngine(Engine):
                 f"(SELECT *, CAST({fidx} AS BIGINT) * {1 << shift} + file_row_number AS {POS} "
                 f"FROM {reader}, filename = '{FILE_COL}', file_row_number = true))")
             return
+        if not {"delim", "sep"} & set(csv_options):  # the in-memory reader's checks and separator
+            from fairscan.io import csv_separator
+
+            seps = {f: csv_separator(Path(f)) for f in self.files}
+            if len(set(seps.values())) > 1:
+                raise FairscanError("the CSV files use different separators (" + ", ".join(
+                    f"'{f}': {s!r}" for f, s in list(seps.items())[:3]) + "); re-export them alike")
+            csv_options = {**csv_options, "delim": next(iter(seps.values()))}
         opts = "".join(f", {k} = {sql_literal(v)}" for k, v in csv_options.items())
         if len(self.files) > 1:
             first = None
@@ -616,8 +627,20 @@ class DuckDBEngine(Engine):
 
     def n_rows(self) -> int:
         if ("n",) not in self._cache:
-            self._cache[("n",)] = int(self._rows(f"SELECT count(*) FROM {SRC}")[0][0])
+            n = int(self._rows(f"SELECT count(*) FROM {SRC}")[0][0])
+            if n == 0 and self.files:  # as the in-memory reader says of an empty file
+                raise FairscanError(f"{self._where} {'has a header but' if self.format == 'csv' else 'has'} no rows")
+            self._cache[("n",)] = n
         return self._cache[("n",)]
+
+    def fetch(self, columns: list[str]) -> pd.DataFrame:
+        for c in columns:
+            self._type(c)
+        sql = f"SELECT {', '.join(quote(c) for c in columns)} FROM {SRC}"
+        try:
+            return self._relation(sql).df()
+        except self._duckdb.Error as e:
+            raise self._error(e, None) from None
 
     def is_numeric(self, column: str) -> bool:
         t = self._type(column)
@@ -946,7 +969,12 @@ class DuckDBEngine(Engine):
                     empty = self._relation(f"SELECT {quote(column)} FROM {SRC} LIMIT 0").to_arrow_table()
             else:
                 empty = self._relation(f"SELECT {quote(column)} FROM {SRC} LIMIT 0").to_arrow_table()
-            dt = empty.to_pandas()[column].dtype
+            try:
+                dt = empty.to_pandas()[column].dtype
+            except (ValueError, KeyError, TypeError, IndexError) as e:  # damaged b"pandas" metadata (JSON)
+                why = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}" if str(e) else type(e).__name__
+                raise FairscanError(f"file '{self.files[0]}' is not a readable Parquet file (damaged pandas "
+                                    f"metadata, {why}); re-export it".replace("\n", " ")) from None
             if isinstance(dt, np.dtype) and dt.kind in "iub" and self.has_missing(column):
                 dt = np.dtype(np.float64) if dt.kind in "iu" else np.dtype(object)
         self._cache[key] = dt

@@ -73,6 +73,16 @@ class MemoryEngine(Engine):
     def n_rows(self) -> int:
         return int(self._data.num_rows if self._kind == "arrow" else self._data.shape[0])
 
+    def fetch(self, columns: list[str]) -> pd.DataFrame:
+        for c in columns:
+            if c not in self.columns():
+                raise FairscanError(f"column '{c}' not found{suggest(c, self.columns())}")
+        if self._kind == "pandas":
+            return self._data[columns]
+        if self._kind == "polars":
+            return self._data.select(columns).to_pandas()
+        return self._data.select(columns).to_pandas()
+
     def series(self, column: str) -> pd.Series:
         """The column as a pandas Series (converted once and cached)."""
         if column not in self._series:

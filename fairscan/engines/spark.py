@@ -41,6 +41,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import numpy as np
+import pandas as pd
 
 from fairscan.engines.base import Aggregate, Decision, Engine, Label
 from fairscan.engines.duckdb import (
@@ -194,6 +195,15 @@ class SparkEngine(Engine):
                 reader = self.spark.read.option("mergeSchema", "true") if union_by_name else self.spark.read
                 return reader.parquet(*self.files)
             opts = {"header": True, "inferSchema": True, **(csv_options or {})}
+            if not {"sep", "delimiter"} & set(opts):  # the in-memory reader's checks and separator
+                from pathlib import Path
+
+                from fairscan.io import csv_separator
+
+                seps = {csv_separator(Path(f)) for f in self.files}
+                if len(seps) > 1:
+                    raise FairscanError("the CSV files use different separators; re-export them alike")
+                opts["sep"] = seps.pop()
             if len(self.files) > 1 and opts.get("header"):
                 import csv
 
@@ -247,6 +257,16 @@ class SparkEngine(Engine):
             except Exception as e:
                 raise self._error(e) from None
         return self._cache[("n",)]
+
+    def fetch(self, columns: list[str]) -> pd.DataFrame:
+        """Collected as Arrow (``DataFrame.toArrow``, PySpark 4), then converted by pyarrow:
+        ``toPandas`` is avoided because PySpark's pandas support lags pandas 3."""
+        cols = [self._col(c) for c in columns]
+        try:
+            table = self.df.select(*cols).toArrow()
+        except Exception as e:
+            raise self._error(e) from None
+        return table.to_pandas()
 
     def is_numeric(self, column: str) -> bool:
         t = self._type(column)

@@ -1,4 +1,5 @@
-"""Self-contained HTML of a recommendation audit: findings, exclusion and exposure heatmaps."""
+"""Reports of a recommendation audit: self-contained HTML and Markdown (findings, exclusion
+and exposure heatmaps, utility, calibration, item side, method)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from fairscan.recs import _fmt, _pct
+from fairscan.report.common import md_text
 from fairscan.report.html import CSP, STYLE, esc
 
 
@@ -75,3 +78,86 @@ def render_recs_html(result: Any, title: str = "fairscan recommendation audit") 
     parts.append("<h2>Method</h2><ul>" + "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in m["ci_method"].items())
                  + "</ul></body></html>")
     return "\n".join(parts) + "\n"
+
+
+_SHADES = ("·", "░", "▒", "▓", "█")
+
+
+def _shade(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return _SHADES[min(4, int(x * 5))]
+
+
+def _md_heatmap(df: pd.DataFrame, value: str, lo: str, hi: str, suppress_below: int) -> list[str]:
+    items = list(dict.fromkeys(df["item_group"]))
+    lines = ["| user group | " + " | ".join(md_text(c) for c in items) + " |",
+             "|---|" + "---|" * len(items)]
+    for ug, part in df.groupby("user_group", sort=False):
+        first = part.iloc[0]
+        label = md_text(ug) + (" (reference)" if first["reference"] else "")
+        cells = []
+        for r in part.itertuples(index=False):
+            if r.suppressed:
+                cells.append(f"fewer than {suppress_below}")
+                continue
+            v, a, b = getattr(r, value), getattr(r, lo), getattr(r, hi)
+            ci = f" ({_pct(a)}–{_pct(b)})" if not (isinstance(a, float) and math.isnan(a)) else ""
+            cells.append(f"{_shade(v)} {_pct(v)}{ci}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_recs_markdown(r: Any, title: str = "fairscan recommendation audit") -> str:
+    """The Markdown report of a RecsAuditResult (user-supplied names escaped)."""
+    m = r.meta
+    s = m["settings"]
+    counts = r.verdict_counts()
+    out = [f"# {md_text(title)}", "",
+           f"{m['n_users']:,} users, top {m['k']} lists, position weights '{md_text(m['discount'])}'; user groups "
+           f"by `{md_text(m['user_group'])}`, item groups by `{md_text(m['item_group'])}`, reference "
+           f"**{md_text(m['reference'])}**. Users without a list: {m['users_without_list']:,}.", "",
+           f"**{counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass**", ""]
+    order = {"fail": 0, "insufficient": 1, "pass": 2}
+    if len(r.findings):
+        out += ["## Findings", ""]
+        for f in sorted(r.findings.to_dict("records"), key=lambda x: order[x["verdict"]]):
+            out.append(f"- **{f['verdict']}** — {md_text(f['message'])}")
+        out.append("")
+    if m["warnings"]:
+        out += ["## Warnings", ""] + [f"- {md_text(w)}" for w in m["warnings"]] + [""]
+    out += ["## Exclusion: share of each user group never shown the item group in its top "
+            f"{m['k']}", "", "Darker = more excluded (░ ▒ ▓ █ by fifths); brackets: "
+            f"{round(100 * s['confidence'])}% bootstrap interval.", ""]
+    out += [*_md_heatmap(r.exclusion, "rate", "rate_ci_low", "rate_ci_high", s["suppress_below"]), ""]
+    out += ["## Exposure: position-weighted share of each user group's top-k exposure", ""]
+    out += [*_md_heatmap(r.exposure, "share", "share_ci_low", "share_ci_high", s["suppress_below"]), ""]
+    if len(r.utility):
+        out += ["## Utility (users with at least one held-out relevant item)", "",
+                "| user group | metric | value | interval | users |", "|---|---|---|---|---|"]
+        for u in r.utility.itertuples(index=False):
+            out.append(f"| {md_text(u.user_group)} | {u.metric} | {_fmt(u.value, 3)} | "
+                       f"{_fmt(u.ci_low, 3)}–{_fmt(u.ci_high, 3)} | {'' if u.users is pd.NA else u.users} |")
+        out.append("")
+    if len(r.calibration):
+        out += ["## Calibration (Steck's C_KL, lower is better calibrated)", "",
+                "| user group | C_KL | interval | users |", "|---|---|---|---|"]
+        for c in r.calibration.itertuples(index=False):
+            out.append(f"| {md_text(c.user_group)} | {_fmt(c.c_kl, 4)} | {_fmt(c.ci_low, 4)}–{_fmt(c.ci_high, 4)} | "
+                       f"{'' if c.users is pd.NA else c.users} |")
+        out.append("")
+    isum = m["item_summary"]
+    out += ["## Item side", "",
+            f"Aggregate diversity {_pct(isum['aggregate_diversity'])} ({isum['items_shown']:,} of "
+            f"{isum['catalog_items']:,} catalog items shown); Gini of impressions {_fmt(isum['gini'], 3)} "
+            f"(n−1 convention; {_fmt(isum['gini_n'], 3)} with n).", "",
+            "| item group | catalog items | shown | coverage | impression share | catalog share |",
+            "|---|---|---|---|---|---|"]
+    for it in r.items.itertuples(index=False):
+        out.append(f"| {md_text(it.item_group)} | {it.catalog_items:,} | {it.items_shown:,} | {_pct(it.coverage)} | "
+                   f"{_pct(it.impression_share)} | {_pct(it.catalog_share)} |")
+    out += ["", "## Method", ""] + [f"- {k}: {md_text(v)}" for k, v in m["ci_method"].items()]
+    out += [f"- {k}: {md_text(v)}" for k, v in m["conventions"].items()]
+    out.append(f"- Groups under {s['min_group_size']} users get no pass/fail verdict; groups under "
+               f"{s['suppress_below']} users are suppressed.")
+    return "\n".join(out) + "\n"

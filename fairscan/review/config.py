@@ -17,11 +17,18 @@ import yaml
 from fairscan.errors import FairscanError
 
 MAX_CONFIG_BYTES = 1 << 20
+MAX_DEPTH = 50  # a review file nests 4 levels; PyYAML's composer recurses once per level
+# line breaks inside a key or value are shown escaped, so that errors stay one line
+_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 
 
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader (no Python tags) that also refuses anchors and aliases, so a
-    "billion laughs" file cannot blow up memory; review files never need them."""
+    "billion laughs" file cannot blow up memory; review files never need them. Nesting is
+    limited (10000 ``[`` would overflow the stack), and a scalar its constructor rejects
+    (``2020-13-45``, ``!!int abc``, a 5000-digit number) is a YAML error with its line."""
+
+    depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -30,7 +37,23 @@ class _StrictLoader(yaml.SafeLoader):
         event = self.peek_event()
         if getattr(event, "anchor", None):
             raise yaml.YAMLError(f"anchors are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep (line {event.start_mark.line + 1})")
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as e:  # PyYAML's scalar constructors raise ValueError, IndexError, AttributeError...
+            reason = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+            raise yaml.YAMLError(f"cannot read {str(node.value)[:40]!r} as {node.tag.rsplit(':', 1)[-1]}: {reason} "
+                                 f"(line {node.start_mark.line + 1})") from None
 
 
 @dataclass
@@ -80,13 +103,25 @@ def load_config(path: str | Path) -> ReviewConfig:
     except UnicodeDecodeError:
         raise FairscanError(f"review file '{p}' is not UTF-8 text") from None
     except yaml.YAMLError as e:
-        first = str(e).replace("\n", " ")
+        first = str(e).replace("\n", " ").translate(_BREAKS)
         raise FairscanError(f"review file '{p}' is not valid YAML: {first[:200]}") from None
     if not isinstance(raw, dict):
         raise FairscanError(f"review file '{p}' must be a mapping of settings (name, data, ...)")
+    _check_keys(raw, p, [])
     _validate(raw, p)
     canonical = json.dumps(raw, sort_keys=True, default=str).encode()
     return ReviewConfig(raw, p.resolve(), hashlib.sha256(canonical).hexdigest())
+
+
+def _check_keys(node: Any, p: Path, where: list[str]) -> None:
+    """Every key is text: YAML reads ``1:``, ``yes:``, ``null:`` or ``2020-01-01:`` as other types,
+    which the schema cannot name and the canonical JSON cannot sort."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, v in items:
+        if isinstance(node, dict) and not isinstance(k, str):
+            at = ".".join(where) or "(top level)"
+            raise FairscanError(f"review file '{p}': {at}: key {k!r} is not text; put it in quotes".translate(_BREAKS))
+        _check_keys(v, p, [*where, str(k)])
 
 
 def _validate(raw: dict[str, Any], p: Path) -> None:
@@ -110,7 +145,11 @@ def _validate(raw: dict[str, Any], p: Path) -> None:
 
             msg = f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}" + suggest(
                 str(e.instance), [str(v) for v in e.validator_value])
-        raise FairscanError(f"review file '{p}': {where}: {msg}")
+        if len(msg) > 300:  # the value of a 1 MiB string, say
+            msg = msg[:300] + "..."
+        raise FairscanError(f"review file '{p}': {where}: {msg}".translate(_BREAKS))
+    if raw["name"].endswith("\n"):  # the pattern's $ also matches before a final newline
+        raise FairscanError(f"review file '{p}': name: {raw['name']!r} does not match '^[A-Za-z0-9_.-]+$'")
     if ("score" in raw) + ("prediction" in raw) + ("model" in raw) != 1:
         raise FairscanError(f"review file '{p}': give exactly one of model, score or prediction")
     if ("score" in raw or "model" in raw) and "decision" not in raw:

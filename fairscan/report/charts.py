@@ -1,0 +1,224 @@
+"""Vega-Lite chart specifications (plain dicts) for the dashboard.
+
+Built as dicts rather than with Altair: Altair validates every channel against the Vega-Lite
+JSON schema on construction and again on conversion (0.2–0.4 s per page, more than the audit
+itself, and again on every slider move), and importing it costs half a second at start-up.
+The specs are checked against the Vega-Lite schema in the tests instead. Every chart labels
+its marks with their values, so that nothing is told by colour alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+BAR = "#4c78a8"
+BELOW = "#e45756"
+Spec = dict[str, Any]
+
+
+def _values(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready records: native Python types, None for missing values."""
+    out = []
+    for rec in df.to_dict("records"):
+        out.append({str(k): None if v is None or (isinstance(v, float) and math.isnan(v))
+                    else v.item() if hasattr(v, "item") else v for k, v in rec.items()})
+    return out
+
+
+def _field(name: str, kind: str = "quantitative", **extra: Any) -> dict[str, Any]:
+    return {"field": name, "type": kind, **extra}
+
+
+def _chart(layers: list[Spec], height: int, data: pd.DataFrame | None = None) -> Spec:
+    spec: Spec = {"$schema": SCHEMA, "height": int(height), "layer": layers}
+    if data is not None:
+        spec["data"] = {"values": _values(data)}
+    return spec
+
+
+def group_bars(rows: pd.DataFrame, metric: str, title: str, *, four_fifths: bool = False) -> Spec | None:
+    """Horizontal bars per group with 95% intervals and value labels (rate and group size);
+    with ``four_fifths``, a dashed line at 80% of the highest rate and the groups below it
+    marked in colour *and* in their labels. None when no group may be shown."""
+    df = rows[~rows["suppressed"].astype(bool) & rows[metric].notna()]
+    if df.empty:
+        return None
+    d = pd.DataFrame({"group": df["group"].astype(str).to_numpy(),
+                      "value": df[metric].astype(float).to_numpy(),
+                      "lo": df[f"{metric}_ci_low"].astype(float).to_numpy(),
+                      "hi": df[f"{metric}_ci_high"].astype(float).to_numpy(),
+                      "n": df["count"].astype(int).to_numpy()})
+    line = 0.8 * float(d["value"].max()) if four_fifths else None
+    below = (d["value"] < line) if line is not None else pd.Series(False, index=d.index)
+    d["status"] = ["below the four-fifths line" if b else "at or above" for b in below]
+    d["label"] = [f"{100 * v:.1f}% (n={n:,})" + (" ▼ below 4/5" if b else "")
+                  for v, n, b in zip(d["value"], d["n"], below, strict=True)]
+    top = max(1e-9, float(d["hi"].max()))
+    y = _field("group", "nominal", sort=list(d["group"]), title=None, axis={"labelLimit": 260})
+    x_title = title + (f" · dashed: four-fifths line {100 * line:.1f}%" if line else "")
+    layers: list[Spec] = [
+        {"mark": {"type": "bar", "height": {"band": 0.6}},
+         "encoding": {"y": y, "x": _field("value", title=x_title, axis={"format": "%"},
+                                          scale={"domain": [0, min(1.0, top * 1.45 + 0.02)]}),
+                      "color": _field("status", "nominal", legend=None, scale={
+                          "domain": ["at or above", "below the four-fifths line"], "range": [BAR, BELOW]}),
+                      "tooltip": [_field("group", "nominal"), _field("value", format=".1%", title=title),
+                                  _field("lo", format=".1%", title="95% CI low"),
+                                  _field("hi", format=".1%", title="95% CI high"),
+                                  _field("n", format=",", title="people")]}},
+        {"mark": {"type": "rule", "strokeWidth": 2, "color": "#222"},
+         "encoding": {"y": y, "x": _field("lo"), "x2": {"field": "hi"}}},
+        {"mark": {"type": "text", "align": "left", "dx": 5, "fontSize": 12},
+         "encoding": {"y": y, "x": _field("hi"), "text": _field("label", "nominal")}},
+    ]
+    if line is not None:
+        layers.append({"data": {"values": [{"x": line}]},
+                       "mark": {"type": "rule", "strokeDash": [5, 4], "color": "#555", "strokeWidth": 1.5},
+                       "encoding": {"x": _field("x")}})
+    # no chart title: Streamlit collapses a titled layer chart; the page writes a heading above
+    return _chart(layers, 70 + 46 * len(d), d)
+
+
+def rate_curves(curve: pd.DataFrame, metric: str, label: str, x: str, x_title: str, current: float,
+                at_cut: pd.DataFrame) -> Spec:
+    """A rate against the cut, one line per group (colour and dash), the four-fifths band for
+    the selection rate, and the current cut with each group's value labelled."""
+    keep = list(dict.fromkeys(["group", "threshold", "offered_share", metric]))
+    df = curve.loc[curve[metric].notna(), keep].round(5)
+    x_enc = _field(x, title=x_title, axis={"format": "%" if x == "offered_share" else ".2f"})
+    y_enc = _field(metric, title=label, axis={"format": "%"}, scale={"domain": [0, 1]})
+    colour = _field("group", "nominal", title="group")
+    layers: list[Spec] = []
+    if metric == "selection_rate":
+        band = curve.drop_duplicates(x)[[x, "four_fifths_line", "top_selection_rate"]].dropna().round(5)
+        layers.append({"data": {"values": _values(band)}, "mark": {"type": "area", "opacity": 0.18, "color": "#999"},
+                       "encoding": {"x": x_enc, "y": _field("four_fifths_line"),
+                                    "y2": {"field": "top_selection_rate"}}})
+    layers.append({"data": {"values": _values(df)}, "mark": {"type": "line", "strokeWidth": 2},
+                   "encoding": {"x": x_enc, "y": y_enc, "color": colour,
+                                "strokeDash": _field("group", "nominal", title="group"),
+                                "tooltip": [_field("group", "nominal"), _field("threshold", format=".4f"),
+                                            _field("offered_share", format=".1%", title="share offered"),
+                                            _field(metric, format=".1%", title=label)]}})
+    pts = at_cut.loc[at_cut[metric].notna(), ["group", metric]].copy()
+    pts["group"] = pts["group"].astype(str)
+    pts["x"] = float(current)
+    pts["label"] = [f"{g}: {100 * v:.1f}%" for g, v in zip(pts["group"], pts[metric], strict=True)]
+    at_x = _field("x")
+    cut = {"values": _values(pts)}
+    layers += [
+        {"data": cut, "mark": {"type": "rule", "color": "#222", "strokeDash": [4, 3]}, "encoding": {"x": at_x}},
+        {"data": cut, "mark": {"type": "point", "filled": True, "size": 60, "color": "#222"},
+         "encoding": {"x": at_x, "y": y_enc}},
+        {"data": cut, "mark": {"type": "text", "align": "left", "dx": 8, "fontSize": 12},
+         "encoding": {"x": at_x, "y": y_enc, "text": _field("label", "nominal"), "color": colour}},
+    ]
+    return _chart(layers, 380)
+
+
+def pareto(table: pd.DataFrame, utility: str, disparity_title: str) -> Spec:
+    """Mitigation settings as points (utility against disparity), shaped by whether they are on
+    the Pareto front, the front joined by a dashed line, baseline and defaults labelled."""
+    df = table[table["disparity"].notna()].copy()
+    d = pd.DataFrame({"method": df["method"].astype(str), "kind": df["kind"].astype(str),
+                      "disparity": df["disparity"].astype(float), "utility": df[utility].astype(float),
+                      "pareto": df["pareto"].astype(bool), "meets_policy": df["meets_policy"].astype(str)})
+    d["setting"] = [m if k == "baseline" else f"{m} {'' if pd.isna(s) else f'{s:g}'}".strip()
+                    for k, m, s in zip(d["kind"], d["method"], df["strength"], strict=True)]
+    d["label"] = [f"{s} ({x:.3f}, {u:,.3g})" for s, x, u in zip(d["setting"], d["disparity"], d["utility"],
+                                                                 strict=True)]
+    d["point"] = ["unmitigated" if k == "baseline" else "on the Pareto front" if p else "dominated"
+                  for k, p in zip(d["kind"], d["pareto"], strict=True)]
+    d = d.drop_duplicates(["setting", "disparity", "utility"])
+    x = _field("disparity", title=f"{disparity_title} (lower is fairer)")
+    y = _field("utility", title=utility.replace("_", " ") + " (higher is better)", scale={"zero": False})
+    front = d[d["pareto"]].sort_values("disparity")
+    return _chart([
+        {"data": {"values": _values(front)}, "mark": {"type": "line", "color": "#999", "strokeDash": [3, 3]},
+         "encoding": {"x": x, "y": y}},
+        {"mark": {"type": "point", "filled": True, "size": 110},
+         "encoding": {"x": x, "y": y, "color": _field("method", "nominal"),
+                      "shape": _field("point", "nominal", title="setting"),
+                      "tooltip": [_field("setting", "nominal"), _field("disparity", format=".3f"),
+                                  _field("utility", format=",.4g"), _field("meets_policy", "nominal")]}},
+        {"transform": [{"filter": "datum.kind != 'curve'"}],
+         "mark": {"type": "text", "align": "left", "dx": 8, "dy": -8, "fontSize": 11},
+         "encoding": {"x": x, "y": y, "text": _field("label", "nominal"), "color": _field("method", "nominal")}},
+    ], 420, d)
+
+
+def before_after(df: pd.DataFrame, title: str) -> Spec:
+    """Grouped bars: each group's rate before (grey) and after (blue) a mitigation, labelled."""
+    long = df.melt(id_vars=["group"], value_vars=["before", "after"], var_name="when", value_name="rate").dropna()
+    long["group"] = long["group"].astype(str)
+    long["label"] = [f"{100 * v:.1f}%" for v in long["rate"]]
+    y = _field("group", "nominal", sort=[str(g) for g in df["group"]], title=None)
+    y_off = _field("when", "nominal", sort=["before", "after"])
+    return _chart([
+        {"mark": "bar", "encoding": {"y": y, "yOffset": y_off, "x": _field("rate", title=title, axis={"format": "%"}),
+                                     "color": _field("when", "nominal", sort=["before", "after"],
+                                                     scale={"range": ["#bbbbbb", BAR]})}},
+        {"mark": {"type": "text", "align": "left", "dx": 4},
+         "encoding": {"y": y, "yOffset": y_off, "x": _field("rate"), "text": _field("label", "nominal")}},
+    ], max(140, 52 * len(df)), long)
+
+
+def heatmap(df: pd.DataFrame, value: str, title: str, users: list[str], items: list[str],
+            *, x_title: str = "item group", y_title: str = "user group") -> Spec:
+    """User group x item group cells shaded by a rate in [0, 1] and labelled with it;
+    suppressed cells are left out."""
+    d = df.loc[~df["suppressed"].astype(bool), ["user_group", "item_group", value]].copy()
+    d[["user_group", "item_group"]] = d[["user_group", "item_group"]].astype(str)
+    d["label"] = [f"{100 * v:.0f}%" for v in d[value]]
+    x = _field("item_group", "nominal", sort=items, title=x_title,
+               axis={"labelAngle": -30, "labelLimit": 200, "labelOverlap": False})
+    y = _field("user_group", "nominal", sort=users, title=y_title)
+    return _chart([
+        {"mark": "rect", "encoding": {"x": x, "y": y, "color": _field(value, title=title, scale={
+            "scheme": "blues", "domain": [0, 1]}), "tooltip": [_field("user_group", "nominal"),
+                                                               _field("item_group", "nominal"),
+                                                               _field(value, format=".1%")]}},
+        {"mark": {"type": "text", "fontSize": 12},
+         "encoding": {"x": x, "y": y, "text": _field("label", "nominal"),
+                      "color": {"condition": {"test": f"datum['{value}'] > 0.55", "value": "white"},
+                                "value": "black"}}},
+    ], 36 * len(users) + 110, d)
+
+
+def strength_lines(tc: pd.DataFrame, value: str, title: str, users: list[str], *,
+                   group_title: str = "user group", everyone: str = "all users") -> Spec:
+    """A rate against the re-ranking strength, one line per user group (colour and dash), the
+    all-users line labelled with its values."""
+    d = tc.loc[tc[value].notna(), ["strength", "user_group", value]].copy()
+    d["who"] = [everyone if g == "(all)" else str(g) for g in d["user_group"]]
+    d = d.drop(columns="user_group")
+    order = [everyone, *users]
+    x, y = _field("strength", title="re-ranking strength"), _field(value, title=title, axis={"format": "%"})
+    labelled = d[d["who"] == everyone].assign(label=lambda t: [f"{100 * v:.1f}%" for v in t[value]])
+    return _chart([
+        {"mark": {"type": "line", "point": True},
+         "encoding": {"x": x, "y": y, "color": _field("who", "nominal", sort=order, title=group_title),
+                      "strokeDash": _field("who", "nominal", sort=order, title=group_title),
+                      "tooltip": [_field("who", "nominal"), _field("strength"), _field(value, format=".1%")]}},
+        {"data": {"values": _values(labelled)}, "mark": {"type": "text", "dy": -10, "fontWeight": "bold"},
+         "encoding": {"x": x, "y": y, "text": _field("label", "nominal")}},
+    ], 340, d)
+
+
+def trend(df: pd.DataFrame, title: str) -> Spec:
+    """Each group's difference to the reference, review run by review run, labelled in points."""
+    d = df[["run", "group", "difference"]].copy()
+    d["group"] = d["group"].astype(str)
+    d["label"] = [f"{100 * v:+.1f}" for v in d["difference"]]
+    x, y = _field("run", "ordinal", title="review run"), _field("difference", title=title, axis={"format": "%"})
+    colour = _field("group", "nominal")
+    return _chart([
+        {"mark": {"type": "line", "point": True},
+         "encoding": {"x": x, "y": y, "color": colour, "strokeDash": _field("group", "nominal")}},
+        {"mark": {"type": "text", "dy": -9}, "encoding": {"x": x, "y": y, "text": _field("label", "nominal"),
+                                                          "color": colour}},
+    ], 320, d)
