@@ -197,6 +197,15 @@ def test_approx_quantiles_are_close(frames, files):
     # T-Digest: compare ranks, not values (within 1% of the rows)
     for e, a in zip(exact, approx, strict=True):
         assert abs(np.searchsorted(s, a) - np.searchsorted(s, e)) <= 0.01 * len(s)
+    # the audit states the error it measured: the share of rows at or below each cut
+    r = fairscan.audit(DuckDBEngine(path, quantiles="approx"), target="y", score="score", budget=0.1,
+                       tiers={"balance": 4}, n_boot=0)
+    note = next(w for w in r.meta["warnings"] if "approximate quantiles" in w)
+    shares = [f"{np.mean(s <= a):.2%}" for a in approx]
+    assert f"hold {', '.join(shares)} of the rows" in note and "targets 25.00%, 50.00%, 75.00%" in note
+    assert not any("approximate" in w for w in fairscan.audit(DuckDBEngine(path), target="y", score="score",
+                                                               budget=0.1, tiers={"balance": 4},
+                                                               n_boot=0).meta["warnings"])
 
 
 def test_budget_ties_follow_file_name_then_row_order(tmp_path):

@@ -109,6 +109,11 @@ class Engine(ABC):
     def quantiles(self, column: str, probs: np.ndarray) -> tuple[np.ndarray, bool]:
         """Quantiles (linear interpolation) of the non-missing values, and whether any are missing."""
 
+    def quantile_note(self, column: str) -> str:
+        """What the reader should know about the last quantiles of ``column`` (e.g. the
+        measured error of approximate ones); empty for exact quantiles."""
+        return ""
+
     @abstractmethod
     def min_max(self, column: str) -> tuple[float, float, int]:
         """Minimum, maximum and the number of non-finite (NaN/inf/missing) values of a numeric column."""

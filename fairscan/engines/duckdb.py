@@ -508,6 +508,7 @@ class DuckDBEngine(Engine):
         self._rel = None
         self._frame = None
         self._cache: dict[tuple, Any] = {}
+        self._notes: dict[str, str] = {}
         if isinstance(data, duckdb.DuckDBPyRelation):
             self._rel = data
             self._con = None
@@ -642,6 +643,9 @@ class DuckDBEngine(Engine):
         except self._duckdb.Error as e:
             raise self._error(e, None) from None
 
+    def quantile_note(self, column: str) -> str:
+        return self._notes.get(column, "")
+
     def is_numeric(self, column: str) -> bool:
         t = self._type(column)
         return t in _NUMERIC or t.startswith("DECIMAL")
@@ -720,7 +724,17 @@ class DuckDBEngine(Engine):
             v = f"CAST({quote(column)} AS DOUBLE)"
             plist = "[" + ", ".join(f"CAST({_double(p)} AS FLOAT)" for p in probs) + "]"
             (r,) = self._rows(f"SELECT approx_quantile({v}, {plist}) FROM {SRC} WHERE NOT ({v} IS NULL OR isnan({v}))")
-            return np.asarray(r[0], dtype=np.float64), miss > 0
+            qs = np.asarray(r[0], dtype=np.float64)
+            # state the error: one more pass measures the share of rows at or below each cut
+            (c,) = self._rows("SELECT " + ", ".join(f"count(*) FILTER (WHERE {v} <= {_double(q)})" for q in qs) +
+                              f" FROM {SRC} WHERE NOT ({v} IS NULL OR isnan({v}))")
+            shares = np.asarray(c, dtype=np.float64) / n
+            self._notes[column] = (
+                f"tiers of '{column}' use approximate quantiles (DuckDB approx_quantile): the cuts hold "
+                f"{', '.join(f'{s:.2%}' for s in shares)} of the rows at or below them, for targets "
+                f"{', '.join(f'{p:.2%}' for p in probs)} (largest error {np.max(np.abs(shares - probs)):.2%} "
+                "of the rows; ties make exact quantiles miss too)")
+            return qs, miss > 0
         ranks = self._ranks(self._dbl(column), SRC, stats=(ninf, fin, pinf, lo, hi))
         return linear_quantiles(n, probs, lambda rs: order_statistics(ranks, rs)), miss > 0
 

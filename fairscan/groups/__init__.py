@@ -219,6 +219,8 @@ def _resolve_tiers(col: str, spec: TierSpec, engine: Engine) -> Attribute:
         return qs
 
     edges, quantile, note = tier_edges(spec, quantiles, f"'{col}'")
+    if quantile:
+        note = "; ".join(n for n in (engine.quantile_note(col), note) if n)
     has_missing = missing[0] if missing else engine.has_missing(col)
     labels = tier_labels(edges, quantile)
     return Attribute(
