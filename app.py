@@ -809,6 +809,7 @@ def page_reviews() -> None:
     st.title("Reviews")
     st.caption("Scheduled model reviews (`fairscan review run review.yaml` from cron or CI): each run's verdict and "
                "how the gaps moved since the previous one.")
+    from fairscan.report.history import render_history_html, render_history_markdown
     from fairscan.review import DEFAULT_HISTORY, history_table
     from fairscan.review.history import History
 
@@ -844,8 +845,8 @@ def page_reviews() -> None:
         attr = c2.selectbox("Attribute", list(dict.fromkeys(trend["attribute"])), key="rv_attr")
         t = trend[(trend["metric"] == metric) & (trend["attribute"] == attr) & trend["difference"].notna()].copy()
         show_chart(charts.trend(t, "difference to the reference (points)"), f"{metric.replace('_', ' ')} gap to the reference, {attr}, run by run")
-    downloads(f"fairscan-review-{re.sub(r'[^A-Za-z0-9_-]+', '-', name)}", None, None,
-              json.dumps(table, indent=2, default=str))
+    downloads(f"fairscan-review-{re.sub(r'[^A-Za-z0-9_-]+', '-', name)}", lambda: render_history_html(table),
+              lambda: render_history_markdown(table), json.dumps(table, indent=2, default=str))
 
 
 WHAT_REVIEWS_SHOW = (

@@ -298,6 +298,10 @@ def cmd_review(a: argparse.Namespace) -> int:
     table = review.history_table(path, a.config)
     if a.format == "json":
         sys.stdout.write(json.dumps(table, indent=2) + "\n")
+    elif a.format in ("md", "html"):
+        from fairscan.report.history import render_history_html, render_history_markdown
+
+        _write((render_history_html if a.format == "html" else render_history_markdown)(table), a.out)
     else:
         from fairscan.report.table import render_history
 
@@ -558,7 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("action", choices=("run", "history", "verify", "init"))
     rv.add_argument("config", nargs="?", help="run: the review file; history: the review NAME")
     rv.add_argument("--history", metavar="PATH", help="SQLite history file")
-    rv.add_argument("--format", choices=("table", "json"), default="table")
+    rv.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                    help="history: a terminal table, JSON, or a Markdown / HTML report")
+    rv.add_argument("--out", metavar="FILE", help="history: write the report to FILE")
     rv.add_argument("--keep-days", type=int, metavar="N",
                     help="with verify: first delete records older than N days (the chain stays verifiable)")
     rv.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"), help="with init")

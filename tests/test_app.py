@@ -456,3 +456,4 @@ def test_reviews_page_shows_a_history(tmp_path):
     runs = at.dataframe[0].value
     assert runs["status"].tolist() == ["fail", "pass"] and runs["fail"].tolist() == [2, 2]
     assert json.loads(json.dumps(runs["run"].tolist())) == [1, 2]
+    assert len(at.get("download_button")) == 3  # HTML, Markdown, JSON

@@ -127,3 +127,29 @@ def test_custom_tolerances_change_verdicts(bank):
     assert (loose.findings["verdict"] == "pass").all()
     with pytest.raises(fairscan.FairscanError, match="unknown metric 'selection'"):
         fairscan.audit(bank, prediction="y", sensitive="marital", tolerances={"selection": {"min_ratio": 0.8}})
+
+
+def test_hostile_names_in_recs_and_history_reports():
+    """User and item group names carrying markup or formulas stay inert in the recommendation
+    and review-history reports too (HTML escaped, Markdown escaped, formulas quoted)."""
+    from fairscan.recs import audit_recs
+    from fairscan.report.history import render_history_html, render_history_markdown
+
+    rng = np.random.default_rng(0)
+    n_users = 300
+    users = pd.DataFrame({"user": range(n_users), "tier": rng.choice([HOSTILE, "=cmd|' /C calc'!A0", "ok"], n_users)})
+    items = pd.DataFrame({"item": range(12), "kind": [HOSTILE if i % 2 else "@SUM(A1)" for i in range(12)]})
+    recs = pd.DataFrame([(u, int(i), r + 1) for u in range(n_users) for r, i in enumerate(rng.choice(12, 3, False))],
+                        columns=["user", "item", "rank"])
+    res = audit_recs(recs, users, items, user_group="tier", item_group="kind", k=3, n_boot=50)
+    page, md = res.to_html(), res.to_markdown()
+    assert "<script" not in page.lower() and "&lt;script&gt;" in page
+    assert "<script>" not in md and "&lt;script&gt;" in md and "'=cmd" in md and "'@SUM" in md
+    table = {"name": HOSTILE, "runs": [{
+        "seq": 1, "created": "2026-01-01T00:00:00+00:00", "hash": "a" * 64, "status": "fail",
+        "verdict_counts": {"fail": 1, "pass": 0, "insufficient": 0}, "data_sha256": "b" * 64, "regressions": [],
+        "disparities": [{"attribute": "who <b>", "metric": "selection_rate", "group": "=HYPERLINK(\"x\")",
+                         "difference": -0.05}]}]}
+    page, md = render_history_html(table), render_history_markdown(table)
+    assert "<script" not in page.lower() and "who <b>" not in page and "&lt;script&gt;" in page
+    assert "<script>" not in md and "| '=HYPERLINK" in md and "| -5.0 |" in md

@@ -65,6 +65,16 @@ def test_pass_then_regression_and_fail(tmp_path, cli):
     doc = json.loads(h.out)  # nothing else on stdout
     assert set(doc) == {"name", "runs"} and [x["status"] for x in doc["runs"]] == ["pass", "fail"]
     assert doc["runs"][1]["regressions"][0]["group"] == "low"
+    # the same history as Markdown and HTML reports: runs, then each group's trend in points
+    hist = str(tmp_path / "fairscan-history.sqlite")
+    assert cli("review", "history", "campaign", "--history", hist, "--format", "md",
+               "--out", str(tmp_path / "h.md")).code == 0
+    md = (tmp_path / "h.md").read_text()
+    assert "| 1 |" in md and "| pass |" in md and "| fail |" in md
+    low = next(d for d in doc["runs"][1]["disparities"] if d["group"] == "low")
+    assert f"{100 * low['difference']:+.1f}" in md.split("| low |")[1].split("\n")[0]
+    html = cli("review", "history", "campaign", "--history", hist, "--format", "html").out
+    assert html.startswith("<!DOCTYPE html>") and "Content-Security-Policy" in html and "<script" not in html
 
 
 def test_regression_flagged_below_the_threshold(tmp_path):
