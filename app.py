@@ -27,6 +27,7 @@ import fairscan
 from fairscan import datasets, modeling
 from fairscan.errors import FairscanError
 from fairscan.explore import ThresholdExplorer, before_after, coupon_recs_example
+from fairscan.inferred import INFERRED, infer_tiers
 from fairscan.narrative import headlines, verdict_sentence
 from fairscan.report import charts
 from fairscan.report.common import interval, pct
@@ -35,7 +36,7 @@ DEFAULT_SETUP: dict[str, Any] = {
     "source": "dataset", "dataset": "bank", "upload_id": None,
     "target": "y", "positive_label": "yes",
     "decision": "budget", "score": "score", "budget": 0.2, "threshold": None, "prediction": None,
-    "sensitive": [], "tiers": {"age": [24, 59], "balance": 4},
+    "sensitive": [], "tiers": {"age": [24, 59], "balance": 4}, "infer": None,
 }
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 MODEL_SUFFIXES = (".skops", ".onnx", *modeling.PICKLE_SUFFIXES)
@@ -72,23 +73,51 @@ def full_dataset(name: str) -> pd.DataFrame:
     return datasets.load(name)
 
 
+@st.cache_resource(show_spinner="Inferring purchasing power…", max_entries=8)
+def cached_inference(data_id: str, _df: pd.DataFrame, spec_json: str) -> tuple[pd.DataFrame, Any]:
+    spec = json.loads(spec_json)
+    tiers, proxy = infer_tiers(_df, spec, exclude=spec.get("exclude"))
+    return _df.assign(**{INFERRED: tiers}), proxy
+
+
+def with_inferred(data_id: str, df: pd.DataFrame, setup: dict[str, Any]) -> tuple[str, pd.DataFrame, Any]:
+    """The rows with the inferred purchasing-power column when the settings ask for one."""
+    spec = setup.get("infer")
+    if not spec:
+        return data_id, df, None
+    # a proxy model learns from every other column except the outcome, decision and groups
+    exclude = [c for c in (setup["target"], setup["score"], setup["prediction"], modeling.ROW_ID,
+                           *setup["sensitive"], *setup["tiers"]) if c]
+    spec_json = json.dumps({**spec, "exclude": exclude}, sort_keys=True, default=jsonable)
+    out, proxy = cached_inference(data_id, df, spec_json)
+    return f"{data_id}+{spec_json}", out, proxy
+
+
 def current_data(setup: dict[str, Any]) -> tuple[str, pd.DataFrame, dict[str, Any]]:
     """(data id, scored rows, what we know about them) for the current settings."""
     if setup["source"] == "dataset":
         card, df = reference_data(setup["dataset"])
         info = {"title": datasets.card(setup["dataset"])["title"], "model_card": card, "dataset": setup["dataset"]}
-        return f"reference:{setup['dataset']}", df, info
-    up = st.session_state.get("uploads", {}).get(setup["upload_id"])
-    if up is None:
-        raise FairscanError("the uploaded file is no longer in this session (uploads are not kept across "
-                            "reloads): upload it again on the Data & model page")
-    return setup["upload_id"], up["df"], up
+        data_id = f"reference:{setup['dataset']}"
+    else:
+        info = st.session_state.get("uploads", {}).get(setup["upload_id"])
+        if info is None:
+            raise FairscanError("the uploaded file is no longer in this session (uploads are not kept across "
+                                "reloads): upload it again on the Data & model page")
+        data_id, df = setup["upload_id"], info["df"]
+    data_id, df, proxy = with_inferred(data_id, df, setup)
+    return data_id, df, {**info, "proxy": proxy}
+
+
+def groups_of(setup: dict[str, Any]) -> list[str]:
+    """The categorical attributes to audit by, with the inferred tier when there is one."""
+    return [*setup["sensitive"], *([INFERRED] if setup.get("infer") else [])]
 
 
 def audit_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
     """fairscan.audit keyword arguments of the current settings (JSON-serialisable)."""
     kw: dict[str, Any] = {"target": setup["target"], "positive_label": setup["positive_label"],
-                          "sensitive": setup["sensitive"], "tiers": setup["tiers"]}
+                          "sensitive": groups_of(setup), "tiers": setup["tiers"]}
     if setup["decision"] == "prediction":
         kw["prediction"] = setup["prediction"]
     else:
@@ -118,7 +147,7 @@ def cached_explorer(data_id: str, _df: pd.DataFrame, kwargs_json: str) -> Thresh
 def get_explorer(setup: dict[str, Any]) -> ThresholdExplorer:
     data_id, df, _ = current_data(setup)
     kw = {"score": setup["score"], "target": setup["target"], "positive_label": setup["positive_label"],
-          "sensitive": setup["sensitive"], "tiers": setup["tiers"]}
+          "sensitive": groups_of(setup), "tiers": setup["tiers"]}
     return cached_explorer(data_id, df, json.dumps(kw, sort_keys=True, default=jsonable))
 
 
@@ -191,7 +220,7 @@ def sidebar(setup: dict[str, Any]) -> None:
         rule = {"budget": f"top {100 * (setup['budget'] or 0):g}% by score",
                 "threshold": f"score >= {setup['threshold']}",
                 "prediction": f"decision column '{setup['prediction']}'"}[setup["decision"]]
-        groups = [*setup["sensitive"], *[f"{c} in {v} quantile tiers" if isinstance(v, int) else
+        groups = [*groups_of(setup), *[f"{c} in {v} quantile tiers" if isinstance(v, int) else
                                          f"{c} cut at {', '.join(f'{x:g}' for x in v)}" for c, v in setup["tiers"].items()]]
         st.markdown(f"Decision: {md(rule)}  \nGroups: {md('; '.join(groups) or '—')}")
         st.caption("Runs locally: no data or usage statistics leave this machine.")
@@ -268,16 +297,6 @@ def load_uploaded_model(f: Any, trust_pickle: bool) -> Any:
         path = Path(tmp) / f"model{suffix}"
         path.write_bytes(f.getvalue())
         return modeling.load_model(path, trust_pickle=trust_pickle)
-
-
-def purchasing_power_hook(df: pd.DataFrame, setup: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """HOOK — inferred purchasing power (another engineer wires fairscan.groups.purchasing here).
-
-    Receives the scored rows and the settings; returns them, possibly with a derived group
-    column (e.g. spend tiers, or tiers predicted by a proxy model) added to the data and to
-    ``setup["sensitive"]``. Until then it returns both unchanged.
-    """
-    return df, setup
 
 
 def page_data() -> None:
@@ -426,12 +445,9 @@ def page_data() -> None:
                "quartiles. Missing values "
                "form an 'unknown' group. Groups under 10 people are suppressed; under 30 get no verdict.")
 
-    st.subheader("Purchasing power", divider="gray")
-    st.caption("Inferring purchasing power where it is not a column (spend tiers, or a proxy model of income "
-               "brackets) will be offered here. For now, pick a wealth column as tiers above (bank: balance).")
-    _, new = purchasing_power_hook(columns_from, new)
+    purchasing_power(columns_from, new, candidates, numeric, data_id)
 
-    if not new["sensitive"] and not new["tiers"]:
+    if not groups_of(new) and not new["tiers"]:
         st.warning("Choose at least one attribute to compare groups by.", icon=":material/warning:")
         return
     if bad:
@@ -454,6 +470,84 @@ def page_data() -> None:
                                 icon=":material/download:")
 
 
+def purchasing_power(df: pd.DataFrame, new: dict[str, Any], candidates: list[str], numeric: list[str],
+                     data_id: str) -> None:
+    """Choose how purchasing power is inferred when it is not a column (sets new["infer"])."""
+    st.subheader("Purchasing power", divider="gray")
+    kinds = {"none": "Not inferred (a wealth column may be tiered above, e.g. bank: balance)",
+             "spend": "Spend tiers: each customer's total spend over these rows",
+             "model": "Predicted: a proxy model of an income column known for some customers"}
+    current = (new.get("infer") or {}).get("kind", "none")
+    kind = st.radio("Infer purchasing power", list(kinds), format_func=kinds.get, key=f"d_pp_{data_id}",
+                    index=list(kinds).index(current), persist_state="session")
+    old = new.get("infer") or {}
+    if kind == "spend":
+        c1, c2, c3 = st.columns(3)
+        customer = c1.selectbox("Customer id column", candidates, key=f"d_pp_customer_{data_id}",
+                                index=candidates.index(old["customer"]) if old.get("customer") in candidates else 0)
+        amounts = [c for c in numeric if c in candidates and c != customer]
+        if not amounts:
+            st.error("No numeric column to sum as spend.", icon=":material/error:")
+            new["infer"] = None
+            return
+        amount = c2.selectbox("Amount column (summed per customer)", amounts, key=f"d_pp_amount_{data_id}",
+                              index=amounts.index(old["amount"]) if old.get("amount") in amounts else 0)
+        n = int(c3.number_input("Tiers (quantiles of customers' spend)", 2, 10, int(old.get("n", 4)),
+                                key=f"d_pp_n_{data_id}"))
+        new["infer"] = {"kind": "spend", "customer": customer, "amount": amount, "n": n}
+        st.caption("Each row gets its customer's tier: quantiles of the customers' total spend, so every tier "
+                   "holds about as many customers.")
+    elif kind == "model":
+        column = st.selectbox("Income (tier) column, known for some customers — missing for the others",
+                              candidates, key=f"d_pp_column_{data_id}",
+                              index=candidates.index(old["column"]) if old.get("column") in candidates else 0)
+        new["infer"] = {"kind": "model", "column": column}
+        st.caption("A gradient-boosting model learns the tier from the other columns (never the outcome, the "
+                   "score or the groups) where it is known; everyone is then assigned their most probable tier, "
+                   "known customers by a model that never saw them (out-of-fold). The overview shows how much the "
+                   "verdicts depend on this inference.")
+    else:
+        new["infer"] = None
+
+
+def inference_note(setup: dict[str, Any], info: dict[str, Any]) -> None:
+    """On the overview: what the inferred tier is, and how much the verdicts depend on it."""
+    spec = setup.get("infer")
+    if not spec:
+        return
+    if spec["kind"] == "spend":
+        st.info(f"'{INFERRED}' is inferred: spend tiers of each {md(spec['customer'])} by total "
+                f"{md(spec['amount'])} ({spec['n']} quantile tiers of customers).", icon=":material/info:")
+        return
+    proxy = info["proxy"]
+    lo, hi = proxy.accuracy_ci
+    st.info(f"'{INFERRED}' is predicted from other columns by a proxy model of {md(spec['column'])}: out-of-fold "
+            f"accuracy {100 * proxy.accuracy:.1f}% (95% CI {100 * lo:.1f}–{100 * hi:.1f}%) on "
+            f"{proxy.n_labelled:,} customers whose tier is known, against {100 * proxy.majority_rate:.1f}% for "
+            "always guessing the largest tier.", icon=":material/info:")
+    with st.expander("How much the verdicts depend on the inference (hard, soft and observed tiers)"):
+        inf = cached_inferred_audit(setup)
+        st.caption("Hard: everyone in their most probable tier (the audit above). Soft: everyone counted in every "
+                   "tier with their probability. Observed: the customers whose tier is known.")
+        st.dataframe(inf.comparison, hide_index=True, key="ov_inferred")
+
+
+@st.cache_resource(show_spinner="Auditing by hard, soft and observed tiers…", max_entries=8)
+def _inferred_audit(key: str, _df: pd.DataFrame, _proxy: Any) -> Any:
+    from fairscan.inferred import audit_inferred
+
+    kw = json.loads(key)
+    kw.pop("data_id")
+    return audit_inferred(_df, _proxy, **kw)
+
+
+def cached_inferred_audit(setup: dict[str, Any]) -> Any:
+    data_id, df, info = current_data(setup)
+    kw = {**audit_kwargs(setup), "sensitive": setup["sensitive"]}  # audit_inferred adds the tier itself
+    return _inferred_audit(json.dumps({"data_id": data_id, **kw}, sort_keys=True, default=jsonable),
+                           df.drop(columns=[INFERRED]), info["proxy"])
+
+
 # =========================================================================== Overview
 def page_overview() -> None:
     setup = get_setup()
@@ -469,6 +563,7 @@ def page_overview() -> None:
                          "pass": "The whole interval is within the tolerance.",
                          "insufficient": "Too few people, or too uncertain, to tell."}[v])
     st.markdown(md(verdict_sentence(r)))
+    inference_note(setup, current_data(setup)[2])
     heads = headlines(r)
     if heads:
         st.subheader("In plain words", divider="gray")
@@ -605,7 +700,8 @@ def page_mitigations() -> None:
     data_id, df, info = current_data(setup)
     if setup["source"] == "dataset":
         name = setup["dataset"]
-        data, model, drop = full_dataset(name), f"reference:{name}", []
+        _, data, _ = with_inferred(f"full:{name}", full_dataset(name), setup)
+        model, drop = f"reference:{name}", []
         st.caption(f"Base model: the {md(name)} reference model, on the same held-out split as the overview.")
     else:
         data, model = df, info.get("model")
@@ -630,7 +726,7 @@ def page_mitigations() -> None:
         preset, chosen)
     budget = setup["budget"] if setup["decision"] == "budget" else None
     key = json.dumps({"data_id": data_id, "target": setup["target"], "positive_label": setup["positive_label"],
-                      "sensitive": setup["sensitive"], "tiers": setup["tiers"], "methods": methods,
+                      "sensitive": groups_of(setup), "tiers": setup["tiers"], "methods": methods,
                       "constraint": constraint, "budget": budget, "sweep": sweep, "min_ratio": min_ratio,
                       "drop": drop, "dataset": setup.get("dataset")}, sort_keys=True, default=jsonable)
     if run:

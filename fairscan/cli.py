@@ -125,10 +125,10 @@ def cmd_audit(a: argparse.Namespace) -> int:
     inferred = None
     sensitive = list(a.sensitive or [])
     if infer.get("kind") == "spend":
-        from fairscan.groups.purchasing import assign_spend_tiers
+        from fairscan.inferred import INFERRED, infer_tiers
 
-        data = data.assign(purchasing_power=assign_spend_tiers(data, infer["customer"], infer["amount"], infer["n"]))
-        sensitive.append("purchasing_power")
+        data = data.assign(**{INFERRED: infer_tiers(data, infer)[0]})
+        sensitive.append(INFERRED)
     elif infer.get("kind") == "model":
         from fairscan.groups.purchasing import fit_tier_model
         from fairscan.inferred import audit_inferred

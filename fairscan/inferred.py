@@ -59,11 +59,44 @@ def membership(data: pd.DataFrame, tier_model: Any) -> pd.DataFrame:
     return proba
 
 
+INFERRED = "purchasing_power"
+
+
+def _hard(proba: pd.DataFrame) -> pd.Categorical:
+    """Each row's most probable tier."""
+    classes = [str(c) for c in proba.columns]
+    return pd.Categorical(np.asarray(classes, dtype=object)[proba.to_numpy().argmax(axis=1)], categories=classes)
+
+
+def infer_tiers(data: pd.DataFrame, spec: dict[str, Any], *, exclude: list[str] | None = None,
+                seed: int = 0) -> tuple[pd.Series, Any]:
+    """Every row's inferred purchasing-power tier (a column to audit by), and the proxy model.
+
+    ``spec``: ``{"kind": "spend", "customer": COL, "amount": COL, "n": 4}`` — each customer's
+    spend tier (quantiles of the customers' total ``amount`` over the rows; no model), or
+    ``{"kind": "model", "column": COL}`` — the most probable tier from a proxy model of COL
+    trained where it is known (:func:`fairscan.groups.purchasing.fit_tier_model`, features:
+    every column but ``exclude``); rows with a known COL get their *out-of-fold* prediction,
+    as in :func:`audit_inferred`'s hard audit. Returns (tiers, TierModel or None).
+    """
+    from fairscan.groups.purchasing import assign_spend_tiers, fit_tier_model
+
+    kind = spec.get("kind")
+    if kind == "spend":
+        tiers = assign_spend_tiers(data, spec["customer"], spec["amount"], spec.get("n", 4))
+        return tiers.rename(INFERRED), None
+    if kind == "model":
+        model = fit_tier_model(data, spec["column"], exclude=[c for c in exclude or [] if c in data.columns],
+                               seed=seed)
+        return pd.Series(_hard(membership(data, model)), index=data.index, name=INFERRED), model
+    raise FairscanError(f"unknown kind of inferred tier {kind!r}: use spend or model")
+
+
 def audit_inferred(
     data: pd.DataFrame,
     tier_model: Any,
     *,
-    name: str = "purchasing_power",
+    name: str = INFERRED,
     sensitive: list[str] | None = None,
     observed: bool = True,
     **kwargs: Any,
@@ -86,8 +119,7 @@ def audit_inferred(
     kwargs.pop("model", None)
     base = data.assign(__offer__=offer)
     others = list(sensitive or [])
-    hard_tier = pd.Categorical(np.asarray(classes, dtype=object)[proba.to_numpy().argmax(axis=1)], categories=classes)
-    hard = audit(base.assign(**{name: hard_tier}), prediction="__offer__", sensitive=[name, *others], **kwargs)
+    hard = audit(base.assign(**{name: _hard(proba)}), prediction="__offer__", sensitive=[name, *others], **kwargs)
 
     # soft: every row once per tier it may belong to, weighted by its probability
     p = proba.to_numpy()

@@ -457,3 +457,82 @@ def test_reviews_page_shows_a_history(tmp_path):
     assert runs["status"].tolist() == ["fail", "pass"] and runs["fail"].tolist() == [2, 2]
     assert json.loads(json.dumps(runs["run"].tolist())) == [1, 2]
     assert len(at.get("download_button")) == 3  # HTML, Markdown, JSON
+
+
+# ------------------------------------------------------------ inferred purchasing power
+def _customers(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Rows of offers to customers (several rows each), with an income bracket known for
+    about half of the customers and a spend amount per row."""
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, 900, n)
+    wealth = rng.lognormal(0, 0.6, 900)
+    income = np.where(wealth[cust] > 1.4, "high", np.where(wealth[cust] > 0.8, "mid", "low")).astype(object)
+    income[rng.random(n) < 0.5] = None
+    score = np.clip(0.2 + 0.2 * np.log1p(wealth[cust]) + rng.normal(0, 0.1, n), 0, 1)
+    return pd.DataFrame({"customer": cust, "amount": np.round(wealth[cust] * rng.uniform(5, 50, n), 2),
+                         "visits": rng.poisson(3 + 2 * wealth[cust]), "income": income, "score": score,
+                         "bought": rng.random(n) < score})
+
+
+def _with_upload(df: pd.DataFrame, infer: dict) -> object:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["uploads"] = {"upload:scored:t": {"df": df, "name": "customers.csv", "kind": "scored"}}
+    at.session_state["setup"] = {
+        "source": "upload", "dataset": None, "upload_id": "upload:scored:t", "target": "bought",
+        "positive_label": None, "decision": "budget", "score": "score", "budget": 0.3, "threshold": None,
+        "prediction": None, "sensitive": [], "tiers": {}, "infer": infer}
+    return at
+
+
+def test_spend_tiers_in_the_dashboard_equal_the_library():
+    from fairscan.inferred import INFERRED, infer_tiers
+
+    df = _customers()
+    spec = {"kind": "spend", "customer": "customer", "amount": "amount", "n": 3}
+    at = goto(_with_upload(df, spec), "overview")
+    no_errors(at)
+    want = fairscan.audit(df.assign(**{INFERRED: infer_tiers(df, spec)[0]}), target="bought", score="score",
+                          budget=0.3, sensitive=[INFERRED])
+    got = next(d.value for d in at.dataframe if "attribute" in d.value and "count" in d.value)
+    w = want.groups[want.groups["attribute"] == INFERRED]
+    pd.testing.assert_frame_equal(got[["group", "count", "selection_rate"]].reset_index(drop=True),
+                                  w[["group", "count", "selection_rate"]].reset_index(drop=True))
+    assert any("spend tiers of each customer" in unescape(i.value) for i in at.info)
+
+
+@pytest.mark.slow
+def test_proxy_model_tiers_show_their_accuracy_and_the_soft_audit():
+    from fairscan.groups.purchasing import fit_tier_model
+    from fairscan.inferred import audit_inferred
+
+    df = _customers()
+    at = goto(_with_upload(df, {"kind": "model", "column": "income"}), "overview")
+    no_errors(at)
+    proxy = fit_tier_model(df, "income", exclude=["bought", "score"], seed=0)
+    note = next(unescape(i.value) for i in at.info if "proxy model of income" in unescape(i.value))
+    assert f"accuracy {100 * proxy.accuracy:.1f}%" in note and f"{proxy.n_labelled:,} customers" in note
+    inf = audit_inferred(df, proxy, target="bought", score="score", budget=0.3)
+    shown = next(d.value for d in at.dataframe if "verdict_changes" in d.value)
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), inf.comparison.reset_index(drop=True))
+    got = next(d.value for d in at.dataframe if "attribute" in d.value and "count" in d.value)
+    w = inf.hard.groups[inf.hard.groups["attribute"] == "purchasing_power"]
+    assert got["count"].tolist() == w["count"].tolist()
+
+
+def test_purchasing_power_chosen_on_the_data_page():
+    at = _with_upload(_customers(), None)
+    at = goto(at, "data")
+    no_errors(at)
+    radio = next(r for r in at.radio if r.label == "Infer purchasing power")
+    radio.set_value("spend").run()
+    no_errors(at)
+    at.selectbox(key=next(k for k in (w.key for w in at.selectbox) if k and k.startswith("d_pp_customer"))) \
+        .set_value("customer").run()
+    at.selectbox(key=next(k for k in (w.key for w in at.selectbox) if k and k.startswith("d_pp_amount"))) \
+        .set_value("amount").run()
+    no_errors(at)
+    setup = at.session_state["setup"]
+    assert setup["infer"] == {"kind": "spend", "customer": "customer", "amount": "amount", "n": 4}
+    assert any("Ready:" in s.value for s in at.success)
