@@ -71,6 +71,16 @@ def suppression_masks(stats: list[CellStats], k: int,
     return [(s, s & ~p) for s, p in zip(sup, primary, strict=True)]
 
 
+def complement_line(counts: np.ndarray, suppressed: np.ndarray, protect: np.ndarray | None = None) -> np.ndarray:
+    """Complementary suppression of one line whose total is published (e.g. the user groups of
+    a recommendation audit, which add up to its number of users): with exactly one suppressed
+    member, the smallest other one is suppressed too (not a protected one unless it must be)."""
+    sup = np.asarray(suppressed, dtype=bool).copy()
+    keep = np.zeros(len(sup), dtype=bool) if protect is None else np.asarray(protect, dtype=bool)
+    _fix_line(np.arange(len(sup)), np.asarray(counts), sup, keep)
+    return sup
+
+
 def _fix_line(members: np.ndarray, counts: np.ndarray, sup: np.ndarray, keep: np.ndarray) -> bool:
     """If exactly one member of a line is suppressed, suppress the smallest other one (not a
     protected one, unless it is the only choice)."""

@@ -624,7 +624,11 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
     G, C = len(st.user_labels), len(st.item_labels)
     k = st.k
     n_g = np.bincount(st.ug, minlength=G)
-    suppressed = n_g < s.suppress_below
+    # primary suppression, then complementary: the groups add up to the published user count
+    from fairscan.privacy import complement_line
+
+    primary = n_g < s.suppress_below
+    suppressed = complement_line(n_g, primary, np.array([lab == reference for lab in st.user_labels]))
     ref = _reference(st.user_labels, n_g, suppressed, reference, s)
     ulab, ilab = st.user_labels, st.item_labels
 
@@ -894,9 +898,12 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
     if st.counts["users_short_list"]:
         warnings.append(f"{st.counts['users_short_list']:,} user(s) have fewer than {k} items in their top {k}: "
                         "their empty slots count as no exposure")
-    if suppressed.any():
-        warnings.append(f"{int(suppressed.sum())} user group(s) with fewer than {s.suppress_below} users are "
+    if primary.any():
+        warnings.append(f"{int(primary.sum())} user group(s) with fewer than {s.suppress_below} users are "
                         "suppressed")
+    if (suppressed & ~primary).any():
+        warnings.append(f"{int((suppressed & ~primary).sum())} more user group(s) are suppressed so that a "
+                        "small group's numbers cannot be recovered from the totals (complementary suppression)")
     without = np.bincount(st.ug[~st.has_list], minlength=G)
     methods_text = ("normal approximation of the mean (groups above "
                     f"{ranking.NORMAL_ABOVE:,} users)" if methods == {"normal"} else

@@ -445,11 +445,19 @@ def test_verdicts_fail_and_pass():
 
 def test_small_groups_suppressed_and_insufficient():
     recs, users, items = big_case(40, 0.6)
-    extra = pd.DataFrame({"user": [f"tiny{j}" for j in range(5)], "tier": "tiny"})
+    extra = pd.DataFrame({"user": [f"tiny{j}" for j in range(5)] + [f"mid{j}" for j in range(50)],
+                          "tier": ["tiny"] * 5 + ["mid"] * 50})
     users = pd.concat([users, extra], ignore_index=True)
-    recs = pd.concat([recs, pd.DataFrame({"user": [f"tiny{j}" for j in range(5)], "item": "p1", "rank": 1})],
+    recs = pd.concat([recs, pd.DataFrame({"user": [f"tiny{j}" for j in range(5)], "item": "p1", "rank": 1}),
+                      pd.DataFrame({"user": [f"mid{j}" for j in range(50)], "item": "s1", "rank": 1})],
                      ignore_index=True)
     res = audit_recs(recs, users, items, user_group="tier", item_group="price", k=2, min_group_size=100)
+    # complementary suppression: the user groups add up to n_users, so one more group (the
+    # smallest other: 'high', 40 users) is suppressed; subtracting only gives tiny + high
+    sizes = res.exclusion.drop_duplicates("user_group").set_index("user_group")["users"]
+    assert sizes.isna().to_dict() == {"high": True, "low": False, "mid": False, "tiny": True}
+    assert res.meta["n_users"] - sizes.dropna().sum() == 5 + 40
+    assert any("complementary suppression" in w for w in res.meta["warnings"])
     tiny = res.exclusion[res.exclusion["user_group"] == "tiny"]
     assert tiny["rate"].isna().all() and tiny["users"].isna().all() and tiny["suppressed"].all()
     assert res.exposure[res.exposure["user_group"] == "tiny"]["share"].isna().all()
