@@ -30,7 +30,7 @@ from fairscan.explore import ThresholdExplorer, before_after, coupon_recs_exampl
 from fairscan.inferred import INFERRED, infer_tiers
 from fairscan.narrative import headlines, verdict_sentence
 from fairscan.report import charts
-from fairscan.report.common import interval, pct
+from fairscan.report.common import break_autolinks, interval, pct
 
 DEFAULT_SETUP: dict[str, Any] = {
     "source": "dataset", "dataset": "bank", "upload_id": None,
@@ -55,8 +55,11 @@ def get_setup() -> dict[str, Any]:
 
 
 def md(text: Any) -> str:
-    """User-supplied or data-derived text made inert in Markdown ($ is LaTeX in Streamlit)."""
-    return re.sub(r"([\\`*_\[\]$<>#|~])", r"\\\1", " ".join(str(text).split()))
+    """User-supplied or data-derived text made inert in Markdown: every ASCII punctuation mark
+    backslash-escaped (CommonMark allows it for all of them), so no emphasis, link, autolink
+    (http://, www., e-mail: see break_autolinks), HTML, LaTeX ($) or directive can form; it still
+    reads the same."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", break_autolinks(" ".join(str(text).split())))
 
 
 def jsonable(v: Any) -> Any:
@@ -285,7 +288,10 @@ def read_upload(f: Any) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(f.getvalue())
-        return read_table(path)
+        try:
+            return read_table(path)
+        except FairscanError as e:  # name the user's file, not our temporary copy
+            raise FairscanError(str(e).replace(str(path), f.name)) from None
 
 
 def load_uploaded_model(f: Any, trust_pickle: bool) -> Any:
@@ -296,7 +302,10 @@ def load_uploaded_model(f: Any, trust_pickle: bool) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"model{suffix}"
         path.write_bytes(f.getvalue())
-        return modeling.load_model(path, trust_pickle=trust_pickle)
+        try:
+            return modeling.load_model(path, trust_pickle=trust_pickle)
+        except FairscanError as e:
+            raise FairscanError(str(e).replace(str(path), f.name)) from None
 
 
 def page_data() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -242,4 +243,75 @@ def test_pickle_model_needs_confirmation(browser, server, tmp_path):
     page.get_by_text("I trust this file's author: load the pickle").click()
     page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
     assert not error_texts(page)
+    context.close()
+
+
+HOSTILE_GROUPS = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=1</script>",
+                  "**bold** [link](http://evil.example) $x^2$", "=HYPERLINK(\"http://evil.example\")"]
+
+
+def test_hostile_upload_stays_text(browser, server, tmp_path):
+    """A CSV whose column name and group values carry markup, script, Markdown, LaTeX and a
+    formula: everywhere the dashboard shows them they are text (nothing runs, no element is
+    injected, no link is made). Then uploads of the wrong kind: a binary file named .csv gets
+    a one-line error that names the upload; a type the uploader does not accept is refused."""
+    rng = np.random.default_rng(0)
+    n = 800
+    col = "<b onmouseover=window.__pwned=1>grp</b>"
+    df = pd.DataFrame({col: rng.choice(HOSTILE_GROUPS, n), "y": rng.integers(0, 2, n), "p": rng.random(n)})
+    csv = tmp_path / "hostile.csv"
+    df.to_csv(csv, index=False)
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    page = context.new_page()
+    page.goto(f"{server}/data")
+    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
+    page.get_by_text("Upload scored data", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(csv))
+    page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    choose(page, "Outcome (label) column", "y")
+    choose(page, "Categorical attributes", col)
+    page.get_by_text("Ready: 800 customers").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Overview").first.click()
+    wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')
+    page.locator('[data-testid="stExpander"]').first.click()  # the verdicts table, with the names
+    page.wait_for_timeout(1000)
+    assert not error_texts(page)
+    assert page.evaluate("() => window.__pwned") is None
+    main = page.locator('[data-testid="stMain"]')
+    assert main.locator("img[src='x'], b[onmouseover]").count() == 0
+    links = main.locator("a[href*='evil.example']")
+    assert links.count() == 0, [links.nth(i).evaluate("e => e.parentElement.parentElement.outerHTML.slice(0, 400)")
+                                for i in range(links.count())]
+    text = main.inner_text()
+    assert "**bold** [link](http://evil.example)" in text  # shown literally, not rendered
+    for url_path in ("explorer", "mitigations"):
+        page.get_by_role("link", name={"explorer": "Threshold & budget", "mitigations": "Mitigations"}[url_path]) \
+            .first.click()
+        page.wait_for_timeout(500)
+        wait_rendered(page, {"explorer": "Threshold & budget explorer", "mitigations": "Mitigations"}[url_path],
+                      '[data-testid="stMain"]')
+        assert not error_texts(page) and page.evaluate("() => window.__pwned") is None
+        assert main.locator("img[src='x'], b[onmouseover], a[href*='evil.example']").count() == 0
+
+    # a binary file named .csv: one clear line naming the upload, no traceback
+    fake = tmp_path / "scores.csv"
+    fake.write_bytes(bytes(range(256)) * 64)
+    page.get_by_role("link", name="Data & model").first.click()
+    wait_rendered(page, "Data & model", '[data-testid="stFileUploader"]')
+    page.get_by_text("Upload scored data", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(fake))
+    page.get_by_text("is not UTF-8 text").wait_for(timeout=60_000)
+    errors = error_texts(page)
+    assert any(e.strip().splitlines()[-1] == "file 'scores.csv' is not UTF-8 text; re-save it as UTF-8 CSV"
+               for e in errors), errors  # (the line before it is the icon's name)
+    assert not page.query_selector_all('[data-testid="stException"]')
+    # a type the uploader does not take (an HTML page) is refused before it reaches fairscan
+    html = tmp_path / "page.html"
+    html.write_text("<script>window.__pwned=1</script>")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(html))
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => window.__pwned") is None
+    uploader = page.locator('[data-testid="stFileUploader"]').first.inner_text()
+    assert "text/html files are not allowed" in uploader
+    assert not any("page.html" in e for e in error_texts(page))  # it never reached fairscan
     context.close()

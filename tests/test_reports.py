@@ -153,3 +153,14 @@ def test_hostile_names_in_recs_and_history_reports():
     page, md = render_history_html(table), render_history_markdown(table)
     assert "<script" not in page.lower() and "who <b>" not in page and "&lt;script&gt;" in page
     assert "<script>" not in md and "| '=HYPERLINK" in md and "| -5.0 |" in md
+
+
+def test_markdown_text_makes_no_autolinks():
+    """GitHub Markdown turns bare URLs, www. names and e-mail addresses into links; names from
+    the data must not (a phishing link in a report)."""
+    from fairscan.report.common import md_text
+
+    j = "\u2060"  # an invisible word joiner breaks the pattern; the text reads the same
+    for raw, want in (("http://evil.example/x", f"http:{j}//evil.example/x"), ("www.evil.example", f"www{j}.evil.example"),
+                      ("boss@corp.example", f"boss{j}@corp.example"), ("(24..59]", "(24..59\\]"), ("3.75", "3.75")):
+        assert md_text(raw) == want

@@ -32,16 +32,27 @@ def neutralise_formula(text: str) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?<=\w)(?=@\w)")
+WORD_JOINER = "\u2060"
+
+
+def break_autolinks(text: str) -> str:
+    """An invisible word joiner inside every would-be autolink (``http://``, ``www.``,
+    ``user@host``): Markdown renderers (GitHub's, Streamlit's) link those even when their
+    punctuation is backslash-escaped. The text reads and prints the same."""
+    return _AUTOLINK.sub(WORD_JOINER, text)
 
 
 def md_text(value: Any) -> str:
     """User-supplied text made inert in Markdown: HTML escaped (&, <, >), the characters
     that make emphasis, code, links and table cells backslash-escaped, formulas
-    neutralised, newlines folded (a link cannot form without brackets)."""
+    neutralised, newlines folded (a link cannot form without brackets), and would-be
+    autolinks (http://, www., e-mail) broken by an invisible word joiner."""
     import html
 
     text = neutralise_formula(" ".join(str(value).split()))
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return break_autolinks(text)
 
 
 def pct(v: Any, digits: int = 1) -> str:
