@@ -520,6 +520,19 @@ def _decision(
     return Decision("budget", score, favourable, k=resolve_budget(budget, n)), (lo, hi)
 
 
+def _outward(r: tuple[float, float], digits: int = 3) -> list[float]:
+    """A range rounded outward to ``digits`` significant digits: the scale of the scores
+    without publishing the lowest and highest customer's own score."""
+    def rnd(v: float, up: bool) -> float:
+        if v == 0 or not math.isfinite(v):
+            return float(v)
+        step = 10.0 ** (math.floor(math.log10(abs(v))) - digits + 1)
+        return float((math.ceil if up else math.floor)(v / step) * step)
+
+    lo, hi = float(r[0]), float(r[1])
+    return [rnd(lo, False), rnd(hi, True)]
+
+
 def _describe(d: Decision, budget: Any, score_range: tuple[float, float] | None) -> dict[str, Any]:
     fav = "offer" if d.favourable == 1 else "no refusal"
     if d.kind == "prediction":
@@ -536,6 +549,6 @@ def _describe(d: Decision, budget: Any, score_range: tuple[float, float] | None)
         "budget": d.k,
         "favourable_decision": d.favourable,
         "favourable_meaning": fav,
-        "score_range": list(score_range) if score_range else None,
+        "score_range": _outward(score_range) if score_range else None,
         "description": text,
     }

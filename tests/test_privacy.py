@@ -126,6 +126,62 @@ def test_no_identifier_or_raw_value_in_any_output(tmp_path):
     assert json.loads(outputs["json"])["groups"]  # aggregates are there
 
 
+def test_no_identifier_in_reviews_recs_mitigation_or_cli_output(tmp_path, cli):
+    """The same scan over everything else fairscan writes: a scheduled review's reports and its
+    SQLite history (raw bytes), the CLI's stdout/stderr, the recommendation audit (JSON,
+    Markdown, HTML) and a mitigation comparison (JSON, Markdown, HTML)."""
+    import textwrap
+
+    from fairscan.mitigation import compare
+    from fairscan.recs import audit_recs
+    from fairscan.report.mitigation import render_mitigation_html, render_mitigation_markdown
+    from fairscan.review import run_review
+
+    rng = np.random.default_rng(11)
+    n = 600
+    ids = [f"CUST-{i:06d}-{rng.integers(1e9)}" for i in range(n)]
+    emails = [f"person{i}@example.org" for i in range(n)]
+    spend = np.round(rng.lognormal(6, 1, n), 2) + 0.007
+    region = rng.choice(["north", "south", "east"], n)
+    y = rng.integers(0, 2, n)
+    df = pd.DataFrame({"customer_id": ids, "email": emails, "spend": spend, "region": region, "y": y,
+                       "score": np.round(rng.random(n), 6) + 1e-7})
+    df.to_parquet(tmp_path / "scores.parquet")
+    (tmp_path / "review.yaml").write_text(textwrap.dedent("""\
+        name: privacy
+        data: scores.parquet
+        score: score
+        label: y
+        sensitive: [region]
+        decision: {budget: 0.2}
+        policy: {n_boot: 50}
+        outputs: {dir: out, formats: [json, md, html, junit]}
+        """))
+    run_review(tmp_path / "review.yaml")
+    outputs = {p.name: p.read_bytes().decode("utf-8", "replace") for p in (tmp_path / "out").iterdir()}
+    outputs["history.sqlite"] = (tmp_path / "fairscan-history.sqlite").read_bytes().decode("latin-1")
+    r = cli("audit", str(tmp_path / "scores.parquet"), "--target", "y", "--score", "score", "--budget", "0.2",
+            "--sensitive", "region", "--n-boot", "50", "--format", "json")
+    outputs["cli"] = r.out + r.err
+    users = pd.DataFrame({"user": ids, "region": region})
+    items = pd.DataFrame({"item": [f"SKU-{j}" for j in range(20)], "kind": ["a", "b"] * 10})
+    recs = pd.DataFrame([(u, f"SKU-{j}", k + 1) for u in ids for k, j in enumerate(rng.choice(20, 3, False))],
+                        columns=["user", "item", "rank"])
+    res = audit_recs(recs, users, items, user_group="region", item_group="kind", k=3, n_boot=50)
+    outputs |= {"recs.json": res.to_json(), "recs.md": res.to_markdown(), "recs.html": res.to_html()}
+    m = compare(df, "y", ["region"], methods=["budget"], budget=0.2, sweep=False, n_boot=20,
+                drop=["customer_id", "email"])
+    outputs |= {"mit.json": m.to_json(), "mit.md": render_mitigation_markdown(m),
+                "mit.html": render_mitigation_html(m)}
+    for fmt, text in outputs.items():
+        for v in ids[:100] + emails[:100]:
+            assert v not in text, (fmt, v)
+        for v in spend[:100]:
+            assert f"{v:.3f}" not in text, (fmt, v)
+        for v in df["score"].head(100):
+            assert repr(float(v)) not in text, (fmt, v)
+
+
 def test_laplace_release_is_calibrated():
     from fairscan.privacy import laplace_counts
 
