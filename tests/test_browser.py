@@ -186,6 +186,18 @@ def choose(page, label: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
+def upload_scored(browser, server: str, csv: Path) -> tuple[object, object]:
+    """A new browser context on the Data & model page with ``csv`` uploaded as scored data."""
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    page = context.new_page()
+    page.goto(f"{server}/data")
+    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
+    page.get_by_text("Upload scored data", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(csv))
+    page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    return context, page
+
+
 def test_upload_scored_csv_then_overview(browser, server, tmp_path):
     """Upload a scored CSV, choose its outcome, positive value and group column, then open
     the overview through the navigation (the upload lives in the session)."""
@@ -194,13 +206,7 @@ def test_upload_scored_csv_then_overview(browser, server, tmp_path):
     _, scores = reference_scores("german")
     csv = tmp_path / "scored.csv"
     scores.drop(columns=["row_id"]).to_csv(csv, index=False)
-    context = browser.new_context(viewport={"width": 1400, "height": 2200})
-    page = context.new_page()
-    page.goto(f"{server}/data")
-    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
-    page.get_by_text("Upload scored data", exact=True).click()
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(csv))
-    page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    context, page = upload_scored(browser, server, csv)
     choose(page, "Outcome (label) column", "credit")
     page.get_by_text("Positive value (would say yes)").wait_for(timeout=30_000)
     choose(page, "Positive value (would say yes)", "1")
@@ -261,13 +267,7 @@ def test_hostile_upload_stays_text(browser, server, tmp_path):
     df = pd.DataFrame({col: rng.choice(HOSTILE_GROUPS, n), "y": rng.integers(0, 2, n), "p": rng.random(n)})
     csv = tmp_path / "hostile.csv"
     df.to_csv(csv, index=False)
-    context = browser.new_context(viewport={"width": 1400, "height": 2200})
-    page = context.new_page()
-    page.goto(f"{server}/data")
-    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
-    page.get_by_text("Upload scored data", exact=True).click()
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(csv))
-    page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    context, page = upload_scored(browser, server, csv)
     choose(page, "Outcome (label) column", "y")
     choose(page, "Categorical attributes", col)
     page.get_by_text("Ready: 800 customers").wait_for(timeout=60_000)

@@ -99,6 +99,17 @@ def test_random_tables_are_always_safe(seed):
     _lines_are_safe(r, "a", "b")
 
 
+def assert_no_raw_values(outputs: dict[str, str], identifiers: list[str], values, scores) -> None:
+    """No identifier, raw feature value (to 3 decimals) or score (exact repr) in any output."""
+    for fmt, text in outputs.items():
+        for v in identifiers:
+            assert v not in text, (fmt, v)
+        for v in values:
+            assert f"{v:.3f}" not in text, (fmt, v)
+        for v in scores:
+            assert repr(float(v)) not in text, (fmt, v)
+
+
 def test_no_identifier_or_raw_value_in_any_output(tmp_path):
     rng = np.random.default_rng(9)
     n = 500
@@ -116,13 +127,7 @@ def test_no_identifier_or_raw_value_in_any_output(tmp_path):
     from fairscan.report.junit import render_junit
 
     outputs["junit"] = render_junit(r, "x")
-    for fmt, text in outputs.items():
-        for v in ids[:50] + emails[:50]:
-            assert v not in text, (fmt, v)
-        for v in spend[:50]:
-            assert f"{v:.3f}" not in text, (fmt, v)
-        for v in df["score"].head(50):
-            assert repr(float(v)) not in text, (fmt, v)
+    assert_no_raw_values(outputs, ids[:50] + emails[:50], spend[:50], df["score"].head(50))
     assert json.loads(outputs["json"])["groups"]  # aggregates are there
 
 
@@ -173,13 +178,7 @@ def test_no_identifier_in_reviews_recs_mitigation_or_cli_output(tmp_path, cli):
                 drop=["customer_id", "email"])
     outputs |= {"mit.json": m.to_json(), "mit.md": render_mitigation_markdown(m),
                 "mit.html": render_mitigation_html(m)}
-    for fmt, text in outputs.items():
-        for v in ids[:100] + emails[:100]:
-            assert v not in text, (fmt, v)
-        for v in spend[:100]:
-            assert f"{v:.3f}" not in text, (fmt, v)
-        for v in df["score"].head(100):
-            assert repr(float(v)) not in text, (fmt, v)
+    assert_no_raw_values(outputs, ids[:100] + emails[:100], spend[:100], df["score"].head(100))
 
 
 def test_laplace_release_is_calibrated():
