@@ -14,21 +14,13 @@ from fairscan.errors import FairscanError, suggest
 DATASET_PREFIX = "dataset:"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 SNIFF_CHARS = 4096  # csv.Sniffer is quadratic in the line length (a 64 KiB header took 35 s)
-# a quoted header cell may hold a line break: show it escaped, so that errors stay one line
-_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
-
-
-def _one_line(text: str) -> str:
-    return text.translate(_BREAKS)
-
-
 def _select(names: list[str], columns: list[str] | None, where: str) -> list[str] | None:
     """Check that every requested column exists (with suggestions); return them, de-duplicated."""
     if columns is None:
         return None
     for c in columns:
         if c not in names:
-            raise FairscanError(_one_line(f"column '{c}' not found{suggest(c, names)} in {where}"))
+            raise FairscanError(f"column '{c}' not found{suggest(c, names)} in {where}")
     return list(dict.fromkeys(columns))
 
 
@@ -79,8 +71,8 @@ def _read_parquet(p: Path, columns: list[str] | None, categorical: list[str]) ->
             if isinstance(e, pa.ArrowException):
                 raise
             why = f"{type(e).__name__}: {str(e).splitlines()[0][:80]}" if str(e) else type(e).__name__
-            raise FairscanError(_one_line(f"file '{p}' is not a readable Parquet file (damaged pandas metadata, "
-                                          f"{why}); re-export it")) from None
+            raise FairscanError(f"file '{p}' is not a readable Parquet file (damaged pandas metadata, "
+                                          f"{why}); re-export it") from None
         for c in strings:  # dictionary order is the file's: sort, as text columns are sorted
             if c in df.columns and isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].cat.reorder_categories(sorted(df[c].cat.categories))
@@ -122,10 +114,10 @@ def csv_separator(p: Path) -> str:
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise FairscanError(f"file '{p}' is not a well-formed CSV ({str(e).splitlines()[0]})") from None
     if header.shape[1] == 1:  # an audit needs at least a group and a decision column
-        raise FairscanError(_one_line(
+        raise FairscanError(
             f"file '{p}' was read as a single column '{str(header.columns[0])[:40]}': the separator "
             "looks wrong; fairscan reads CSV separated by , ; tab or |"
-        ))
+        )
     return sep
 
 
