@@ -8,8 +8,8 @@ Prints the figures. Not a test: run `python bench/bench_app.py [--rows 1000000] 
    (headless, Playwright, never a downloaded browser) shows the bank overview fully rendered
    (title, charts, no "Running" status). Three servers in the same run: the floor (a
    Streamlit app that only writes the title: Streamlit's own start and its JavaScript
-   in this browser), `streamlit run app.py`, and `fairscan app` (imports warmed while the
-   server starts). Also printed: the time until the server answers its health check, and a
+   in this browser), `streamlit run app.py`, and `fairscan app` (the same, started from
+   fairscan's command line). Also printed: the time until the server answers its health check, and a
    warm load (a new session, caches filled).
 2. **Slider move on 1M scored rows** (target < 200 ms server-side): seeded synthetic rows
    (score, label, age, balance, job). (a) `ThresholdExplorer` build once, then the query a
@@ -128,7 +128,7 @@ FLOOR_APP = 'import streamlit as st\n\nst.title("Overview")\n'
 def bench_browser(trials: int) -> None:
     """Cold start (process start to the overview rendered) for three servers, in the same run:
     the floor (a Streamlit app that only writes the title), ``streamlit run app.py`` and
-    ``fairscan app`` (the same app, with the imports warmed while the server starts)."""
+    ``fairscan app`` (the same app, from fairscan's command line)."""
     import tempfile
 
     from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server

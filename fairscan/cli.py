@@ -368,35 +368,7 @@ def cmd_rerank(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _warm_dashboard(port: int) -> None:
-    """Once the server listens, import what the dashboard's first page needs and read the bank
-    reference scores, while the browser loads Streamlit's JavaScript: the first page then
-    renders sooner (bench/bench_app.py). Waiting for the port keeps the imports from slowing
-    the server's own start (they would hold the interpreter lock)."""
-    import socket
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("localhost", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    try:
-        import fairscan.explore
-        import fairscan.narrative
-        import fairscan.report.charts  # noqa: F401
-        from fairscan.modeling import reference_scores
-
-        reference_scores("bank")
-    except Exception:  # an optimisation only: the page reports real errors itself
-        pass
-
-
 def cmd_app(a: argparse.Namespace) -> int:
-    import threading
-
     from streamlit.web import cli as streamlit_cli
 
     app = Path(__file__).resolve().parents[1] / "app.py"
@@ -406,7 +378,6 @@ def cmd_app(a: argparse.Namespace) -> int:
     print(f"fairscan dashboard on http://localhost:{a.port} (Ctrl+C to stop)", file=sys.stderr)
     # `streamlit run app.py` in this process, from the app's folder (its .streamlit/config.toml)
     os.chdir(app.parent)
-    threading.Thread(target=_warm_dashboard, args=(a.port,), name="fairscan-warm-up", daemon=True).start()
     sys.argv = ["streamlit", "run", str(app), "--server.port", str(a.port),
                 "--server.headless", "true" if a.headless else "false", "--browser.gatherUsageStats", "false"]
     try:
