@@ -167,8 +167,6 @@ def downloads(stem: str, html: Any = None, markdown: Any = None, js: Any = None,
         if data is not None:
             col.download_button(label, data, file_name=f"{stem}.{ext}", mime=mime, icon=":material/download:",
                                 key=f"dl_{stem}_{ext}", on_click="ignore")
-        elif ext == "html":
-            col.caption("No HTML renderer for this report yet.")
 
 
 def rate_text(v: Any, lo: Any, hi: Any) -> str:
@@ -469,6 +467,8 @@ def page_data() -> None:
                    f"{c['fail']} fail · {c['pass']} pass · {c['insufficient']} insufficient evidence.",
                    icon=":material/check_circle:")
         st.page_link(PAGES["overview"], label="See the overview", icon=":material/insights:")
+        downloads("fairscan-audit", r.to_html, r.to_markdown, r.to_json,
+                  note="The audit of these settings (what the overview shows).")
     except FairscanError as e:
         st.error(str(e), icon=":material/error:")
     if report:

@@ -536,3 +536,4 @@ def test_purchasing_power_chosen_on_the_data_page():
     setup = at.session_state["setup"]
     assert setup["infer"] == {"kind": "spend", "customer": "customer", "amount": "amount", "n": 4}
     assert any("Ready:" in s.value for s in at.success)
+    assert len(at.get("download_button")) == 3  # the audit of these settings: HTML, Markdown, JSON
