@@ -580,3 +580,26 @@ def test_spark_recs_logs_equal_memory(spark, tmp_path):
     sdf = spark.read.parquet(str(tmp_path / "recs.parquet")).repartition(3)  # rows in another order
     got = audit_recs(sdf, spark.read.parquet(str(tmp_path / "users.parquet")), items, truth=truth, **kw).to_dict()
     assert _same_numbers(expected, got)
+
+
+def test_csv_is_typed_as_pandas_types_it(tmp_path):
+    """A CSV read by DuckDB (the default for files) gives the same audit as pandas' reading of
+    it — labels, group names and data hash included: yes/no stays text (DuckDB alone would make
+    it a boolean), true/false is boolean, 0/1 an integer, dates stay text, integers with gaps
+    become floats."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame({
+        "y": rng.choice(["yes", "no"], n), "flag": rng.choice(["True", "False"], n),
+        "bit": rng.integers(0, 2, n), "day": rng.choice(["2024-01-01", "2024-02-15", "2024-03-31"], n),
+        "visits": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 40, n)), "s": np.round(rng.random(n), 3)})
+    path = tmp_path / "mixed.csv"
+    df.to_csv(path, index=False)
+    from fairscan.io import read_table
+
+    kw = dict(target="y", score="s", budget=0.2, sensitive=["flag", "day", "bit"], tiers={"visits": 3}, n_boot=50)
+    want = fairscan.audit(read_table(path), **kw).to_dict()
+    got = fairscan.audit(str(path), **kw).to_dict()
+    assert got.pop("engine") == "duckdb" and want.pop("engine") == "memory"
+    got.pop("created"), want.pop("created")
+    assert got == want

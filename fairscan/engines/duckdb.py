@@ -583,6 +583,8 @@ class DuckDBEngine(Engine):
                     f"'{f}': {s!r}" for f, s in list(seps.items())[:3]) + "); re-export them alike")
             csv_options = {**csv_options, "delim": next(iter(seps.values()))}
         opts = "".join(f", {k} = {sql_literal(v)}" for k, v in csv_options.items())
+        if not {"types", "dtypes", "column_types", "auto_type_candidates", "all_varchar"} & set(csv_options):
+            opts += self._pandas_like_types(opts)
         if len(self.files) > 1:
             first = None
             for f in self.files:
@@ -594,6 +596,30 @@ class DuckDBEngine(Engine):
                     check_same_columns(first, (f, types), union_by_name)
         self._con.execute(
             f"CREATE VIEW {SRC} AS SELECT * FROM read_csv({files}, union_by_name = {sql_literal(union_by_name)}{opts})")
+
+    def _pandas_like_types(self, opts: str) -> str:
+        """read_csv options that type columns as pandas does, so that both engines see the same
+        values (labels, groups, data hash): integers, decimals and text — no dates — and
+        booleans only for true/false text (DuckDB would also read yes/no and t/f as booleans,
+        turning bank's 'yes'/'no' label into True/False). Decided on the first file's first
+        20,480 rows, DuckDB's own sniffing sample."""
+        first, where = sql_literal(self.files[0]), f"file '{self.files[0]}'"
+        typing = ", auto_type_candidates = ['BOOLEAN', 'BIGINT', 'DOUBLE', 'VARCHAR']"
+        desc = self._rows(f"DESCRIBE SELECT * FROM read_csv({first}{opts}{typing})", where=where)
+        bools = [str(r[0]) for r in desc if str(r[1]) == "BOOLEAN"]
+        if not bools:
+            return typing
+        distinct = ", ".join(f"list_distinct(list(lower(trim({quote(c)}))))" for c in bools)
+        (seen,) = self._rows(f"SELECT {distinct} FROM (SELECT * FROM read_csv({first}{opts}, all_varchar = true) "
+                             "LIMIT 20480)", where=where)
+        types = {}
+        for c, values in zip(bools, seen, strict=True):
+            text = {v for v in values if v}
+            if not text <= {"true", "false"}:
+                types[c] = "BIGINT" if text <= {"0", "1"} else "VARCHAR"
+        if types:
+            typing += ", types = {" + ", ".join(f"{sql_literal(c)}: {sql_literal(t)}" for c, t in types.items()) + "}"
+        return typing
 
     def _relation(self, sql: str, where: str | None = None) -> Any:
         try:
