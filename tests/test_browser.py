@@ -284,6 +284,12 @@ def test_hostile_upload_stays_text(browser, server, tmp_path):
                                 for i in range(links.count())]
     text = main.inner_text()
     assert "**bold** [link](http://evil.example)" in text  # shown literally, not rendered
+    # no CSV export of the tables (a formula in a group name would run in a spreadsheet)
+    table = main.locator('[data-testid="stDataFrame"]').first
+    table.hover()
+    page.wait_for_timeout(500)
+    assert page.locator('[data-testid="stElementToolbar"]').first.is_visible()  # the toolbar is there...
+    assert page.get_by_role("button", name="Download as CSV").count() == 0  # ...without a CSV download
     for url_path in ("explorer", "mitigations"):
         page.get_by_role("link", name={"explorer": "Threshold & budget", "mitigations": "Mitigations"}[url_path]) \
             .first.click()
