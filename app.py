@@ -507,10 +507,18 @@ def purchasing_power(df: pd.DataFrame, new: dict[str, Any], candidates: list[str
         st.caption("Each row gets its customer's tier: quantiles of the customers' total spend, so every tier "
                    "holds about as many customers.")
     elif kind == "model":
-        column = st.selectbox("Income (tier) column, known for some customers — missing for the others",
+        c1, c2 = st.columns(2)
+        column = c1.selectbox("Income (tier) column, known for some customers — missing for the others",
                               candidates, key=f"d_pp_column_{data_id}",
                               index=candidates.index(old["column"]) if old.get("column") in candidates else 0)
-        new["infer"] = {"kind": "model", "column": column}
+        none = "(one row per customer)"
+        people = [none, *[c for c in candidates if c != column]]
+        person = c2.selectbox("Customer id column, if customers have several rows", people,
+                              key=f"d_pp_person_{data_id}",
+                              index=people.index(old["person"]) if old.get("person") in people else 0,
+                              help="Keeps each customer's rows in one cross-validation fold and out of the "
+                                   "features, so that the accuracy measures inference, not recognition.")
+        new["infer"] = {"kind": "model", "column": column, "person": None if person == none else person}
         st.caption("A gradient-boosting model learns the tier from the other columns (never the outcome, the "
                    "score or the groups) where it is known; everyone is then assigned their most probable tier, "
                    "known customers by a model that never saw them (out-of-fold). The overview shows how much the "

@@ -32,7 +32,7 @@ def _tiers(values: list[str] | None) -> dict[str, Any]:
 
 
 def _infer_tier(spec: str | None) -> dict[str, Any]:
-    """--infer-tier spend:CUSTOMER,AMOUNT[,N] or model:TIER_COL."""
+    """--infer-tier spend:CUSTOMER,AMOUNT[,N] or model:TIER_COL[,PERSON_COL]."""
     if not spec:
         return {}
     kind, _, rest = spec.partition(":")
@@ -43,9 +43,11 @@ def _infer_tier(spec: str | None) -> dict[str, Any]:
         except ValueError:
             raise FairscanError(f"--infer-tier {spec!r}: N must be a whole number of tiers") from None
         return {"kind": "spend", "customer": parts[0], "amount": parts[1], "n": n, "columns": parts[:2]}
-    if kind == "model" and len(parts) == 1:
-        return {"kind": "model", "column": parts[0], "columns": parts}
-    raise FairscanError(f"--infer-tier {spec!r}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or model:TIER_COL")
+    if kind == "model" and len(parts) in (1, 2):
+        return {"kind": "model", "column": parts[0], "person": parts[1] if len(parts) == 2 else None,
+                "columns": parts}
+    raise FairscanError(f"--infer-tier {spec!r}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or "
+                        "model:TIER_COL[,PERSON_COL]")
 
 
 def _references(values: list[str] | None) -> dict[str, str]:
@@ -130,11 +132,10 @@ def cmd_audit(a: argparse.Namespace) -> int:
         data = data.assign(**{INFERRED: infer_tiers(data, infer)[0]})
         sensitive.append(INFERRED)
     elif infer.get("kind") == "model":
-        from fairscan.groups.purchasing import fit_tier_model
-        from fairscan.inferred import audit_inferred
+        from fairscan.inferred import audit_inferred, infer_tiers
 
         exclude = [c for c in (target, a.prediction, a.score, a.weights, *groups) if c]
-        tier_model = fit_tier_model(data, infer["column"], exclude=exclude, seed=a.seed)
+        tier_model = infer_tiers(data, infer, exclude=exclude, seed=a.seed)[1]
         inferred = audit_inferred(data.drop(columns=[c for c in data.columns if c not in {*needed, *tier_model.features}]),
                                   tier_model, sensitive=sensitive, **common)
     if inferred is None:
@@ -423,8 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
     au.add_argument("--infer-tier", metavar="SPEC",
                     help="audit inferred purchasing power: spend:CUSTOMER_COL,AMOUNT_COL[,N] (quantile tiers of "
-                         "each customer's total) or model:TIER_COL (a proxy model of the tier, trained where "
-                         "TIER_COL is known; hard and soft membership compared)")
+                         "each customer's total) or model:TIER_COL[,PERSON_COL] (a proxy model of the tier, "
+                         "trained where TIER_COL is known; hard and soft membership compared; PERSON_COL keeps "
+                         "one person's rows in one cross-validation fold and out of the features)")
     au.add_argument("--min-group-size", type=int, default=30, metavar="N",
                     help="groups smaller than N get no pass/fail verdict (default 30)")
     au.add_argument("--suppress-below", type=int, default=10, metavar="K",

@@ -74,10 +74,13 @@ def infer_tiers(data: pd.DataFrame, spec: dict[str, Any], *, exclude: list[str] 
 
     ``spec``: ``{"kind": "spend", "customer": COL, "amount": COL, "n": 4}`` — each customer's
     spend tier (quantiles of the customers' total ``amount`` over the rows; no model), or
-    ``{"kind": "model", "column": COL}`` — the most probable tier from a proxy model of COL
-    trained where it is known (:func:`fairscan.groups.purchasing.fit_tier_model`, features:
-    every column but ``exclude``); rows with a known COL get their *out-of-fold* prediction,
-    as in :func:`audit_inferred`'s hard audit. Returns (tiers, TierModel or None).
+    ``{"kind": "model", "column": COL, "person": ID_COL or None}`` — the most probable tier
+    from a proxy model of COL trained where it is known
+    (:func:`fairscan.groups.purchasing.fit_tier_model`, features: every column but
+    ``exclude`` and the person id; one person's rows stay in one cross-validation fold, so
+    the accuracy is not inflated by recognising people); rows with a known COL get their
+    *out-of-fold* prediction, as in :func:`audit_inferred`'s hard audit. Returns (tiers,
+    TierModel or None).
     """
     from fairscan.groups.purchasing import assign_spend_tiers, fit_tier_model
 
@@ -86,8 +89,9 @@ def infer_tiers(data: pd.DataFrame, spec: dict[str, Any], *, exclude: list[str] 
         tiers = assign_spend_tiers(data, spec["customer"], spec["amount"], spec.get("n", 4))
         return tiers.rename(INFERRED), None
     if kind == "model":
-        model = fit_tier_model(data, spec["column"], exclude=[c for c in exclude or [] if c in data.columns],
-                               seed=seed)
+        person = spec.get("person")
+        drop = [c for c in [*(exclude or []), person] if c and c in data.columns]
+        model = fit_tier_model(data, spec["column"], exclude=drop, seed=seed, groups=person)
         return pd.Series(_hard(membership(data, model)), index=data.index, name=INFERRED), model
     raise FairscanError(f"unknown kind of inferred tier {kind!r}: use spend or model")
 
@@ -109,8 +113,7 @@ def audit_inferred(
     """
     if name in data.columns:
         raise FairscanError(f"column '{name}' already exists; choose another name for the inferred tier")
-    if kwargs.pop("weights", None):
-        raise FairscanError("weights with an inferred tier are not supported yet; audit without weights")
+    weights = kwargs.pop("weights", None)
     proba = membership(data, tier_model)
     classes = [str(c) for c in proba.columns]
     offer = decide(data, prediction=kwargs.pop("prediction", None), score=kwargs.pop("score", None),
@@ -119,14 +122,16 @@ def audit_inferred(
     kwargs.pop("model", None)
     base = data.assign(__offer__=offer)
     others = list(sensitive or [])
-    hard = audit(base.assign(**{name: _hard(proba)}), prediction="__offer__", sensitive=[name, *others], **kwargs)
+    hard = audit(base.assign(**{name: _hard(proba)}), prediction="__offer__", sensitive=[name, *others],
+                 weights=weights, **kwargs)
 
     # soft: every row once per tier it may belong to, weighted by its probability
     p = proba.to_numpy()
     rows, tiers = np.nonzero(p > 0)
     long = base.iloc[rows].reset_index(drop=True)
     long[name] = pd.Categorical(np.asarray(classes, dtype=object)[tiers], categories=classes)
-    long["__membership__"] = p[rows, tiers]
+    # a row's weight (if any) times its membership probability
+    long["__membership__"] = p[rows, tiers] * (long[weights].to_numpy(dtype=float) if weights else 1.0)
     soft = audit(long, prediction="__offer__", sensitive=[name], weights="__membership__", **kwargs)
 
     obs = None
@@ -134,7 +139,7 @@ def audit_inferred(
     if observed and tier_col in data.columns and data[tier_col].notna().sum() > 0:
         labelled = base[data[tier_col].notna()]
         obs = audit(labelled.assign(**{name: labelled[tier_col].astype(str)}), prediction="__offer__",
-                    sensitive=[name], **kwargs)
+                    sensitive=[name], weights=weights, **kwargs)
 
     proxy = {
         "tier_column": tier_col, "classes": classes,

@@ -508,9 +508,10 @@ def test_proxy_model_tiers_show_their_accuracy_and_the_soft_audit():
     from fairscan.inferred import audit_inferred
 
     df = _customers()
-    at = goto(_with_upload(df, {"kind": "model", "column": "income"}), "overview")
+    at = goto(_with_upload(df, {"kind": "model", "column": "income", "person": "customer"}), "overview")
     no_errors(at)
-    proxy = fit_tier_model(df, "income", exclude=["bought", "score"], seed=0)
+    proxy = fit_tier_model(df, "income", exclude=["bought", "score", "customer"], groups="customer", seed=0)
+    assert "customer" not in proxy.features
     note = next(unescape(i.value) for i in at.info if "proxy model of income" in unescape(i.value))
     assert f"accuracy {100 * proxy.accuracy:.1f}%" in note and f"{proxy.n_labelled:,} customers" in note
     inf = audit_inferred(df, proxy, target="bought", score="score", budget=0.3)
