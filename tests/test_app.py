@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from test_inferred import customers
 
 import fairscan
 from fairscan.errors import FairscanError
@@ -460,20 +461,7 @@ def test_reviews_page_shows_a_history(tmp_path):
 
 
 # ------------------------------------------------------------ inferred purchasing power
-def _customers(n: int = 3000, seed: int = 0) -> pd.DataFrame:
-    """Rows of offers to customers (several rows each), with an income bracket known for
-    about half of the customers and a spend amount per row."""
-    rng = np.random.default_rng(seed)
-    cust = rng.integers(0, 900, n)
-    wealth = rng.lognormal(0, 0.6, 900)
-    income = np.where(wealth[cust] > 1.4, "high", np.where(wealth[cust] > 0.8, "mid", "low")).astype(object)
-    income[rng.random(n) < 0.5] = None
-    score = np.clip(0.2 + 0.2 * np.log1p(wealth[cust]) + rng.normal(0, 0.1, n), 0, 1)
-    return pd.DataFrame({"customer": cust, "amount": np.round(wealth[cust] * rng.uniform(5, 50, n), 2),
-                         "visits": rng.poisson(3 + 2 * wealth[cust]), "income": income, "score": score,
-                         "bought": rng.random(n) < score})
-
-
+# customers(): offers to customers with several rows each and a partly known income bracket
 def _with_upload(df: pd.DataFrame, infer: dict) -> object:
     from streamlit.testing.v1 import AppTest
 
@@ -489,8 +477,8 @@ def _with_upload(df: pd.DataFrame, infer: dict) -> object:
 def test_spend_tiers_in_the_dashboard_equal_the_library():
     from fairscan.inferred import INFERRED, infer_tiers
 
-    df = _customers()
-    spec = {"kind": "spend", "customer": "customer", "amount": "amount", "n": 3}
+    df = customers()
+    spec = {"kind": "spend", "customer": "customer", "amount": "basket", "n": 3}
     at = goto(_with_upload(df, spec), "overview")
     no_errors(at)
     want = fairscan.audit(df.assign(**{INFERRED: infer_tiers(df, spec)[0]}), target="bought", score="score",
@@ -507,7 +495,7 @@ def test_proxy_model_tiers_show_their_accuracy_and_the_soft_audit():
     from fairscan.groups.purchasing import fit_tier_model
     from fairscan.inferred import audit_inferred
 
-    df = _customers()
+    df = customers()
     at = goto(_with_upload(df, {"kind": "model", "column": "income", "person": "customer"}), "overview")
     no_errors(at)
     proxy = fit_tier_model(df, "income", exclude=["bought", "score", "customer"], groups="customer", seed=0)
@@ -523,7 +511,7 @@ def test_proxy_model_tiers_show_their_accuracy_and_the_soft_audit():
 
 
 def test_purchasing_power_chosen_on_the_data_page():
-    at = _with_upload(_customers(), None)
+    at = _with_upload(customers(), None)
     at = goto(at, "data")
     no_errors(at)
     radio = next(r for r in at.radio if r.label == "Infer purchasing power")
@@ -532,9 +520,9 @@ def test_purchasing_power_chosen_on_the_data_page():
     at.selectbox(key=next(k for k in (w.key for w in at.selectbox) if k and k.startswith("d_pp_customer"))) \
         .set_value("customer").run()
     at.selectbox(key=next(k for k in (w.key for w in at.selectbox) if k and k.startswith("d_pp_amount"))) \
-        .set_value("amount").run()
+        .set_value("basket").run()
     no_errors(at)
     setup = at.session_state["setup"]
-    assert setup["infer"] == {"kind": "spend", "customer": "customer", "amount": "amount", "n": 4}
+    assert setup["infer"] == {"kind": "spend", "customer": "customer", "amount": "basket", "n": 4}
     assert any("Ready:" in s.value for s in at.success)
     assert len(at.get("download_button")) == 3  # the audit of these settings: HTML, Markdown, JSON
