@@ -452,7 +452,7 @@ def page_data() -> None:
                "quartiles. Missing values "
                "form an 'unknown' group. Groups under 10 people are suppressed; under 30 get no verdict.")
 
-    purchasing_power(columns_from, new, candidates, numeric, data_id)
+    purchasing_power(new, candidates, numeric, data_id)
 
     if not groups_of(new) and not new["tiers"]:
         st.warning("Choose at least one attribute to compare groups by.", icon=":material/warning:")
@@ -479,8 +479,7 @@ def page_data() -> None:
                                 icon=":material/download:")
 
 
-def purchasing_power(df: pd.DataFrame, new: dict[str, Any], candidates: list[str], numeric: list[str],
-                     data_id: str) -> None:
+def purchasing_power(new: dict[str, Any], candidates: list[str], numeric: list[str], data_id: str) -> None:
     """Choose how purchasing power is inferred when it is not a column (sets new["infer"])."""
     st.subheader("Purchasing power", divider="gray")
     kinds = {"none": "Not inferred (a wealth column may be tiered above, e.g. bank: balance)",
