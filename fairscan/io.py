@@ -121,6 +121,16 @@ def csv_separator(p: Path) -> str:
     return sep
 
 
+def files_separator(files: list[str]) -> str:
+    """The one separator of several CSV files, each checked as :func:`csv_separator` does (the
+    DuckDB and Spark engines read them with it)."""
+    seps = {f: csv_separator(Path(f)) for f in files}
+    if len(set(seps.values())) > 1:
+        raise FairscanError("the CSV files use different separators (" + ", ".join(
+            f"'{f}': {s!r}" for f, s in list(seps.items())[:3]) + "); re-export them alike")
+    return next(iter(seps.values()))
+
+
 def _read_csv(p: Path, columns: list[str] | None) -> pd.DataFrame:
     sep = csv_separator(p)
     try:

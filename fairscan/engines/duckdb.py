@@ -575,13 +575,9 @@ class DuckDBEngine(Engine):
                 f"FROM {reader}, filename = '{FILE_COL}', file_row_number = true))")
             return
         if not {"delim", "sep"} & set(csv_options):  # the in-memory reader's checks and separator
-            from fairscan.io import csv_separator
+            from fairscan.io import files_separator
 
-            seps = {f: csv_separator(Path(f)) for f in self.files}
-            if len(set(seps.values())) > 1:
-                raise FairscanError("the CSV files use different separators (" + ", ".join(
-                    f"'{f}': {s!r}" for f, s in list(seps.items())[:3]) + "); re-export them alike")
-            csv_options = {**csv_options, "delim": next(iter(seps.values()))}
+            csv_options = {**csv_options, "delim": files_separator(self.files)}
         opts = "".join(f", {k} = {sql_literal(v)}" for k, v in csv_options.items())
         if not {"types", "dtypes", "column_types", "auto_type_candidates", "all_varchar"} & set(csv_options):
             opts += self._pandas_like_types(opts)

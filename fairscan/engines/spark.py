@@ -196,14 +196,9 @@ class SparkEngine(Engine):
                 return reader.parquet(*self.files)
             opts = {"header": True, "inferSchema": True, **(csv_options or {})}
             if not {"sep", "delimiter"} & set(opts):  # the in-memory reader's checks and separator
-                from pathlib import Path
+                from fairscan.io import files_separator
 
-                from fairscan.io import csv_separator
-
-                seps = {csv_separator(Path(f)) for f in self.files}
-                if len(seps) > 1:
-                    raise FairscanError("the CSV files use different separators; re-export them alike")
-                opts["sep"] = seps.pop()
+                opts["sep"] = files_separator(self.files)
             if len(self.files) > 1 and opts.get("header"):
                 import csv
 
