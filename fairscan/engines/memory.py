@@ -79,9 +79,7 @@ class MemoryEngine(Engine):
                 raise FairscanError(f"column '{c}' not found{suggest(c, self.columns())}")
         if self._kind == "pandas":
             return self._data[columns]
-        if self._kind == "polars":
-            return self._data.select(columns).to_pandas()
-        return self._data.select(columns).to_pandas()
+        return self._data.select(columns).to_pandas()  # polars and Arrow alike
 
     def series(self, column: str) -> pd.Series:
         """The column as a pandas Series (converted once and cached)."""
