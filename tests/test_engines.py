@@ -603,3 +603,21 @@ def test_csv_is_typed_as_pandas_types_it(tmp_path):
     assert got.pop("engine") == "duckdb" and want.pop("engine") == "memory"
     got.pop("created"), want.pop("created")
     assert got == want
+
+
+def test_fetch_returns_only_the_named_columns(small, tmp_path):
+    """Engine.fetch, used for inputs reduced in memory (recommendation lists): the same rows
+    from every kind of input, only the named columns, a one-line error for a missing one."""
+    import pyarrow as pa
+
+    from fairscan.engines.memory import MemoryEngine
+
+    polars = pytest.importorskip("polars")
+    want = small[["g", "y"]].reset_index(drop=True)
+    small.to_parquet(tmp_path / "s.parquet")
+    for data in (MemoryEngine(small), MemoryEngine(pa.Table.from_pandas(small)),
+                 MemoryEngine(polars.from_pandas(small)), DuckDBEngine(tmp_path / "s.parquet")):
+        got = data.fetch(["g", "y"]).reset_index(drop=True)
+        assert list(got.columns) == ["g", "y"]
+        pd.testing.assert_frame_equal(got.astype({"g": str, "y": "int64"}), want.astype({"g": str, "y": "int64"}))
+        assert "did you mean: y?" in _error(lambda d=data: d.fetch(["yy"]))
