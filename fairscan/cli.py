@@ -369,18 +369,73 @@ def cmd_rerank(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def can_open_browser() -> bool:
+    """Whether a graphical browser can be opened here: macOS and Windows, or a Linux/BSD desktop
+    session (DISPLAY or WAYLAND_DISPLAY). A server, container, CI runner or SSH session has none."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _port_free(address: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_server((address, port)):
+            return True
+    except OSError:
+        return False
+
+
+def _open_when_ready(url: str, health: str, timeout: float = 60.0) -> None:
+    """Open ``url`` in the default browser once the server's health endpoint answers."""
+    import threading
+    import time
+    import urllib.request
+    import webbrowser
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(health, timeout=2):
+                    webbrowser.open(url)
+                    return
+            except OSError:
+                time.sleep(0.25)
+
+    threading.Thread(target=wait_then_open, name="fairscan-open-browser", daemon=True).start()
+
+
 def cmd_app(a: argparse.Namespace) -> int:
     from streamlit.web import cli as streamlit_cli
 
-    app = Path(__file__).resolve().parents[1] / "app.py"
-    if not app.exists():
-        raise FairscanError("the dashboard (app.py) ships with the source checkout; clone the repository and run "
-                        "fairscan app there")
-    print(f"fairscan dashboard on http://localhost:{a.port} (Ctrl+C to stop)", file=sys.stderr)
-    # `streamlit run app.py` in this process, from the app's folder (its .streamlit/config.toml)
-    os.chdir(app.parent)
-    sys.argv = ["streamlit", "run", str(app), "--server.port", str(a.port),
-                "--server.headless", "true" if a.headless else "false", "--browser.gatherUsageStats", "false"]
+    from fairscan.dashboard import MAIN
+
+    if not 0 < a.port < 65536:
+        raise FairscanError(f"--port {a.port}: choose a port between 1 and 65535 (default 8501)")
+    bind = a.address or "localhost"
+    if not _port_free(bind, a.port):
+        raise FairscanError(f"port {a.port} on {bind} is in use (another dashboard?): stop it, or choose another "
+                            f"port with --port {a.port + 1}")
+    shown = "localhost" if bind in ("localhost", "127.0.0.1", "::1", "0.0.0.0", "::") else bind
+    url = f"http://{shown}:{a.port}"
+    browser = not (a.headless or a.no_browser) and can_open_browser()
+    why = "" if browser else (" (open it in a browser)" if a.headless or a.no_browser else
+                              " (no display here to open a browser on: open the URL in a browser)")
+    print(f"fairscan dashboard: {url}{why}; Ctrl+C stops it", file=sys.stderr)
+    if bind not in ("localhost", "127.0.0.1", "::1"):
+        print(f"fairscan: warning: --address {bind} serves the dashboard beyond this machine; the data it shows is "
+              "personal: serve it only on a network you trust", file=sys.stderr)
+    if browser:
+        _open_when_ready(url, f"http://{'127.0.0.1' if shown == 'localhost' else shown}:{a.port}/_stcore/health")
+    # `streamlit run` in this process. Always headless and without Streamlit's first-run e-mail prompt: the
+    # prompt reads standard input, so with it closed (cron, CI, a service) the server would never start.
+    # The rest of the settings come from the dashboard's own .streamlit/config.toml (a script-level config,
+    # whatever folder this runs from, over the user's global Streamlit config).
+    sys.argv = ["streamlit", "run", str(MAIN), "--server.port", str(a.port), "--server.address", bind,
+                "--server.headless", "true", "--server.showEmailPrompt", "false",
+                "--browser.gatherUsageStats", "false", "--browser.serverAddress", shown]
     try:
         streamlit_cli.main(prog_name="streamlit")
     except SystemExit as e:
@@ -584,9 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--out", required=True, metavar="NEW_RECS", help="CSV or Parquet file to write")
     rr.set_defaults(func=cmd_rerank)
 
-    ap = sub.add_parser("app", help="open the interactive dashboard (streamlit run app.py)")
-    ap.add_argument("--port", type=int, default=8501)
-    ap.add_argument("--headless", action="store_true", help="do not open a browser window")
+    ap = sub.add_parser("app", help="serve the interactive dashboard and open it in a browser where one can be opened")
+    ap.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    ap.add_argument("--address", default="localhost",
+                    help="address to serve on (default localhost: this machine only; 0.0.0.0 serves the network)")
+    ap.add_argument("--no-browser", action="store_true",
+                    help="do not open a browser (it never opens one where there is no display)")
+    ap.add_argument("--headless", action="store_true", help="the same as --no-browser")
     ap.set_defaults(func=cmd_app)
 
     de = sub.add_parser("demo", help="train a model on the bank data and audit its offers")

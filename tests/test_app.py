@@ -5,14 +5,15 @@
   numpy brute force (thresholds, budgets, ties, small and empty groups, no label);
 - ``fairscan.narrative`` on hand-made audit results;
 - ``fairscan.explore.before_after`` and ``coupon_recs_example``;
-- ``app.py`` driven by Streamlit's AppTest: every page opens on its own (a deep link starts
+- the dashboard (``fairscan/dashboard``, what ``fairscan app`` and ``streamlit run app.py``
+  serve) driven by Streamlit's AppTest: every page opens on its own (a deep link starts
   with an empty session), and the numbers it shows equal the library's — the overview equals
   ``fairscan.audit``, the explorer after moving the slider equals ``ThresholdExplorer`` and the
   audit at that threshold, a quick mitigation equals ``fairscan.mitigation.compare``, the
   recommendations page equals ``fairscan.recs.audit_recs``.
 
-Pages are ``st.Page`` callables with their own URL paths; ``AppTest.switch_page`` only finds
-pages defined by files, so ``goto`` asks for the page by the hash Streamlit gives its URL path.
+Pages are scripts named after their URL paths (``fairscan/dashboard/views/overview.py`` is
+``/overview``), so ``AppTest.switch_page`` opens them as a deep link does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -30,12 +30,13 @@ import pytest
 from test_inferred import customers
 
 import fairscan
+from fairscan.dashboard import MAIN
 from fairscan.errors import FairscanError
 from fairscan.explore import ThresholdExplorer, before_after, coupon_recs_example
 from fairscan.modeling import reference_scores
 from fairscan.narrative import headlines, verdict_sentence
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(MAIN)
 BANK_TIERS = {"age": [24, 59], "balance": 4}
 RATE_COLS = [f"{m}{s}" for m in ("selection_rate", "true_positive_rate", "false_negative_rate", "false_positive_rate",
                                  "precision", "base_rate") for s in ("", "_ci_low", "_ci_high")]
@@ -289,10 +290,9 @@ def test_coupon_recs_example(coupon_example):
 
 
 def goto(at, url_path: str, timeout: float = 120):
-    """Open the page registered at ``url_path`` (callable pages: by the hash of their URL)."""
-    from streamlit.util import calc_hash
-
-    at._page_hash = calc_hash(url_path)
+    """Open the page at ``url_path`` (its script ``views/<url_path>.py``; "home" is the root URL)."""
+    if url_path != "home":
+        at.switch_page(f"views/{url_path}.py")
     return at.run(timeout=timeout)
 
 

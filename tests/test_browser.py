@@ -1,7 +1,12 @@
 """Real-browser smoke test of the dashboard: every page renders, without an error, offline.
 
-Starts ``streamlit run app.py`` on a free localhost port and drives Debian's chromium
-(``/usr/bin/chromium``, never a downloaded browser) headless with Playwright for Python.
+Starts the dashboard as a new user does — ``fairscan app --no-browser`` from an empty folder,
+with a fresh HOME and standard input closed — on a free localhost port, and drives Debian's
+chromium (``/usr/bin/chromium``, never a downloaded browser) headless with Playwright for Python.
+``FAIRSCAN_APP`` names the ``fairscan`` executable to start (CI: the one of a virtual
+environment where only the built wheel is installed); by default, the one beside this Python.
+The fresh HOME holds a global Streamlit config that asks for everything the app turns off
+(a browser, the e-mail prompt, usage statistics, CSV export): the app's own settings win.
 For each page URL: wait until the app has rendered and stopped running, assert there is no
 Streamlit exception or error box, assert that no request left localhost, and save a
 screenshot under pytest's tmp dir. With ``FAIRSCAN_UPDATE_SCREENSHOT=1`` the overview's
@@ -44,6 +49,18 @@ PAGES = [
     ("reviews", "Reviews", '[data-testid="stAlert"]'),
 ]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+FAIRSCAN = os.environ.get("FAIRSCAN_APP") or str(Path(sys.executable).with_name("fairscan"))
+#: a user's global Streamlit config that contradicts every setting the dashboard relies on
+HOSTILE_GLOBAL_CONFIG = """\
+[server]
+headless = false
+showEmailPrompt = true
+[browser]
+gatherUsageStats = true
+[client]
+disableDataExport = false
+toolbarMode = "developer"
+"""
 
 
 def free_port() -> int:
@@ -52,17 +69,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, timeout: float = 60.0, cmd: list[str] | None = None,
-                 cwd: Path = ROOT) -> subprocess.Popen:
-    """``streamlit run app.py`` (or ``cmd``) on ``port``; returns once its health endpoint answers."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_server(port: int, timeout: float = 60.0, cmd: list[str] | None = None, cwd: Path = ROOT,
+                 home: Path | None = None) -> subprocess.Popen:
+    """``streamlit run app.py`` (or ``cmd``) on ``port``, standard input closed; returns once its
+    health endpoint answers (within ``timeout`` seconds, else fails with what the server printed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    env.update(PYTHONUNBUFFERED="1", **({"HOME": str(home)} if home else {}))
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
     cmd = cmd or [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-                  "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                  "--server.address", "127.0.0.1"]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}: {proc.stdout.read()[-2000:]}")
+            raise RuntimeError(f"the server exited with code {proc.returncode}: {proc.stdout.read()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
                 if r.status == 200:
@@ -70,7 +92,21 @@ def start_server(port: int, timeout: float = 60.0, cmd: list[str] | None = None,
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("streamlit did not answer its health check within 60 s")
+    raise RuntimeError(f"the server did not answer its health check within {timeout:g} s: "
+                       f"{proc.stdout.read()[-2000:]}")
+
+
+def start_app(port: int, tmp: Path, global_config: str | None = None, *flags: str) -> subprocess.Popen:
+    """``fairscan app`` as a new user starts it: from an empty folder, with a fresh HOME (with
+    ``global_config`` as its ~/.streamlit/config.toml), no display, standard input closed, ``flags``."""
+    home, cwd = tmp / "home", tmp / "empty"
+    home.mkdir()
+    cwd.mkdir()
+    if global_config is not None:
+        (home / ".streamlit").mkdir()
+        (home / ".streamlit" / "config.toml").write_text(global_config)
+    return start_server(port, cmd=[FAIRSCAN, "app", "--port", str(port), "--address", "127.0.0.1", *flags],
+                        cwd=cwd, home=home)
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -119,11 +155,49 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def server(browser) -> Iterator[str]:
+def server(browser, tmp_path_factory) -> Iterator[str]:
     port = free_port()
-    proc = start_server(port)
+    proc = start_app(port, tmp_path_factory.mktemp("user"), HOSTILE_GLOBAL_CONFIG, "--no-browser")
     yield f"http://127.0.0.1:{port}"
     stop_server(proc)
+
+
+def render_overview(browser, url: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url)
+    wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')
+    assert urlparse(page.url).path == "/overview"
+    assert not error_texts(page)
+    context.close()
+
+
+def test_fairscan_app_serves_a_new_user(browser, tmp_path):
+    """The README's first command, as cron, CI or a container runs it: ``fairscan app`` with an
+    empty HOME (no Streamlit credentials or config), no display and standard input closed
+    serves within 60 s (no e-mail prompt), says where, and renders the overview."""
+    port = free_port()
+    proc = start_app(port, tmp_path)
+    try:
+        render_overview(browser, f"http://127.0.0.1:{port}/")
+    finally:
+        stop_server(proc)
+    out = proc.stdout.read()
+    assert f"fairscan dashboard: http://localhost:{port}" in out
+    assert "no display here" in out and "Email" not in out
+    assert not (tmp_path / "home" / ".streamlit" / "credentials.toml").exists()
+
+
+def test_streamlit_run_app_py_in_the_checkout(browser):
+    """``streamlit run app.py`` from the repository root hands over to the packaged dashboard."""
+    if not (ROOT / "app.py").exists():
+        pytest.skip("no checkout")
+    port = free_port()
+    proc = start_server(port)
+    try:
+        render_overview(browser, f"http://127.0.0.1:{port}/")
+    finally:
+        stop_server(proc)
 
 
 def test_every_page_renders_without_error_offline(browser, server, tmp_path_factory):

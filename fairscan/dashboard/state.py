@@ -1,0 +1,255 @@
+"""The dashboard's state: this session's analysis settings, and every cached computation.
+
+Everything here is a call into the library (``fairscan.audit``, ``ThresholdExplorer``,
+``infer_tiers``, ``mitigation.compare``, ``recs.audit_recs``) behind Streamlit's caches, keyed by
+a data id and the JSON of the settings: pages read state from here and never compute.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import fairscan
+from fairscan import datasets, modeling
+from fairscan.errors import FairscanError
+from fairscan.explore import ThresholdExplorer, coupon_recs_example
+from fairscan.inferred import INFERRED, infer_tiers
+
+DEFAULT_SETUP: dict[str, Any] = {
+    "source": "dataset", "dataset": "bank", "upload_id": None,
+    "target": "y", "positive_label": "yes",
+    "decision": "budget", "score": "score", "budget": 0.2, "threshold": None, "prediction": None,
+    "sensitive": [], "tiers": {"age": [24, 59], "balance": 4}, "infer": None,
+}
+
+
+DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+MODEL_SUFFIXES = (".skops", ".onnx", *modeling.PICKLE_SUFFIXES)
+
+
+
+
+
+def get_setup() -> dict[str, Any]:
+    """This session's analysis settings, or the defaults (a deep link starts with those)."""
+    return copy.deepcopy(st.session_state.get("setup", DEFAULT_SETUP))
+
+
+def jsonable(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+@st.cache_resource(show_spinner="Loading the reference model's held-out scores…")
+def reference_data(name: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    return modeling.reference_scores(name)
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def full_dataset(name: str) -> pd.DataFrame:
+    return datasets.load(name)
+
+
+@st.cache_resource(show_spinner="Inferring purchasing power…", max_entries=8)
+def cached_inference(data_id: str, _df: pd.DataFrame, spec_json: str) -> tuple[pd.DataFrame, Any]:
+    spec = json.loads(spec_json)
+    tiers, proxy = infer_tiers(_df, spec, exclude=spec.get("exclude"))
+    return _df.assign(**{INFERRED: tiers}), proxy
+
+
+def with_inferred(data_id: str, df: pd.DataFrame, setup: dict[str, Any]) -> tuple[str, pd.DataFrame, Any]:
+    """The rows with the inferred purchasing-power column when the settings ask for one."""
+    spec = setup.get("infer")
+    if not spec:
+        return data_id, df, None
+    # a proxy model learns from every other column except the outcome, decision and groups
+    exclude = [c for c in (setup["target"], setup["score"], setup["prediction"], modeling.ROW_ID,
+                           *setup["sensitive"], *setup["tiers"]) if c]
+    spec_json = json.dumps({**spec, "exclude": exclude}, sort_keys=True, default=jsonable)
+    out, proxy = cached_inference(data_id, df, spec_json)
+    return f"{data_id}+{spec_json}", out, proxy
+
+
+def current_data(setup: dict[str, Any]) -> tuple[str, pd.DataFrame, dict[str, Any]]:
+    """(data id, scored rows, what we know about them) for the current settings."""
+    if setup["source"] == "dataset":
+        card, df = reference_data(setup["dataset"])
+        info = {"title": datasets.card(setup["dataset"])["title"], "model_card": card, "dataset": setup["dataset"]}
+        data_id = f"reference:{setup['dataset']}"
+    else:
+        info = st.session_state.get("uploads", {}).get(setup["upload_id"])
+        if info is None:
+            raise FairscanError("the uploaded file is no longer in this session (uploads are not kept across "
+                                "reloads): upload it again on the Data & model page")
+        data_id, df = setup["upload_id"], info["df"]
+    data_id, df, proxy = with_inferred(data_id, df, setup)
+    return data_id, df, {**info, "proxy": proxy}
+
+
+def groups_of(setup: dict[str, Any]) -> list[str]:
+    """The categorical attributes to audit by, with the inferred tier when there is one."""
+    return [*setup["sensitive"], *([INFERRED] if setup.get("infer") else [])]
+
+
+def audit_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
+    """fairscan.audit keyword arguments of the current settings (JSON-serialisable)."""
+    kw: dict[str, Any] = {"target": setup["target"], "positive_label": setup["positive_label"],
+                          "sensitive": groups_of(setup), "tiers": setup["tiers"]}
+    if setup["decision"] == "prediction":
+        kw["prediction"] = setup["prediction"]
+    else:
+        kw["score"] = setup["score"]
+        kw[setup["decision"]] = setup[setup["decision"]]
+    return kw
+
+
+@st.cache_data(show_spinner="Auditing…", max_entries=32)
+def cached_audit(data_id: str, _df: pd.DataFrame, kwargs_json: str) -> fairscan.AuditResult:
+    return fairscan.audit(_df, **json.loads(kwargs_json))
+
+
+def run_audit(setup: dict[str, Any], **override: Any) -> fairscan.AuditResult:
+    data_id, df, _ = current_data(setup)
+    kw = {**audit_kwargs(setup), **override}
+    if "threshold" in override:
+        kw.pop("budget", None)
+    return cached_audit(data_id, df, json.dumps(kw, sort_keys=True, default=jsonable))
+
+
+@st.cache_resource(show_spinner="Building the score histograms…", max_entries=16)
+def cached_explorer(data_id: str, _df: pd.DataFrame, kwargs_json: str) -> ThresholdExplorer:
+    return ThresholdExplorer(_df, **json.loads(kwargs_json))
+
+
+def get_explorer(setup: dict[str, Any]) -> ThresholdExplorer:
+    data_id, df, _ = current_data(setup)
+    kw = {"score": setup["score"], "target": setup["target"], "positive_label": setup["positive_label"],
+          "sensitive": groups_of(setup), "tiers": setup["tiers"]}
+    return cached_explorer(data_id, df, json.dumps(kw, sort_keys=True, default=jsonable))
+
+
+@st.cache_resource(show_spinner="Auditing by hard, soft and observed tiers…", max_entries=8)
+def _inferred_audit(key: str, _df: pd.DataFrame, _proxy: Any) -> Any:
+    from fairscan.inferred import audit_inferred
+
+    kw = json.loads(key)
+    kw.pop("data_id")
+    return audit_inferred(_df, _proxy, **kw)
+
+
+def cached_inferred_audit(setup: dict[str, Any]) -> Any:
+    data_id, df, info = current_data(setup)
+    kw = {**audit_kwargs(setup), "sensitive": setup["sensitive"]}  # audit_inferred adds the tier itself
+    return _inferred_audit(json.dumps({"data_id": data_id, **kw}, sort_keys=True, default=jsonable),
+                           df.drop(columns=[INFERRED]), info["proxy"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_compare(key: str, _data: pd.DataFrame, _model: Any) -> Any:
+    from fairscan.mitigation import compare
+
+    kw = json.loads(key)
+    kw.pop("data_id")
+    return compare(_data, model=_model, **kw)
+
+
+@st.cache_resource(show_spinner="Ranking coupons with the coupon reference model…")
+def recs_example(k: int) -> dict[str, Any]:
+    return coupon_recs_example(k)
+
+
+@st.cache_resource(show_spinner="Auditing the recommendation lists…")
+def recs_audit(k: int) -> Any:
+    from fairscan.recs import audit_recs
+
+    ex = recs_example(k)
+    return audit_recs(ex["recs"], ex["users"], ex["items"], user_group="income", item_group="coupon", k=k,
+                      truth=ex["truth"])
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_tradeoff(method: str, focus: str, k: int) -> pd.DataFrame:
+    from fairscan.mitigation.rerank import tradeoff_curve
+
+    ex = recs_example(k)
+    return tradeoff_curve(ex["candidates"], ex["users"], ex["items"], ex["truth"], user_group="income",
+                          item_group="coupon", method=method, k=k, focus_item_group=focus,
+                          protected_item_group=focus if method == "floor" else None)
+
+
+def default_groups(card: dict[str, Any], columns: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """A dataset card's default groups: its default tiers, else its purchasing-power column."""
+    tiers = {c: v for c, v in (card.get("default_tiers") or {}).items() if c in columns}
+    if tiers:
+        return [], tiers
+    pp = [p["column"] for p in card.get("purchasing_power", []) if p.get("column") in columns]
+    sens = [c for c in card.get("sensitive", []) if c in columns]
+    return (pp[:1] or sens[:1]), {}
+
+
+def parse_tiers(column: str, text: str) -> Any:
+    """'4' -> 4 quantile tiers, '24,59' -> cut points (the CLI's --tiers syntax)."""
+    from fairscan.groups import parse_tier_specs
+
+    return parse_tier_specs([f"{column}={text}"])[column]
+
+
+def tiers_text(spec: Any) -> str:
+    """The text a tier spec is typed as: 4 -> '4'; [24, 59] -> '24,59'; [25] -> '25,' (one cut point)."""
+    if isinstance(spec, int):
+        return str(spec)
+    return ",".join(f"{v:g}" for v in spec) + ("," if len(spec) == 1 else "")
+
+
+def upload_key(kind: str, files: dict[str, Any]) -> str:
+    """A session-wide id of uploaded file(s): their kind and a hash of their bytes."""
+    h = hashlib.sha256()
+    for f in files.values():
+        h.update(f.getvalue())
+    return f"upload:{kind}:{h.hexdigest()[:16]}"
+
+
+def max_upload_mb() -> int:
+    """The upload limit in MB: Streamlit's server.maxUploadSize (.streamlit/config.toml), checked here too."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def read_upload(f: Any) -> pd.DataFrame:
+    """An uploaded CSV/Parquet file read by fairscan.io (known types only, size-checked)."""
+    from fairscan.io import read_table
+
+    suffix = Path(f.name).suffix.lower()
+    if suffix not in DATA_SUFFIXES:
+        raise FairscanError(f"file '{f.name}': unsupported type '{suffix}'; upload a .csv or .parquet file")
+    if f.size > max_upload_mb() * 1024 * 1024:
+        raise FairscanError(f"file '{f.name}' is larger than {max_upload_mb()} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(f.getvalue())
+        try:
+            return read_table(path)
+        except FairscanError as e:  # name the user's file, not our temporary copy
+            raise FairscanError(str(e).replace(str(path), f.name)) from None
+
+
+def load_uploaded_model(f: Any, trust_pickle: bool) -> Any:
+    suffix = Path(f.name).suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise FairscanError(f"model file '{f.name}': unsupported type '{suffix}'; use .skops (or .onnx, or a "
+                            "pickle you trust)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{suffix}"
+        path.write_bytes(f.getvalue())
+        try:
+            return modeling.load_model(path, trust_pickle=trust_pickle)
+        except FairscanError as e:
+            raise FairscanError(str(e).replace(str(path), f.name)) from None
