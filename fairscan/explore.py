@@ -19,7 +19,9 @@ Conventions (as in :func:`fairscan.audit`):
   to offer exactly K; the two agree whenever no tie straddles the cut;
 - rates are fairscan's metrics (:mod:`fairscan.metrics.classification`) of the four cells
   (TN, FP, FN, TP) with Wilson intervals (:func:`fairscan.metrics.stats.wilson`); groups
-  with fewer than ``suppress_below`` rows are suppressed (null count and rates), empty
+  are suppressed (null count, offers and rates) by the audit's rule — fewer than
+  ``suppress_below`` rows, and complementary partners so that no suppressed group can be
+  recovered by subtraction from the totals (:func:`fairscan.privacy.suppress`) — empty
   groups are left out, and groups are assigned by :func:`fairscan.groups.assign_groups`,
   exactly as the audit resolves them;
 - the **four-fifths band** at a threshold is 0.8 x the most-offered (unsuppressed) group's
@@ -41,8 +43,10 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
+from fairscan.groups import INTERSECTION_SEP
 from fairscan.metrics.classification import LABEL_FREE, METRICS, rates
 from fairscan.metrics.stats import wilson
+from fairscan.privacy import CountTable, suppress
 
 DEFAULT_MAX_EDGES = 1001
 FOUR_FIFTHS = 0.8
@@ -96,6 +100,8 @@ class _Hist:
     labels: list[str]
     sel: np.ndarray  # (G, 2, B + 1) int64
     total: np.ndarray = field(init=False)  # (G, 2)
+    suppressed: np.ndarray = field(init=False)  # (G,) primary or complementary
+    complementary: np.ndarray = field(init=False)  # (G,) suppressed to protect another group
 
     def __post_init__(self) -> None:
         self.total = self.sel[:, :, 0]
@@ -186,6 +192,7 @@ class ThresholdExplorer:
         if len(groups) != len(s):
             raise FairscanError(f"groups have {len(groups):,} rows but the data has {len(s):,}")
         self._hists: dict[str, _Hist] = {}
+        first: dict[str, np.ndarray] = {}  # per attribute, a row of each of its (non-empty) groups
         for name in groups.columns:
             col = groups[name]
             cat = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
@@ -197,8 +204,29 @@ class ThresholdExplorer:
             counts = np.bincount(codes * (2 * n_edges) + cell, minlength=len(labels) * 2 * n_edges)
             counts = counts.reshape(len(labels), 2, n_edges)
             keep = counts.sum(axis=(1, 2)) > 0  # empty groups are left out, as in the audit
+            first[str(name)] = np.unique(codes, return_index=True)[1]
             self._hists[str(name)] = _Hist(str(name), [lb for lb, k in zip(labels, keep, strict=True) if k],
                                            _reverse_cumsum(counts[keep]))
+        self._suppress(groups, first)
+
+    def _suppress(self, groups: pd.DataFrame, first: dict[str, np.ndarray]) -> None:
+        """Primary and complementary suppression of every attribute's groups, by the audit's one
+        rule (:func:`fairscan.privacy.suppress`): the groups of an attribute add up to the rows
+        (and to the number offered), an intersection's cells to its attributes' groups."""
+        names = list(self._hists)
+        crosses = {str(k): [str(c) for c in v] for k, v in (groups.attrs.get("crosses") or {}).items()}
+        for name in names:  # a frame made elsewhere: an intersection is named "a x b"
+            parts = name.split(INTERSECTION_SEP)
+            if name not in crosses and len(parts) > 1 and all(p in names for p in parts):
+                crosses[name] = parts
+        tables = []
+        for name, h in self._hists.items():
+            parts = crosses.get(name, [name])
+            rows = first[name]  # a row of each group: its labels on the crossed attributes
+            keys = list(zip(*(groups[p].astype(str).to_numpy()[rows] for p in parts), strict=True))
+            tables.append(CountTable(tuple(parts), keys, h.total.sum(axis=1)))
+        for h, (sup, comp) in zip(self._hists.values(), suppress(tables, self.suppress_below), strict=True):
+            h.suppressed, h.complementary = sup, comp
 
     # -- what it knows ------------------------------------------------------------------
     @property
@@ -280,7 +308,7 @@ class ThresholdExplorer:
         cells = np.moveaxis(cells, 1, 0).astype(float)  # (T, G, 4)
         rate, _, den = rates(cells, self.metrics)  # (T, G, M)
         count = cells.sum(axis=-1)
-        suppressed = count < self.suppress_below
+        suppressed = np.broadcast_to(h.suppressed, count.shape)
         rate[suppressed] = np.nan
         lo, hi = wilson(rate, den, self.confidence)
         T, G = count.shape
@@ -290,6 +318,8 @@ class ThresholdExplorer:
             "threshold": np.repeat([self._threshold_of(int(j)) for j in js], G),
             "count": pd.array(np.where(suppressed, None, count.astype(np.int64)).ravel(), dtype="Int64"),
             "suppressed": suppressed.ravel(),
+            "suppression": np.tile(np.where(h.complementary, "complementary", np.where(h.suppressed, "primary", None)),
+                                   T),
             "offered": pd.array(np.where(suppressed, None, (cells[..., 1] + cells[..., 3]).astype(np.int64)).ravel(),
                                 dtype="Int64"),
             "positives": pd.array(np.where(suppressed | (self.target is None), None,
@@ -334,7 +364,7 @@ class ThresholdExplorer:
         js = np.arange(n)
         if max_points is not None and max_points < n:
             js = np.unique(np.linspace(0, n - 1, max(2, max_points)).round().astype(np.int64))
-        keep = ["attribute", "group", "threshold", "offered_share", "count", "suppressed"]
+        keep = ["attribute", "group", "threshold", "offered_share", "count", "suppressed", "suppression"]
         keep += [c for m in metrics for c in (m, f"{m}_ci_low", f"{m}_ci_high")]
         keep += ["impact_ratio", "four_fifths", "top_selection_rate", "four_fifths_line"]
         return pd.concat([self._group_table(self._hists[a], js)[keep] for a in names], ignore_index=True)

@@ -20,45 +20,58 @@ one of them alone, since each line then has at least two).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from fairscan.engines.base import CellStats
+__all__ = ["CountTable", "laplace_counts", "suppress"]
 
 
-def suppression_masks(stats: list[CellStats], k: int,
-                      protect: dict[str, str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each grouping, (suppressed, complementary) boolean masks over its groups.
+@dataclass(frozen=True)
+class CountTable:
+    """One published table of groups, as a reader could add it up.
 
-    ``protect`` maps a grouping's name to a group label (the user's reference group) that is
-    chosen as a complementary partner only when no other group can be."""
-    counts = [st.n.sum(axis=1) for st in stats]
-    protect = protect or {}
-    keep = [np.array([lab == protect.get(st.grouping.name) for lab in st.labels]) for st in stats]
+    ``columns``: the attribute columns it crosses (one for a plain attribute, several for an
+    intersection); ``keys[g]``: group g's label on each of those columns; ``counts[g]``: its
+    size (rows, or users); ``protect``: the index of a group to keep published unless no other
+    group can be the complementary partner (the user's reference group), or None.
+    """
+
+    columns: tuple[str, ...]
+    keys: Sequence[tuple[str, ...]]
+    counts: np.ndarray
+    protect: int | None = None
+
+
+def suppress(tables: Sequence[CountTable], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The one suppression rule (module docstring) over every table one output publishes: for
+    each table, boolean masks (suppressed, complementary) over its groups. Every publisher of
+    group numbers (audit, threshold explorer, recommendation audit, and through the audit the
+    mitigation comparison, reviews and the dashboard) calls this."""
+    counts = [np.asarray(t.counts) for t in tables]
+    keep = [np.arange(len(c)) == (-1 if t.protect is None else t.protect) for t, c in zip(tables, counts, strict=True)]
     primary = [c < k for c in counts]
     sup = [p.copy() for p in primary]
-    # index of each published grouping by its attribute columns, and of its groups by codes
-    by_cols = {tuple(a.column for a in st.grouping.attributes): i for i, st in enumerate(stats)}
-    index = [{tuple(int(x) for x in row): g for g, row in enumerate(st.codes)} for st in stats]
+    # each published table by its attribute columns, and its groups by their labels
+    by_cols = {tuple(t.columns): i for i, t in enumerate(tables)}
+    index = [{tuple(key): g for g, key in enumerate(t.keys)} for t in tables]
     changed = True
     while changed:
         changed = False
-        for i, st in enumerate(stats):
-            cols = tuple(a.column for a in st.grouping.attributes)
+        for i, t in enumerate(tables):
+            cols = tuple(t.columns)
             if len(cols) == 1:  # the whole attribute is one line: its total is the row count
                 changed |= _fix_line(np.arange(len(counts[i])), counts[i], sup[i], keep[i])
                 continue
             for axis in range(len(cols)):
-                rest = cols[:axis] + cols[axis + 1:]
-                marginal = by_cols.get(rest)
+                marginal = by_cols.get(cols[:axis] + cols[axis + 1:])
+                if marginal is None:
+                    continue  # the line's total is not published: nothing to subtract from
                 lines: dict[tuple, list[int]] = defaultdict(list)
-                for g, row in enumerate(st.codes):
-                    lines[tuple(int(x) for j, x in enumerate(row) if j != axis)].append(g)
+                for g, key in enumerate(t.keys):
+                    lines[tuple(key[:axis]) + tuple(key[axis + 1:])].append(g)
                 for key, members in lines.items():
-                    if marginal is None:
-                        continue  # the line's total is not published: nothing to subtract from
                     m = np.asarray(members)
                     if len(m) == 1:
                         if sup[i][m[0]]:  # alone on its line: it equals the marginal group
@@ -69,16 +82,6 @@ def suppression_masks(stats: list[CellStats], k: int,
                         continue
                     changed |= _fix_line(m, counts[i], sup[i], keep[i])
     return [(s, s & ~p) for s, p in zip(sup, primary, strict=True)]
-
-
-def complement_line(counts: np.ndarray, suppressed: np.ndarray, protect: np.ndarray | None = None) -> np.ndarray:
-    """Complementary suppression of one line whose total is published (e.g. the user groups of
-    a recommendation audit, which add up to its number of users): with exactly one suppressed
-    member, the smallest other one is suppressed too (not a protected one unless it must be)."""
-    sup = np.asarray(suppressed, dtype=bool).copy()
-    keep = np.zeros(len(sup), dtype=bool) if protect is None else np.asarray(protect, dtype=bool)
-    _fix_line(np.arange(len(sup)), np.asarray(counts), sup, keep)
-    return sup
 
 
 def _fix_line(members: np.ndarray, counts: np.ndarray, sup: np.ndarray, keep: np.ndarray) -> bool:

@@ -36,6 +36,7 @@ from fairscan.errors import FairscanError, suggest
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
 from fairscan.policy import Tolerance, verdict
+from fairscan.privacy import CountTable, suppress
 
 SCHEMA_VERSION = "1.0"
 UNKNOWN = "unknown"
@@ -625,10 +626,10 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
     k = st.k
     n_g = np.bincount(st.ug, minlength=G)
     # primary suppression, then complementary: the groups add up to the published user count
-    from fairscan.privacy import complement_line
-
-    primary = n_g < s.suppress_below
-    suppressed = complement_line(n_g, primary, np.array([lab == reference for lab in st.user_labels]))
+    users = CountTable(("user_group",), [(lab,) for lab in st.user_labels], n_g,
+                       st.user_labels.index(reference) if reference in st.user_labels else None)
+    suppressed, complementary = suppress([users], s.suppress_below)[0]
+    primary = suppressed & ~complementary
     ref = _reference(st.user_labels, n_g, suppressed, reference, s)
     ulab, ilab = st.user_labels, st.item_labels
 
@@ -901,8 +902,8 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
     if primary.any():
         warnings.append(f"{int(primary.sum())} user group(s) with fewer than {s.suppress_below} users are "
                         "suppressed")
-    if (suppressed & ~primary).any():
-        warnings.append(f"{int((suppressed & ~primary).sum())} more user group(s) are suppressed so that a "
+    if complementary.any():
+        warnings.append(f"{int(complementary.sum())} more user group(s) are suppressed so that a "
                         "small group's numbers cannot be recovered from the totals (complementary suppression)")
     without = np.bincount(st.ug[~st.has_list], minlength=G)
     methods_text = ("normal approximation of the mean (groups above "

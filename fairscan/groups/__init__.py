@@ -271,13 +271,15 @@ def assign_groups(data: object, sensitive: Sequence[str] = (), tiers: Mapping[st
                   intersect: bool = False) -> pd.DataFrame:
     """Each row's group label per attribute (categoricals, tiers, and with ``intersect`` their
     cross as one more column), resolved exactly as the audit resolves them. For methods that
-    need row-level groups, such as fairlearn's mitigators."""
+    need row-level groups, such as fairlearn's mitigators. ``attrs["crosses"]`` names each
+    intersection column's attributes."""
     from fairscan.engines.memory import MemoryEngine
 
     engine = MemoryEngine(data)
     spec = GroupSpec(sensitive=list(sensitive), tiers=dict(tiers or {}), intersect=intersect)
     out: dict[str, pd.Categorical] = {}
-    for g in resolve(spec, engine):
+    groupings = resolve(spec, engine)
+    for g in groupings:
         codes = [engine.attribute_codes(a) for a in g.attributes]
         if len(codes) == 1:
             out[g.name] = pd.Categorical.from_codes(codes[0], categories=list(g.attributes[0].labels))
@@ -286,4 +288,7 @@ def assign_groups(data: object, sensitive: Sequence[str] = (), tiers: Mapping[st
                                                               for a, c in zip(g.attributes, codes, strict=True)),
                                                             strict=True)]
             out[g.name] = pd.Categorical(labels)
-    return pd.DataFrame(out, index=getattr(data, "index", None))
+    frame = pd.DataFrame(out, index=getattr(data, "index", None))
+    # which columns are intersections, and of which attributes (for the suppression rule)
+    frame.attrs["crosses"] = {g.name: [a.name for a in g.attributes] for g in groupings if len(g.attributes) > 1}
+    return frame

@@ -23,6 +23,7 @@ from fairscan.metrics.stats import (
     wilson,
 )
 from fairscan.policy import Tolerance, verdict
+from fairscan.privacy import CountTable, suppress
 
 
 @dataclass
@@ -98,12 +99,24 @@ def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator, supp
     return GroupingTables(st, labels, count, suppressed, rate, num, den, ref, boot, complementary)
 
 
+def count_tables(stats: list[CellStats], reference: dict[str, str]) -> list[CountTable]:
+    """The audit's published group tables as the suppression rule reads them (the user's
+    reference groups protected)."""
+    out = []
+    for st in stats:
+        attrs = st.grouping.attributes
+        keys = [tuple(a.labels[int(c)] for a, c in zip(attrs, row, strict=True)) for row in st.codes]
+        labels = st.labels
+        want = reference.get(st.grouping.name)
+        out.append(CountTable(tuple(a.column for a in attrs), keys, st.n.sum(axis=1),
+                              labels.index(want) if want in labels else None))
+    return out
+
+
 def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Groups, disparities, summary and findings tables for all groupings."""
     rng = np.random.default_rng(s.seed)
-    from fairscan.privacy import suppression_masks
-
-    masks = suppression_masks(stats, s.suppress_below, s.reference)
+    masks = suppress(count_tables(stats, s.reference), s.suppress_below)
     parts = [_analyse_grouping(st, s, rng, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
     groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)
     disp = pd.concat([_disparity_rows(t, s) for t in parts], ignore_index=True)
