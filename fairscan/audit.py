@@ -523,11 +523,14 @@ def _decision(
 def _outward(r: tuple[float, float], digits: int = 3) -> list[float]:
     """A range rounded outward to ``digits`` significant digits: the scale of the scores
     without publishing the lowest and highest customer's own score."""
-    def rnd(v: float, up: bool) -> float:
+    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+    def rnd(v: float, up: bool) -> float:  # in decimal: exact for every float, subnormals included
         if v == 0 or not math.isfinite(v):
             return float(v)
-        step = 10.0 ** (math.floor(math.log10(abs(v))) - digits + 1)
-        return float((math.ceil if up else math.floor)(v / step) * step)
+        d = Decimal(v)
+        step = Decimal(1).scaleb(d.adjusted() - digits + 1)
+        return float(d.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
 
     lo, hi = float(r[0]), float(r[1])
     return [rnd(lo, False), rnd(hi, True)]

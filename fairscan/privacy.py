@@ -8,10 +8,10 @@
    table is a set of lines whose totals are known: the groups of one attribute add up to the
    number of rows (and, for a budget, to the number of offers); the cells of an intersection
    add up, along each attribute, to the published group of the other attributes. A line with
-   exactly one suppressed cell would let a reader subtract; so the smallest other non-empty
-   cell of that line is suppressed too. A suppressed cell that is alone on its line equals
-   the published marginal: that marginal group is suppressed instead. The rule is applied
-   until nothing changes.
+   exactly one suppressed cell would let a reader subtract; so another cell of that line is
+   suppressed too (the one that leaves the fewest new lines to fix, then the smallest). A
+   suppressed cell that is alone on its line equals the published marginal: that marginal
+   group is suppressed instead. The rule is applied until nothing changes.
 
 What remains recoverable, by design: the *sum* over the suppressed cells of a line (never
 one of them alone, since each line then has at least two).
@@ -48,53 +48,67 @@ def suppress(tables: Sequence[CountTable], k: int) -> list[tuple[np.ndarray, np.
     """The one suppression rule (module docstring) over every table one output publishes: for
     each table, boolean masks (suppressed, complementary) over its groups. Every publisher of
     group numbers (audit, threshold explorer, recommendation audit, and through the audit the
-    mitigation comparison, reviews and the dashboard) calls this."""
+    mitigation comparison, reviews and the dashboard) calls this.
+
+    The complementary partner on a line is the one that closes most other lines and opens the
+    fewest new ones (each line through it that had no suppressed member would need a partner of
+    its own), then the smallest: in a two-way table this suppresses a rectangle around a small
+    cell, not a cascade through the whole table."""
     counts = [np.asarray(t.counts) for t in tables]
-    keep = [np.arange(len(c)) == (-1 if t.protect is None else t.protect) for t, c in zip(tables, counts, strict=True)]
     primary = [c < k for c in counts]
     sup = [p.copy() for p in primary]
-    # each published table by its attribute columns, and its groups by their labels
     by_cols = {tuple(t.columns): i for i, t in enumerate(tables)}
     index = [{tuple(key): g for g, key in enumerate(t.keys)} for t in tables]
+    # every line whose total is published, as (table, group) cells; and the cells alone on
+    # their line, which equal a published marginal group
+    lines: list[list[tuple[int, int]]] = []
+    alone: list[tuple[tuple[int, int], tuple[int, int]]] = []
+    for i, t in enumerate(tables):
+        cols = tuple(t.columns)
+        if len(cols) == 1:  # the whole attribute is one line: its total is the row count
+            lines.append([(i, g) for g in range(len(counts[i]))])
+            continue
+        for axis in range(len(cols)):
+            marginal = by_cols.get(cols[:axis] + cols[axis + 1:])
+            if marginal is None:
+                continue  # the line's total is not published: nothing to subtract from
+            members: dict[tuple, list[int]] = defaultdict(list)
+            for g, key in enumerate(t.keys):
+                members[tuple(key[:axis]) + tuple(key[axis + 1:])].append(g)
+            for key, gs in members.items():
+                if len(gs) > 1:
+                    lines.append([(i, g) for g in gs])
+                elif (j := index[marginal].get(key)) is not None:
+                    alone.append(((i, gs[0]), (marginal, j)))
+    through: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for li, cells in enumerate(lines):
+        for c in cells:
+            through[c].append(li)
+
+    def hidden(li: int) -> int:
+        return sum(bool(sup[i][g]) for i, g in lines[li])
+
+    def cost(cell: tuple[int, int], line: int) -> tuple[int, float]:
+        others = [hidden(li) for li in through[cell] if li != line]
+        return sum(h == 0 for h in others) - sum(h == 1 for h in others), float(counts[cell[0]][cell[1]])
+
     changed = True
     while changed:
         changed = False
-        for i, t in enumerate(tables):
-            cols = tuple(t.columns)
-            if len(cols) == 1:  # the whole attribute is one line: its total is the row count
-                changed |= _fix_line(np.arange(len(counts[i])), counts[i], sup[i], keep[i])
+        for cell, (m, j) in alone:
+            if sup[cell[0]][cell[1]] and not sup[m][j]:
+                sup[m][j] = True
+                changed = True
+        for li, cells in enumerate(lines):
+            if hidden(li) != 1:
                 continue
-            for axis in range(len(cols)):
-                marginal = by_cols.get(cols[:axis] + cols[axis + 1:])
-                if marginal is None:
-                    continue  # the line's total is not published: nothing to subtract from
-                lines: dict[tuple, list[int]] = defaultdict(list)
-                for g, key in enumerate(t.keys):
-                    lines[tuple(key[:axis]) + tuple(key[axis + 1:])].append(g)
-                for key, members in lines.items():
-                    m = np.asarray(members)
-                    if len(m) == 1:
-                        if sup[i][m[0]]:  # alone on its line: it equals the marginal group
-                            j = index[marginal].get(key)
-                            if j is not None and not sup[marginal][j]:
-                                sup[marginal][j] = True
-                                changed = True
-                        continue
-                    changed |= _fix_line(m, counts[i], sup[i], keep[i])
+            free = [c for c in cells if not sup[c[0]][c[1]]]
+            free = [c for c in free if tables[c[0]].protect != c[1]] or free  # the reference only if it must
+            if free:
+                i, g = min(free, key=lambda c: cost(c, li))
+                sup[i][g] = True
+                changed = True
     return [(s, s & ~p) for s, p in zip(sup, primary, strict=True)]
-
-
-def _fix_line(members: np.ndarray, counts: np.ndarray, sup: np.ndarray, keep: np.ndarray) -> bool:
-    """If exactly one member of a line is suppressed, suppress the smallest other one (not a
-    protected one, unless it is the only choice)."""
-    s = sup[members]
-    if s.sum() != 1 or len(members) < 2:
-        return False
-    others = members[~s]
-    if (~keep[others]).any():
-        others = others[~keep[others]]
-    sup[others[np.argmin(counts[others])]] = True
-    return True
 
 
 def laplace_counts(counts: np.ndarray, epsilon: float, rng: np.random.Generator,
