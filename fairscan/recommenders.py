@@ -44,7 +44,8 @@ What is here, and the conventions (all documented for users):
   0) — computed by :func:`fairscan.metrics.ranking.user_utilities`, the function the audit
   uses.
 - **Saving** (:func:`save_recommender`): ``recommendations.parquet``, ``truth.parquet``,
-  ``card.json``, the training interactions and the USERS / ITEMS tables when there are any,
+  ``card.json``, the training interactions, the USERS table (every user, with ``history``)
+  and the ITEMS table when there is one,
   and the model as ``model.skops``: for the kNN and popularity models a plain dict of arrays
   and scipy CSR matrices (skops stores CSR matrices with ``scipy.sparse.save_npz`` and loads
   them with ``load_npz``, which refuses pickled content; :func:`load_recommender` trusts
@@ -555,8 +556,8 @@ class TrainedRecommender:
         from fairscan.recs import audit_recs
 
         if self.users is None or self.items is None:
-            raise FairscanError("this recommender has no USERS / ITEMS tables: call fairscan.recs.audit_recs "
-                                "with your own")
+            raise FairscanError("this recommender has no ITEMS table (only the presets have one): call "
+                                "fairscan.recs.audit_recs with your own, and its .users for the 'history' group")
         past = None if self.interactions is None else self.interactions
         return audit_recs(self.recommendations, self.users, self.items, user_group=user_group,
                           item_group=item_group, k=k or int(self.card["k"]), truth=self.truth,
