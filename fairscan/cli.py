@@ -343,9 +343,13 @@ def cmd_train_recommender(a: argparse.Namespace) -> int:
         name = Path(a.data).stem
     out = recommenders.save_recommender(trained, a.out or Path("models") / f"{name}-recs")
     m, b = trained.metrics, trained.baseline_metrics
+    n_users = int(trained.recommendations["user"].nunique())
+    n_cold = int(trained.card.get("cold_start_users", 0))
     _write(f"trained {name}: {a.model}; held-out: "
            + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
            + "\npopularity baseline: " + ", ".join(f"{k} {v:.4f}" for k, v in b.items() if isinstance(v, float))
+           + f"\nlists for {n_users:,} users: {n_users - n_cold:,} from the model, {n_cold:,} with no training "
+             "history (cold start) got the popularity list"
            + f"\nwrote {out}", None)
     return EXIT_OK
 
@@ -531,8 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     tt.set_defaults(func=cmd_train)
     trr = trs.add_parser("recommender", help="train a reference recommender on implicit feedback",
                          description="Temporal (or leave-last-out) split, popularity baseline and item-kNN; "
-                                     "writes recommendations.parquet (user, item, rank, score), the held-out truth, "
-                                     "the model and a card.")
+                                     "writes recommendations.parquet (user, item, rank, score, source) with a "
+                                     "list for every user in the data (users with no training history get the "
+                                     "popularity list, source = popularity), users.parquet (user, history), the "
+                                     "held-out truth, the model and a card.")
     trr.add_argument("data", nargs="?", help="interactions: CSV or Parquet")
     trr.add_argument("--dataset", choices=("online-retail", "coupon"), help="a bundled preset")
     trr.add_argument("--user", metavar="COL")

@@ -13,7 +13,8 @@ What is here, and the conventions (all documented for users):
   each user's latest interaction (ties, and all rows when there is no time, broken by a
   seeded random draw) is held out, for users with at least two interactions. The held-out
   **truth** is the distinct ``(user, item)`` pairs of the held-out rows, kept only for users
-  seen in training (a recommender cannot rank for a user it has never seen), and by default
+  seen in training (the held-out metrics measure the model on users it has a history for;
+  cold-start users, below, get the popularity list, whatever the model), and by default
   only items the user had *not* interacted with in training (``new_items_only=True``: the
   recommenders never re-recommend seen items, so repeats could never be hits). Held-out
   items that are not in the training catalog stay in the truth: they count as relevant but
@@ -28,6 +29,14 @@ What is here, and the conventions (all documented for users):
   user's training items. Ties in score — including the items with score 0 that fill a list
   when a user's neighbourhood is small — are broken by popularity, then by item id order.
   Unknown users get the popularity list (score 0 for item-kNN).
+- **Every user gets a list** (:func:`train_recommender`): every distinct user of the
+  interactions, not only the users of the training period. Users with no training
+  interaction (*cold start*: with a temporal split, customers whose every interaction falls
+  after the cut-off) get the popularity baseline's top ``k`` (nothing excluded: they have no
+  history; ``score`` = the item's popularity). The lists have a ``source`` column (``model``
+  / ``popularity``), the USERS table a ``history`` column (``with history`` / ``cold
+  start``) to audit the cold-start users as their own group (``user_group="history"``), and
+  the card says how many (``cold_start_users``).
 - **Evaluation** (:func:`evaluate`): ``hit_rate@k``, ``recall@k``, ``ndcg@k`` and
   ``precision@k`` with the conventions of :mod:`fairscan.recs` (binary relevance, ndcg
   discount ``1/log2(1+rank)`` over the ideal DCG of ``min(|relevant|, k)`` hits, averaged over
@@ -35,7 +44,8 @@ What is here, and the conventions (all documented for users):
   0) — computed by :func:`fairscan.metrics.ranking.user_utilities`, the function the audit
   uses.
 - **Saving** (:func:`save_recommender`): ``recommendations.parquet``, ``truth.parquet``,
-  ``card.json``, the training interactions and the USERS / ITEMS tables when there are any,
+  ``card.json``, the training interactions, the USERS table (every user, with ``history``)
+  and the ITEMS table when there is one,
   and the model as ``model.skops``: for the kNN and popularity models a plain dict of arrays
   and scipy CSR matrices (skops stores CSR matrices with ``scipy.sparse.save_npz`` and loads
   them with ``load_npz``, which refuses pickled content; :func:`load_recommender` trusts
@@ -66,8 +76,11 @@ from fairscan.errors import FairscanError, suggest
 from fairscan.metrics import ranking
 
 __all__ = [
+    "COLD_START",
     "COUPON_CONTEXT_COLUMNS",
     "COUPON_PRICE_ORDER",
+    "HISTORY",
+    "SOURCE",
     "ItemKNNRecommender",
     "PopularityRecommender",
     "Split",
@@ -82,6 +95,10 @@ __all__ = [
 ]
 
 USER, ITEM, RANK, SCORE, WEIGHT = "user", "item", "rank", "score", "weight"
+#: the lists' column saying where a list comes from, and its values
+SOURCE, FROM_MODEL, FROM_POPULARITY = "source", "model", "popularity"
+#: the USERS column saying whether a user has training interactions, and its values
+HISTORY, WITH_HISTORY, COLD_START = "history", "with history", "cold start"
 #: users scored at a time: a block's dense score matrix is BLOCK_USERS x n_items floats
 BLOCK_USERS = 1024
 MODEL_FILE = "model.skops"
@@ -512,11 +529,13 @@ def evaluate(recs: pd.DataFrame, truth: pd.DataFrame, k: int, *, user: str = USE
 class TrainedRecommender:
     """A fitted recommender, its lists for every user, the held-out truth and its card.
 
-    ``recommendations``: ``user, item, rank, score``; ``truth``: ``user, item``;
+    ``recommendations``: ``user, item, rank, score, source`` (``source``: ``model``, or
+    ``popularity`` for the cold-start users' popularity lists); ``truth``: ``user, item``;
     ``interactions``: the training interactions ``user, item, weight`` (for calibration
-    and the bias source of an audit; None for the coupon preset); ``users`` / ``items``: the
-    USERS / ITEMS tables of a preset (None otherwise); ``metrics``: the model's and the
-    popularity baseline's held-out metrics; ``card``: what ``card.json`` records.
+    and the bias source of an audit; None for the coupon preset); ``users``: the USERS table,
+    one row per user (``user, history`` and, for a preset, its user groups); ``items``: the
+    ITEMS table of a preset (None otherwise); ``metrics``: the model's and the popularity
+    baseline's held-out metrics; ``card``: what ``card.json`` records.
     """
 
     name: str
@@ -537,8 +556,8 @@ class TrainedRecommender:
         from fairscan.recs import audit_recs
 
         if self.users is None or self.items is None:
-            raise FairscanError("this recommender has no USERS / ITEMS tables: call fairscan.recs.audit_recs "
-                                "with your own")
+            raise FairscanError("this recommender has no ITEMS table (only the presets have one): call "
+                                "fairscan.recs.audit_recs with your own, and its .users for the 'history' group")
         past = None if self.interactions is None else self.interactions
         return audit_recs(self.recommendations, self.users, self.items, user_group=user_group,
                           item_group=item_group, k=k or int(self.card["k"]), truth=self.truth,
@@ -599,9 +618,16 @@ def train_recommender(
     dataset: str | None = None,
 ) -> TrainedRecommender:
     """Split ``interactions`` (:func:`temporal_split`), fit ``model`` on the training rows,
-    recommend ``k`` items to every training user and evaluate it and the popularity
-    baseline on the held-out truth. ``weight`` (e.g. a quantity) is summed per (user, item)
-    and kept in the training interactions; the models themselves use the binary matrix."""
+    recommend ``k`` items to every user of ``interactions`` and evaluate the model and the
+    popularity baseline on the held-out truth. ``weight`` (e.g. a quantity) is summed per
+    (user, item) and kept in the training interactions; the models themselves use the binary
+    matrix.
+
+    Users with a training interaction get the model's list (``source = "model"``); users
+    without one (cold start) get the popularity baseline's list (``source = "popularity"``).
+    ``users`` is ``user, history`` (``with history`` / ``cold start``), one row per user, and
+    the card's ``cold_start_users`` says how many are cold start.
+    """
     from fairscan.modeling import data_sha256
 
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -618,18 +644,21 @@ def train_recommender(
     t1 = _time.perf_counter()
     est = _make_model(model, n_neighbours).fit(past, weight=WEIGHT)
     t_fit = _time.perf_counter() - t1
+    base = est if model == "popularity" else PopularityRecommender().fit(past, weight=WEIGHT)
+    # every user of the data, in the order fit() sorts the training users
+    everyone = pd.Index(pd.factorize(interactions[user], sort=True)[1])
+    cold = ~everyone.isin(est.users_)
     t2 = _time.perf_counter()
-    recs = est.recommend(None, k)
+    recs = _lists_for_everyone(est.recommend(None, k), base.recommend(everyone[cold], k), everyone)
     t_rec = _time.perf_counter() - t2
     metrics = evaluate(recs, split.truth, k)
-    if model == "popularity":
-        base, base_metrics = est, dict(metrics)
-    else:
-        base = PopularityRecommender().fit(past, weight=WEIGHT)
-        base_metrics = evaluate(base.recommend(None, k), split.truth, k)
-    sizes = {"interactions": len(interactions), "train_users": len(est.users_), "train_items": len(est.items_),
-             "train_pairs": int(est.user_items_.nnz), "truth_users": split.counts["truth_users"],
-             "truth_pairs": split.counts["truth_pairs"], "recommendation_rows": len(recs)}
+    base_metrics = dict(metrics) if model == "popularity" else evaluate(base.recommend(None, k), split.truth, k)
+    users = pd.DataFrame({USER: everyone, HISTORY: np.where(cold, COLD_START, WITH_HISTORY).astype(object)})
+    n_cold = int(cold.sum())
+    sizes = {"interactions": len(interactions), "users": len(everyone), "train_users": len(est.users_),
+             "cold_start_users": n_cold, "train_items": len(est.items_), "train_pairs": int(est.user_items_.nnz),
+             "truth_users": split.counts["truth_users"], "truth_pairs": split.counts["truth_pairs"],
+             "recommendation_rows": len(recs)}
     params = {**est.params(), "exclude_seen": True,
               "tie_break": "popularity (distinct training users), then item id order"}
     card = _card(
@@ -639,13 +668,33 @@ def train_recommender(
         data_sha=data_sha256(interactions), k=int(k), params=params,
         notes=["recommendations.parquet, truth.parquet, interactions.parquet and model.skops (the training "
                "user x item matrix) hold users' interaction data (by id): keep them as protected as the "
-               "training data."],
+               "training data.",
+               f"Every user in the data has a list: {len(everyone) - n_cold:,} from the model (source = "
+               f"'model'), {n_cold:,} cold-start user(s) with no training interaction get the popularity list "
+               "(source = 'popularity', score = the item's number of distinct training users; history = "
+               "'cold start' in users.parquet). The held-out truth and metrics cover users with a training "
+               "history only."],
         extra={"columns": {"user": user, "item": item, "weight": weight, "time": time},
+               "cold_start_users": n_cold,
                "timing_seconds": {"split": round(t_split, 3), "fit": round(t_fit, 3),
                                   "recommend": round(t_rec, 3)}},
     )
-    return TrainedRecommender(name, est, recs, split.truth, metrics, base_metrics, card, past, baseline=base,
-                              extra={"split": split})
+    card["files"]["users"] = USERS_FILE
+    return TrainedRecommender(name, est, recs, split.truth, metrics, base_metrics, card, past, users=users,
+                              baseline=base, extra={"split": split})
+
+
+def _lists_for_everyone(model_recs: pd.DataFrame, popular: pd.DataFrame, everyone: pd.Index) -> pd.DataFrame:
+    """The model's lists and the cold-start users' popularity lists in one table with a
+    ``source`` column, ordered by user (in ``everyone`` order), then rank."""
+    parts = [model_recs.assign(**{SOURCE: FROM_MODEL})]
+    if len(popular):
+        parts.append(popular.assign(**{SOURCE: FROM_POPULARITY}))
+    recs = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    order = np.lexsort((recs[RANK].to_numpy(), everyone.get_indexer(recs[USER])))
+    recs = recs.iloc[order].reset_index(drop=True)
+    recs[SOURCE] = pd.Categorical(recs[SOURCE], categories=[FROM_MODEL, FROM_POPULARITY])
+    return recs
 
 
 # ----------------------------------------------------------------------------- presets
@@ -686,11 +735,16 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
     ``InvoiceDate``; the split is the global temporal one (the last ``test_fraction`` of lines
     by time are held out).
 
-    USERS (``user``, ``spend``, ``frequency``, ``spend_tier``): each training customer's spend
-    tier, 4 quantile tiers of their spend (:func:`fairscan.groups.purchasing.spend_tiers`)
-    computed on the *training period only* — the tiers group the users the model was
-    trained on, and computing them from the held-out period would leak the very purchases
-    the truth is made of into the grouping. ITEMS (``item``, ``description``, ``median_price``,
+    Every customer of the cleaned data gets a list: customers with no line in the training
+    period (cold start) get the popularity list (:func:`train_recommender`).
+
+    USERS (``user``, ``spend``, ``frequency``, ``spend_tier``, ``history``), one row per
+    customer: each training customer's spend tier, 4 quantile tiers of their spend
+    (:func:`fairscan.groups.purchasing.spend_tiers`) computed on the *training period only* —
+    the tiers group the users the model was trained on, and computing them from the held-out
+    period would leak the very purchases the truth is made of into the grouping. Cold-start
+    customers have spend 0, frequency 0, no spend tier (missing) and ``history = "cold
+    start"``. ITEMS (``item``, ``description``, ``median_price``,
     ``price_tier``, ``buyers``): the catalog the model knows (items bought in the training
     period), each with 4 quantile tiers of its median ``UnitPrice`` over its training lines
     (unweighted quantiles over items; labels from :func:`fairscan.groups.tier_labels`).
@@ -712,8 +766,13 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
     train_lines = lines.loc[split.train.index]
 
     tiers = spend_tiers(train_lines, "CustomerID", "amount", n=4)
-    users = pd.DataFrame({USER: tiers["CustomerID"].to_numpy(dtype=np.int64), "spend": tiers["spend"].to_numpy(),
+    spend = pd.DataFrame({USER: tiers["CustomerID"].to_numpy(dtype=np.int64), "spend": tiers["spend"].to_numpy(),
                           "frequency": tiers["frequency"].to_numpy(), "spend_tier": tiers["tier"].array})
+    # every customer (trained.users): cold-start customers spent nothing in the training
+    # period and are in no spend tier (missing: the audit's 'unknown' group)
+    users = trained.users.merge(spend, on=USER, how="left", validate="one_to_one")
+    users = users.fillna({"spend": 0.0, "frequency": 0}).astype({"frequency": spend["frequency"].dtype})
+    users = users[[USER, "spend", "frequency", "spend_tier", HISTORY]]
     per_item = train_lines.groupby("StockCode", sort=True, observed=True)
     med = per_item["UnitPrice"].median()
     codes, labels, edges = _quantile_tiers(med.to_numpy(), 4)
@@ -735,7 +794,8 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
                      "lines_kept": len(lines)},
         "users_table": {"columns": list(users.columns), "spend_tier": "4 quantile tiers of spend (sum of "
                         "Quantity*UnitPrice) over the TRAINING period only (no leakage from the held-out "
-                        "period)", "edges": list(tiers.attrs.get("edges", ())), "users": len(users)},
+                        "period); cold-start customers (no training line) have spend 0, frequency 0 and no "
+                        "spend tier", "edges": list(tiers.attrs.get("edges", ())), "users": len(users)},
         "items_table": {"columns": list(items.columns), "price_tier": "4 quantile tiers of each item's median "
                         "UnitPrice over its training lines", "edges": list(edges), "items": len(items)},
         "features": ["CustomerID x StockCode purchase matrix (binary; weight = summed " + weight + ")"],
@@ -851,6 +911,8 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
         ITEM: coupons[order].ravel(),
         RANK: np.tile(np.arange(1, m + 1), n),
         SCORE: np.take_along_axis(probs, order, axis=1).ravel(),
+        # every context is scored by the model: no cold start
+        SOURCE: pd.Categorical(np.full(n * m, FROM_MODEL), categories=[FROM_MODEL, FROM_POPULARITY]),
     })
     held = data.iloc[test_idx]
     truth = pd.DataFrame({USER: test_idx[held["Y"].to_numpy() == 1],
@@ -917,7 +979,7 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
                "Audit with k = 1 (the offer made) or 2: at k = 5 every context sees every coupon.",
                "Baseline ('popularity'): coupons ranked by training acceptance rate, the same for everyone."],
         extra={"price_order": list(COUPON_PRICE_ORDER), "income_order": brackets,
-               "timing_seconds": {"total": round(seconds, 3)},
+               "timing_seconds": {"total": round(seconds, 3)}, "cold_start_users": 0,
                "framing": "each row's driving context is a 'user'; items are the 5 coupon types"},
     )
     card["files"].update({"users": USERS_FILE, "items": ITEMS_FILE})

@@ -971,15 +971,22 @@ def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, refer
                                 f"groups are: {', '.join(labels[:12])}")
         ref = labels.index(str(reference))
         if suppressed[ref]:
-            raise FairscanError(f"reference user group '{reference}' has fewer than {s.suppress_below} users; "
-                                "choose a larger one")
+            why = (f"has fewer than {s.suppress_below} users" if n_g[ref] < s.suppress_below else
+                   f"is suppressed so that a group with fewer than {s.suppress_below} users cannot be recovered "
+                   "from the total")
+            raise FairscanError(f"reference user group '{reference}' {why}; choose a larger one")
         return ref
     score = np.where(suppressed, -1, n_g).astype(float)
     if UNKNOWN in labels and (score > 0).sum() > 1:
         score[labels.index(UNKNOWN)] = -0.5
     if (score < 0).all():
-        raise FairscanError(f"every user group has fewer than {s.suppress_below} users; nothing can be reported "
-                            "(lower suppress_below only for synthetic data)")
+        if (n_g < s.suppress_below).all():
+            raise FairscanError(f"every user group has fewer than {s.suppress_below} users; nothing can be "
+                                "reported (lower suppress_below only for synthetic data)")
+        # e.g. two groups, one small: the other's count would reveal it (complementary suppression)
+        raise FairscanError(f"a user group has fewer than {s.suppress_below} users and the other groups are "
+                            "suppressed so that it cannot be recovered from the total; nothing can be reported: "
+                            "group the users so that every group has at least that many")
     return int(np.argmax(score))
 
 
@@ -1016,7 +1023,10 @@ def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], 
         gn, rn = row.group_users, row.reference_users
         if row.suppressed:
             v = "insufficient"
-            msg = (f"{who}: fewer than {s.suppress_below} users, so its numbers are suppressed to protect "
+            # utility is a mean over the users with a held-out relevant item (none for users
+            # without held-out interactions, e.g. cold-start users left out of the truth)
+            counted = "users" if base == "inclusion_rate" else "users with a held-out relevant item"
+            msg = (f"{who}: fewer than {s.suppress_below} {counted}, so its numbers are suppressed to protect "
                    "privacy; no verdict.")
         elif gn is pd.NA or rn is pd.NA or gn < s.min_group_size or rn < s.min_group_size:
             v = "insufficient"

@@ -212,6 +212,29 @@ def test_rerank_command_floor_guarantees_the_protected_group(cli, tmp_path):
     assert (new[new["tier"] == "premium"].groupby("user").size() >= 3).all()
 
 
+def test_train_recommender_command_gives_cold_start_users_the_popularity_list(cli, tmp_path):
+    # t = 1..10, test fraction 0.2: the cut-off is t = 8, so d (t = 9, 10) has no training line;
+    # training buyers per item: x 4, y 2, w 1, z 1 -> d's top 3 is x, y, w
+    lines = pd.DataFrame([("a", "x", 1), ("a", "y", 2), ("b", "x", 3), ("b", "z", 4), ("c", "x", 5),
+                          ("c", "y", 6), ("c", "w", 7), ("e", "x", 8), ("d", "y", 9), ("d", "z", 10)],
+                         columns=["u", "i", "t"])
+    lines.to_csv(tmp_path / "lines.csv", index=False)
+    out = tmp_path / "recs"
+    r = cli("train", "recommender", str(tmp_path / "lines.csv"), "--user", "u", "--item", "i", "--time", "t",
+            "--k", "3", "--out", str(out))
+    assert r.code == 0, r.err
+    assert "lists for 5 users: 4 from the model, 1 with no training history (cold start) got the popularity " \
+           "list" in r.out
+    recs = pd.read_parquet(out / "recommendations.parquet")
+    assert sorted(recs["user"].unique()) == ["a", "b", "c", "d", "e"]
+    d = recs[recs["user"] == "d"]
+    assert list(d["item"]) == ["x", "y", "w"] and (d["source"] == "popularity").all()
+    assert set(recs.loc[recs["user"] != "d", "source"]) == {"model"}
+    assert json.loads((out / "card.json").read_text())["cold_start_users"] == 1
+    users = pd.read_parquet(out / "users.parquet")
+    assert dict(zip(users["user"], users["history"], strict=True))["d"] == "cold start"
+
+
 def test_engines_agree_through_the_cli(cli, tmp_path, bank):
     pytest.importorskip("duckdb")
     p = tmp_path / "bank.parquet"

@@ -163,6 +163,135 @@ def test_evaluate_hand_computed_and_equal_to_the_audit():
         assert m[key] == pytest.approx(ut[key], abs=1e-12)
 
 
+# ----------------------------------------------------------------------------- cold start
+
+# Hand-made: times 1..10, test_fraction 0.2 -> cut-off t = 8 (the 80% quantile, method "lower"),
+# so d's two lines (t = 9, 10) are held out and d has no training history. Training users
+# per item: x 4 (a, b, c, e), y 2 (a, c), w 1 (c), z 1 (b) -> popularity order x, y, w, z
+# (w before z: equal popularity, item id order).
+TINY = pd.DataFrame([("a", "x", 1), ("a", "y", 2), ("b", "x", 3), ("b", "z", 4), ("c", "x", 5), ("c", "y", 6),
+                     ("c", "w", 7), ("e", "x", 8), ("d", "y", 9), ("d", "z", 10)], columns=["u", "i", "t"])
+
+
+@pytest.mark.parametrize("model", ["itemknn", "popularity"])
+def test_every_user_gets_a_list_and_cold_start_users_the_popularity_list(model):
+    tr = R.train_recommender(TINY, user="u", item="i", time="t", k=3, model=model, test_fraction=0.2)
+    recs = tr.recommendations
+    assert list(recs.columns) == ["user", "item", "rank", "score", "source"]
+    assert sorted(recs["user"].unique()) == ["a", "b", "c", "d", "e"]
+    d = recs[recs["user"] == "d"]
+    assert list(d["item"]) == ["x", "y", "w"] and list(d["rank"]) == [1, 2, 3]
+    assert list(d["score"]) == [4, 2, 1]  # popularity: distinct training users
+    assert (d["source"] == "popularity").all() and (recs.loc[recs["user"] != "d", "source"] == "model").all()
+    # the others keep the model's lists: none of their training items
+    seen = {("a", "x"), ("a", "y"), ("b", "x"), ("b", "z"), ("c", "x"), ("c", "y"), ("c", "w"), ("e", "x")}
+    assert not set(zip(recs["user"], recs["item"], strict=True)) & seen
+    # e (history x): popularity y 2, w 1, z 1; item-kNN cos(x, y) = 2/sqrt(4*2), cos(x, w) = cos(x, z) =
+    # 1/sqrt(4*1), the tie broken by popularity (equal), then id: the same order either way
+    assert list(recs.loc[recs["user"] == "e", "item"]) == ["y", "w", "z"]
+    users = tr.users.set_index("user")["history"]
+    assert users.to_dict() == {"a": "with history", "b": "with history", "c": "with history", "d": "cold start",
+                               "e": "with history"}
+    assert tr.card["cold_start_users"] == 1
+    assert tr.card["sizes"]["users"] == 5 and tr.card["sizes"]["train_users"] == 4
+    # d is not in the truth (no training history): the metrics are those of a, b, c, e only
+    assert "d" not in set(tr.truth["user"])
+
+
+def test_cold_start_list_is_cut_at_the_catalog_and_leave_last_out_has_no_cold_start():
+    tr = R.train_recommender(TINY, user="u", item="i", time="t", k=10, test_fraction=0.2)
+    assert list(tr.recommendations.loc[tr.recommendations["user"] == "d", "item"]) == ["x", "y", "w", "z"]
+    # leave-last-out keeps every user's other lines in training: nobody is cold start
+    lo = R.train_recommender(TINY, user="u", item="i", time="t", k=3, leave_last_out=True)
+    assert lo.card["cold_start_users"] == 0 and (lo.recommendations["source"] == "model").all()
+    assert lo.users.set_index("user")["history"].to_dict() == dict.fromkeys("abcde", "with history")
+    # (c's last line, w, is held out and nobody else bought w: the catalog is x, y, both bought
+    # by c in training, so c has nothing left to be recommended)
+    assert set(lo.recommendations["user"]) == {"a", "b", "d", "e"}
+
+
+def test_cold_start_users_audited_as_their_own_group():
+    # 40 users with history (ids 0..39, times 0..399) and 12 whose only lines are after the cut-off
+    rng = np.random.default_rng(4)
+    hist = pd.DataFrame({"u": np.repeat(np.arange(40), 10), "i": rng.integers(0, 15, 400), "t": np.arange(400)})
+    late = pd.DataFrame({"u": np.repeat(np.arange(100, 112), 3), "i": rng.integers(0, 15, 36),
+                         "t": np.arange(1000, 1036)})
+    data = pd.concat([hist, late], ignore_index=True)
+    tr = R.train_recommender(data, user="u", item="i", time="t", k=3, test_fraction=36 / len(data) + 0.001)
+    assert tr.card["cold_start_users"] == 12
+    items = pd.DataFrame({"item": np.arange(15), "g": np.where(np.arange(15) < 5, "low", "high")})
+    res = audit_recs(tr.recommendations, tr.users, items, user_group="history", item_group="g", k=3, n_boot=0,
+                     min_group_size=0)
+    sizes = res.exclusion.drop_duplicates("user_group").set_index("user_group")["users"]
+    assert sizes.to_dict() == {"cold start": 12, "with history": 40}
+    # a cold-start group below suppress_below is suppressed, and with two groups the other one
+    # too (it would give the small one away from the total): nothing can be reported
+    with pytest.raises(FairscanError, match="fewer than 20 users and the other groups are suppressed"):
+        audit_recs(tr.recommendations, tr.users, items, user_group="history", item_group="g", k=3, n_boot=0,
+                   suppress_below=20)
+
+
+def _independent_online_retail() -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The cleaned Online Retail lines and the temporal cut-off, by plain pandas from the
+    data README's rules (cancellations, non-positive quantity or price, no customer removed;
+    cut-off: the 80% quantile of the line times, the lower observed value)."""
+    raw = datasets.load("online-retail")
+    keep = (~raw["InvoiceNo"].astype(str).str.startswith("C") & (raw["Quantity"] > 0) & (raw["UnitPrice"] > 0)
+            & raw["CustomerID"].notna())
+    lines = raw[keep]
+    times = lines["InvoiceDate"].sort_values().to_numpy()
+    return lines, pd.Timestamp(times[int(np.floor(0.8 * (len(times) - 1)))])
+
+
+def test_online_retail_every_customer_has_a_list_and_cold_start_gets_popularity(retail, tmp_path):
+    lines, cut = _independent_online_retail()
+    assert len(lines) == 397_884  # the data README's count after cleaning
+    customers = lines.groupby("CustomerID").size().index.astype(np.int64)
+    train = lines[lines["InvoiceDate"] <= cut]
+    trained_customers = set(train["CustomerID"].astype(np.int64))
+    cold = set(customers) - trained_customers
+    print(f"\nonline-retail: {len(customers):,} customers, {len(cold):,} with no line up to {cut}")
+    assert len(customers) == 4_338 and len(cold) == 345  # the numbers in the issue
+    recs, users = retail.recommendations, retail.users
+    assert recs["user"].nunique() == len(customers) and set(recs["user"]) == set(customers)
+    assert set(recs.loc[recs["source"] == "popularity", "user"]) == cold
+    assert set(recs.loc[recs["source"] == "model", "user"]) == trained_customers
+    assert set(users.loc[users["history"] == "cold start", "user"]) == cold
+    assert retail.card["cold_start_users"] == len(cold) == retail.card["sizes"]["cold_start_users"]
+    # popularity by independent counting: distinct training customers per product, ties by product code
+    pop = train.groupby("StockCode")["CustomerID"].nunique().reset_index(name="n")
+    top = pop.sort_values(["n", "StockCode"], ascending=[False, True]).head(20)
+    lists = recs[recs["source"] == "popularity"].sort_values(["user", "rank"])
+    per_user = lists.groupby("user")["item"].agg(list)
+    assert (per_user.apply(lambda x: x == list(top["StockCode"]))).all() and len(per_user) == 345
+    assert (lists.groupby("user")["score"].agg(list).apply(lambda x: x == list(top["n"].astype(float)))).all()
+    # written with the source column; the card says how many
+    out = R.save_recommender(retail, tmp_path / "rec")
+    saved = pd.read_parquet(out / "recommendations.parquet")
+    assert (saved.groupby("source", observed=True)["user"].nunique() == pd.Series(
+        {"model": len(trained_customers), "popularity": len(cold)})).all()
+    assert json.loads((out / "card.json").read_text())["cold_start_users"] == 345
+    assert (pd.read_parquet(out / "users.parquet")["history"] == "cold start").sum() == 345
+
+
+def test_online_retail_audit_reports_cold_start_customers(retail):
+    res = retail.audit(user_group="history", item_group="price_tier", k=20, n_boot=50)
+    ex = res.exclusion[res.exclusion["user_group"] == "cold start"].set_index("item_group")
+    assert (ex["users"] == 345).all()
+    # everyone cold start has the same list: excluded from a price tier iff the list has none of it
+    tier = retail.items.set_index("item")["price_tier"]
+    listed = set(tier.loc[retail.recommendations.loc[retail.recommendations["source"] == "popularity",
+                                                     "item"].unique()].astype(str))
+    assert ex["excluded"].to_dict() == {str(c): (0 if str(c) in listed else 345)
+                                        for c in retail.items["price_tier"].cat.categories}
+    # in a spend-tier audit they are the 'unknown' group (no training spend), suppressed like
+    # any small group: with suppress_below 400 it is suppressed, and so is the smallest tier
+    sp = retail.audit(user_group="spend_tier", item_group="price_tier", k=20, n_boot=0, suppress_below=400)
+    sizes = sp.exclusion.drop_duplicates("user_group").set_index("user_group")["users"]
+    assert sizes.isna().sum() == 2 and pd.isna(sizes["unknown"])
+    assert sp.meta["n_users"] - sizes.dropna().sum() == 345 + retail.users["spend_tier"].value_counts().min()
+
+
 # ----------------------------------------------------------------------------- presets
 
 
@@ -197,10 +326,10 @@ def test_online_retail_preset_tables_and_card(retail):
     assert card["split"]["method"] == "temporal" and card["split"]["rows"] == 397_884
     assert card["split"]["train_rows"] + card["split"]["test_rows"] == 397_884
     recs, users, items = retail.recommendations, retail.users, retail.items
-    # every training customer gets 20 items, ranks 1..20
-    assert recs["user"].nunique() == len(users) == card["sizes"]["train_users"]
+    # every customer gets 20 items, ranks 1..20 (the cold-start ones: tests below)
+    assert recs["user"].nunique() == len(users) == card["sizes"]["users"]
     assert (recs.groupby("user")["rank"].agg(["min", "max", "size"]) == [1, 20, 20]).all().all()
-    assert set(retail.truth["user"]) <= set(users["user"])
+    assert set(retail.truth["user"]) <= set(users.loc[users["history"] == "with history", "user"])
     # spend tiers: 4 quantile tiers of TRAINING-period spend (not the full-data quartiles 307/675/1,662)
     edges = card["users_table"]["edges"]
     assert list(users["spend_tier"].cat.categories) == list(tier_labels(edges, quantile=True))
@@ -210,7 +339,11 @@ def test_online_retail_preset_tables_and_card(retail):
     assert list(items["price_tier"].cat.categories) == list(tier_labels(card["items_table"]["edges"],
                                                                         quantile=True))
     assert set(recs["item"]) <= set(items["item"])
-    assert items["price_tier"].notna().all() and users["spend_tier"].notna().all()
+    assert items["price_tier"].notna().all()
+    # training customers have a spend tier; cold-start ones spent nothing in training and have none
+    cold = (users["history"] == "cold start").to_numpy()
+    assert users.loc[~cold, "spend_tier"].notna().all() and users.loc[cold, "spend_tier"].isna().all()
+    assert (users.loc[cold, ["spend", "frequency"]] == 0).all().all()
     for key in ("features", "split", "seed", "sizes", "metrics", "data_sha256", "created", "fairscan_version"):
         assert key in card
 
