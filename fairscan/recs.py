@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
+from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
 from fairscan.policy import Tolerance, verdict
@@ -628,6 +629,8 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
     from fairscan.privacy import complement_line
 
     primary = n_g < s.suppress_below
+    if reference is not None:
+        reference = match_group(reference, st.user_labels, what="reference user group")
     suppressed = complement_line(n_g, primary, np.array([lab == reference for lab in st.user_labels]))
     ref = _reference(st.user_labels, n_g, suppressed, reference, s)
     ulab, ilab = st.user_labels, st.item_labels
@@ -964,11 +967,8 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
 
 def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, reference: str | None,
                s: _Settings) -> int:
-    if reference is not None:
-        if str(reference) not in labels:
-            raise FairscanError(f"reference user group '{reference}' not found{suggest(str(reference), labels)}; "
-                                f"groups are: {', '.join(labels[:12])}")
-        ref = labels.index(str(reference))
+    if reference is not None:  # an exact label (matched in analyse_recs)
+        ref = labels.index(reference)
         if suppressed[ref]:
             raise FairscanError(f"reference user group '{reference}' has fewer than {s.suppress_below} users; "
                                 "choose a larger one")
