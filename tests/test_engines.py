@@ -689,3 +689,36 @@ def test_decide_errors_are_one_line_on_every_engine(tmp_path):
         assert _error(lambda d=data: decide(d, score="s", budget=3, favourable_decision=2)) == \
             "favourable decision must be 0 or 1, got 2"
 
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_decide_follows_the_files_row_order(spark, tmp_path):
+    from fairscan.engines.spark import SparkEngine
+
+    df = _decision_rows(n=20_000)
+    cuts = {"part-b": (0, 3_000), "part-c": (3_000, 12_000), "part-a": (12_000, len(df))}
+    pq, csv = tmp_path / "pq", tmp_path / "csv"
+    pq.mkdir()
+    csv.mkdir()
+    for name, (a, b) in cuts.items():
+        df.iloc[a:b].to_parquet(pq / f"{name}.parquet")
+        df.iloc[a:b].to_csv(csv / f"{name}.csv", index=False)
+    expected = _expected_decisions(pd.concat([df.iloc[a:b] for _, (a, b) in sorted(cuts.items())],
+                                             ignore_index=True))
+    # small pieces: Spark splits each CSV file and packs the pieces by size, not by name
+    old = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "20000")
+    try:
+        for data in (pq, csv):
+            eng = SparkEngine(data, spark=spark)
+            for kind, kw in DECIDE_KW.items():
+                assert np.array_equal(decide(eng, **kw), expected[kind]), (data.name, kind)
+            kw = dict(score="s", budget=7_001, sensitive="p", n_boot=0)
+            assert_same(fairscan.audit(DuckDBEngine(data), **kw), fairscan.audit(eng, **kw))
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", old)
+    # a DataFrame: its partitions' order (one partition here)
+    sdf = spark.createDataFrame(list(df.itertuples(index=False)), "row long, s double, p long").coalesce(1)
+    whole = _expected_decisions(df)
+    for kind, kw in DECIDE_KW.items():
+        assert np.array_equal(decide(sdf, **kw), whole[kind]), kind
