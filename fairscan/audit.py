@@ -289,8 +289,6 @@ def audit(
     n = engine.n_rows()
     if n == 0:
         raise FairscanError("the data has no rows")
-    if favourable_decision not in (0, 1):
-        raise FairscanError(f"favourable decision must be 0 or 1, got {favourable_decision!r}")
     for v, name in ((min_group_size, "min_group_size"), (suppress_below, "suppress_below"), (n_boot, "n_boot")):
         if not isinstance(v, int | np.integer) or v < 0:
             raise FairscanError(f"{name} must be a whole number >= 0, got {v!r}")
@@ -399,12 +397,14 @@ def decide(
     threshold: float | None = None,
     budget: int | float | None = None,
     favourable_decision: int = 1,
+    engine: str = "auto",
+    spark_master: str | None = None,
 ) -> np.ndarray:
-    """Each row's favourable decision (True = offer) under the same rules as :func:`audit`."""
-    engine = make_engine(data)
-    decision, _ = _decision(engine, prediction, score, threshold, budget, favourable_decision, engine.n_rows())
-    enc = engine._decision_encoder(decision)
-    return np.concatenate([enc(sl) for sl in engine._chunks()]).astype(bool)
+    """Each row's favourable decision (True = offer) under the same rules as :func:`audit`,
+    in row order, on any engine (``data`` and ``engine`` as for :func:`audit`)."""
+    eng = make_engine(data, engine, spark_master)
+    decision, _ = _decision(eng, prediction, score, threshold, budget, favourable_decision, eng.n_rows())
+    return eng.decisions(decision)
 
 
 def _dp_release(stats: list, groups: pd.DataFrame, epsilon: float, seed: int) -> dict[str, Any]:
@@ -487,6 +487,10 @@ def _decision(
     n: int,
 ) -> tuple[Decision, tuple[float, float] | None]:
     """The decision rule, validated against the data, and the score's range (if any)."""
+    if favourable not in (0, 1):
+        raise FairscanError(f"favourable decision must be 0 or 1, got {favourable!r}")
+    for col, role in ((prediction, "prediction"), (score, "score")):
+        _check_column(engine, col, role)
     if (prediction is None) == (score is None):
         raise FairscanError("give exactly one of a prediction column or a score column (with a threshold or budget)")
     if prediction is not None:

@@ -479,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "COL=c1, with a trailing comma); repeatable")
     au.add_argument("--intersect", action="store_true", help="also audit the cross of all attributes")
     au.add_argument("--reference", action="append", metavar="ATTR=GROUP",
-                    help="reference group of an attribute (default: its largest group)")
+                    help="reference group of an attribute (default: its largest group); a quantile tier "
+                         "may be named by its short name, e.g. balance=Q4")
     au.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
     au.add_argument("--infer-tier", metavar="SPEC",
                     help="audit inferred purchasing power: spend:CUSTOMER_COL,AMOUNT_COL[,N] (quantile tiers of "

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
+from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
 from fairscan.policy import Tolerance, verdict
@@ -626,6 +627,8 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
     k = st.k
     n_g = np.bincount(st.ug, minlength=G)
     # primary suppression, then complementary: the groups add up to the published user count
+    if reference is not None:
+        reference = match_group(reference, st.user_labels, what="reference user group")
     users = CountTable(("user_group",), [(lab,) for lab in st.user_labels], n_g,
                        st.user_labels.index(reference) if reference in st.user_labels else None)
     suppressed, complementary = suppress([users], s.suppress_below)[0]
@@ -965,11 +968,8 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
 
 def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, reference: str | None,
                s: _Settings) -> int:
-    if reference is not None:
-        if str(reference) not in labels:
-            raise FairscanError(f"reference user group '{reference}' not found{suggest(str(reference), labels)}; "
-                                f"groups are: {', '.join(labels[:12])}")
-        ref = labels.index(str(reference))
+    if reference is not None:  # an exact label (matched in analyse_recs)
+        ref = labels.index(reference)
         if suppressed[ref]:
             why = (f"has fewer than {s.suppress_below} users" if n_g[ref] < s.suppress_below else
                    f"is suppressed so that a group with fewer than {s.suppress_below} users cannot be recovered "

@@ -21,6 +21,7 @@ import pytest
 
 import fairscan
 from fairscan import datasets
+from fairscan.audit import decide
 from fairscan.errors import FairscanError
 
 duckdb = pytest.importorskip("duckdb")
@@ -621,3 +622,103 @@ def test_fetch_returns_only_the_named_columns(small, tmp_path):
         assert list(got.columns) == ["g", "y"]
         pd.testing.assert_frame_equal(got.astype({"g": str, "y": "int64"}), want.astype({"g": str, "y": "int64"}))
         assert "did you mean: y?" in _error(lambda d=data: d.fetch(["yy"]))
+
+
+# -- row-level decisions (fairscan.audit.decide) on every engine -----------------------------------
+def _decision_rows(n: int = 40_000, seed: int = 11) -> pd.DataFrame:
+    """Scores with heavy ties (so a budget cuts through tied rows) and a 0/1 prediction."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"row": np.arange(n), "s": rng.integers(0, 50, n) / 10, "p": rng.integers(0, 2, n)})
+
+
+def _expected_decisions(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The oracle: numpy comparisons, and for a budget a stable full sort (earlier rows first)."""
+    s = df["s"].to_numpy()
+    k = 7_001
+    top = np.zeros(len(s), dtype=bool)
+    top[np.argsort(-s, kind="stable")[:k]] = True
+    assert (s > np.sort(s)[len(s) - k]).sum() < k < (s >= np.sort(s)[len(s) - k]).sum()  # a cut through ties
+    return {"threshold": s >= 2.5, "budget": top, "budget-refusal": ~top, "prediction": df["p"].to_numpy() == 1}
+
+
+DECIDE_KW = {"threshold": dict(score="s", threshold=2.5), "budget": dict(score="s", budget=7_001),
+             "budget-refusal": dict(score="s", budget=7_001, favourable_decision=0),
+             "prediction": dict(prediction="p")}
+
+
+def test_decide_on_files_and_relations_follows_the_row_order(tmp_path):
+    df = _decision_rows()
+    # the files' names order them b, c, a: the row order is that of the names
+    cuts = {"part-b": (0, 15_000), "part-c": (15_000, 22_000), "part-a": (22_000, len(df))}
+    pq, csv = tmp_path / "pq", tmp_path / "csv"
+    pq.mkdir()
+    csv.mkdir()
+    for name, (a, b) in cuts.items():
+        df.iloc[a:b].to_parquet(pq / f"{name}.parquet")
+        df.iloc[a:b].to_csv(csv / f"{name}.csv", index=False)
+    ordered = pd.concat([df.iloc[a:b] for _, (a, b) in sorted(cuts.items())], ignore_index=True)
+    expected = _expected_decisions(ordered)
+    df.to_parquet(tmp_path / "whole.parquet")
+    df.to_csv(tmp_path / "whole.csv", index=False)
+    whole = _expected_decisions(df)
+    inputs = {
+        "parquet folder": (pq, expected),
+        "csv folder": (csv, expected),
+        "one csv": (str(tmp_path / "whole.csv"), whole),
+        "relation": (duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'whole.parquet'}')"), whole),
+        "frame": (df, whole),
+    }
+    for label, (data, want) in inputs.items():
+        for kind, kw in DECIDE_KW.items():
+            got = decide(data, **kw)
+            assert got.dtype == bool and len(got) == len(df), (label, kind)
+            assert np.array_equal(got, want[kind]), (label, kind)
+    # the DuckDB engine on an in-memory frame
+    for kind, kw in DECIDE_KW.items():
+        assert np.array_equal(decide(DuckDBEngine(df), **kw), whole[kind]), kind
+
+
+def test_decide_errors_are_one_line_on_every_engine(tmp_path):
+    df = pd.DataFrame({"p": [1.0, None, 0.0] * 20, "s": np.linspace(0, 1, 60)})
+    df.to_parquet(tmp_path / "d.parquet")
+    for data in (df, tmp_path / "d.parquet"):
+        assert _error(lambda d=data: decide(d, prediction="p")) == \
+            "prediction column 'p' has 20 missing values; fill or remove those rows first"
+        assert _error(lambda d=data: decide(d, score="ss", budget=3)) == \
+            "score column 'ss' not found (did you mean: s?)"
+        assert _error(lambda d=data: decide(d, score="s", budget=3, favourable_decision=2)) == \
+            "favourable decision must be 0 or 1, got 2"
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_decide_follows_the_files_row_order(spark, tmp_path):
+    from fairscan.engines.spark import SparkEngine
+
+    df = _decision_rows(n=20_000)
+    cuts = {"part-b": (0, 3_000), "part-c": (3_000, 12_000), "part-a": (12_000, len(df))}
+    pq, csv = tmp_path / "pq", tmp_path / "csv"
+    pq.mkdir()
+    csv.mkdir()
+    for name, (a, b) in cuts.items():
+        df.iloc[a:b].to_parquet(pq / f"{name}.parquet")
+        df.iloc[a:b].to_csv(csv / f"{name}.csv", index=False)
+    expected = _expected_decisions(pd.concat([df.iloc[a:b] for _, (a, b) in sorted(cuts.items())],
+                                             ignore_index=True))
+    # small pieces: Spark splits each CSV file and packs the pieces by size, not by name
+    old = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "20000")
+    try:
+        for data in (pq, csv):
+            eng = SparkEngine(data, spark=spark)
+            for kind, kw in DECIDE_KW.items():
+                assert np.array_equal(decide(eng, **kw), expected[kind]), (data.name, kind)
+            kw = dict(score="s", budget=7_001, sensitive="p", n_boot=0)
+            assert_same(fairscan.audit(DuckDBEngine(data), **kw), fairscan.audit(eng, **kw))
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", old)
+    # a DataFrame: its partitions' order (one partition here)
+    sdf = spark.createDataFrame(list(df.itertuples(index=False)), "row long, s double, p long").coalesce(1)
+    whole = _expected_decisions(df)
+    for kind, kw in DECIDE_KW.items():
+        assert np.array_equal(decide(sdf, **kw), whole[kind]), kind

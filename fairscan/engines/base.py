@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from fairscan.errors import FairscanError
 from fairscan.groups import Grouping
 
 # Cell index within a group: 2 * y + d, with y = 1 for the positive label and d = 1 for the
@@ -122,6 +123,12 @@ class Engine(ABC):
     def fetch(self, columns: list[str]) -> pd.DataFrame:
         """The named columns as a pandas frame: only those leave the engine (rows in no set
         order). For inputs that are reduced in memory, such as recommendation lists."""
+
+    def decisions(self, decision: Decision) -> np.ndarray:
+        """Every row's favourable-decision indicator (True = offer), in row order: the
+        decisions :meth:`aggregate` counts, for callers that need them row by row. The only
+        row-sized result an engine returns (one bool per row)."""
+        raise FairscanError(f"the {self.name} engine cannot return row-level decisions; use the memory engine")
 
     @abstractmethod
     def aggregate(

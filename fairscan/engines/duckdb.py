@@ -833,6 +833,21 @@ class DuckDBEngine(Engine):
                 source = self._pos_source
         return (f"(NOT ({cond}))" if flip else f"({cond})"), source
 
+    def decisions(self, decision: Decision) -> np.ndarray:
+        """In row order (the files by name, then each file's rows; see the module docstring),
+        sorted by DuckDB (which spills under ``memory_limit``)."""
+        if self.format == "parquet" and "file_row_number" in self._types:
+            raise FairscanError("a column named 'file_row_number' hides the files' row order; rename it")
+        d, _ = self._decision_expr(decision)  # its source's columns are all in the positioned source
+        try:
+            table = self._relation(f"SELECT {d} AS d FROM {self._pos_source} ORDER BY {POS}").to_arrow_table()
+        except self._duckdb.Error as e:
+            raise self._error(e, None) from None
+        col = table.column("d")
+        if col.null_count:  # only a prediction can be missing: scores were checked
+            raise prediction_error(decision.column, col.null_count)
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=bool)
+
     def budget_cut(self, column: str, k: int) -> tuple[float, int, int]:
         """(the k-th highest score, how many rows at it are taken, how many rows are at it)."""
         key = ("budget", column, k)

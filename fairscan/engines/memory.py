@@ -220,6 +220,10 @@ class MemoryEngine(Engine):
 
         return budget
 
+    def decisions(self, decision: Decision) -> np.ndarray:
+        enc = self._decision_encoder(decision)
+        return np.concatenate([enc(sl) for sl in self._chunks()] or [np.zeros(0, dtype=bool)]).astype(bool)
+
     def _weight_encoder(self, column: str) -> Encoder:
         self._require_numeric(column, "weights")
         lo, _, bad = self.min_max(column)

@@ -4,7 +4,8 @@ The same small interface as the other engines, with the DataFrame API: every fac
 small job (``agg`` of counts, minima and maxima, ``distinct().limit()``), and the counting is
 ONE ``groupBy(keys, y, d).agg(count, sum(w), sum(w*w))`` (``groupingSets`` when the
 attributes' joint key space is large). Only small aggregated results are collected, as Rows:
-no ``toPandas``, no Arrow, nothing row-sized in the driver.
+no ``toPandas``, nothing row-sized in the driver, except what a caller asks for by name
+(``fetch`` of columns, ``decisions``: one bool per row, as Arrow).
 
 Conventions (the same results as the in-memory and DuckDB engines):
 
@@ -17,12 +18,13 @@ Conventions (the same results as the in-memory and DuckDB engines):
   and interpolates exactly as numpy does, in bounded memory.
   ``quantiles="approx"`` uses ``approxQuantile`` with ``relative_error`` (its guarantee: the
   rank is within ``relative_error * n`` of the exact one).
-- Row order (it breaks budget ties): for Parquet paths read here, the files sorted by name,
-  then ``_metadata.row_index`` (the row's position in its file), as in the DuckDB engine. For
-  a DataFrame you pass (and for CSV) the order is ``monotonically_increasing_id()``: partition
-  index, then position within the partition; that is the DataFrame's order only if its
-  partitioning is deterministic (a file scan is; a shuffle is not). It is used only when a
-  budget cuts through tied scores.
+- Row order (it breaks budget ties, and orders :meth:`SparkEngine.decisions`): for paths read
+  here, the files sorted by name, then each file's rows, as in the DuckDB engine (Parquet:
+  ``_metadata.row_index``; CSV: the row's piece of the file, ``_metadata.file_block_start``,
+  then its place in the piece). For a DataFrame you pass the order is
+  ``monotonically_increasing_id()``: partition index, then position within the partition;
+  that is the DataFrame's order only if its partitioning is deterministic (a file scan is; a
+  shuffle is not).
 - Missing values (null, and NaN in float columns) go to the ``unknown`` group; nulls in the
   label or prediction, NaN scores and negative weights are the same one-line errors.
 - ``data_sha256``: Spark cannot stream rows through hashlib cheaply, so the hash is the sha256
@@ -391,20 +393,59 @@ class SparkEngine(Engine):
             .otherwise(F.lit(False))
         return cond != flip, df
 
+    def decisions(self, decision: Decision) -> np.ndarray:
+        """In row order (see the module docstring), sorted by Spark and collected as Arrow:
+        one bool per row reaches the driver."""
+        F = self.F
+        cond, df = self._decision_expr(decision)
+        if POS not in df.columns:
+            df = self._with_positions()
+        try:
+            table = df.select(cond.alias("d"), F.col(POS)).orderBy(POS).select("d").toArrow()
+        except Exception as e:
+            raise self._error(e) from None
+        col = table.column("d")
+        if col.null_count:  # only a prediction can be missing: scores were checked
+            raise prediction_error(decision.column, col.null_count)
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=bool)
+
     def _with_positions(self) -> Any:
         """The DataFrame with a row position column (see the module docstring)."""
         F = self.F
-        if self.format != "parquet":
+        if not self.files:
             return self.df.withColumn(POS, F.monotonically_increasing_id())
         meta = F.col("_metadata")
+        shift = max(20, 53 - len(self.files).bit_length())  # positions stay exact in a double
         if len(self.files) == 1:
-            return self.df.withColumn(POS, meta.getField("row_index"))
-        # inputFiles() gives file:///a/b where _metadata.file_path has file:/a/b (same encoding)
-        uris = sorted({re.sub(r"^file:///", "file:/", u) for u in self.df.inputFiles()},
-                      key=lambda u: unquote(urlparse(u).path))
-        shift = max(20, 53 - len(uris).bit_length())
-        rank = F.array_position(F.array(*[F.lit(u) for u in uris]), meta.getField("file_path")) - 1
-        return self.df.withColumn(POS, rank.cast("long") * F.lit(1 << shift) + meta.getField("row_index"))
+            rank = F.lit(0)
+        else:
+            # inputFiles() gives file:///a/b where _metadata.file_path has file:/a/b (same encoding)
+            uris = sorted({re.sub(r"^file:///", "file:/", u) for u in self.df.inputFiles()},
+                          key=lambda u: unquote(urlparse(u).path))
+            rank = F.array_position(F.array(*[F.lit(u) for u in uris]), meta.getField("file_path")) - 1
+        base = rank.cast("long") * F.lit(1 << shift)
+        if self.format == "parquet":
+            return self.df.withColumn(POS, base + meta.getField("row_index"))
+        return self._csv_positions(base, shift)
+
+    def _csv_positions(self, base: Any, shift: int) -> Any:
+        """CSV files have no row index, and Spark packs their pieces into partitions by size,
+        not by name. A row's position in its file is its piece's first byte plus its place in
+        the piece (monotonically_increasing_id minus the piece's first id): increasing, and
+        below the file's size (each row takes at least one byte of its piece)."""
+        F = self.F
+        big = max(os.path.getsize(f) for f in self.files)
+        if big >= 1 << shift:
+            raise FairscanError(f"CSV files of {big:,} bytes are too large to keep their row order with the Spark "
+                                "engine; convert them to Parquet")
+        meta = F.col("_metadata")
+        path, start, rid = "__fairscan_path", "__fairscan_start", "__fairscan_id"
+        df = self.df.select("*", meta.getField("file_path").alias(path), meta.getField("file_block_start").alias(start),
+                            base.alias(POS), F.monotonically_increasing_id().alias(rid))
+        first = df.groupBy(path, start).agg(F.min(rid).alias("__fairscan_first"))
+        df = df.join(F.broadcast(first), [path, start])
+        pos = F.col(POS) + F.col(start) + F.col(rid) - F.col("__fairscan_first")
+        return df.withColumn(POS, pos).drop(path, start, rid, "__fairscan_first")
 
     def budget_cut(self, column: str, k: int) -> tuple[float, int, int]:
         """(the k-th highest score, how many rows at it are taken, how many rows are at it)."""

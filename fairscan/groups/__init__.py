@@ -13,11 +13,14 @@ Conventions (documented for users):
   interpolation as in ``pandas.qcut``; duplicate edges are merged, so a column with heavy
   ties may get fewer tiers, with a warning); two or more numbers are cut points.
 - Intersections list only the combinations that occur in the data.
+- A group is named (a reference group, ...) by its label, or for a quantile tier also by its
+  short name (``Q4``) or its range (``(1428..]``); see :func:`match_group`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -136,6 +139,86 @@ def tier_labels(edges: Sequence[float], quantile: bool) -> tuple[str, ...]:
         rng = f"({'' if lo is None else format_number(lo)}..{'' if hi is None else format_number(hi)}]"
         labels.append(f"Q{i + 1} {rng}" if quantile else rng)
     return tuple(labels)
+
+
+_QUANTILE_TIER = re.compile(r"^(Q\d+) (\(.*\])$")
+#: how many groups an error message lists
+_LISTED = 12
+
+
+def group_aliases(label: str) -> tuple[str, ...]:
+    """Other names of a group label: a quantile tier's short name and its range
+    ('Q4', '(1428..]' for 'Q4 (1428..]'); none for other labels."""
+    m = _QUANTILE_TIER.match(label)
+    return m.groups() if m else ()
+
+
+def _candidates(text: str, labels: Sequence[str], fold: bool) -> list[str]:
+    """Labels that ``text`` names (ignoring surrounding whitespace, and case with ``fold``)."""
+    norm = (lambda t: t.strip().casefold()) if fold else (lambda t: t.strip())
+    want = norm(text)
+    return [lab for lab in labels if want == norm(lab) or want in {norm(a) for a in group_aliases(lab)}]
+
+
+def _match_one(text: str, labels: Sequence[str]) -> list[str]:
+    """The labels ``text`` names: the exact label; else the label or a tier's alias without
+    surrounding whitespace; else the same ignoring case. Several means ambiguous."""
+    if text in labels:
+        return [text]
+    return _candidates(text, labels, fold=False) or _candidates(text, labels, fold=True)
+
+
+def _listing(labels: Sequence[str]) -> str:
+    more = f" and {len(labels) - _LISTED} more" if len(labels) > _LISTED else ""
+    return ", ".join(labels[:_LISTED]) + more
+
+
+def match_group(name: object, labels: Sequence[str], *, what: str = "group", where: str = "") -> str:
+    """The label in ``labels`` that ``name`` names, for every place a user names a group.
+
+    Accepted: the exact label; a quantile tier's short name (``Q4`` for ``Q4 (1428..]``) or
+    its range (``(1428..]``); any of these without surrounding whitespace, then ignoring case
+    if that leaves one group. An intersection's group may be named part by part
+    (``(24..59] x Q4``). ``what`` and ``where`` word the one-line error (``"reference group"``,
+    ``"attribute 'balance'"``): an unknown name lists the groups with close matches, an
+    ambiguous one the groups it matches.
+    """
+    text = name if isinstance(name, str) else value_label(name)
+    labels = [str(lab) for lab in labels]
+    place = f" in {where}" if where else ""
+    found = _match_one(text, labels)
+    if not found and INTERSECTION_SEP in text:
+        found = _match_parts(text, labels, what, place)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise FairscanError(f"{what} '{text}'{place} is ambiguous: it matches {_listing(found)}; "
+                            "give the exact label")
+    aliases = [a for lab in labels for a in group_aliases(lab)]
+    raise FairscanError(f"{what} '{text}' not found{place}{suggest(text, [*labels, *aliases])}; "
+                        f"groups are: {_listing(labels)}")
+
+
+def _match_parts(text: str, labels: Sequence[str], what: str, place: str) -> list[str]:
+    """An intersection group named part by part: each part matched among that position's labels."""
+    parts = text.split(INTERSECTION_SEP)
+    split = [lab.split(INTERSECTION_SEP) for lab in labels]
+    split = [p for p in split if len(p) == len(parts)]
+    if not split:
+        return []
+    chosen = []
+    for i, part in enumerate(parts):
+        options = list(dict.fromkeys(p[i] for p in split))
+        found = _match_one(part, options)
+        if len(found) != 1:
+            word = "is ambiguous" if found else "matches no group"
+            raise FairscanError(f"{what} '{text}'{place}: part {i + 1} '{part.strip()}' {word} among "
+                                f"{_listing(found or options)}{'' if found else suggest(part.strip(), options)}")
+        chosen.append(found[0])
+    full = INTERSECTION_SEP.join(chosen)
+    if full not in labels:
+        raise FairscanError(f"{what} '{text}'{place}: the group '{full}' has no rows; groups are: {_listing(labels)}")
+    return [full]
 
 
 def value_label(v: object) -> str:

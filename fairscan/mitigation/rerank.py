@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
+from fairscan.groups import match_group
 from fairscan.metrics import ranking
 
 __all__ = [
@@ -247,12 +248,9 @@ def _apply_mask(c: _Candidates, users: pd.DataFrame | None, user_groups: str | N
     for col in (user_col, user_groups):
         if col not in users.columns:
             raise FairscanError(f"USERS has no column '{col}'{suggest(col, [str(x) for x in users.columns])}")
-    wanted = {str(a) for a in ([apply_to] if isinstance(apply_to, str) else apply_to)}
-    known = {str(v) for v in users[user_groups].dropna().unique()}
-    missing = sorted(wanted - known)
-    if missing:
-        raise FairscanError(f"apply_to names user group(s) {missing} not found in '{user_groups}'"
-                            f"{suggest(missing[0], known)}")
+    known = sorted({str(v) for v in users[user_groups].dropna().unique()})
+    wanted = {match_group(a, known, what="apply_to names user group", where=f"'{user_groups}'")
+              for a in ([apply_to] if isinstance(apply_to, str) else apply_to)}
     g = pd.Series(users[user_groups].astype(object).map(str).to_numpy(), index=pd.Index(users[user_col]))
     if not g.index.is_unique:
         raise FairscanError(f"USERS has duplicate '{user_col}' values; give one row per user")
@@ -396,9 +394,8 @@ def exposure_floor_rerank(
     p = _strength(strength)
     k = _k(k)
     groups = _item_group_map(item_groups, item_col)
-    if str(protected_item_group) not in set(groups.unique()):
-        raise FairscanError(f"protected item group '{protected_item_group}' is not a group of any item"
-                            f"{suggest(str(protected_item_group), [str(x) for x in groups.unique()])}")
+    protected_item_group = match_group(protected_item_group, sorted({str(x) for x in groups.unique()}),
+                                       what="protected item group", where="the items' groups")
     c = _candidates(candidates, groups, user_col, item_col, score_col, rank_col)
     U, N = c.scores.shape
     mtable = fair_mtable(k, p, alpha, adjust=adjust_alpha)
@@ -533,9 +530,8 @@ def tradeoff_curve(
     focus = focus_item_group or protected_item_group
     if focus is None:
         raise FairscanError("name the item group of interest: focus_item_group (or protected_item_group)")
-    if str(focus) not in {str(v) for v in items[item_group].dropna().unique()}:
-        raise FairscanError(f"item group '{focus}' not found in ITEMS '{item_group}'"
-                            f"{suggest(str(focus), [str(v) for v in items[item_group].dropna().unique()])}")
+    focus = match_group(focus, sorted({str(v) for v in items[item_group].dropna().unique()}),
+                        what="item group", where=f"ITEMS '{item_group}'")
     rows: list[dict[str, Any]] = []
     base_ndcg: dict[str, float] = {}
     for st in strengths:
