@@ -395,3 +395,41 @@ def test_hostile_upload_stays_text(browser, server, tmp_path):
     assert "text/html files are not allowed" in uploader
     assert not any("page.html" in e for e in error_texts(page))  # it never reached fairscan
     context.close()
+
+
+def test_fairscan_app_opens_a_browser_where_there_is_a_display(tmp_path):
+    """With a display, ``fairscan app`` opens the dashboard's address in the user's browser once
+    the server answers ($BROWSER stands in for it and records what it was asked to open); with
+    ``--no-browser`` it does not; a port in use is a one-line error naming another port."""
+    opened = tmp_path / "opened.txt"
+    fake = tmp_path / "browser.sh"
+    fake.write_text(f'#!/bin/sh\necho "$1" >> "{opened}"\n')
+    fake.chmod(0o755)
+    for flags, expect in (((), True), (("--no-browser",), False)):
+        port = free_port()
+        env = {**os.environ, "DISPLAY": ":99", "BROWSER": f"{fake} %s", "HOME": str(tmp_path)}
+        proc = subprocess.Popen([FAIRSCAN, "app", "--port", str(port), "--address", "127.0.0.1", *flags],
+                                cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (opened.exists() or not expect):
+                time.sleep(0.2)
+            if expect:
+                assert opened.read_text().split() == [f"http://localhost:{port}"]
+                busy = subprocess.run([FAIRSCAN, "app", "--port", str(port), "--address", "127.0.0.1"],
+                                      capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+                assert busy.returncode == 2 and busy.stderr.count("\n") == 1
+                assert f"port {port} on 127.0.0.1 is in use" in busy.stderr and f"--port {port + 1}" in busy.stderr
+                opened.unlink()
+            else:
+                for _ in range(300):  # serving: then it would have opened the browser at once
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
+                            break
+                    except OSError:
+                        time.sleep(0.2)
+                time.sleep(2)
+                assert not opened.exists()
+        finally:
+            stop_server(proc)
