@@ -15,7 +15,7 @@ import pandas as pd
 
 from fairscan.engines.base import Decision, Engine, Label
 from fairscan.engines.memory import MemoryEngine
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import GroupSpec, TierSpec, resolve
 from fairscan.metrics.classification import LABEL_FREE, METRICS
 from fairscan.metrics.tables import Settings, analyse
@@ -151,7 +151,7 @@ def binary_positive(engine: Engine, column: str, given: object, role: str, flag:
             if v == given or str(v) == str(given):
                 return v
         raise FairscanError(
-            f"{role} column '{column}' has no value {given!r}; its values are: "
+            f"{role} column '{column}' has no value {plain(given)}; its values are: "
             f"{', '.join(map(str, values[:10]))}"
         )
     if len(values) > 2:
@@ -166,7 +166,7 @@ def binary_positive(engine: Engine, column: str, given: object, role: str, flag:
     if set(lowered) <= set(_YES_NO) and lowered:
         return lowered.get("yes", "yes")
     raise FairscanError(
-        f"{role} column '{column}' has values {', '.join(map(repr, values))}: say which one is "
+        f"{role} column '{column}' has values {', '.join(map(plain, values))}: say which one is "
         f"positive with {flag} VALUE"
     )
 
@@ -177,9 +177,9 @@ def resolve_budget(budget: int | float | str, n_rows: int) -> int:
         try:
             budget = float(budget) if any(ch in budget for ch in ".eE") else int(budget)
         except ValueError:
-            raise FairscanError(f"budget {budget!r} is not a number: give a count (500) or a fraction (0.1)") from None
+            raise FairscanError(f"budget {plain(budget)} is not a number: give a count (500) or a fraction (0.1)") from None
     if isinstance(budget, bool) or not isinstance(budget, int | float | np.integer | np.floating):
-        raise FairscanError(f"budget must be a count or a fraction, got {budget!r}")
+        raise FairscanError(f"budget must be a count or a fraction, got {plain(budget)}")
     if isinstance(budget, int | np.integer):
         k = int(budget)
         if k < 0:
@@ -291,7 +291,7 @@ def audit(
         raise FairscanError("the data has no rows")
     for v, name in ((min_group_size, "min_group_size"), (suppress_below, "suppress_below"), (n_boot, "n_boot")):
         if not isinstance(v, int | np.integer) or v < 0:
-            raise FairscanError(f"{name} must be a whole number >= 0, got {v!r}")
+            raise FairscanError(f"{name} must be a whole number >= 0, got {plain(v)}")
     if not 0 < confidence < 1 or not 0 < alpha < 1:
         raise FairscanError("confidence and alpha must be between 0 and 1")
     for col, role in ((target, "target"), (prediction, "prediction"), (score, "score"), (weights, "weight")):
@@ -488,7 +488,7 @@ def _decision(
 ) -> tuple[Decision, tuple[float, float] | None]:
     """The decision rule, validated against the data, and the score's range (if any)."""
     if favourable not in (0, 1):
-        raise FairscanError(f"favourable decision must be 0 or 1, got {favourable!r}")
+        raise FairscanError(f"favourable decision must be 0 or 1, got {plain(favourable)}")
     for col, role in ((prediction, "prediction"), (score, "score")):
         _check_column(engine, col, role)
     if (prediction is None) == (score is None):
@@ -511,9 +511,9 @@ def _decision(
         try:
             t = float(threshold)
         except (TypeError, ValueError):
-            raise FairscanError(f"threshold {threshold!r} is not a number") from None
+            raise FairscanError(f"threshold {plain(threshold)} is not a number") from None
         if not math.isfinite(t):
-            raise FairscanError(f"threshold {threshold!r} must be a finite number")
+            raise FairscanError(f"threshold {plain(threshold)} must be a finite number")
         if t > hi or t < lo:
             where = "above every" if t > hi else "below every"
             raise FairscanError(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fairscan.errors import FairscanError
+from fairscan.errors import FairscanError, plain
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -41,12 +41,12 @@ def _infer_tier(spec: str | None) -> dict[str, Any]:
         try:
             n = int(parts[2]) if len(parts) == 3 else 4
         except ValueError:
-            raise FairscanError(f"--infer-tier {spec!r}: N must be a whole number of tiers") from None
+            raise FairscanError(f"--infer-tier {plain(spec)}: N must be a whole number of tiers") from None
         return {"kind": "spend", "customer": parts[0], "amount": parts[1], "n": n, "columns": parts[:2]}
     if kind == "model" and len(parts) in (1, 2):
         return {"kind": "model", "column": parts[0], "person": parts[1] if len(parts) == 2 else None,
                 "columns": parts}
-    raise FairscanError(f"--infer-tier {spec!r}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or "
+    raise FairscanError(f"--infer-tier {plain(spec)}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or "
                         "model:TIER_COL[,PERSON_COL]")
 
 
@@ -55,7 +55,7 @@ def _references(values: list[str] | None) -> dict[str, str]:
     for v in values or []:
         attr, eq, group = v.partition("=")
         if not eq or not attr:
-            raise FairscanError(f"--reference {v!r}: write ATTRIBUTE=GROUP, e.g. --reference age='(24..59]'")
+            raise FairscanError(f"--reference {plain(v)}: write ATTRIBUTE=GROUP, e.g. --reference age='(24..59]'")
         out[attr] = group
     return out
 
@@ -66,7 +66,7 @@ def _budget(text: str | None) -> int | float | None:
     try:
         return float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
-        raise FairscanError(f"--budget {text!r}: give a count (500) or a fraction (0.1)") from None
+        raise FairscanError(f"--budget {plain(text)}: give a count (500) or a fraction (0.1)") from None
 
 
 def _write(text: str, out: str | None) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.audit import AuditResult, audit, decide
-from fairscan.errors import FairscanError
+from fairscan.errors import FairscanError, plain
 
 
 @dataclass
@@ -93,7 +93,7 @@ def infer_tiers(data: pd.DataFrame, spec: dict[str, Any], *, exclude: list[str] 
         drop = [c for c in [*(exclude or []), person] if c and c in data.columns]
         model = fit_tier_model(data, spec["column"], exclude=drop, seed=seed, groups=person)
         return pd.Series(_hard(membership(data, model)), index=data.index, name=INFERRED), model
-    raise FairscanError(f"unknown kind of inferred tier {kind!r}: use spend or model")
+    raise FairscanError(f"unknown kind of inferred tier {plain(kind)}: use spend or model")
 
 
 def audit_inferred(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 
 DATASET_PREFIX = "dataset:"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -127,7 +127,7 @@ def files_separator(files: list[str]) -> str:
     seps = {f: csv_separator(Path(f)) for f in files}
     if len(set(seps.values())) > 1:
         raise FairscanError("the CSV files use different separators (" + ", ".join(
-            f"'{f}': {s!r}" for f, s in list(seps.items())[:3]) + "); re-export them alike")
+            f"'{f}': {plain(s)}" for f, s in list(seps.items())[:3]) + "); re-export them alike")
     return next(iter(seps.values()))
 
 

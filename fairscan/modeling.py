@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 
 SCORE = "score"
 ROW_ID = "row_id"
@@ -188,7 +188,7 @@ def train_targeting(
     if y.all() or not y.any():
         raise FairscanError(
             f"label '{target}' has no {'negative' if y.all() else 'positive'} rows for positive label "
-            f"{positive_label!r}; check --positive-label"
+            f"{plain(positive_label)}; check --positive-label"
         )
     idx = np.arange(len(data))
     train_idx, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.metrics.classification import METRICS
 
 Verdict = Literal["pass", "fail", "insufficient"]
@@ -85,14 +85,14 @@ def parse_tolerances(spec: Mapping[str, object] | None) -> dict[str, Tolerance]:
         try:
             bound = float(value)
         except (TypeError, ValueError):
-            raise FairscanError(f"tolerance for '{metric}': {key} must be a number, got {value!r}") from None
+            raise FairscanError(f"tolerance for '{metric}': {key} must be a number, got {plain(value)}") from None
         if key == "min_ratio" and 0 < bound <= 1:
             out[metric] = Tolerance("ratio", bound)
         elif key == "max_difference" and 0 <= bound <= 1:
             out[metric] = Tolerance("difference", bound)
         else:
             raise FairscanError(
-                f"tolerance for '{metric}': use min_ratio in (0, 1] or max_difference in [0, 1], got {key}={value!r}"
+                f"tolerance for '{metric}': use min_ratio in (0, 1] or max_difference in [0, 1], got {key}={plain(value)}"
             )
     return out
 

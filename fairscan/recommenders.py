@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.metrics import ranking
 
 __all__ = [
@@ -214,7 +214,7 @@ def temporal_split(
     u_codes, _ = pd.factorize(interactions[user])
     if time is not None and not leave_last_out:
         if not 0 < test_fraction < 1:
-            raise FairscanError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+            raise FairscanError(f"test_fraction must be between 0 and 1, got {plain(test_fraction)}")
         t = _times(interactions[time], time)
         cut = np.quantile(t, 1 - test_fraction, method="lower")
         held = t > cut
@@ -354,7 +354,7 @@ class _Base:
         self._check_fitted()
         assert self.users_ is not None and self.items_ is not None
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise FairscanError(f"k must be a whole number >= 1, got {k!r}")
+            raise FairscanError(f"k must be a whole number >= 1, got {plain(k)}")
         user_ids = self.users_ if users is None else pd.Index(list(users) if not isinstance(
             users, pd.Index | pd.Series | np.ndarray) else users)
         codes = self._user_codes(user_ids)
@@ -430,7 +430,7 @@ class ItemKNNRecommender(_Base):
     def __init__(self, n_neighbours: int | None = 100) -> None:
         super().__init__()
         if n_neighbours is not None and (isinstance(n_neighbours, bool) or int(n_neighbours) < 1):
-            raise FairscanError(f"n_neighbours must be a whole number >= 1 or None, got {n_neighbours!r}")
+            raise FairscanError(f"n_neighbours must be a whole number >= 1 or None, got {plain(n_neighbours)}")
         self.n_neighbours = None if n_neighbours is None else int(n_neighbours)
         self.similarity_: sp.csr_matrix | None = None
 
@@ -491,7 +491,7 @@ def _from_state(state: dict[str, Any]) -> _Base:
     elif kind == "popularity":
         model = PopularityRecommender()
     else:
-        raise FairscanError(f"unknown recommender kind {kind!r} in the model file")
+        raise FairscanError(f"unknown recommender kind {plain(kind)} in the model file")
     model._set(pd.Index(state["users"]), pd.Index(state["items"]), sp.csr_matrix(state["user_items"]))
     if isinstance(model, ItemKNNRecommender):
         model.similarity_ = sp.csr_matrix(state["similarity"])
@@ -631,7 +631,7 @@ def train_recommender(
     from fairscan.modeling import data_sha256
 
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise FairscanError(f"k must be a whole number >= 1, got {k!r}")
+        raise FairscanError(f"k must be a whole number >= 1, got {plain(k)}")
     _check_columns(interactions, [user, item, weight, time], "interactions")
     t0 = _time.perf_counter()
     split = temporal_split(interactions, user, item, time, test_fraction=test_fraction,
@@ -758,7 +758,7 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
     lines = lines.assign(CustomerID=lines["CustomerID"].astype(np.int64))
     cols = ["CustomerID", "StockCode", "InvoiceDate", "Quantity", "UnitPrice", "amount"]
     if weight not in ("Quantity", "amount"):
-        raise FairscanError(f"weight must be 'Quantity' or 'amount', got {weight!r}")
+        raise FairscanError(f"weight must be 'Quantity' or 'amount', got {plain(weight)}")
     trained = train_recommender(lines[cols], user="CustomerID", item="StockCode", weight=weight,
                                 time="InvoiceDate", k=k, model=model, seed=seed, test_fraction=test_fraction,
                                 n_neighbours=n_neighbours, name="online-retail", dataset="online-retail")
@@ -888,7 +888,7 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
     data = datasets.load("coupon")
     unknown = sorted(set(data["coupon"].dropna().unique()) - set(COUPON_PRICE_ORDER))
     if unknown:
-        raise FairscanError(f"coupon data has coupon types without a price tier: {unknown}")
+        raise FairscanError(f"coupon data has coupon types without a price tier: {plain(unknown)}")
     n = len(data)
     ids = np.arange(n)
     strata = data["coupon"].astype(str) + "|" + data["Y"].astype(str)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
@@ -191,7 +191,7 @@ def _unique(values: pd.Series, role: str, col: str) -> pd.Index:
     if not idx.is_unique:
         dup = idx[idx.duplicated()]
         raise FairscanError(
-            f"{role} has {len(dup):,} duplicate '{col}' value(s), e.g. {dup[0]!r}; give one row per {col}")
+            f"{role} has {len(dup):,} duplicate '{col}' value(s), e.g. {plain(dup[0])}; give one row per {col}")
     return idx
 
 
@@ -265,7 +265,7 @@ def _ranks(values: pd.Series, col: str) -> np.ndarray:
         if bad.any():
             raise FairscanError(
                 f"RECS rank column '{col}' has {int(bad.sum()):,} value(s) that are not whole numbers, "
-                f"e.g. {arr[bad][0]!r}; ranks must be 1, 2, 3, ...")
+                f"e.g. {plain(arr[bad][0])}; ranks must be 1, 2, 3, ...")
     arr = arr.astype(np.int64)
     if len(arr) and arr.min() < 1:
         raise FairscanError(
@@ -279,7 +279,7 @@ def _duplicate_error(what: str, users: pd.Series, second: pd.Series, first_col: 
     d = df[df.duplicated(keep=False)]
     n = int(df.duplicated().sum())
     ex = d.iloc[0] if len(d) else None
-    eg = f", e.g. {first_col} {ex['u']!r} {second_col} {ex['x']!r}" if ex is not None else ""
+    eg = f", e.g. {first_col} {plain(ex['u'])} {second_col} {plain(ex['x'])}" if ex is not None else ""
     return FairscanError(
         f"RECS has {n:,} duplicate ({first_col}, {second_col}) pair(s){eg}; {what}")
 
@@ -572,9 +572,9 @@ def audit_recs(
     for val, name in ((n_boot, "n_boot"), (min_group_size, "min_group_size"), (suppress_below, "suppress_below"),
                       (seed, "seed")):
         if isinstance(val, bool) or not isinstance(val, int | np.integer) or val < 0:
-            raise FairscanError(f"{name} must be a whole number >= 0, got {val!r}")
+            raise FairscanError(f"{name} must be a whole number >= 0, got {plain(val)}")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise FairscanError(f"k must be a whole number >= 1, got {k!r}")
+        raise FairscanError(f"k must be a whole number >= 1, got {plain(k)}")
     k = int(k)
     if not 0 < confidence < 1 or not 0 < alpha < 1:
         raise FairscanError("confidence and alpha must be between 0 and 1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,3 +41,15 @@ def run_console(*args: str) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess (checks there is no traceback)."""
     return subprocess.run([sys.executable, "-m", "fairscan.cli", *args], capture_output=True, text=True,
                           timeout=120)
+
+
+#: what a message must never show: a numpy or pandas repr (np.int64(15), int64(15), np.str_('a'),
+#: Timestamp(...)) or a traceback
+_NOT_PLAIN = re.compile(r"\bnp\.|\bnumpy\.|\b(?:u?int|float|complex)\d+\(|\b(?:str|bytes|bool)_\(|"
+                        r"\b(?:Timestamp|Timedelta|Index|array)\(|Traceback")
+
+
+def assert_plain_message(message: str) -> None:
+    """One line of plain text: values as Python prints them, no numpy repr, no traceback."""
+    assert message and "\n" not in message and "\r" not in message, repr(message)
+    assert not _NOT_PLAIN.search(message), message

@@ -26,6 +26,7 @@ from fairscan.cli import main
 from fairscan.errors import FairscanError
 from fairscan.io import read_table
 from fairscan.review.config import ReviewConfig, load_config, starter
+from tests.conftest import assert_plain_message
 
 # function-scoped tmp_path / capsys are fine here: every example overwrites its own file
 FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -124,7 +125,7 @@ def ragged_csv(draw) -> bytes:
 # -- checks ---------------------------------------------------------------------------------------
 def assert_clear(err: FairscanError, path: Path) -> None:
     msg = str(err)
-    assert msg and "\n" not in msg and "\r" not in msg, repr(msg)
+    assert_plain_message(msg)
     assert str(path) in msg, msg
 
 
@@ -156,6 +157,7 @@ def check_cli(path: Path, capsys, must_fail: bool = False) -> None:
     if must_fail or code != 0:
         assert code == 2, (code, out, err)
         assert err.startswith("fairscan: error: ") and err.count("\n") == 1, err
+        assert_plain_message(err.removesuffix("\n"))
     else:
         assert out.strip(), "an audit that succeeds prints a report"
 

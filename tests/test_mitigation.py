@@ -121,3 +121,59 @@ def test_unknown_method_or_constraint():
         compare(df, "credit", ["foreign_worker"], positive_label=1, methods="treshold")
     with pytest.raises(FairscanError, match="unknown constraint"):
         compare(df, "credit", ["foreign_worker"], positive_label=1, constraint="parity")
+
+
+# -- the attribute each disparity names: as the audit names it ------------------------------------
+@pytest.mark.parametrize(("flags", "method", "attribute"), [
+    (["--sensitive", "foreign_worker"], "threshold", "foreign_worker"),
+    (["--tiers", "age_in_years=30,45"], "threshold", "age_in_years"),
+    (["--sensitive", "telephone", "--tiers", "age_in_years=30,45"], "budget", "telephone x age_in_years"),
+])
+def test_mitigation_json_names_the_attribute_as_the_audit_does(cli, flags, method, attribute):
+    r = cli("mitigate", "dataset:german", "--target", "credit", "--positive-label", "1", *flags,
+            "--method", method, "--no-sweep", "--format", "json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    points = [out["baseline"], *out["methods"], *out["curve"]]
+    assert all(p["disparities"] for p in points)
+    assert {d["attribute"] for p in points for d in p["disparities"]} == {attribute}
+    assert out["attribute"] == attribute
+    # the audit of the same columns writes the same name, so the two JSON documents join on it
+    intersect = ["--intersect"] if " x " in attribute else []
+    a = cli("audit", "dataset:german", "--score", "credit_amount", "--threshold", "3000", *flags, *intersect,
+            "--n-boot", "0", "--format", "json")
+    assert a.code == 0, a.err
+    assert attribute in {d["attribute"] for d in json.loads(a.out)["disparities"]}
+
+
+def _toy(n: int = 1500) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    grp = rng.choice(["a", "b"], n, p=[0.6, 0.4])
+    x1 = rng.normal(size=n) + (grp == "a")
+    x2 = rng.normal(size=n)
+    target = (rng.random(n) < 1 / (1 + np.exp(-(x1 + 0.5 * x2)))).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "grp": grp, "target": target})
+
+
+@pytest.fixture(scope="module")
+def toy_grp():
+    return compare(_toy(), "target", ["grp"], positive_label=1, methods="threshold", sweep=False, n_boot=0)
+
+
+@pytest.mark.parametrize("name", ["y", "d", "w"])
+def test_an_attribute_named_like_an_internal_column(toy_grp, name):
+    """The evaluation's own columns (label, decision, weight) never take the attribute's name:
+    renaming the sensitive column changes the attribute's name and nothing else."""
+    from fairscan.report.mitigation import render_mitigation_html, render_mitigation_markdown
+
+    r = compare(_toy().rename(columns={"grp": name}), "target", [name], positive_label=1, methods="threshold",
+                sweep=False, n_boot=0)
+    assert r.meta["attribute"] == name
+    threshold = r.methods[0]
+    assert threshold.utility["selected"] % 1 > 0  # randomised: the weighted evaluation ran
+    for got, want in zip([r.baseline, *r.methods], [toy_grp.baseline, *toy_grp.methods], strict=True):
+        assert got.disparities and {d["attribute"] for d in got.disparities} == {name}
+        assert [{**d, "attribute": "grp"} for d in got.disparities] == want.disparities
+        assert (got.utility, got.summary) == (want.utility, want.summary)
+    assert f"Attribute: {name} ·" in render_mitigation_markdown(r)
+    assert f"<p>Attribute: {name} ·" in render_mitigation_html(r)

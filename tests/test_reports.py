@@ -164,3 +164,12 @@ def test_markdown_text_makes_no_autolinks():
     for raw, want in (("http://evil.example/x", f"http:{j}//evil.example/x"), ("www.evil.example", f"www{j}.evil.example"),
                       ("boss@corp.example", f"boss{j}@corp.example"), ("(24..59]", "(24..59\\]"), ("3.75", "3.75")):
         assert md_text(raw) == want
+
+
+def test_method_section_shows_a_numeric_positive_label_plainly():
+    """Labels 1/2 read from data are numpy integers: the method line says '= 2', not np.int64(2)."""
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"g": rng.choice(["a", "b"], 300), "y": rng.integers(1, 3, 300), "p": rng.integers(0, 2, 300)})
+    r = fairscan.audit(df, target="y", prediction="p", sensitive="g", positive_label="2", n_boot=0)
+    assert "Label: y = 2." in r.to_markdown()
+    assert "Label: y = 2." in r.to_html()

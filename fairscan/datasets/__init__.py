@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 
 __all__ = ["NAMES", "card", "list_datasets", "load"]
 
@@ -50,7 +50,7 @@ def list_datasets() -> list[str]:
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or name not in NAMES:
         raise FairscanError(
-            f"unknown dataset {name!r}{suggest(str(name), NAMES)}; valid names: {', '.join(NAMES)}"
+            f"unknown dataset {plain(name)}{suggest(str(name), NAMES)}; valid names: {', '.join(NAMES)}"
         )
     return name
 
@@ -78,9 +78,9 @@ def load(name: str, split: str = "all") -> pd.DataFrame:
     _check_name(name)
     splits = _FILES[name]
     if split not in splits:
-        valid = ", ".join(repr(s) for s in splits)
+        valid = ", ".join(map(plain, splits))
         raise FairscanError(
-            f"dataset {name!r} has no split {split!r}{suggest(str(split), splits)}; "
+            f"dataset {plain(name)} has no split {plain(split)}{suggest(str(split), splits)}; "
             f"valid splits: {valid}"
         )
     stems = splits[split]

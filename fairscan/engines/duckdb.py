@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.base import N_CELLS, Aggregate, CellStats, Decision, Engine, Label
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import UNKNOWN, Attribute, Grouping
 
 #: Sort at most this many values in one piece when locating an order statistic.
@@ -496,9 +496,9 @@ class DuckDBEngine(Engine):
         except ImportError:
             raise FairscanError("the DuckDB engine needs the duckdb package: pip install 'fairscan[duckdb]'") from None
         if quantiles not in ("exact", "approx"):
-            raise FairscanError(f"quantiles must be 'exact' or 'approx', got {quantiles!r}")
+            raise FairscanError(f"quantiles must be 'exact' or 'approx', got {plain(quantiles)}")
         if data_hash not in ("sha256", "fast"):
-            raise FairscanError(f"data_hash must be 'sha256' or 'fast', got {data_hash!r}")
+            raise FairscanError(f"data_hash must be 'sha256' or 'fast', got {plain(data_hash)}")
         self._duckdb = duckdb
         self.memory_limit = memory_limit
         self.quantile_mode = quantiles

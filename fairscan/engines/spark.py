@@ -63,7 +63,7 @@ from fairscan.engines.duckdb import (
     score_error,
     weight_errors,
 )
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import Attribute, Grouping
 
 #: Collect at most this many values to the driver when locating an order statistic.
@@ -171,7 +171,7 @@ class SparkEngine(Engine):
         except ImportError:
             raise FairscanError("the Spark engine needs pyspark: pip install 'fairscan[spark]'") from None
         if quantiles not in ("exact", "approx"):
-            raise FairscanError(f"quantiles must be 'exact' or 'approx', got {quantiles!r}")
+            raise FairscanError(f"quantiles must be 'exact' or 'approx', got {plain(quantiles)}")
         self.F = F
         self.quantile_mode = quantiles
         self.relative_error = float(relative_error)

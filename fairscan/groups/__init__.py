@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 
 if TYPE_CHECKING:
     from fairscan.engines.base import Engine
@@ -106,7 +106,7 @@ def parse_tier_specs(values: Sequence[str]) -> dict[str, TierSpec]:
     for v in values:
         col, eq, spec = v.rpartition("=")
         if not eq or not col or not spec:
-            raise FairscanError(f"--tiers {v!r}: write COL=N (quantile tiers) or COL=c1,c2,... (cut points)")
+            raise FairscanError(f"--tiers {plain(v)}: write COL=N (quantile tiers) or COL=c1,c2,... (cut points)")
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         try:
             if len(parts) == 1 and "," not in spec:
@@ -118,7 +118,7 @@ def parse_tier_specs(values: Sequence[str]) -> dict[str, TierSpec]:
                 out[col] = [float(p) for p in parts]
         except ValueError:
             raise FairscanError(
-                f"--tiers {v!r}: '{spec}' must be a whole number of tiers or comma-separated cut points"
+                f"--tiers {plain(v)}: '{spec}' must be a whole number of tiers or comma-separated cut points"
             ) from None
     return out
 
@@ -285,11 +285,11 @@ def tier_edges(spec: TierSpec, quantiles: Callable[[np.ndarray], np.ndarray],
     try:
         edges = tuple(float(e) for e in spec)
     except (TypeError, ValueError):
-        raise FairscanError(f"tiers of {what}: cut points must be numbers, got {spec!r}") from None
+        raise FairscanError(f"tiers of {what}: cut points must be numbers, got {plain(spec)}") from None
     if len(edges) < 1 or any(math.isnan(e) for e in edges):
         raise FairscanError(f"tiers of {what}: give at least one cut point")
     if list(edges) != sorted(set(edges)):
-        raise FairscanError(f"tiers of {what}: cut points must be strictly increasing, got {list(edges)}")
+        raise FairscanError(f"tiers of {what}: cut points must be strictly increasing, got {plain(list(edges))}")
     return edges, False, ""
 
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import value_label
 from fairscan.metrics.stats import z_value
 
@@ -347,14 +347,14 @@ def _sorted_values(values: list) -> list:
 
 def _check_options(threshold: float, cv: int, confidence: float) -> None:
     if isinstance(cv, bool) or not isinstance(cv, int | np.integer) or cv < 2:
-        raise FairscanError(f"proxy detection: cv must be a whole number of folds >= 2, got {cv!r}")
+        raise FairscanError(f"proxy detection: cv must be a whole number of folds >= 2, got {plain(cv)}")
     if not 0.0 <= float(threshold) <= 1.0:
         raise FairscanError(
-            f"proxy detection: threshold is an AUC between 0 and 1, got {threshold!r}"
+            f"proxy detection: threshold is an AUC between 0 and 1, got {plain(threshold)}"
         )
     if not 0.0 < float(confidence) < 1.0:
         raise FairscanError(
-            f"proxy detection: confidence must be between 0 and 1, got {confidence!r}"
+            f"proxy detection: confidence must be between 0 and 1, got {plain(confidence)}"
         )
 
 
@@ -391,7 +391,7 @@ def _resolve_positive(sensitive: str, values: list, positive: object) -> object:
     if len(matches) != 1:
         labels = [value_label(v) for v in values]
         raise FairscanError(
-            f"positive group {positive!r} does not occur in '{sensitive}'"
+            f"positive group {plain(positive)} does not occur in '{sensitive}'"
             f"{suggest(str(positive), labels)}; values: {', '.join(labels)}"
         )
     return matches[0]
@@ -445,7 +445,7 @@ def detect_proxies(
     values = _sorted_values(list(pd.unique(target)))
     if len(values) < 2:
         raise FairscanError(
-            f"sensitive column '{sensitive}' has a single value ({value_label(values[0])!r}"
+            f"sensitive column '{sensitive}' has a single value ({plain(value_label(values[0]))}"
             f"{' after dropping missing values' if dropped else ''}): there are no groups to infer"
         )
     target_values = target.to_numpy()

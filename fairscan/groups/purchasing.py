@@ -61,7 +61,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import UNKNOWN, tier_edges, tier_labels, value_label
 
 __all__ = [
@@ -482,7 +482,7 @@ def fit_tier_model(
     position = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(y_text) - set(position))
     if unknown:
-        raise FairscanError(f"tier column '{tier}' has values missing from the tier order: {unknown[:5]}")
+        raise FairscanError(f"tier column '{tier}' has values missing from the tier order: {plain(unknown[:5])}")
     y = np.array([position[v] for v in y_text], dtype=int)
     counts = np.bincount(y, minlength=len(classes))
     if (counts > 0).sum() < 2:
@@ -549,7 +549,7 @@ def collapse_tiers(proba: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFr
     unmapped = [c for c in proba.columns if c not in mapping]
     if unmapped:
         raise FairscanError(
-            f"collapse_tiers: no coarse tier for {unmapped[:5]}{suggest(str(unmapped[0]), mapping)}"
+            f"collapse_tiers: no coarse tier for {plain(unmapped[:5])}{suggest(str(unmapped[0]), mapping)}"
         )
     coarse = list(dict.fromkeys(mapping[c] for c in proba.columns))
     out = pd.DataFrame(

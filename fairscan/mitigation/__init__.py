@@ -208,7 +208,7 @@ def compare(
 
         k = resolve_budget(budget, len(split.y_test))
     base_decisions = _decide(base_scores, k)
-    ctx = _Context(split, base, base_scores, base_scores_train, k, constraint, seed, n_boot)
+    ctx = _Context(split, base, base_scores, base_scores_train, k, constraint, seed, n_boot, attr)
     baseline = ctx.evaluate("baseline", None, None, base_decisions, base_scores, time.perf_counter() - t0)
 
     runners = {"threshold": ctx.threshold, "budget": ctx.budget, "expgrad": ctx.expgrad,
@@ -270,12 +270,17 @@ def _decide(scores: np.ndarray, k: int | None) -> np.ndarray:
 
 
 class _Context:
-    """Shared state of one comparison: the split, the base model, the evaluation."""
+    """Shared state of one comparison: the split, the base model, the evaluation.
+
+    ``attribute`` is the audited attribute's name (``sex``, a tier's column, ``sex x balance``):
+    the evaluation audits a column of that name, so every disparity names it as the audit does.
+    """
 
     def __init__(self, s: _Split, base: Any, scores: np.ndarray, scores_train: np.ndarray, k: int | None,
-                 constraint: str, seed: int, n_boot: int) -> None:
+                 constraint: str, seed: int, n_boot: int, attribute: str) -> None:
         self.s, self.base, self.scores, self.scores_train = s, base, scores, scores_train
         self.k, self.constraint, self.seed, self.n_boot = k, constraint, seed, n_boot
+        self.attribute = attribute
         self.fitted: dict[str, Any] = {}
         self._encoded: tuple[Any, np.ndarray, np.ndarray] | None = None
 
@@ -294,17 +299,20 @@ class _Context:
             "true_positives": float(np.sum(offer * y)),
             "selected": float(np.sum(offer)),
         }
+        # the groups' column is named after the attribute; the others must not take its name
+        attr = self.attribute
+        yc, dc, wc = ("y", "d", "w") if attr not in ("y", "d", "w") else ("y_", "d_", "w_")
         frac = (offer > 0) & (offer < 1)
         if frac.any():  # expected values: split each fractional row into offered / not offered
             rows = np.r_[np.arange(len(y)), np.flatnonzero(frac)]
             d = np.r_[offer > 0, np.zeros(int(frac.sum()), dtype=bool)]
             w = np.r_[np.where(frac, offer, 1.0), 1 - offer[frac]]
-            frame = pd.DataFrame({"y": y[rows], "d": d, "w": w, "group": a[rows]})
-            r = audit(frame, target="y", prediction="d", sensitive="group", weights="w", n_boot=self.n_boot,
+            frame = pd.DataFrame({yc: y[rows], dc: d, wc: w, attr: a[rows]})
+            r = audit(frame, target=yc, prediction=dc, sensitive=attr, weights=wc, n_boot=self.n_boot,
                       seed=self.seed)
         else:
-            frame = pd.DataFrame({"y": y, "d": offer > 0, "group": a})
-            r = audit(frame, target="y", prediction="d", sensitive="group", n_boot=self.n_boot, seed=self.seed)
+            frame = pd.DataFrame({yc: y, dc: offer > 0, attr: a})
+            r = audit(frame, target=yc, prediction=dc, sensitive=attr, n_boot=self.n_boot, seed=self.seed)
         disparities = r.to_dict()["disparities"]
         summ = r.summary.set_index("metric")
         headline = _HEADLINE[self.constraint]

@@ -53,7 +53,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
 
@@ -142,11 +142,11 @@ def fair_adjust_alpha(k: int, p: float, alpha: float = 0.1) -> tuple[float, np.n
 
 def _check_fair(k: int, p: float, alpha: float) -> None:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise FairscanError(f"k must be a whole number >= 1, got {k!r}")
+        raise FairscanError(f"k must be a whole number >= 1, got {plain(k)}")
     if not 0 <= p <= 1:
-        raise FairscanError(f"the floor strength p (minimum protected share) must be in [0, 1], got {p!r}")
+        raise FairscanError(f"the floor strength p (minimum protected share) must be in [0, 1], got {plain(p)}")
     if not 0 < alpha < 1:
-        raise FairscanError(f"alpha must be between 0 and 1, got {alpha!r}")
+        raise FairscanError(f"alpha must be between 0 and 1, got {plain(alpha)}")
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -181,7 +181,7 @@ def _item_group_map(item_groups: Any, item_col: str = "item", group_col: str | N
         raise FairscanError(f"item_groups: give a Series, a dict or a DataFrame, got {type(item_groups).__name__}")
     if not ser.index.is_unique:
         dup = ser.index[ser.index.duplicated()][0]
-        raise FairscanError(f"item_groups has duplicate item {dup!r}; give one group per item")
+        raise FairscanError(f"item_groups has duplicate item {plain(dup)}; give one group per item")
     return ser.astype(object).where(ser.notna(), UNKNOWN).map(str)
 
 
@@ -268,9 +268,9 @@ def _target(target: Target, labels: list[str], groups: pd.Series) -> np.ndarray:
             cnt = groups.value_counts()
             v = np.array([float(cnt.get(lab, 0)) for lab in labels])
             return v / v.sum()
-        raise FairscanError(f"target must be 'catalog', 'uniform' or a mapping group -> share, got {target!r}")
+        raise FairscanError(f"target must be 'catalog', 'uniform' or a mapping group -> share, got {plain(target)}")
     if not isinstance(target, Mapping):
-        raise FairscanError(f"target must be 'catalog', 'uniform' or a mapping group -> share, got {target!r}")
+        raise FairscanError(f"target must be 'catalog', 'uniform' or a mapping group -> share, got {plain(target)}")
     tg = {str(key): val for key, val in target.items()}
     v = np.array([float(tg.get(lab, 0.0)) for lab in labels])
     if (v < 0).any() or v.sum() <= 0 or not np.isfinite(v).all():
@@ -427,13 +427,13 @@ def exposure_floor_rerank(
 
 def _strength(x: float) -> float:
     if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating) or not 0 <= x <= 1:
-        raise FairscanError(f"strength must be a number in [0, 1], got {x!r}")
+        raise FairscanError(f"strength must be a number in [0, 1], got {plain(x)}")
     return float(x)
 
 
 def _k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise FairscanError(f"k must be a whole number >= 1, got {k!r}")
+        raise FairscanError(f"k must be a whole number >= 1, got {plain(k)}")
     return int(k)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from fairscan.audit import AuditResult
+from fairscan.errors import plain
 
 VERDICT_ORDER = {"fail": 0, "insufficient": 1, "pass": 2}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -140,7 +141,7 @@ def method_lines(result: AuditResult) -> list[str]:
     return [
         f"Decision: {m['decision']['description']}.",
         f"Label: {m['target'] or 'none (label-free metrics only)'}"
-        + (f" = {m['positive_label']!r}" if m["target"] else "") + ".",
+        + (f" = {plain(m['positive_label'])}" if m["target"] else "") + ".",
         f"Rates: {round(100 * s['confidence'])}% Wilson intervals. Differences and ratios: "
         f"{s['ci_methods']['disparities']}, {s['n_boot']} replicates, seed {s['seed']}.",
         f"Tests: {s['ci_methods']['p_values']}; verdicts at alpha = {s['alpha']}.",

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from fairscan.errors import FairscanError
+from fairscan.errors import FairscanError, plain
 
 MAX_CONFIG_BYTES = 64 << 10  # a review file is a few KB; PyYAML parses a hostile 1 MiB one for ~25 s
 MAX_DEPTH = 50  # a review file nests 4 levels; PyYAML's composer recurses once per level
@@ -118,7 +118,7 @@ def _check_keys(node: Any, p: Path, where: list[str]) -> None:
     for k, v in items:
         if isinstance(node, dict) and not isinstance(k, str):
             at = ".".join(where) or "(top level)"
-            raise FairscanError(f"review file '{p}': {at}: key {k!r} is not text; put it in quotes")
+            raise FairscanError(f"review file '{p}': {at}: key {plain(k)} is not text; put it in quotes")
         _check_keys(v, p, [*where, str(k)])
 
 
@@ -141,13 +141,13 @@ def _validate(raw: dict[str, Any], p: Path) -> None:
         elif e.validator == "enum":
             from fairscan.errors import suggest
 
-            msg = f"{e.instance!r} is not one of {', '.join(map(str, e.validator_value))}" + suggest(
+            msg = f"{plain(e.instance)} is not one of {', '.join(map(str, e.validator_value))}" + suggest(
                 str(e.instance), [str(v) for v in e.validator_value])
         if len(msg) > 300:  # the value of a 60 KiB string, say
             msg = msg[:300] + "..."
         raise FairscanError(f"review file '{p}': {where}: {msg}")
     if raw["name"].endswith("\n"):  # the pattern's $ also matches before a final newline
-        raise FairscanError(f"review file '{p}': name: {raw['name']!r} does not match '^[A-Za-z0-9_.-]+$'")
+        raise FairscanError(f"review file '{p}': name: {plain(raw['name'])} does not match '^[A-Za-z0-9_.-]+$'")
     if ("score" in raw) + ("prediction" in raw) + ("model" in raw) != 1:
         raise FairscanError(f"review file '{p}': give exactly one of model, score or prediction")
     if ("score" in raw or "model" in raw) and "decision" not in raw:
