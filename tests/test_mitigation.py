@@ -177,3 +177,23 @@ def test_an_attribute_named_like_an_internal_column(toy_grp, name):
         assert (got.utility, got.summary) == (want.utility, want.summary)
     assert f"Attribute: {name} ·" in render_mitigation_markdown(r)
     assert f"<p>Attribute: {name} ·" in render_mitigation_html(r)
+
+
+def test_group_thresholds_need_both_outcomes_in_every_group(cli):
+    """fairlearn cannot fit a threshold for a group whose training outcomes are all alike (here
+    german's foreign workers over 45: 5 people, all good credit, counted independently): one line
+    naming the group and what to do, exit 2 — not an internal error."""
+    from conftest import assert_plain_message
+
+    from fairscan import datasets
+
+    g = datasets.load("german")
+    old_foreign = g[(g["foreign_worker"] == "no") & (g["age_in_years"] > 45)]
+    assert old_foreign["credit"].nunique() == 1  # the data fact behind the case
+    r = cli("mitigate", "dataset:german", "--target", "credit", "--positive-label", "1", "--sensitive",
+            "foreign_worker", "--tiers", "age_in_years=30,45", "--method", "threshold", "--no-sweep")
+    assert r.code == 2, r.err
+    message = r.err.removeprefix("fairscan: error: ").strip()
+    assert_plain_message(message)
+    assert message.startswith("group 'no x (45..]' has only positive outcomes in the training split")
+    assert "--method budget" in message

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 
 METHODS = ("threshold", "budget", "expgrad", "gridsearch", "reweigh", "correlation")
 CONSTRAINTS = ("demographic_parity", "true_positive_rate_parity", "equalized_odds")
@@ -333,6 +333,14 @@ class _Context:
 
     def threshold(self, strengths: Sequence[float]) -> tuple[Point, list[Point]]:
         from fairlearn.postprocessing import ThresholdOptimizer
+
+        for g in np.unique(self.s.a_train):  # fairlearn refuses a group whose labels are all alike
+            labels = np.unique(self.s.y_train[self.s.a_train == g])
+            if len(labels) < 2:
+                raise FairscanError(
+                    f"group {plain(str(g))} has only {'positive' if labels[0] else 'negative'} outcomes in the "
+                    "training split, so group thresholds cannot be fitted for it: use larger groups (fewer tiers, "
+                    "no intersection) or another method (--method budget)")
 
         def one(tol: float) -> Point:
             t = time.perf_counter()
