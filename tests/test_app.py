@@ -387,6 +387,28 @@ def test_explorer_slider_equals_library(bank_scores):
     assert at.metric[0].value == f"{int((bank_scores['score'] >= t).sum()):,}"
 
 
+def test_reference_group_by_tier_short_name(bank_scores):
+    """On the data page a reference group can be typed as a tier's short name (Q4); the overview
+    then compares with that group, as fairscan.audit does; an unknown name is one error line."""
+    at = fresh("data")
+    at.text_input(key="d_ref_reference:bank_balance").set_value("Q4").run()
+    no_errors(at)
+    r = fairscan.audit(bank_scores, target="y", positive_label="yes", score="score", budget=0.2, tiers=BANK_TIERS,
+                       reference={"balance": "Q4"})
+    want = r.groups[(r.groups["attribute"] == "balance") & r.groups["reference"]]["group"].tolist()
+    assert len(want) == 1 and want[0].startswith("Q4 (")  # the top quartile, not the default (largest) group
+    goto(at, "overview")
+    at.session_state["ov_tabs"] = "balance"
+    at.run()
+    no_errors(at)
+    got = next(d.value for d in at.dataframe if "attribute" in d.value and set(d.value["attribute"]) == {"balance"})
+    assert got.loc[got["reference"].astype(bool), "group"].tolist() == want
+    goto(at, "data")
+    at.text_input(key="d_ref_reference:bank_balance").set_value("Q9").run()
+    assert not at.exception
+    assert [e.value for e in at.error] and "reference group 'Q9' not found" in at.error[0].value
+
+
 def test_choose_a_dataset_then_overview_and_quick_mitigation():
     from fairscan import datasets
     from fairscan.mitigation import compare

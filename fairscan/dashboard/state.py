@@ -27,13 +27,9 @@ DEFAULT_SETUP: dict[str, Any] = {
     "source": "dataset", "dataset": "bank", "upload_id": None,
     "target": "y", "positive_label": "yes",
     "decision": "budget", "score": "score", "budget": 0.2, "threshold": None, "prediction": None,
-    "sensitive": [], "tiers": {"age": [24, 59], "balance": 4}, "infer": None,
+    "sensitive": [], "tiers": {"age": [24, 59], "balance": 4}, "infer": None, "reference": {},
 }
-
-
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
-
-
 MODEL_SUFFIXES = (".skops", ".onnx", *modeling.PICKLE_SUFFIXES)
 
 
@@ -109,6 +105,10 @@ def audit_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
     else:
         kw["score"] = setup["score"]
         kw[setup["decision"]] = setup[setup["decision"]]
+    audited = {*kw["sensitive"], *kw["tiers"]}
+    reference = {a: g for a, g in (setup.get("reference") or {}).items() if a in audited}
+    if reference:  # a group's name, or a tier's short name (Q4): fairscan.audit resolves it
+        kw["reference"] = reference
     return kw
 
 

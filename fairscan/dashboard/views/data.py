@@ -56,7 +56,8 @@ def page_data() -> None:
             sens, tiers = default_groups(card, list(df.columns))
             new.update(source="dataset", dataset=name, upload_id=None, target=card["target"],
                        positive_label=jsonable(card["positive_label"]), score=modeling.SCORE,
-                       decision="budget", budget=0.2, threshold=None, prediction=None, sensitive=sens, tiers=tiers)
+                       decision="budget", budget=0.2, threshold=None, prediction=None, sensitive=sens, tiers=tiers,
+                       reference={})
         data_id = f"reference:{name}"
         report = {"model card (Markdown)": (modeling.card_markdown(model_card), f"{name}-model-card.md"),
                   "data card (JSON)": (json.dumps(card, indent=2), f"{name}-data-card.json")}
@@ -102,7 +103,7 @@ def page_data() -> None:
                        and not pd.api.types.is_bool_dtype(df[c])]
                 new.update(source="upload", dataset=None, upload_id=upload_id, target=None, positive_label=None,
                            decision="budget", score=uploads[upload_id].get("score_column") or (num[-1] if num else None),
-                           budget=0.2, threshold=None, prediction=None, sensitive=[], tiers={})
+                           budget=0.2, threshold=None, prediction=None, sensitive=[], tiers={}, reference={})
         if new["source"] != "upload":
             st.info("Upload a file to continue; until then the dashboard keeps showing the current analysis.")
             return
@@ -179,6 +180,7 @@ def page_data() -> None:
                "form an 'unknown' group. Groups under 10 people are suppressed; under 30 get no verdict.")
 
     purchasing_power(new, candidates, numeric, data_id)
+    reference_groups(new, data_id)
 
     if not groups_of(new) and not new["tiers"]:
         st.warning("Choose at least one attribute to compare groups by.", icon=":material/warning:")
@@ -203,6 +205,22 @@ def page_data() -> None:
         for col, (label, (text, fname)) in zip(cols2, report.items(), strict=True):
             col.download_button(label, text, file_name=fname, key=f"dl_{fname}", on_click="ignore",
                                 icon=":material/download:")
+
+
+def reference_groups(new: dict[str, Any], data_id: str) -> None:
+    """Each attribute's reference group (default: its largest), typed as a group's name or a
+    tier's short name (Q4): the audit resolves it and names the groups if it matches none."""
+    attrs = [*groups_of(new), *new["tiers"]]
+    old = new.get("reference") or {}
+    with st.expander("Reference groups: whom the others are compared with (default: each attribute's largest "
+                     "group)", expanded=bool(old)):
+        refs = {}
+        for attr, col in zip(attrs, st.columns(max(1, len(attrs))), strict=False):
+            text = col.text_input(attr, old.get(attr, ""), placeholder="the largest group", key=f"d_ref_{data_id}_{attr}",
+                                  persist_state="session", help="A group's name, or a tier's short name such as Q4")
+            if text.strip():
+                refs[attr] = text.strip()
+    new["reference"] = refs
 
 
 def purchasing_power(new: dict[str, Any], candidates: list[str], numeric: list[str], data_id: str) -> None:
