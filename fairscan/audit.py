@@ -16,6 +16,7 @@ import pandas as pd
 from fairscan.engines.base import Decision, Engine, Label
 from fairscan.engines.memory import MemoryEngine
 from fairscan.errors import FairscanError, plain, suggest
+from fairscan.formatting import jsonable
 from fairscan.groups import GroupSpec, TierSpec, resolve
 from fairscan.metrics.classification import LABEL_FREE, METRICS
 from fairscan.metrics.tables import Settings, analyse
@@ -55,34 +56,34 @@ class AuditResult:
         metrics = self.meta["metrics"]
         groups = []
         for row in self.groups.to_dict("records"):
-            obj = {k: _clean(row[k]) for k in ("attribute", "group", "count", "suppressed", "reference")}
+            obj = {k: jsonable(row[k]) for k in ("attribute", "group", "count", "suppressed", "reference")}
             for k in ("weight_sum", "effective_n"):
                 if k in row:
-                    obj[k] = _clean(row[k])
+                    obj[k] = jsonable(row[k])
             for m in METRICS:
                 if m in metrics:
-                    obj[m] = _clean(row[m])
-                    obj[f"{m}_ci"] = [_clean(row[f"{m}_ci_low"]), _clean(row[f"{m}_ci_high"])]
+                    obj[m] = jsonable(row[m])
+                    obj[f"{m}_ci"] = [jsonable(row[f"{m}_ci_low"]), jsonable(row[f"{m}_ci_high"])]
                 else:
                     obj[m] = None
                     obj[f"{m}_ci"] = [None, None]
             for k in ("impact_ratio", "four_fifths"):
                 if k in row:
-                    obj[k] = _clean(row[k])
+                    obj[k] = jsonable(row[k])
             groups.append(obj)
         disparities = []
         for row in self.disparities.to_dict("records"):
-            obj = {k: _clean(v) for k, v in row.items() if not k.endswith(("_ci_low", "_ci_high"))}
-            obj["difference_ci"] = [_clean(row["difference_ci_low"]), _clean(row["difference_ci_high"])]
-            obj["ratio_ci"] = [_clean(row["ratio_ci_low"]), _clean(row["ratio_ci_high"])]
+            obj = {k: jsonable(v) for k, v in row.items() if not k.endswith(("_ci_low", "_ci_high"))}
+            obj["difference_ci"] = [jsonable(row["difference_ci_low"]), jsonable(row["difference_ci_high"])]
+            obj["ratio_ci"] = [jsonable(row["ratio_ci_low"]), jsonable(row["ratio_ci_high"])]
             disparities.append(obj)
         return {
             "schema_version": SCHEMA_VERSION,
-            **{k: _clean(v) for k, v in self.meta.items()},
+            **{k: jsonable(v) for k, v in self.meta.items()},
             "groups": groups,
             "disparities": disparities,
-            "summary": [{k: _clean(v) for k, v in r.items()} for r in self.summary.to_dict("records")],
-            "findings": [{k: _clean(v) for k, v in r.items()} for r in self.findings.to_dict("records")],
+            "summary": [{k: jsonable(v) for k, v in r.items()} for r in self.summary.to_dict("records")],
+            "findings": [{k: jsonable(v) for k, v in r.items()} for r in self.findings.to_dict("records")],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -125,21 +126,6 @@ def _escape(s: str) -> str:
     import html
 
     return html.escape(str(s))
-
-
-def _clean(v: Any) -> Any:
-    """JSON-safe scalar: numpy -> python, NaN/NA -> None."""
-    if v is None or v is pd.NA:
-        return None
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    return v
 
 
 def binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:

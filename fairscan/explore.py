@@ -81,13 +81,13 @@ class Cut:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (NaN as None)."""
-        from fairscan.audit import _clean
+        from fairscan.formatting import jsonable
 
-        return _clean({
+        return jsonable({
             "threshold": None if math.isinf(self.threshold) else self.threshold,
             "offered": self.offered, "requested": self.requested, "n_rows": self.n_rows,
             "band": self.band, "note": self.note,
-            "groups": [{k: _clean(v) for k, v in r.items()} for r in self.groups.to_dict("records")],
+            "groups": [{k: jsonable(v) for k, v in r.items()} for r in self.groups.to_dict("records")],
         })
 
 

@@ -37,12 +37,12 @@ class InferredAudit:
     proxy: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        from fairscan.audit import _clean
+        from fairscan.formatting import jsonable
 
         return {
             "attribute": self.name,
-            "proxy": _clean(self.proxy),
-            "comparison": [{k: _clean(v) for k, v in r.items()} for r in self.comparison.to_dict("records")],
+            "proxy": jsonable(self.proxy),
+            "comparison": [{k: jsonable(v) for k, v in r.items()} for r in self.comparison.to_dict("records")],
             "hard": self.hard.to_dict(),
             "soft": self.soft.to_dict(),
             "observed": self.observed.to_dict() if self.observed is not None else None,

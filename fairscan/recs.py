@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
+from fairscan.formatting import NA, jsonable, number, pct
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
@@ -90,7 +91,7 @@ class RecsAuditResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "kind": "recommendations",
-            **{k: _clean(v) for k, v in self.meta.items()},
+            **{k: jsonable(v) for k, v in self.meta.items()},
             "exclusion": _records(self.exclusion, {"rate_ci": "rate_ci", "rate_ci_wilson": "rate_ci_wilson"}),
             "exposure": _records(self.exposure, {"share_ci": "share_ci", "bias_ratio_ci": "bias_ratio_ci"}),
             "utility": _records(self.utility, {"ci": "ci"}),
@@ -123,26 +124,11 @@ def _records(df: pd.DataFrame, pairs: dict[str, str]) -> list[dict[str, Any]]:
     out = []
     folded = {f"{p}_low" for p in pairs} | {f"{p}_high" for p in pairs}
     for row in df.to_dict("records"):
-        obj = {k: _clean(v) for k, v in row.items() if k not in folded}
+        obj = {k: jsonable(v) for k, v in row.items() if k not in folded}
         for p, key in pairs.items():
-            obj[key] = [_clean(row.get(f"{p}_low")), _clean(row.get(f"{p}_high"))]
+            obj[key] = [jsonable(row.get(f"{p}_low")), jsonable(row.get(f"{p}_high"))]
         out.append(obj)
     return out
-
-
-def _clean(v: Any) -> Any:
-    """JSON-safe value: numpy -> python, NaN/NA/inf -> None."""
-    if v is None or v is pd.NA:
-        return None
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | np.ndarray):
-        return [_clean(x) for x in v]
-    return v
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -990,14 +976,6 @@ def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, refer
     return int(np.argmax(score))
 
 
-def _fmt(x: Any, digits: int = 2) -> str:
-    return "n/a" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _pct(x: Any) -> str:
-    return "n/a" if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
-
-
 def _p(p: float) -> str:
     if p is None or math.isnan(p):
         return "p n/a"
@@ -1036,9 +1014,11 @@ def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], 
         else:
             ci = (row.ratio_ci_low, row.ratio_ci_high)
             v = verdict(tol, row.difference, row.ratio, ci, row.p_value_adjusted, s.alpha)
-            val = _pct if base == "inclusion_rate" else _fmt
-            facts = (f"{who} ({gn:,} users): {what} {val(row.group_value)} vs {val(row.reference_value)} for "
-                     f"{row.reference} ({rn:,} users); ratio {_fmt(row.ratio)} ({level} CI {_fmt(ci[0])}–{_fmt(ci[1])})")
+            val = pct if base == "inclusion_rate" else number
+            facts = (f"{who} ({gn:,} users): {what} {val(row.group_value, missing=NA)} vs "
+                     f"{val(row.reference_value, missing=NA)} for {row.reference} ({rn:,} users); ratio "
+                     f"{number(row.ratio, missing=NA)} ({level} CI {number(ci[0], missing=NA)}–"
+                     f"{number(ci[1], missing=NA)})")
             if v == "fail":
                 msg = (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be chance "
                        f"(BH-adjusted {_p(row.p_value_adjusted)}, {row.test}).")

@@ -15,7 +15,8 @@ import streamlit as st
 from fairscan.dashboard import PAGES_DIR
 from fairscan.dashboard.state import current_data, groups_of
 from fairscan.errors import FairscanError
-from fairscan.report.common import break_autolinks, interval, pct
+from fairscan.formatting import pct
+from fairscan.report.common import break_autolinks, interval
 
 #: URL path -> (title, navigation section); the page's script is views/<URL path>.py
 PAGES: dict[str, tuple[str, str]] = {

@@ -537,9 +537,9 @@ class DuckDBEngine(Engine):
                 except duckdb.Error as e:
                     raise self._error(e, None) from None
             else:
-                from fairscan.engines.memory import _kind
+                from fairscan.engines.memory import frame_kind
 
-                _kind(data)  # one-line error for anything that is not a frame or table
+                frame_kind(data)  # one-line error for anything that is not a frame or table
                 self._frame = data
                 self._con.register("__fairscan_data", data)
                 self._con.execute(f"CREATE VIEW {SRC} AS SELECT * FROM __fairscan_data")

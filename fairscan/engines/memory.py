@@ -27,7 +27,8 @@ MAX_JOINT_GROUPS = 1 << 15
 Encoder = Callable[[slice], np.ndarray]
 
 
-def _kind(data: Any) -> str:
+def frame_kind(data: Any) -> str:
+    """'pandas', 'polars' or 'arrow': the kind of an in-memory table (one-line error otherwise)."""
     mod = type(data).__module__.split(".")[0]
     if isinstance(data, pd.DataFrame):
         return "pandas"
@@ -58,7 +59,7 @@ class MemoryEngine(Engine):
 
     def __init__(self, data: Any) -> None:
         self._data = data
-        self._kind = _kind(data)
+        self._kind = frame_kind(data)
         self._series: dict[str, pd.Series] = {}
         self._levels: dict[str, _Levels] = {}
 

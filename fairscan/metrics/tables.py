@@ -13,6 +13,7 @@ import pandas as pd
 
 from fairscan.engines.base import CellStats
 from fairscan.errors import FairscanError
+from fairscan.formatting import NA, number, pct
 from fairscan.groups import match_group
 from fairscan.metrics.classification import DESCRIPTIONS, rates
 from fairscan.metrics.stats import (
@@ -252,14 +253,6 @@ def _summary_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
-
-
-def _num(x: float, digits: int = 2) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.{digits}f}"
-
-
 def _p(p: float) -> str:
     if p is None or math.isnan(p):
         return "p n/a"
@@ -292,12 +285,12 @@ def _findings(disp: pd.DataFrame, groups: pd.DataFrame, s: Settings) -> pd.DataF
             ci = (row.ratio_ci_low, row.ratio_ci_high) if tol.kind == "ratio" else (
                 row.difference_ci_low, row.difference_ci_high)
             v = verdict(tol, row.difference, row.ratio, ci, row.p_value_adjusted, s.alpha)
-            est = (f"ratio {_num(row.ratio)} ({level} CI {_num(ci[0])}–{_num(ci[1])})"
+            est = (f"ratio {number(row.ratio, missing=NA)} ({level} CI {number(ci[0], missing=NA)}–{number(ci[1], missing=NA)})"
                    if tol.kind == "ratio" else
-                   f"difference {_num(100 * row.difference, 1)} points ({level} CI "
-                   f"{_num(100 * ci[0], 1)} to {_num(100 * ci[1], 1)})")
-            facts = (f"{who} ({row.group_count:,} rows): {what} {_pct(row.group_value)} vs "
-                     f"{_pct(row.reference_value)} for {row.reference} ({row.reference_count:,} rows); {est}")
+                   f"difference {number(100 * row.difference, 1, missing=NA)} points ({level} CI "
+                   f"{number(100 * ci[0], 1, missing=NA)} to {number(100 * ci[1], 1, missing=NA)})")
+            facts = (f"{who} ({row.group_count:,} rows): {what} {pct(row.group_value, missing=NA)} vs "
+                     f"{pct(row.reference_value, missing=NA)} for {row.reference} ({row.reference_count:,} rows); {est}")
             if v == "fail":
                 msg = (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be "
                        f"chance (Holm-adjusted {_p(row.p_value_adjusted)}).")

@@ -80,9 +80,9 @@ class Point:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        from fairscan.audit import _clean
+        from fairscan.formatting import jsonable
 
-        return _clean({
+        return jsonable({
             "method": self.method, "constraint": self.constraint, "strength": self.strength,
             "utility": self.utility, "disparities": self.disparities, "summary": self.summary,
             "pareto": self.pareto, "meets_policy": self.meets_policy, "seconds": round(self.seconds, 3),

@@ -56,10 +56,6 @@ def md_text(value: Any) -> str:
     return break_autolinks(text)
 
 
-def pct(v: Any, digits: int = 1) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.{digits}f}%"
-
-
 def interval(lo: Any, hi: Any) -> str:
     if lo is None or hi is None or any(isinstance(x, float) and math.isnan(x) for x in (lo, hi)):
         return ""

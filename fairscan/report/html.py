@@ -11,6 +11,7 @@ import html
 import math
 
 from fairscan.audit import SCHEMA_VERSION, AuditResult
+from fairscan.formatting import pct
 from fairscan.report.common import (
     CHARTED,
     SHOWN,
@@ -19,7 +20,6 @@ from fairscan.report.common import (
     axis_max,
     interval,
     method_lines,
-    pct,
     sorted_findings,
     tolerance_lines,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from fairscan.audit import SCHEMA_VERSION, AuditResult
+from fairscan.formatting import pct
 from fairscan.report.common import (
     CHARTED,
     SHOWN,
@@ -19,7 +20,6 @@ from fairscan.report.common import (
     interval,
     md_text,
     method_lines,
-    pct,
     sorted_findings,
     tolerance_lines,
 )

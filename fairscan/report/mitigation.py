@@ -51,9 +51,9 @@ def _intro(result: MitigationResult) -> list[str]:
 def render_mitigation_table(result: MitigationResult) -> str:
     from rich.table import Table
 
-    from fairscan.report.table import _console
+    from fairscan.report.table import console
 
-    con, buf = _console(140)
+    con, buf = console(140)
     for line in _intro(result):
         con.print(line)
     t = Table(title="Mitigations on the held-out split")

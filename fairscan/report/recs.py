@@ -8,15 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from fairscan.recs import _fmt, _pct
+from fairscan.formatting import NA, number, pct
 from fairscan.report.common import md_text
 from fairscan.report.html import CSP, STYLE, esc
-
-
-def _num(v: Any, pct: bool = True) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
 
 
 def _heatmap(df: pd.DataFrame, value: str, title: str, suppress_below: int) -> str:
@@ -39,8 +33,8 @@ def _heatmap(df: pd.DataFrame, value: str, title: str, suppress_below: int) -> s
                 continue
             lo, hi = r.get(f"{value}_ci_low"), r.get(f"{value}_ci_high")
             shade = int(255 - 160 * max(0.0, min(1.0, float(v))))
-            out.append(f"<td style='background:rgb(255,{shade},{shade})'>{_num(v)}"
-                       f"<br><small>{_num(lo)}–{_num(hi)}</small></td>")
+            out.append(f"<td style='background:rgb(255,{shade},{shade})'>{pct(v)}"
+                       f"<br><small>{pct(lo)}–{pct(hi)}</small></td>")
         out.append("</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
@@ -73,7 +67,7 @@ def render_recs_html(result: Any, title: str = "fairscan recommendation audit") 
                      "<th>interval</th></tr></thead><tbody>")
         for u in result.utility.itertuples(index=False):
             parts.append(f"<tr><td class='l'>{esc(u.user_group)}</td><td>{esc(u.metric)}</td>"
-                         f"<td>{_num(u.value, False)}</td><td>{_num(u.ci_low, False)}–{_num(u.ci_high, False)}</td></tr>")
+                         f"<td>{number(u.value, 3)}</td><td>{number(u.ci_low, 3)}–{number(u.ci_high, 3)}</td></tr>")
         parts.append("</tbody></table>")
     parts.append("<h2>Method</h2><ul>" + "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in m["ci_method"].items())
                  + "</ul></body></html>")
@@ -102,8 +96,8 @@ def _md_heatmap(df: pd.DataFrame, value: str, lo: str, hi: str, suppress_below: 
                 cells.append(f"fewer than {suppress_below}")
                 continue
             v, a, b = getattr(r, value), getattr(r, lo), getattr(r, hi)
-            ci = f" ({_pct(a)}–{_pct(b)})" if not (isinstance(a, float) and math.isnan(a)) else ""
-            cells.append(f"{_shade(v)} {_pct(v)}{ci}")
+            ci = f" ({pct(a, missing=NA)}–{pct(b, missing=NA)})" if not (isinstance(a, float) and math.isnan(a)) else ""
+            cells.append(f"{_shade(v)} {pct(v, missing=NA)}{ci}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -136,26 +130,26 @@ def render_recs_markdown(r: Any, title: str = "fairscan recommendation audit") -
         out += ["## Utility (users with at least one held-out relevant item)", "",
                 "| user group | metric | value | interval | users |", "|---|---|---|---|---|"]
         for u in r.utility.itertuples(index=False):
-            out.append(f"| {md_text(u.user_group)} | {u.metric} | {_fmt(u.value, 3)} | "
-                       f"{_fmt(u.ci_low, 3)}–{_fmt(u.ci_high, 3)} | {'' if u.users is pd.NA else u.users} |")
+            out.append(f"| {md_text(u.user_group)} | {u.metric} | {number(u.value, 3, missing=NA)} | "
+                       f"{number(u.ci_low, 3, missing=NA)}–{number(u.ci_high, 3, missing=NA)} | {'' if u.users is pd.NA else u.users} |")
         out.append("")
     if len(r.calibration):
         out += ["## Calibration (Steck's C_KL, lower is better calibrated)", "",
                 "| user group | C_KL | interval | users |", "|---|---|---|---|"]
         for c in r.calibration.itertuples(index=False):
-            out.append(f"| {md_text(c.user_group)} | {_fmt(c.c_kl, 4)} | {_fmt(c.ci_low, 4)}–{_fmt(c.ci_high, 4)} | "
+            out.append(f"| {md_text(c.user_group)} | {number(c.c_kl, 4, missing=NA)} | {number(c.ci_low, 4, missing=NA)}–{number(c.ci_high, 4, missing=NA)} | "
                        f"{'' if c.users is pd.NA else c.users} |")
         out.append("")
     isum = m["item_summary"]
     out += ["## Item side", "",
-            f"Aggregate diversity {_pct(isum['aggregate_diversity'])} ({isum['items_shown']:,} of "
-            f"{isum['catalog_items']:,} catalog items shown); Gini of impressions {_fmt(isum['gini'], 3)} "
-            f"(n−1 convention; {_fmt(isum['gini_n'], 3)} with n).", "",
+            f"Aggregate diversity {pct(isum['aggregate_diversity'], missing=NA)} ({isum['items_shown']:,} of "
+            f"{isum['catalog_items']:,} catalog items shown); Gini of impressions {number(isum['gini'], 3, missing=NA)} "
+            f"(n−1 convention; {number(isum['gini_n'], 3, missing=NA)} with n).", "",
             "| item group | catalog items | shown | coverage | impression share | catalog share |",
             "|---|---|---|---|---|---|"]
     for it in r.items.itertuples(index=False):
-        out.append(f"| {md_text(it.item_group)} | {it.catalog_items:,} | {it.items_shown:,} | {_pct(it.coverage)} | "
-                   f"{_pct(it.impression_share)} | {_pct(it.catalog_share)} |")
+        out.append(f"| {md_text(it.item_group)} | {it.catalog_items:,} | {it.items_shown:,} | {pct(it.coverage, missing=NA)} | "
+                   f"{pct(it.impression_share, missing=NA)} | {pct(it.catalog_share, missing=NA)} |")
     out += ["", "## Method", ""] + [f"- {k}: {md_text(v)}" for k, v in m["ci_method"].items()]
     out += [f"- {k}: {md_text(v)}" for k, v in m["conventions"].items()]
     out.append(f"- Groups under {s['min_group_size']} users get no pass/fail verdict; groups under "

@@ -21,7 +21,8 @@ _SHOWN = (
 )
 
 
-def _console(width: int | None) -> tuple[Console, io.StringIO]:
+def console(width: int | None) -> tuple[Console, io.StringIO]:
+    """A plain-text rich console writing into a buffer: the terminal tables of every report."""
     buf = io.StringIO()
     return Console(file=buf, width=width or 120, force_terminal=False, highlight=False,
                    color_system=None, soft_wrap=False), buf
@@ -37,7 +38,7 @@ def _rate(row: Any, m: str) -> str:
 
 def render_table(result: AuditResult, width: int | None = None) -> str:
     """The audit as plain text tables: verdict counts, findings, groups per attribute."""
-    con, buf = _console(width)
+    con, buf = console(width)
     m = result.meta
     counts = result.verdict_counts()
     con.print(Text(f"fairscan audit · {m['n_rows']:,} rows · decision: {m['decision']['description']}",
@@ -88,7 +89,7 @@ def render_table(result: AuditResult, width: int | None = None) -> str:
 
 def render_dataset_list(cards: list[dict]) -> str:
     """One line per bundled dataset."""
-    con, buf = _console(120)
+    con, buf = console(120)
     t = Table(title="Bundled datasets (UCI, CC BY 4.0)")
     for c in ("name", "rows", "label", "sensitive", "title"):
         t.add_column(c)
@@ -101,7 +102,7 @@ def render_dataset_list(cards: list[dict]) -> str:
 
 def render_card(card: dict) -> str:
     """A dataset's card as readable text."""
-    con, buf = _console(120)
+    con, buf = console(120)
     con.print(Text(f"{card['name']}: {card['title']}", style="bold"))
     con.print(card.get("description", ""))
     con.print(f"source: {card['source']}\ncitation: {card['citation']}\nlicence: {card['licence']}")
@@ -128,7 +129,7 @@ def render_card(card: dict) -> str:
 
 def render_proxies(report: Any) -> str:
     """A proxy report (fairscan.groups.proxies.ProxyReport) as a terminal table."""
-    con, buf = _console(120)
+    con, buf = console(120)
     con.print(Text(f"Proxies of '{report.sensitive}': how well each feature alone predicts it "
                    f"(out-of-fold ROC AUC, {report.cv}-fold, {report.confidence:.0%} DeLong interval)", style="bold"))
     t = Table()
@@ -149,7 +150,7 @@ def render_proxies(report: Any) -> str:
 
 def render_history(table: dict) -> str:
     """The runs of one review, oldest first, with the judged gaps' trend."""
-    con, buf = _console(120)
+    con, buf = console(120)
     t = Table(title=f"review '{table['name']}': {len(table['runs'])} run(s)")
     for c in ("#", "time (UTC)", "status", "fail", "insufficient", "pass", "regressions", "data sha256"):
         t.add_column(c)
@@ -164,7 +165,7 @@ def render_history(table: dict) -> str:
 
 def render_inferred(inferred: Any) -> str:
     """How much an audit by an inferred tier depends on the inference."""
-    con, buf = _console(140)
+    con, buf = console(140)
     p = inferred.proxy
     acc = p.get("accuracy")
     ci = p.get("accuracy_ci") or [None, None]

@@ -1,0 +1,52 @@
+"""How a value is shown or serialised: one function for each rule, used by every publisher.
+
+- :func:`jsonable`: a JSON-safe value (numpy scalars to Python, NaN, NA and infinities to
+  null, mappings with text keys, sequences and arrays to lists): what the JSON outputs hold.
+- :func:`pct` and :func:`number`: a rate as a percentage, a number to fixed digits, and
+  the text shown where there is no value (``—`` in tables, ``n/a`` in sentences).
+
+Messages of errors show values with :func:`fairscan.errors.plain`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["NA", "is_missing", "jsonable", "number", "pct"]
+
+#: what a sentence shows where there is no value (tables show "—")
+NA = "n/a"
+
+
+def is_missing(v: Any) -> bool:
+    """None, pandas' NA, or a NaN: a value that is not there."""
+    return v is None or v is pd.NA or (isinstance(v, float | np.floating) and math.isnan(v))
+
+
+def jsonable(v: Any) -> Any:
+    """A JSON-safe value: numpy -> Python, NaN/NA/inf -> None, keys as text, arrays as lists."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | np.ndarray):
+        return [jsonable(x) for x in v]
+    return v
+
+
+def pct(v: Any, digits: int = 1, missing: str = "—") -> str:
+    """A rate as a percentage: 0.1234 -> '12.3%'; ``missing`` where there is none."""
+    return missing if is_missing(v) else f"{100 * v:.{digits}f}%"
+
+
+def number(v: Any, digits: int = 2, missing: str = "—") -> str:
+    """A number to ``digits`` decimals: 1.234 -> '1.23'; ``missing`` where there is none."""
+    return missing if is_missing(v) else f"{v:.{digits}f}"
