@@ -21,11 +21,10 @@ from fairscan.groups import GroupSpec, TierSpec, resolve
 from fairscan.metrics.classification import LABEL_FREE, METRICS
 from fairscan.metrics.tables import Settings, analyse
 from fairscan.policy import parse_tolerances
-
-SCHEMA_VERSION = "1.0"
+from fairscan.schemas import SCHEMA_VERSION
+from fairscan.validation import binary_positive, resolve_budget
 
 #: text labels recognised as binary without being told which value is positive
-_YES_NO = ("no", "yes")
 
 
 @dataclass
@@ -126,58 +125,6 @@ def _escape(s: str) -> str:
     import html
 
     return html.escape(str(s))
-
-
-def binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:
-    """The value of ``column`` that means positive/1: the one the user gave (matched by value
-    or by text, so "1" finds 1), or recognised in {0, 1}, {False, True}, {no, yes}."""
-    values, _ = engine.levels(column, 3)
-    if given is not None:
-        for v in values:
-            if v == given or str(v) == str(given):
-                return v
-        raise FairscanError(
-            f"{role} column '{column}' has no value {plain(given)}; its values are: "
-            f"{', '.join(map(str, values[:10]))}"
-        )
-    if len(values) > 2:
-        shown = ", ".join(map(str, values[:3]))
-        raise FairscanError(
-            f"{role} column '{column}' is not binary (values include {shown}, ...); "
-            f"audit a binary {role} or give a score with --threshold/--budget"
-        )
-    if values and all(not isinstance(v, str) for v in values) and set(values) <= {0, 1}:
-        return True if any(isinstance(v, bool | np.bool_) for v in values) else 1
-    lowered = {str(v).strip().lower(): v for v in values}
-    if set(lowered) <= set(_YES_NO) and lowered:
-        return lowered.get("yes", "yes")
-    raise FairscanError(
-        f"{role} column '{column}' has values {', '.join(map(plain, values))}: say which one is "
-        f"positive with {flag} VALUE"
-    )
-
-
-def resolve_budget(budget: int | float | str, n_rows: int) -> int:
-    """Top-K count from an integer K or a fraction in (0, 1] (rounded down)."""
-    if isinstance(budget, str):
-        try:
-            budget = float(budget) if any(ch in budget for ch in ".eE") else int(budget)
-        except ValueError:
-            raise FairscanError(f"budget {plain(budget)} is not a number: give a count (500) or a fraction (0.1)") from None
-    if isinstance(budget, bool) or not isinstance(budget, int | float | np.integer | np.floating):
-        raise FairscanError(f"budget must be a count or a fraction, got {plain(budget)}")
-    if isinstance(budget, int | np.integer):
-        k = int(budget)
-        if k < 0:
-            raise FairscanError(f"budget {k} is negative: give how many customers get the offer")
-        if k > n_rows:
-            raise FairscanError(
-                f"budget {k:,} is larger than the data ({n_rows:,} rows): give at most {n_rows:,}, or a fraction like 0.1"
-            )
-        return k
-    if not (0 < budget <= 1) or math.isnan(budget):
-        raise FairscanError(f"budget fraction {budget} must be in (0, 1]; for a count give a whole number")
-    return math.floor(budget * n_rows + 1e-9)
 
 
 def _check_column(engine: Engine, column: str | None, role: str) -> None:

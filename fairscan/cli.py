@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fairscan.errors import FairscanError, plain
+from fairscan.validation import parse_budget
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -58,15 +59,6 @@ def _references(values: list[str] | None) -> dict[str, str]:
             raise FairscanError(f"--reference {plain(v)}: write ATTRIBUTE=GROUP, e.g. --reference age='(24..59]'")
         out[attr] = group
     return out
-
-
-def _budget(text: str | None) -> int | float | None:
-    if text is None:
-        return None
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise FairscanError(f"--budget {plain(text)}: give a count (500) or a fraction (0.1)") from None
 
 
 def _write(text: str, out: str | None) -> None:
@@ -119,7 +111,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     else:
         data = read_table(a.data, columns=None if everything else needed, categorical=a.sensitive or [])
     common = dict(
-        target=target, prediction=a.prediction, score=a.score, threshold=a.threshold, budget=_budget(a.budget),
+        target=target, prediction=a.prediction, score=a.score, threshold=a.threshold, budget=parse_budget(a.budget, "--budget"),
         tiers=tiers, intersect=a.intersect, reference=_references(a.reference), weights=a.weights,
         favourable_decision=a.favourable_decision, min_group_size=a.min_group_size,
         suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed, positive_label=positive,
@@ -239,7 +231,7 @@ def cmd_mitigate(a: argparse.Namespace) -> int:
     model = a.model or (f"reference:{a.dataset}" if a.dataset else None)
     result = compare(
         data, a.target, a.sensitive or [], _tiers(a.tiers), positive_label=a.positive_label, model=model,
-        methods=a.method, constraint=a.constraint, budget=_budget(a.budget), seed=a.seed,
+        methods=a.method, constraint=a.constraint, budget=parse_budget(a.budget, "--budget"), seed=a.seed,
         dataset=a.dataset or name, drop=drop, sweep=not a.no_sweep,
     )
     render = {"json": lambda r: r.to_json(), "md": rep.render_mitigation_markdown,

@@ -133,9 +133,9 @@ class ThresholdExplorer:
         suppress_below: int = 10,
         confidence: float = 0.95,
     ) -> None:
-        from fairscan.audit import binary_positive
         from fairscan.engines.memory import MemoryEngine
         from fairscan.groups import assign_groups
+        from fairscan.validation import binary_positive
 
         if not isinstance(data, pd.DataFrame):
             data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
@@ -274,7 +274,7 @@ class ThresholdExplorer:
         """Every group's rates when offering to the top ``budget`` rows (a count, or a
         fraction rounded down): the highest edge whose cumulative count reaches the budget.
         Everyone at or above it is offered, so ``Cut.offered`` may exceed the budget (ties)."""
-        from fairscan.audit import resolve_budget
+        from fairscan.validation import resolve_budget
 
         k = resolve_budget(budget, self.n_rows)
         # _all is non-increasing in j; the last j with _all[j] >= k

@@ -177,8 +177,8 @@ def train_targeting(
     if target in features:
         raise FairscanError(f"the target '{target}' cannot also be a feature")
     if positive_label is None or isinstance(positive_label, str):
-        from fairscan.audit import binary_positive
         from fairscan.engines.memory import MemoryEngine
+        from fairscan.validation import binary_positive
 
         positive_label = binary_positive(MemoryEngine(data), target, positive_label, "label", "--positive-label")
     if data[target].isna().any():

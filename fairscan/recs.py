@@ -39,8 +39,8 @@ from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
 from fairscan.policy import Tolerance, verdict
 from fairscan.privacy import CountTable, suppress
+from fairscan.schemas import SCHEMA_VERSION
 
-SCHEMA_VERSION = "1.0"
 UNKNOWN = "unknown"
 #: the judged gaps: inclusion ratio (four-fifths rule) per item group, and the ndcg ratio
 TOLERANCES: dict[str, Tolerance] = {"inclusion_rate": Tolerance("ratio", 0.8), "ndcg": Tolerance("ratio", 0.8)}

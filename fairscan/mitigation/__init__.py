@@ -102,7 +102,7 @@ class MitigationResult:
     fitted: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        from fairscan.audit import SCHEMA_VERSION
+        from fairscan.schemas import SCHEMA_VERSION
 
         base = self.baseline.to_dict()
         return {
@@ -171,9 +171,9 @@ def compare(
     ratio (min/max over groups) >= 0.8 by default.
     """
     from fairscan import modeling
-    from fairscan.audit import binary_positive
     from fairscan.engines.memory import MemoryEngine
     from fairscan.groups import assign_groups
+    from fairscan.validation import binary_positive
 
     methods = list(METHODS) if methods == "all" else [methods] if isinstance(methods, str) else list(methods)
     for m in methods:
@@ -204,7 +204,7 @@ def compare(
     base_scores_train, base_scores, base = _base_model(model, split, seed)
     k = None
     if budget is not None:
-        from fairscan.audit import resolve_budget
+        from fairscan.validation import resolve_budget
 
         k = resolve_budget(budget, len(split.y_test))
     base_decisions = _decide(base_scores, k)

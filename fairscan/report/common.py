@@ -8,12 +8,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fairscan.audit import AuditResult
 from fairscan.errors import plain
+
+if TYPE_CHECKING:
+    from fairscan.audit import AuditResult
+
 
 VERDICT_ORDER = {"fail": 0, "insufficient": 1, "pass": 2}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

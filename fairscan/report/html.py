@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import html
 import math
+from typing import TYPE_CHECKING
 
-from fairscan.audit import SCHEMA_VERSION, AuditResult
 from fairscan.formatting import pct
 from fairscan.report.common import (
     CHARTED,
@@ -23,6 +23,10 @@ from fairscan.report.common import (
     sorted_findings,
     tolerance_lines,
 )
+from fairscan.schemas import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from fairscan.audit import AuditResult
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 COLOURS = {"fail": "#b00020", "insufficient": "#8a6d00", "pass": "#1b6e20"}

@@ -8,8 +8,8 @@ start like a spreadsheet formula are neutralised.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from fairscan.audit import SCHEMA_VERSION, AuditResult
 from fairscan.formatting import pct
 from fairscan.report.common import (
     CHARTED,
@@ -23,6 +23,10 @@ from fairscan.report.common import (
     sorted_findings,
     tolerance_lines,
 )
+from fairscan.schemas import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from fairscan.audit import AuditResult
 
 ICON = {"fail": "FAIL", "insufficient": "INSUFFICIENT", "pass": "pass"}
 BAR_WIDTH = 30

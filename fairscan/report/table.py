@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fairscan.audit import AuditResult
+if TYPE_CHECKING:
+    from fairscan.audit import AuditResult
 
 _STYLE = {"fail": "bold red", "insufficient": "yellow", "pass": "green"}
 _SHOWN = (

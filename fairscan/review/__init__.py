@@ -27,6 +27,7 @@ import pandas as pd
 from fairscan.errors import FairscanError
 from fairscan.review.config import ReviewConfig, load_config
 from fairscan.review.history import History
+from fairscan.validation import parse_budget
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INSUFFICIENT = 0, 1, 2, 3
 DEFAULT_HISTORY = "fairscan-history.sqlite"
@@ -110,7 +111,7 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
         _load_data(cfg), target=raw["label"], positive_label=raw.get("positive_label"),
         prediction=raw.get("prediction"), score=raw.get("score"), model=model_spec,
         trust=raw.get("trust", ()), threshold=decision.get("threshold"),
-        budget=_budget(decision.get("budget")), sensitive=raw.get("sensitive", []), tiers=raw.get("tiers"),
+        budget=parse_budget(decision.get("budget"), "decision budget"), sensitive=raw.get("sensitive", []), tiers=raw.get("tiers"),
         intersect=raw.get("intersect", False), reference=raw.get("reference"), weights=raw.get("weights"),
         favourable_decision=raw.get("favourable_decision", 1), min_group_size=policy.get("min_group_size", 30),
         suppress_below=policy.get("suppress_below", 10), n_boot=policy.get("n_boot", 1000),
@@ -141,12 +142,6 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
     outcome.record = hist.append("run", cfg.name, body)
     outcome.reports = _write_reports(cfg, outcome)
     return outcome
-
-
-def _budget(v: Any) -> Any:
-    if v is None:
-        return None
-    return int(v) if float(v) >= 1 and float(v).is_integer() else float(v)
 
 
 def find_regressions(previous: dict[str, Any] | None, result: Any, alpha: float) -> list[dict[str, Any]]:

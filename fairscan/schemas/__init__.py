@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+#: the version of every JSON output's layout (audit, recommendation audit, mitigation)
+SCHEMA_VERSION = "1.0"
+
 
 def load(name: str = "audit") -> dict:
     """The JSON Schema named ``name`` (``audit``)."""
