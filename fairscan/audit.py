@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.base import Decision, Engine, Label
-from fairscan.engines.memory import MemoryEngine
+from fairscan.engines.choose import make_engine
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
-from fairscan.groups import GroupSpec, TierSpec, resolve
+from fairscan.groups import GroupSpec, TierSpec, resolve, resolve_references
 from fairscan.metrics.classification import LABEL_FREE, METRICS
 from fairscan.metrics.tables import Settings, analyse
 from fairscan.policy import parse_tolerances
@@ -132,34 +132,6 @@ def _check_column(engine: Engine, column: str | None, role: str) -> None:
         raise FairscanError(f"{role} column '{column}' not found{suggest(column, engine.columns())}")
 
 
-def make_engine(data: Any, engine: str = "auto", spark_master: str | None = None) -> Engine:
-    """The engine for ``data``. ``"auto"``: an Engine as is; a DuckDB relation, or a path to
-    Parquet/CSV files (a file, glob or directory) -> DuckDB, which streams files larger than
-    memory; a Spark DataFrame -> Spark; a frame or ``dataset:NAME`` -> memory. Or name the
-    engine: ``"memory"`` reads a path into memory first, ``"duckdb"``, ``"spark"``."""
-    if isinstance(data, Engine):
-        return data
-    if engine not in ("auto", "memory", "duckdb", "spark"):
-        raise FairscanError(f"unknown engine '{engine}': use auto, memory, duckdb or spark")
-    from fairscan.io import DATASET_PREFIX
-
-    is_path = isinstance(data, str | os.PathLike) and not str(data).startswith(DATASET_PREFIX)
-    module = type(data).__module__.split(".")[0]
-    if engine == "spark" or (engine == "auto" and module == "pyspark"):
-        from fairscan.engines.spark import SparkEngine
-
-        return SparkEngine(data, master=spark_master)
-    if engine == "duckdb" or (engine == "auto" and (is_path or module in ("duckdb", "_duckdb"))):
-        from fairscan.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(data)
-    if isinstance(data, str | os.PathLike):
-        from fairscan.io import read_table
-
-        data = read_table(data)
-    return MemoryEngine(data)
-
-
 def audit(
     data: Any,
     *,
@@ -257,7 +229,7 @@ def audit(
     tol = {m: t for m, t in parse_tolerances(tolerances).items() if m in metrics}
     settings = Settings(
         metrics=metrics,
-        reference=dict(reference or {}),
+        reference=resolve_references({st.grouping.name: st.labels for st in agg.stats}, reference or {}),
         tolerances=tol,
         min_group_size=int(min_group_size),
         suppress_below=int(suppress_below),
@@ -283,7 +255,7 @@ def audit(
         if ((sr == 0) | (sr == 1)).all():
             warnings.append("every group gets the same decision for everyone: the decisions are constant")
 
-    from fairscan import __version__
+    from fairscan.version import __version__
 
     meta = {
         "fairscan_version": __version__,

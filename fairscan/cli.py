@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from fairscan.engines import ENGINES
 from fairscan.errors import FairscanError, plain
 from fairscan.validation import parse_budget
 
@@ -488,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which decision is favourable: 1 = offer (default), 0 for risk scores")
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     au.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
-    au.add_argument("--engine", choices=("auto", "memory", "duckdb", "spark"), default="auto",
+    au.add_argument("--engine", choices=ENGINES, default="auto",
                     help="auto (default): duckdb for files — Parquet/CSV files, globs and directories, "
                          "streamed, so larger than memory — and memory for dataset:NAME, --model and "
                          "--infer-tier; or memory, duckdb, spark")
@@ -660,7 +661,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.version:
-            from fairscan import __version__
+            from fairscan.version import __version__
 
             print(__version__)
             return EXIT_OK

@@ -70,7 +70,7 @@ class TrainedModel:
 
     def card(self) -> dict[str, Any]:
         """The model card (JSON-serialisable)."""
-        from fairscan import __version__
+        from fairscan.version import __version__
 
         return {
             "name": self.name,

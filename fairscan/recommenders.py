@@ -567,7 +567,7 @@ class TrainedRecommender:
 def _card(name: str, *, dataset: str | None, model: str, features: list[str], split: dict[str, Any], seed: int,
           sizes: dict[str, int], metrics: dict[str, Any], data_sha: str, k: int, params: dict[str, Any],
           notes: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    from fairscan import __version__
+    from fairscan.version import __version__
 
     return {
         "name": name,

@@ -146,7 +146,7 @@ def _frame(data: Any, role: str, columns: list[str], ids: list[str]) -> pd.DataF
         return read_table(data, categorical=ids) if not columns else read_table(
             data, columns=columns, categorical=ids)
     if isinstance(data, str | os.PathLike | list | tuple) or module in ("duckdb", "_duckdb", "pyspark"):
-        from fairscan.audit import make_engine
+        from fairscan.engines.choose import make_engine
 
         engine = make_engine(data)
         try:
@@ -914,7 +914,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
                 f"{ranking.PERMUTATION_MAX:,} users in the two groups, {n_perm} resamples) else Welch's t-test, "
                 "Benjamini-Hochberg within each family; divergences: interval only",
     }
-    from fairscan import __version__
+    from fairscan.version import __version__
 
     meta = {
         "fairscan_version": __version__,

@@ -4,3 +4,8 @@ Arrow), DuckDB (:mod:`~fairscan.engines.duckdb`: files larger than memory) and S
 (:mod:`~fairscan.engines.spark`: clusters) — each reducing the rows to the same small
 sufficient statistics. Importing this package imports no engine: DuckDB and Spark load
 only when used."""
+
+__all__ = ["ENGINES"]
+
+#: the engines a user can name (``--engine``, ``engine=``); fairscan.engines.choose picks one
+ENGINES = ("auto", "memory", "duckdb", "spark")

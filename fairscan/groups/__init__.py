@@ -199,6 +199,17 @@ def match_group(name: object, labels: Sequence[str], *, what: str = "group", whe
                         f"groups are: {_listing(labels)}")
 
 
+def resolve_references(labels: Mapping[str, Sequence[str]], reference: Mapping[str, str]) -> dict[str, str]:
+    """``reference`` (attribute -> group name) with each name replaced by the exact label it
+    names among ``labels`` (attribute -> its groups' labels): a tier's short name ``Q4``
+    becomes ``Q4 (1428..]`` (see :func:`match_group`)."""
+    out = dict(reference)
+    for name, groups in labels.items():
+        if name in out:
+            out[name] = match_group(out[name], list(groups), what="reference group", where=f"attribute '{name}'")
+    return out
+
+
 def _match_parts(text: str, labels: Sequence[str], what: str, place: str) -> list[str]:
     """An intersection group named part by part: each part matched among that position's labels."""
     parts = text.split(INTERSECTION_SEP)

@@ -6,7 +6,7 @@ Pure functions of :class:`~fairscan.engines.base.CellStats`; no row is read here
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,6 @@ import pandas as pd
 from fairscan.engines.base import CellStats
 from fairscan.errors import FairscanError
 from fairscan.formatting import NA, number, pct
-from fairscan.groups import match_group
 from fairscan.metrics.classification import DESCRIPTIONS, rates
 from fairscan.metrics.stats import (
     bootstrap_cells,
@@ -73,7 +72,7 @@ def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator, supp
     rate[suppressed] = np.nan
     name = st.grouping.name
     if name in s.reference:
-        want = s.reference[name]  # an exact label: see resolve_references
+        want = s.reference[name]  # an exact label: see fairscan.groups.resolve_references
         ref = labels.index(want)
         if suppressed[ref]:
             raise FairscanError(
@@ -110,21 +109,9 @@ def count_tables(stats: list[CellStats], reference: dict[str, str]) -> list[Coun
     return out
 
 
-def resolve_references(stats: list[CellStats], reference: dict[str, str]) -> dict[str, str]:
-    """``reference`` with each group name replaced by the exact label it names (a tier's
-    short name ``Q4`` becomes ``Q4 (1428..]``; see :func:`fairscan.groups.match_group`)."""
-    out = dict(reference)
-    for st in stats:
-        name = st.grouping.name
-        if name in out:
-            out[name] = match_group(out[name], st.labels, what="reference group", where=f"attribute '{name}'")
-    return out
-
-
 def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Groups, disparities, summary and findings tables for all groupings."""
     rng = np.random.default_rng(s.seed)
-    s = replace(s, reference=resolve_references(stats, s.reference))
     masks = suppress(count_tables(stats, s.reference), s.suppress_below)
     parts = [_analyse_grouping(st, s, rng, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
     groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)

@@ -501,7 +501,8 @@ def save_mitigated(result: MitigationResult, method: str | None, out_dir: Any) -
 
     import skops.io as sio
 
-    from fairscan import __version__, modeling
+    from fairscan import modeling
+    from fairscan.version import __version__
 
     method = method or result.recommended.get("method")
     if method in (None, "none"):
