@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fairscan.errors import FairscanError, plain, suggest
+from fairscan.formatting import NA, is_missing, number, pct
 from fairscan.metrics.classification import METRICS
 
 Verdict = Literal["pass", "fail", "insufficient"]
@@ -115,3 +116,83 @@ def verdict(
     if not (math.isnan(lo) or math.isnan(hi)) and tol.contains(lo, hi):
         return "pass"
     return "insufficient"
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One gap between a group and its reference, as a finding tells it.
+
+    ``who`` names the group ("sex = F", "user group Q1 for item group cheap"); ``unit`` what
+    is counted ("rows", "users"); ``what`` the measure ("offered (selection rate)"); values
+    and counts of the group and the reference; the disparity with its interval
+    (``ci_ratio``, ``ci_difference``) and multiplicity-adjusted p-value; ``suppression``:
+    None, "primary" or "complementary"; ``as_rate``: values are rates shown as percentages
+    (else numbers to two decimals); ``suppressed_unit``: what a suppressed group has too few
+    of, when that differs from ``unit``.
+    """
+
+    who: str
+    unit: str
+    what: str
+    reference: str
+    group_count: object
+    reference_count: object
+    group_value: float
+    reference_value: float
+    difference: float
+    ratio: float
+    ci_ratio: tuple[float, float]
+    ci_difference: tuple[float, float]
+    p_adjusted: float
+    suppression: str | None = None
+    as_rate: bool = True
+    suppressed_unit: str | None = None
+
+
+def _p(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def judge(gap: Gap, tol: Tolerance, *, min_group_size: int, suppress_below: int, confidence: float,
+          alpha: float, adjustment: str, test: str | None = None) -> tuple[Verdict, str]:
+    """The verdict on one gap and the sentence that explains it: the one wording of every
+    finding (the audit's and the recommendation audit's). ``adjustment`` names the p-value
+    correction ("Holm", "BH"); ``test`` the test, when the sentence should name it."""
+    who = gap.who
+    if gap.suppression == "complementary":
+        return "insufficient", (f"{who}: suppressed so that a smaller group's numbers cannot be recovered from "
+                                "the published totals; no verdict.")
+    if gap.suppression:
+        return "insufficient", (f"{who}: fewer than {suppress_below} {gap.suppressed_unit or gap.unit}, so its "
+                                "numbers are suppressed to protect privacy; no verdict.")
+    small = [(n, label) for n, label in ((gap.group_count, "it"), (gap.reference_count, f"the reference {gap.reference}"))
+             if is_missing(n) or n < min_group_size]
+    if small:
+        n, label = small[0]
+        return "insufficient", (f"{who}: {label} has only {n} {gap.unit} (minimum {min_group_size}); too few to "
+                                "tell whether it is treated differently.")
+    level = f"{round(100 * confidence)}%"
+    ci = gap.ci_ratio if tol.kind == "ratio" else gap.ci_difference
+    v = verdict(tol, gap.difference, gap.ratio, ci, gap.p_adjusted, alpha)
+    est = (f"ratio {number(gap.ratio, missing=NA)} ({level} CI {number(ci[0], missing=NA)}–"
+           f"{number(ci[1], missing=NA)})" if tol.kind == "ratio" else
+           f"difference {number(100 * gap.difference, 1, missing=NA)} points ({level} CI "
+           f"{number(100 * ci[0], 1, missing=NA)} to {number(100 * ci[1], 1, missing=NA)})")
+    shown = pct if gap.as_rate else number
+    facts = (f"{who} ({gap.group_count:,} {gap.unit}): {gap.what} {shown(gap.group_value, missing=NA)} vs "
+             f"{shown(gap.reference_value, missing=NA)} for {gap.reference} ({gap.reference_count:,} {gap.unit}); "
+             f"{est}")
+    p = f"{adjustment}-adjusted {_p(gap.p_adjusted)}"
+    if v == "fail":
+        return v, (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be chance "
+                   f"({p}{', ' + test if test else ''}).")
+    if v == "pass":
+        return v, f"{facts}: the whole interval is within the tolerance ({tol.describe()})."
+    if is_missing(gap.difference):
+        return v, f"{facts}: undefined (no one in the rate's denominator), no verdict."
+    if tol.kind == "ratio" and is_missing(gap.ratio):
+        return v, f"{facts}: undefined (the reference value is 0), no verdict."
+    return v, f"{facts}: not enough evidence either way for the tolerance ({tol.describe()}; {p})."
+

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
-from fairscan.formatting import NA, jsonable, number, pct
+from fairscan.formatting import jsonable
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
-from fairscan.policy import Tolerance, verdict
+from fairscan.policy import Gap, Tolerance, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
 
@@ -976,18 +976,11 @@ def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, refer
     return int(np.argmax(score))
 
 
-def _p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], pd.DataFrame]:
-    """Verdicts for the judged gaps (inclusion ratio per item group, ndcg ratio) with
-    :func:`fairscan.policy.verdict` and the BH-adjusted p-value; None for the others."""
+    """Verdicts for the judged gaps (inclusion ratio per item group, ndcg ratio), in the words
+    of :func:`fairscan.policy.judge` with the BH-adjusted p-value; None for the others."""
     verdicts: list[str | None] = []
     rows = []
-    level = f"{round(100 * s.confidence)}%"
     for row in gaps.itertuples(index=False):
         base = "ndcg" if row.metric == f"ndcg@{k}" else row.metric
         tol = TOLERANCES.get(base)
@@ -996,39 +989,20 @@ def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], 
             continue
         item = None if pd.isna(row.item_group) else row.item_group
         where = f" for item group {item}" if item is not None else ""
-        what = "included (shown at least one item)" if base == "inclusion_rate" else f"mean {row.metric}"
-        who = f"user group {row.group}{where}"
-        gn, rn = row.group_users, row.reference_users
-        if row.suppressed:
-            v = "insufficient"
-            # utility is a mean over the users with a held-out relevant item (none for users
-            # without held-out interactions, e.g. cold-start users left out of the truth)
-            counted = "users" if base == "inclusion_rate" else "users with a held-out relevant item"
-            msg = (f"{who}: fewer than {s.suppress_below} {counted}, so its numbers are suppressed to protect "
-                   "privacy; no verdict.")
-        elif gn is pd.NA or rn is pd.NA or gn < s.min_group_size or rn < s.min_group_size:
-            v = "insufficient"
-            small, n = (("it", gn) if gn is pd.NA or gn < s.min_group_size else (f"the reference {row.reference}", rn))
-            msg = (f"{who}: {small} has only {n} users (minimum {s.min_group_size}); too few to tell whether "
-                   "it is treated differently.")
-        else:
-            ci = (row.ratio_ci_low, row.ratio_ci_high)
-            v = verdict(tol, row.difference, row.ratio, ci, row.p_value_adjusted, s.alpha)
-            val = pct if base == "inclusion_rate" else number
-            facts = (f"{who} ({gn:,} users): {what} {val(row.group_value, missing=NA)} vs "
-                     f"{val(row.reference_value, missing=NA)} for {row.reference} ({rn:,} users); ratio "
-                     f"{number(row.ratio, missing=NA)} ({level} CI {number(ci[0], missing=NA)}–"
-                     f"{number(ci[1], missing=NA)})")
-            if v == "fail":
-                msg = (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be chance "
-                       f"(BH-adjusted {_p(row.p_value_adjusted)}, {row.test}).")
-            elif v == "pass":
-                msg = f"{facts}: the whole interval is within the tolerance ({tol.describe()})."
-            elif math.isnan(row.ratio):
-                msg = f"{facts}: undefined (the reference value is 0), no verdict."
-            else:
-                msg = (f"{facts}: not enough evidence either way for the tolerance ({tol.describe()}; "
-                       f"BH-adjusted {_p(row.p_value_adjusted)}).")
+        inclusion = base == "inclusion_rate"
+        # utility is a mean over the users with a held-out relevant item (none for users
+        # without held-out interactions, e.g. cold-start users left out of the truth)
+        gap = Gap(who=f"user group {row.group}{where}", unit="users",
+                  what="included (shown at least one item)" if inclusion else f"mean {row.metric}",
+                  reference=row.reference, group_count=row.group_users, reference_count=row.reference_users,
+                  group_value=row.group_value, reference_value=row.reference_value, difference=row.difference,
+                  ratio=row.ratio, ci_ratio=(row.ratio_ci_low, row.ratio_ci_high),
+                  ci_difference=(math.nan, math.nan), p_adjusted=row.p_value_adjusted,
+                  suppression=(row.suppression if "suppression" in gaps else "primary") if row.suppressed else None,
+                  as_rate=inclusion,
+                  suppressed_unit=None if inclusion else "users with a held-out relevant item")
+        v, msg = judge(gap, tol, min_group_size=s.min_group_size, suppress_below=s.suppress_below,
+                       confidence=s.confidence, alpha=s.alpha, adjustment="BH", test=row.test)
         verdicts.append(v)
         rows.append({"metric": row.metric, "item_group": item, "group": row.group,
                      "reference": row.reference, "verdict": v, "message": msg, "tolerance": tol.describe()})

@@ -13,7 +13,6 @@ import pandas as pd
 
 from fairscan.engines.base import CellStats
 from fairscan.errors import FairscanError
-from fairscan.formatting import NA, number, pct
 from fairscan.metrics.classification import DESCRIPTIONS, rates
 from fairscan.metrics.stats import (
     bootstrap_cells,
@@ -23,7 +22,7 @@ from fairscan.metrics.stats import (
     two_proportion_test,
     wilson,
 )
-from fairscan.policy import Tolerance, verdict
+from fairscan.policy import Gap, Tolerance, judge
 from fairscan.privacy import CountTable, suppress
 
 
@@ -240,54 +239,20 @@ def _summary_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def _findings(disp: pd.DataFrame, groups: pd.DataFrame, s: Settings) -> pd.DataFrame:
+    """A finding per judged disparity, in the words of :func:`fairscan.policy.judge`."""
     rows = []
-    level = f"{round(100 * s.confidence)}%"
     judged = disp[disp["metric"].isin(list(s.tolerances))]
     for row in judged.itertuples(index=False):
         tol = s.tolerances[row.metric]
-        what = DESCRIPTIONS[row.metric]
-        who = f"{row.attribute} = {row.group}"
-        if row.suppressed and row.suppression == "complementary":
-            v = "insufficient"
-            msg = (f"{who}: suppressed so that a smaller group's numbers cannot be recovered from the "
-                   "published totals; no verdict.")
-        elif row.suppressed:
-            v = "insufficient"
-            msg = (f"{who}: fewer than {s.suppress_below} rows, so its numbers are suppressed "
-                   "to protect privacy; no verdict.")
-        elif row.group_count < s.min_group_size or row.reference_count < s.min_group_size:
-            v = "insufficient"
-            small, n = ((who, row.group_count) if row.group_count < s.min_group_size
-                        else (f"the reference {row.reference}", row.reference_count))
-            msg = (f"{who}: {small} has only {n} rows (minimum {s.min_group_size}); too few "
-                   "to tell whether it is treated differently.")
-        else:
-            ci = (row.ratio_ci_low, row.ratio_ci_high) if tol.kind == "ratio" else (
-                row.difference_ci_low, row.difference_ci_high)
-            v = verdict(tol, row.difference, row.ratio, ci, row.p_value_adjusted, s.alpha)
-            est = (f"ratio {number(row.ratio, missing=NA)} ({level} CI {number(ci[0], missing=NA)}–{number(ci[1], missing=NA)})"
-                   if tol.kind == "ratio" else
-                   f"difference {number(100 * row.difference, 1, missing=NA)} points ({level} CI "
-                   f"{number(100 * ci[0], 1, missing=NA)} to {number(100 * ci[1], 1, missing=NA)})")
-            facts = (f"{who} ({row.group_count:,} rows): {what} {pct(row.group_value, missing=NA)} vs "
-                     f"{pct(row.reference_value, missing=NA)} for {row.reference} ({row.reference_count:,} rows); {est}")
-            if v == "fail":
-                msg = (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be "
-                       f"chance (Holm-adjusted {_p(row.p_value_adjusted)}).")
-            elif v == "pass":
-                msg = f"{facts}: the whole interval is within the tolerance ({tol.describe()})."
-            elif math.isnan(row.difference) or (tol.kind == "ratio" and math.isnan(row.ratio)):
-                msg = f"{facts}: undefined (no one in the rate's denominator), no verdict."
-            else:
-                msg = (f"{facts}: not enough evidence either way for the tolerance "
-                       f"({tol.describe()}; Holm-adjusted {_p(row.p_value_adjusted)}).")
+        gap = Gap(who=f"{row.attribute} = {row.group}", unit="rows", what=DESCRIPTIONS[row.metric],
+                  reference=row.reference, group_count=row.group_count, reference_count=row.reference_count,
+                  group_value=row.group_value, reference_value=row.reference_value, difference=row.difference,
+                  ratio=row.ratio, ci_ratio=(row.ratio_ci_low, row.ratio_ci_high),
+                  ci_difference=(row.difference_ci_low, row.difference_ci_high), p_adjusted=row.p_value_adjusted,
+                  suppression=row.suppression if row.suppressed else None)
+        v, msg = judge(gap, tol, min_group_size=s.min_group_size, suppress_below=s.suppress_below,
+                       confidence=s.confidence, alpha=s.alpha, adjustment="Holm")
         rows.append({
             "attribute": row.attribute, "metric": row.metric, "group": row.group,
             "reference": row.reference, "verdict": v, "message": msg,
