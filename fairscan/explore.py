@@ -455,7 +455,7 @@ def coupon_recs_example(k: int = 2) -> dict[str, Any]:
     Caveat: each respondent answered about 20 scenarios, so scenarios are not independent.
     """
     from fairscan import datasets, modeling
-    from fairscan.groups.purchasing import coupon_income_order
+    from fairscan.datasets.cleaning import coupon_income_order
 
     if not 1 <= k <= len(COUPON_TYPES):
         raise FairscanError(f"k must be between 1 and {len(COUPON_TYPES)}, got {k}")

@@ -729,7 +729,7 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
                               n_neighbours: int | None = 100, test_fraction: float = 0.2) -> TrainedRecommender:
     """Online Retail: which products to show each customer.
 
-    Lines are cleaned with :func:`fairscan.groups.purchasing.clean_online_retail` (removal
+    Lines are cleaned with :func:`fairscan.datasets.cleaning.clean_online_retail` (removal
     counts in the card); interactions are customer (``CustomerID``) x product
     (``StockCode``) lines with ``weight`` = ``Quantity`` or ``amount`` and time
     ``InvoiceDate``; the split is the global temporal one (the last ``test_fraction`` of lines
@@ -750,7 +750,8 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
     (unweighted quantiles over items; labels from :func:`fairscan.groups.tier_labels`).
     """
     from fairscan import datasets
-    from fairscan.groups.purchasing import clean_online_retail, spend_tiers
+    from fairscan.datasets.cleaning import clean_online_retail
+    from fairscan.groups.purchasing import spend_tiers
 
     t0 = _time.perf_counter()
     raw = datasets.load("online-retail")
@@ -790,7 +791,7 @@ def online_retail_recommender(*, k: int = 20, seed: int = 0, model: Literal["ite
     trained.users, trained.items = users, items
     seconds = _time.perf_counter() - t0
     trained.card.update({
-        "cleaning": {"function": "fairscan.groups.purchasing.clean_online_retail", "removed": removed,
+        "cleaning": {"function": "fairscan.datasets.cleaning.clean_online_retail", "removed": removed,
                      "lines_kept": len(lines)},
         "users_table": {"columns": list(users.columns), "spend_tier": "4 quantile tiers of spend (sum of "
                         "Quantity*UnitPrice) over the TRAINING period only (no leakage from the held-out "
@@ -871,7 +872,7 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
     baseline: coupons ranked by their training acceptance rate, the same for everyone.
 
     USERS: ``user`` (row id), ``income`` (9 brackets, ordered), ``income_tier`` (low /
-    middle / high, :data:`fairscan.groups.purchasing.COUPON_INCOME_TIERS`), ``split``.
+    middle / high, :data:`fairscan.datasets.cleaning.COUPON_INCOME_TIERS`), ``split``.
     ITEMS: ``item`` = coupon, ``coupon_type``, ``price_rank`` (1 cheapest .. 5),
     ``price_tier`` ("P1 Coffee House" .. "P5 Restaurant(20-50)", ordered) and ``price_level``
     (low: coffee, take-away; middle: restaurant under $20, bar; high: restaurant $20-50).
@@ -881,7 +882,7 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
     from threadpoolctl import threadpool_limits
 
     from fairscan import datasets
-    from fairscan.groups.purchasing import COUPON_INCOME_TIERS, coupon_income_order
+    from fairscan.datasets.cleaning import COUPON_INCOME_TIERS, coupon_income_order
     from fairscan.modeling import data_sha256
 
     t0 = _time.perf_counter()

@@ -4,16 +4,17 @@ label value is positive, and what a budget means. One function for each rule."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fairscan.errors import FairscanError, plain
+from fairscan.errors import FairscanError, plain, suggest
 
 if TYPE_CHECKING:
     from fairscan.engines.base import Engine
 
-__all__ = ["binary_positive", "parse_budget", "resolve_budget"]
+__all__ = ["binary_positive", "parse_budget", "require_columns", "resolve_budget"]
 
 _YES_NO = ("no", "yes")
 
@@ -82,3 +83,12 @@ def resolve_budget(budget: int | float | str, n_rows: int) -> int:
     if not (0 < budget <= 1) or math.isnan(budget):
         raise FairscanError(f"budget fraction {budget} must be in (0, 1]; for a count give a whole number")
     return math.floor(budget * n_rows + 1e-9)
+
+
+def require_columns(data: Any, columns: Sequence[str | None]) -> None:
+    """A one-line error naming the first of ``columns`` (None skipped) that ``data`` lacks,
+    with close matches."""
+    available = [str(c) for c in data.columns]
+    for c in columns:
+        if c is not None and c not in data.columns:
+            raise FairscanError(f"column '{c}' not found{suggest(str(c), available)}")

@@ -14,15 +14,17 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from fairscan import datasets
+from fairscan.datasets.cleaning import (
+    COUPON_INCOME_TIERS,
+    COUPON_RESPONDENT_COLUMNS,
+    clean_online_retail,
+    coupon_income_order,
+)
 from fairscan.errors import FairscanError
 from fairscan.groups import tier_labels
 from fairscan.groups.purchasing import (
-    COUPON_INCOME_TIERS,
-    COUPON_RESPONDENT_COLUMNS,
     assign_spend_tiers,
-    clean_online_retail,
     collapse_tiers,
-    coupon_income_order,
     fit_tier_model,
     income_bracket_lower_bound,
     spend_tiers,

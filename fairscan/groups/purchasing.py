@@ -23,7 +23,8 @@ Conventions (documented for users):
   ``reference_time`` (default: the latest time in the data).
 - Nothing is dropped silently: rows without a customer id raise :class:`FairscanError` unless
   ``drop_missing_customers=True``, and then ``.attrs["dropped_rows"]`` counts them; missing
-  amounts or quantities always raise. :func:`clean_online_retail` returns its removal counts.
+  amounts or quantities always raise (:func:`fairscan.datasets.cleaning.clean_online_retail`, the
+  bundled Online Retail data's cleaning, returns its removal counts).
 - Proxy-model tiers are ordered: the categories of an ordered pandas Categorical keep their
   order; otherwise money brackets such as ``"$12500 - $24999"``, ``"Less than $12500"`` and
   ``"$100000 or More"`` are sorted by their lower bound in dollars, numbers numerically, and
@@ -63,15 +64,12 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import UNKNOWN, tier_edges, tier_labels, value_label
+from fairscan.validation import require_columns
 
 __all__ = [
-    "COUPON_INCOME_TIERS",
-    "COUPON_RESPONDENT_COLUMNS",
     "TierModel",
     "assign_spend_tiers",
-    "clean_online_retail",
     "collapse_tiers",
-    "coupon_income_order",
     "fit_tier_model",
     "income_bracket_lower_bound",
     "spend_tiers",
@@ -84,13 +82,6 @@ _Z95 = 1.959963984540054
 # --------------------------------------------------------------------------------------------
 # Transactions -> spend tiers
 # --------------------------------------------------------------------------------------------
-
-
-def _check_columns(data: pd.DataFrame, columns: Sequence[str | None]) -> None:
-    available = [str(c) for c in data.columns]
-    for c in columns:
-        if c is not None and c not in data.columns:
-            raise FairscanError(f"column '{c}' not found{suggest(str(c), available)}")
 
 
 def _edges(values: np.ndarray, n: int | Sequence[float], what: str) -> tuple[tuple[float, ...], bool, str]:
@@ -127,7 +118,7 @@ def spend_tiers(
     the customers' spend (``n`` an int) or of cut points (``n`` a sequence). The returned
     frame's ``attrs`` hold ``edges``, ``quantile``, ``dropped_rows`` and ``note``.
     """
-    _check_columns(transactions, [customer, amount, quantity, time])
+    require_columns(transactions, [customer, amount, quantity, time])
     missing_customer = transactions[customer].isna()
     n_missing = int(missing_customer.sum())
     if n_missing and not drop_missing_customers:
@@ -194,7 +185,7 @@ def assign_spend_tiers(
     data still raise unless ``drop_missing_customers=True``.
     """
     source = data if transactions is None else transactions
-    _check_columns(data, [customer])
+    require_columns(data, [customer])
     table = spend_tiers(source, customer, amount, n, quantity=quantity,
                         drop_missing_customers=drop_missing_customers)
     tiers = table.set_index(customer)["tier"]
@@ -213,68 +204,9 @@ def assign_spend_tiers(
     return out
 
 
-def clean_online_retail(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Clean the Online Retail lines as in the shared data README; return (lines, removed).
-
-    Removed, each line counted under the first reason that applies, in this order:
-    ``cancellation`` (InvoiceNo starts with "C"), ``non_positive_quantity``,
-    ``non_positive_price`` (UnitPrice <= 0) and ``missing_customer`` (no CustomerID). The
-    counts add up to the number of lines removed. The kept lines keep their original index
-    and gain ``amount`` = Quantity * UnitPrice.
-    """
-    _check_columns(df, ["InvoiceNo", "Quantity", "UnitPrice", "CustomerID"])
-    invoice = df["InvoiceNo"].astype("string")
-    reasons = {
-        "cancellation": invoice.str.startswith("C").fillna(False).to_numpy(dtype=bool),
-        "non_positive_quantity": ~(df["Quantity"] > 0).fillna(False).to_numpy(dtype=bool),
-        "non_positive_price": ~(df["UnitPrice"] > 0).fillna(False).to_numpy(dtype=bool),
-        "missing_customer": df["CustomerID"].isna().to_numpy(dtype=bool),
-    }
-    removed: dict[str, int] = {}
-    drop = np.zeros(len(df), dtype=bool)
-    for reason, mask in reasons.items():
-        removed[reason] = int((mask & ~drop).sum())
-        drop |= mask
-    out = df.loc[~drop].copy()
-    out["amount"] = out["Quantity"].astype("float64") * out["UnitPrice"].astype("float64")
-    return out, removed
-
-
 # --------------------------------------------------------------------------------------------
 # Proxy model of a tier
 # --------------------------------------------------------------------------------------------
-
-_COUPON_INCOME = (
-    "Less than $12500",
-    "$12500 - $24999",
-    "$25000 - $37499",
-    "$37500 - $49999",
-    "$50000 - $62499",
-    "$62500 - $74999",
-    "$75000 - $87499",
-    "$87500 - $99999",
-    "$100000 or More",
-)
-
-#: Coupon income brackets -> purchasing-power tiers: low below $37,500; middle $37,500 to
-#: $87,499; high $87,500 and more.
-COUPON_INCOME_TIERS: dict[str, str] = {
-    b: ("low" if i < 3 else "middle" if i < 7 else "high") for i, b in enumerate(_COUPON_INCOME)
-}
-
-#: Coupon columns describing the respondent (demographics and habits), not the scenario.
-#: Their combination identifies a respondent (567 profiles, each with one income bracket):
-#: pass it as ``groups`` to :func:`fit_tier_model` for an accuracy that holds for new people.
-COUPON_RESPONDENT_COLUMNS: tuple[str, ...] = (
-    "gender", "age", "maritalStatus", "has_children", "education", "occupation", "car",
-    "Bar", "CoffeeHouse", "CarryAway", "RestaurantLessThan20", "Restaurant20To50",
-)
-
-
-def coupon_income_order() -> list[str]:
-    """The coupon data's 9 income brackets, lowest first."""
-    return list(_COUPON_INCOME)
-
 
 _MONEY = r"\$\s*([\d,]+(?:\.\d+)?)\s*(k|K)?"
 
@@ -406,7 +338,7 @@ class TierModel:
     oof_proba: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     def _X(self, data: pd.DataFrame) -> pd.DataFrame:
-        _check_columns(data, self.features)
+        require_columns(data, self.features)
         return data[list(self.features)]
 
     def predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
@@ -460,9 +392,9 @@ def fit_tier_model(
     so that cross-validation never splits one person's rows across folds (use it whenever a
     person has several rows, or the accuracy measures recognition, not inference).
     """
-    _check_columns(data, [tier, *exclude, *(features or [])])
+    require_columns(data, [tier, *exclude, *(features or [])])
     group_cols = (groups,) if isinstance(groups, str) else tuple(groups or ())
-    _check_columns(data, list(group_cols))
+    require_columns(data, list(group_cols))
     if features is None:
         features = [c for c in data.columns if c != tier and c not in exclude]
     features = list(features)
@@ -544,7 +476,7 @@ def collapse_tiers(proba: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFr
     """Merge fine tiers into coarse ones by summing membership probabilities.
 
     Every column of ``proba`` must be mapped; coarse tiers are ordered by their first fine
-    tier, so ordered fine tiers give ordered coarse tiers (e.g. COUPON_INCOME_TIERS).
+    tier, so ordered fine tiers give ordered coarse tiers (e.g. fairscan.datasets.cleaning.COUPON_INCOME_TIERS).
     """
     unmapped = [c for c in proba.columns if c not in mapping]
     if unmapped:
