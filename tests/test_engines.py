@@ -26,6 +26,7 @@ from fairscan.errors import FairscanError
 
 duckdb = pytest.importorskip("duckdb")
 
+from fairscan.engines import base  # noqa: E402
 from fairscan.engines import duckdb as dd  # noqa: E402
 from fairscan.engines.duckdb import DuckDBEngine  # noqa: E402
 
@@ -157,7 +158,7 @@ def test_budget_cut_has_partial_ties(frames, files):
 
 def test_grouping_sets_and_refinement_paths(frames, files, monkeypatch):
     """GROUPING SETS (large joint key space) and multi-pass order statistics give the same."""
-    monkeypatch.setattr(dd, "MAX_JOINT_GROUPS", 1)
+    monkeypatch.setattr(base, "MAX_JOINT_GROUPS", 1)
     monkeypatch.setattr(dd, "FETCH_LIMIT", 500)
     for case in ("adult-prediction-weights-missing-intersection", "german-budget-quantiles-weights",
                  "retail-no-label-budget-ties-nullable-tiers"):
@@ -478,11 +479,10 @@ SPARK_CASES = ["bank-threshold-quantile-tiers-intersection", "adult-prediction-w
 @pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
 @pytest.mark.parametrize("case", SPARK_CASES)
 def test_spark_equals_memory_and_duckdb(case, spark, frames, files, monkeypatch):
-    from fairscan.engines import spark as sp
     from fairscan.engines.spark import SparkEngine
 
     if case.startswith("adult"):
-        monkeypatch.setattr(sp, "MAX_JOINT_GROUPS", 1)  # groupingSets, one pass for every grouping
+        monkeypatch.setattr(base, "MAX_JOINT_GROUPS", 1)  # groupingSets, one pass for every grouping
     name, kw = CASES[case]
     path = _parquet(frames, files, name)
     got = fairscan.audit(SparkEngine(path, spark=spark), **kw, **COMMON)

@@ -16,12 +16,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError
-from fairscan.groups import Grouping
+from fairscan.errors import FairscanError, suggest
+from fairscan.groups import UNKNOWN, Attribute, Grouping
 
 # Cell index within a group: 2 * y + d, with y = 1 for the positive label and d = 1 for the
 # favourable decision. So 0 = TN, 1 = FP, 2 = FN, 3 = TP. Without a label every row has y = 0.
 N_CELLS = 4
+#: Count all attributes jointly (one dense table, or one GROUP BY, then summed out per
+#: grouping) while the product of their level counts is at most this; otherwise one count per
+#: grouping (sparse in memory, GROUPING SETS in SQL). Read at call time (tests lower it).
+MAX_JOINT_GROUPS = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,68 @@ class Engine(ABC):
         weights: str | None,
     ) -> Aggregate:
         """Count rows per (group, cell) for every grouping, in one pass over the rows."""
+
+
+# -- rules every engine follows ---------------------------------------------------------------
+def fits_jointly(sizes: list[int]) -> bool:
+    """Whether a key space of these level counts is small enough to count jointly."""
+    return float(np.prod(sizes, dtype=np.float64)) <= MAX_JOINT_GROUPS
+
+
+def audited_columns(groupings: list[Grouping]) -> dict[str, Attribute]:
+    """Each audited column once, with its attribute (first grouping that uses it wins)."""
+    attrs: dict[str, Attribute] = {}
+    for g in groupings:
+        for a in g.attributes:
+            attrs.setdefault(a.column, a)
+    return attrs
+
+
+def missing_code(attr: Attribute, has_missing: bool) -> int:
+    """The code of a missing value of a categorical ``attr``: its own ``unknown`` level, or
+    the existing one of that name, else 0 (the column has no missing value)."""
+    if attr.has_unknown:
+        return attr.n_levels - 1
+    return attr.labels.index(UNKNOWN) if has_missing and UNKNOWN in attr.labels else 0
+
+
+# -- the errors every engine raises the same way -------------------------------------------------
+def column_not_found(column: str, columns: list[str]) -> FairscanError:
+    return FairscanError(f"column '{column}' not found{suggest(column, columns)}")
+
+
+def not_numeric_error(column: str, type_text: str, role: str) -> FairscanError:
+    """``type_text`` as the engine names the type, e.g. ``dtype object`` or ``type VARCHAR``."""
+    return FairscanError(f"column '{column}' is not numeric ({type_text}); {role} need numbers")
+
+
+def no_values_error(column: str) -> FairscanError:
+    return FairscanError(f"column '{column}' has no values to cut into tiers")
+
+
+def changed_error(column: str) -> FairscanError:
+    return FairscanError(f"column '{column}' changed while auditing")
+
+
+def label_error(column: str, n_missing: int) -> FairscanError:
+    return FairscanError(
+        f"label column '{column}' has {n_missing:,} missing values; "
+        "fill or remove those rows first (fairscan never drops rows silently)")
+
+
+def prediction_error(column: str, n_missing: int) -> FairscanError:
+    return FairscanError(
+        f"prediction column '{column}' has {n_missing:,} missing values; fill or remove those rows first")
+
+
+def weight_errors(column: str, n_bad: int, n_neg: int) -> None:
+    """Raise for missing/infinite weights, then for negative ones; nothing when both are 0."""
+    if n_bad:
+        raise FairscanError(f"weight column '{column}' has {n_bad:,} missing or infinite values; fix them first")
+    if n_neg:
+        raise FairscanError(f"weight column '{column}' has {n_neg:,} negative values; weights must be >= 0")
+
+
+def score_error(column: str, n_bad: int) -> FairscanError:
+    return FairscanError(
+        f"score column '{column}' has {n_bad:,} missing, NaN or infinite values; fix or remove those rows first")

@@ -15,14 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairscan.engines import base
 from fairscan.engines.base import N_CELLS, Aggregate, CellStats, Decision, Engine, Label
-from fairscan.errors import FairscanError, suggest
-from fairscan.groups import UNKNOWN, Attribute, Grouping
+from fairscan.errors import FairscanError
+from fairscan.groups import Attribute, Grouping
 
 CHUNK_ROWS = 1 << 20
-# Dense counting (bincount) while a key space has at most this many groups; larger
-# intersections are counted sparsely (unique keys per chunk).
-MAX_JOINT_GROUPS = 1 << 15
 
 Encoder = Callable[[slice], np.ndarray]
 
@@ -77,7 +75,7 @@ class MemoryEngine(Engine):
     def fetch(self, columns: list[str]) -> pd.DataFrame:
         for c in columns:
             if c not in self.columns():
-                raise FairscanError(f"column '{c}' not found{suggest(c, self.columns())}")
+                raise base.column_not_found(c, self.columns())
         if self._kind == "pandas":
             return self._data[columns]
         return self._data.select(columns).to_pandas()  # polars and Arrow alike
@@ -86,7 +84,7 @@ class MemoryEngine(Engine):
         """The column as a pandas Series (converted once and cached)."""
         if column not in self._series:
             if column not in self.columns():
-                raise FairscanError(f"column '{column}' not found{suggest(column, self.columns())}")
+                raise base.column_not_found(column, self.columns())
             if self._kind == "pandas":
                 s = self._data[column]
                 if isinstance(s, pd.DataFrame):
@@ -119,16 +117,14 @@ class MemoryEngine(Engine):
 
     def _require_numeric(self, column: str, role: str = "tiers and scores") -> None:
         if not self.is_numeric(column):
-            raise FairscanError(
-                f"column '{column}' is not numeric (dtype {self.series(column).dtype}); {role} need numbers"
-            )
+            raise base.not_numeric_error(column, f"dtype {self.series(column).dtype}", role)
 
     def quantiles(self, column: str, probs: np.ndarray) -> tuple[np.ndarray, bool]:
         self._require_numeric(column)
         v = self.series(column).to_numpy(dtype=np.float64, na_value=np.nan)
         finite = ~np.isnan(v)
         if not finite.any():
-            raise FairscanError(f"column '{column}' has no values to cut into tiers")
+            raise base.no_values_error(column)
         return np.quantile(v[finite] if not finite.all() else v, probs), bool((~finite).any())
 
     def min_max(self, column: str) -> tuple[float, float, int]:
@@ -154,9 +150,8 @@ class MemoryEngine(Engine):
         if attr.kind == "categorical":
             lv = self._get_levels(attr.column)
             if len(lv.values) != len(attr.values):
-                raise FairscanError(f"column '{attr.column}' changed while auditing")
-            missing = attr.n_levels - 1 if attr.has_unknown else (
-                attr.labels.index(UNKNOWN) if lv.has_missing else 0)
+                raise base.changed_error(attr.column)
+            missing = base.missing_code(attr, lv.has_missing)
             # remap[i] = code of value i; remap[-1] (index -1) = code of missing
             remap = np.append(np.arange(len(lv.values), dtype=np.int32), np.int32(missing))
             return lambda sl: lv.encode(sl, remap)
@@ -181,10 +176,7 @@ class MemoryEngine(Engine):
         s = self.series(label.column)
         n_missing = int(s.isna().sum())
         if n_missing:
-            raise FairscanError(
-                f"label column '{label.column}' has {n_missing:,} missing values; "
-                "fill or remove those rows first (fairscan never drops rows silently)"
-            )
+            raise base.label_error(label.column, n_missing)
         if pd.api.types.is_bool_dtype(s) and s.dtype == bool and label.positive is True:
             values = s.to_numpy()
             return lambda sl: values[sl]
@@ -197,10 +189,7 @@ class MemoryEngine(Engine):
             s = self.series(decision.column)
             n_missing = int(s.isna().sum())
             if n_missing:
-                raise FairscanError(
-                    f"prediction column '{decision.column}' has {n_missing:,} missing values; "
-                    "fill or remove those rows first"
-                )
+                raise base.prediction_error(decision.column, n_missing)
             return lambda sl: (s.iloc[sl] == decision.positive).to_numpy(dtype=bool) ^ flip
         self._require_numeric(decision.column)
         if decision.kind == "threshold":
@@ -228,25 +217,13 @@ class MemoryEngine(Engine):
     def _weight_encoder(self, column: str) -> Encoder:
         self._require_numeric(column, "weights")
         lo, _, bad = self.min_max(column)
-        if bad:
-            raise FairscanError(f"weight column '{column}' has {bad:,} missing or infinite values; fix them first")
-        if lo < 0:
-            n_neg = int((self.series(column) < 0).sum())
-            raise FairscanError(f"weight column '{column}' has {n_neg:,} negative values; weights must be >= 0")
+        base.weight_errors(column, bad, int((self.series(column) < 0).sum()) if not bad and lo < 0 else 0)
         return lambda sl: self._float_chunk(column, sl)
 
     # -- the one pass ---------------------------------------------------------------------
-    def aggregate(
-        self,
-        groupings: list[Grouping],
-        label: Label | None,
-        decision: Decision,
-        weights: str | None,
-    ) -> Aggregate:
-        attrs: dict[str, Attribute] = {}
-        for g in groupings:
-            for a in g.attributes:
-                attrs.setdefault(a.column, a)
+    def aggregate(self, groupings: list[Grouping], label: Label | None, decision: Decision,
+                  weights: str | None) -> Aggregate:
+        attrs = base.audited_columns(groupings)
         enc = {c: self._attribute_encoder(a) for c, a in attrs.items()}
         y_enc = self._label_encoder(label) if label else None
         d_enc = self._decision_encoder(decision)
@@ -254,7 +231,7 @@ class MemoryEngine(Engine):
 
         sizes = {c: a.n_levels for c, a in attrs.items()}
         order = list(attrs)
-        joint = int(np.prod([sizes[c] for c in order], dtype=np.float64)) <= MAX_JOINT_GROUPS
+        joint = base.fits_jointly([sizes[c] for c in order])
         keyspaces = [order] if joint else [[a.column for a in g.attributes] for g in groupings]
         counters = [_Counter([sizes[c] for c in ks], weighted=w_enc is not None) for ks in keyspaces]
         hasher = _Hasher(self, [*order, decision.column, weights], label)
@@ -349,7 +326,7 @@ class _Counter:
     def __init__(self, sizes: list[int], weighted: bool) -> None:
         self.sizes = sizes
         self.n_keys = int(np.prod(sizes, dtype=np.float64))
-        self.dense = self.n_keys <= MAX_JOINT_GROUPS
+        self.dense = base.fits_jointly(sizes)
         self.weighted = weighted
         if self.dense:
             size = self.n_keys * N_CELLS

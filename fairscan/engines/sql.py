@@ -1,0 +1,753 @@
+"""What the SQL engines (DuckDB and Spark) share: the engine itself up to the dialect.
+
+:class:`SqlEngine` owns every rule the two follow alike — the caches of column facts, levels,
+numeric summaries, ranges, exact quantiles by histogram refinement, the budget cut and its
+ties, the attribute / label / decision expressions (SQL text both dialects read), the one
+GROUP BY's aggregates and the decoding of its rows into :class:`CellStats`, and the fast
+data hash's header. A subclass says only how to run a query and fetch its result, and
+what its dialect does differently (quoting, finiteness, literals compared with a column,
+approximate quantiles, reading files, the sha256 hash).
+
+Also here: the helpers both use to read files (path expansion, schema checks) and to find
+order statistics (:func:`locate_ranks`, :func:`linear_quantiles`).
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fairscan.engines.base import (
+    N_CELLS,
+    Aggregate,
+    CellStats,
+    Decision,
+    Engine,
+    Label,
+    audited_columns,
+    changed_error,
+    column_not_found,
+    fits_jointly,
+    label_error,
+    missing_code,
+    no_values_error,
+    not_numeric_error,
+    prediction_error,
+    score_error,
+    weight_errors,
+)
+from fairscan.errors import FairscanError, plain
+from fairscan.groups import Attribute, Grouping
+
+#: Equal-width bins per refinement pass (one GROUP BY each) when locating order statistics.
+N_BINS = 4096
+#: The row-position column of a positioned source (it breaks budget ties).
+POS = "__fairscan_pos"
+
+
+def sql_literal(v: Any, sqltype: str | None = None) -> str:
+    """A SQL literal for a Python/numpy value (floats exactly, via their shortest repr)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v) if sqltype is None else f"CAST({v} AS {sqltype})"
+    if isinstance(v, float):
+        return f"CAST('{v!r}' AS DOUBLE)"
+    text = "'" + str(v).replace("'", "''") + "'"
+    return text if isinstance(v, str) or sqltype is None else f"CAST({text} AS {sqltype})"
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    """'parquet', 'csv' or None, from the file name's suffixes."""
+    from fairscan.io import SUFFIXES
+
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    return next((SUFFIXES[s] for s in reversed(suffixes) if s in SUFFIXES), None)
+
+
+def expand_paths(data: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[str], str]:
+    """Files named by a path, a glob, a directory (searched recursively, skipping names that
+    start with '.' or '_') or a list of those, sorted by name (that order is the row order),
+    and their common format."""
+    items = [data] if isinstance(data, str | os.PathLike) else list(data)
+    if not items:
+        raise FairscanError("no input files given")
+    files: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        if any(ch in text for ch in "*?["):
+            found = [p for p in globlib.glob(text, recursive=True) if os.path.isfile(p)]
+            if not found:
+                raise FairscanError(f"no files match '{text}'")
+        elif os.path.isdir(text):
+            root = Path(text)
+            found = [str(p) for p in root.rglob("*") if p.is_file() and file_format(p)
+                     and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)]
+            if not found:
+                raise FairscanError(f"directory '{text}' holds no .parquet or .csv files")
+        elif os.path.isfile(text):
+            found = [text]
+        else:
+            raise FairscanError(f"file '{text}' not found")
+        files += found
+    files = sorted(dict.fromkeys(files))
+    kinds = {f: file_format(f) for f in files}
+    for f, k in kinds.items():
+        if k is None:
+            raise FairscanError(f"file '{f}': unsupported type '{Path(f).suffix or '(none)'}'; give .csv or .parquet files")
+    if len(set(kinds.values())) > 1:
+        raise FairscanError("the input mixes Parquet and CSV files; give files of one format")
+    return files, next(iter(kinds.values()))
+
+
+def _arrow_type_text(t: Any) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        t = pa.string()
+    return str(t)
+
+
+def check_parquet_schemas(files: list[str], union_by_name: bool = False) -> None:
+    """One-line errors for unreadable files and for files whose columns or types differ from
+    the first file's (missing/extra columns are allowed with ``union_by_name``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first: tuple[str, dict[str, str]] | None = None
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except (pa.ArrowException, OSError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise FairscanError(f"file '{f}' is not a readable Parquet file ({msg}); re-export it") from None
+        types = {name: _arrow_type_text(schema.field(name).type) for name in schema.names}
+        if first is None:
+            first = (f, types)
+            continue
+        check_same_columns(first, (f, types), union_by_name)
+
+
+def check_same_columns(first: tuple[str, dict[str, str]], other: tuple[str, dict[str, str]],
+                       union_by_name: bool) -> None:
+    """Compare one file's {column: type} with the first file's; raise a one-line error."""
+    f0, t0 = first
+    f, t = other
+    if not union_by_name:
+        for c in t0:
+            if c not in t:
+                raise FairscanError(
+                    f"file '{f}' has no column '{c}' (file '{f0}' has it): give files with the same "
+                    "columns, or union_by_name=True to read it as missing in that file")
+        for c in t:
+            if c not in t0:
+                raise FairscanError(
+                    f"file '{f}' has a column '{c}' that file '{f0}' does not have: give files with "
+                    "the same columns, or union_by_name=True")
+    for c, typ in t.items():
+        if c in t0 and t0[c] != typ:
+            raise FairscanError(
+                f"column '{c}' is {t0[c]} in file '{f0}' but {typ} in file '{f}': re-export the "
+                "files with one type for it")
+
+
+def numpy_quantile_ranks(n: int, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (previous, next) ranks and weights numpy.quantile(method='linear') interpolates
+    (numpy's own index arithmetic, including its clamping, so results match bit for bit)."""
+    q = np.asarray(probs, dtype=np.float64)
+    virtual = (n - 1) * q
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above] = -1  # numpy indexes the last element as -1, and computes gamma from it
+    nxt[above] = -1
+    below = virtual < 0
+    prev[below] = 0
+    nxt[below] = 0
+    gamma = np.asarray(virtual - prev, dtype=np.float64)
+    prev[above] = n - 1
+    nxt[above] = n - 1
+    return prev.astype(np.int64), nxt.astype(np.int64), gamma
+
+
+def numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's own linear interpolation (``_lerp``), so results match it bit for bit."""
+    with np.errstate(invalid="ignore"):  # inf - inf at infinite order statistics, as in numpy
+        diff = b - a
+        out = np.add(a, diff * t)
+        np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5, casting="unsafe", dtype=out.dtype)
+    return out
+
+
+def linear_quantiles(n: int, probs: np.ndarray, order_stats: Callable[[list[int]], dict[int, float]]) -> np.ndarray:
+    """``numpy.quantile(values, probs)`` from the order statistics of ``n`` values."""
+    prev, nxt, gamma = numpy_quantile_ranks(n, probs)
+    vals = order_stats(sorted({*prev.tolist(), *nxt.tolist()}))
+    a = np.array([vals[r] for r in prev.tolist()], dtype=np.float64)
+    b = np.array([vals[r] for r in nxt.tolist()], dtype=np.float64)
+    return numpy_lerp(a, b, gamma)
+
+
+class RankSource(Protocol):
+    """What :func:`locate_ranks` asks of an engine about one numeric expression."""
+
+    def summary(self) -> tuple[int, int, int, float, float]:
+        """(count of -inf, count of finite, count of +inf, finite min, finite max); no NaN/NULL."""
+
+    def histogram(self, intervals: list[tuple[float, float, float]], nbins: int) -> list[tuple[int, int, float, float]]:
+        """For finite values v in each interval (lo, hi, scale): rows (interval*nbins + bin,
+        count, min, max) with bin = min(floor((v - lo) * scale), nbins - 1)."""
+
+    def fetch(self, lo: float, hi: float) -> np.ndarray:
+        """The finite values in [lo, hi], sorted."""
+
+
+def locate_ranks(src: RankSource, ranks: list[int], fetch_limit: int,
+                 nbins: int = N_BINS) -> dict[int, tuple[float, int, int]]:
+    """For each 0-based ascending rank: (its value, how many values are below it, how many
+    equal it).
+
+    Histogram refinement: each pass counts the values of every still-open range in ``nbins``
+    equal-width bins (with each bin's min and max), keeps the bin holding the rank, and stops
+    once a range holds one distinct value or at most ``fetch_limit`` values (then sorted).
+    The lowest and highest values of a range always fall in different bins, so every pass
+    makes progress; on real data one or two passes suffice.
+    """
+    n_ninf, n_fin, n_pinf, lo, hi = src.summary()
+    out: dict[int, tuple[float, int, int]] = {}
+    # rank -> (lo, hi, values below lo, rank within [lo, hi], values in [lo, hi])
+    todo: dict[int, tuple[float, float, int, int, int]] = {}
+    for r in dict.fromkeys(ranks):
+        if r < n_ninf:
+            out[r] = (-math.inf, 0, n_ninf)
+        elif r >= n_ninf + n_fin:
+            out[r] = (math.inf, n_ninf + n_fin, n_pinf)
+        else:
+            todo[r] = (lo, hi, n_ninf, r - n_ninf, n_fin)
+    while todo:
+        for r, (a, b, below, _, cnt) in list(todo.items()):
+            if a == b:
+                out[r] = (a, below, cnt)
+                del todo[r]
+        small: dict[tuple[float, float], list[int]] = {}
+        for r, (a, b, _, _, cnt) in todo.items():
+            if cnt <= fetch_limit or not math.isfinite(nbins / (b - a) if math.isfinite(b - a) else 1.0):
+                small.setdefault((a, b), []).append(r)
+        for (a, b), rs in small.items():
+            vals = src.fetch(a, b)
+            for r in rs:
+                _, _, below, within, cnt = todo.pop(r)
+                if len(vals) != cnt:
+                    raise FairscanError("the data changed while the audit was reading it; run it again")
+                v = vals[within]
+                left, right = np.searchsorted(vals, v, "left"), np.searchsorted(vals, v, "right")
+                out[r] = (float(v), below + int(left), int(right - left))
+        if not todo:
+            break
+        ranges = list(dict.fromkeys((a, b) for a, b, _, _, _ in todo.values()))
+        intervals = [(a, b, nbins / (b - a) if math.isfinite(b - a) else math.nan) for a, b in ranges]
+        bins: dict[int, list[tuple[int, int, float, float]]] = {}
+        for key, cnt, mn, mx in src.histogram(intervals, nbins):
+            bins.setdefault(int(key) // nbins, []).append((int(key) % nbins, int(cnt), float(mn), float(mx)))
+        for r, (a, b, below, within, _) in list(todo.items()):
+            cum = 0
+            for _, cnt, mn, mx in sorted(bins.get(ranges.index((a, b)), [])):
+                if within < cum + cnt:
+                    todo[r] = (mn, mx, below + cum, within - cum, cnt)
+                    break
+                cum += cnt
+            else:
+                raise FairscanError("the data changed while the audit was reading it; run it again")
+    return out
+
+
+def bin_expression(v: str, lo: float, hi: float, scale: float, nbins: int, lit: Callable[[float], str]) -> str:
+    """SQL for the bin of ``v`` within [lo, hi] (monotone in v, so bins are value ranges)."""
+    if math.isfinite(scale):
+        raw = f"({v} - {lit(lo)}) * {lit(scale)}"
+    else:  # hi - lo overflows: work on halves
+        raw = f"({v} * 0.5 - {lit(lo * 0.5)}) * {lit(nbins / (hi * 0.5 - lo * 0.5))}"
+    return f"least(CAST(floor({raw}) AS BIGINT), {nbins - 1})"
+
+def histogram_key(intervals: list[tuple[float, float, float]], nbins: int, v: str = "v") -> str:
+    """SQL of the histogram key of ``v`` (interval * nbins + bin; NULL outside every interval)."""
+    cases = " ".join(
+        f"WHEN {v} BETWEEN {double_literal(a)} AND {double_literal(b)} THEN {i * nbins} + "
+        f"{bin_expression(v, a, b, s, nbins, double_literal)}" for i, (a, b, s) in enumerate(intervals))
+    return f"CASE {cases} END"
+
+
+def double_literal(x: float) -> str:
+    """A DOUBLE literal both dialects read exactly (``CAST('0.1' AS DOUBLE)``, also for inf)."""
+    return sql_literal(float(x))
+
+
+def is_missing_value(v: Any) -> bool:
+    return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
+
+
+def categorical_codes(attr: Attribute, raw: Sequence[Any], has_missing: bool) -> np.ndarray:
+    """Codes of raw (grouped) values of a categorical attribute."""
+    index = {(v.item() if isinstance(v, np.generic) else v): i for i, v in enumerate(attr.values)}
+    miss = missing_code(attr, has_missing)
+    out = np.empty(len(raw), dtype=np.int64)
+    for i, v in enumerate(raw):
+        if is_missing_value(v):
+            out[i] = miss
+            continue
+        code = index.get(v.item() if isinstance(v, np.generic) else v)
+        if code is None:
+            raise changed_error(attr.column)
+        out[i] = code
+    return out
+
+
+def assemble_stats(groupings: list[Grouping], codes: dict[str, np.ndarray], y: np.ndarray, d: np.ndarray,
+                   n: np.ndarray, w: np.ndarray | None, w2: np.ndarray | None,
+                   rows_of: Callable[[Grouping], np.ndarray]) -> list[CellStats]:
+    """CellStats per grouping from GROUP BY rows, exactly as the memory engine lays them out:
+    non-empty groups sorted by their code tuple; ``rows_of(g)`` selects g's result rows."""
+    out = []
+    cell = 2 * y.astype(np.int64) + d.astype(np.int64)
+    for g in groupings:
+        sel = rows_of(g)
+        k = len(g.attributes)
+        if not len(sel):
+            out.append(CellStats(g, np.zeros((0, k), dtype=np.int64), np.zeros((0, N_CELLS), dtype=np.int64),
+                                 None if w is None else np.zeros((0, N_CELLS)),
+                                 None if w2 is None else np.zeros((0, N_CELLS))))
+            continue
+        mat = np.stack([codes[a.column][sel] for a in g.attributes], axis=1)
+        uniq, inv = np.unique(mat, axis=0, return_inverse=True)
+        inv = inv.ravel()
+
+        def red(x: np.ndarray | None, dtype: Any, sel: np.ndarray = sel, inv: np.ndarray = inv,
+                size: int = len(uniq)) -> np.ndarray | None:
+            if x is None:
+                return None
+            acc = np.zeros((size, N_CELLS), dtype=dtype)
+            np.add.at(acc, (inv, cell[sel]), x[sel])
+            return acc
+
+        out.append(CellStats(g, uniq.astype(np.int64), red(n, np.int64), red(w, np.float64), red(w2, np.float64)))
+    return out
+
+
+def fast_digest(header: str, n_rows: int, h1: int, h2: int) -> str:
+    """sha256 of an order-independent multiset hash (two 64-bit row-hash sums and the count)."""
+    text = f"{header}|rows={n_rows}|h1={int(h1) % (1 << 64)}|h2={int(h2) % (1 << 64)}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+
+
+class SqlRanks:
+    """A :class:`RankSource` whose summary is already known (the engine's cached numeric
+    summary, or the count of tied rows); the engine's subclass runs the histogram and fetch."""
+
+    def __init__(self, stats: tuple[int, int, int, float, float]) -> None:
+        self.stats = stats
+
+    def summary(self) -> tuple[int, int, int, float, float]:
+        return self.stats
+
+
+@dataclass
+class GroupQuery:
+    """The one GROUP BY of :meth:`SqlEngine.aggregate`, ready for a dialect to run.
+
+    ``keys`` are the attributes' key expressions (SQL text, in ``order``), ``y``/``d`` the
+    label and decision indicators (native expressions) read from ``source``; ``sets`` the
+    grouping sets (indices into ``order``), ``single`` whether one plain GROUP BY serves all.
+    """
+
+    groupings: list[Grouping]
+    attrs: dict[str, Attribute]
+    order: list[str]
+    miss_of: dict[str, bool]
+    label: Label | None
+    decision: Decision
+    weights: str | None
+    hash_cols: list[str]
+    sets: list[tuple[int, ...]]
+    single: bool
+    keys: list[str]
+    y: Any
+    d: Any
+    source: Any
+
+    def gid(self, grouped: tuple[int, ...]) -> int:
+        """The GROUPING() bit mask of a set: bit ``nk - 1 - i`` set when key i is not grouped."""
+        nk = len(self.order)
+        return sum(1 << (nk - 1 - i) for i in range(nk) if i not in grouped)
+
+
+class SqlEngine(Engine):
+    """The engine logic DuckDB and Spark share; see the module docstring.
+
+    A subclass sets ``_types`` (column -> type name), ``_source`` (what queries read),
+    ``_numeric_types``/``_float_types`` (lower-case type names) and ``_max_position`` (a bound
+    of its row positions), and implements the hooks below the ``dialect`` line. Queries
+    are SQL text over a value ``v`` (or the source's columns), which the hooks run.
+    """
+
+    _numeric_types: frozenset[str] = frozenset()
+    _float_types: frozenset[str] = frozenset({"float", "double"})
+    _max_position: float = float(1 << 53)
+
+    def _setup(self, quantiles: str) -> None:
+        """The state every SQL engine keeps (call first in ``__init__``)."""
+        if quantiles not in ("exact", "approx"):
+            raise FairscanError(f"quantiles must be 'exact' or 'approx', got {plain(quantiles)}")
+        self.quantile_mode = quantiles
+        self.files: list[str] = []
+        self.format: str | None = None
+        self._cache: dict[tuple, Any] = {}
+        self._types: dict[str, str] = {}
+
+    # -- dialect (what a subclass implements) ---------------------------------------------------
+    def _quote(self, column: str) -> str:
+        """``column`` as a quoted identifier."""
+        raise NotImplementedError
+
+    def _expr(self, sql: str) -> Any:
+        """SQL expression text as the engine's native expression."""
+        return sql
+
+    def _finite(self, v: str) -> str:
+        """SQL: ``v`` is neither NULL, NaN nor infinite."""
+        raise NotImplementedError
+
+    def _any_row(self, where: str) -> bool:
+        """Whether any row of the source satisfies the SQL condition ``where``."""
+        raise NotImplementedError
+
+    def _distinct_sorted(self, value: str, limit: int) -> list:
+        """At most ``limit`` distinct values of the SQL expression ``value``, sorted, NULL first."""
+        raise NotImplementedError
+
+    def _agg_row(self, value: str, aggs: list[str], where: str = "TRUE") -> tuple:
+        """The SQL aggregates ``aggs`` over ``v`` = ``value`` of the rows where ``where`` holds."""
+        raise NotImplementedError
+
+    def _approx_quantiles(self, column: str, probs: np.ndarray, n: int) -> np.ndarray:
+        """Approximate quantiles of the non-missing values of a numeric column (``n`` of them)."""
+        raise NotImplementedError
+
+    def _ranks(self, expr: str, source: Any, where: str,
+               stats: tuple[int, int, int, float, float]) -> RankSource:
+        """A rank source over ``CAST(expr AS DOUBLE)`` of the rows of ``source`` where ``where``."""
+        raise NotImplementedError
+
+    def _fetch_limit(self) -> int:
+        """Sort at most this many values in one piece when locating an order statistic."""
+        raise NotImplementedError
+
+    def _eq(self, column: str, value: Any) -> Any:
+        """``column = value`` (native), NULL where the column is missing (NULL or NaN)."""
+        raise NotImplementedError
+
+    def _negate(self, cond: Any) -> Any:
+        """NOT ``cond`` (native), NULL staying NULL."""
+        raise NotImplementedError
+
+    def _positioned(self) -> Any:
+        """The source with the row position column ``POS`` (see the engine's docstring)."""
+        raise NotImplementedError
+
+    def _grouped_rows(self, q: GroupQuery) -> list[tuple]:
+        """Run the GROUP BY of ``q``: per result row (keys..., y, d, gid, *aggregates of
+        :meth:`_cell_aggregates`, h1, h2 when :meth:`_fast_hash`), gid as in
+        :meth:`GroupQuery.gid` (0 for a single GROUP BY) and h1/h2 the rows' 64-bit hash sums."""
+        raise NotImplementedError
+
+    def _decision_table(self, decision: Decision) -> Any:
+        """An Arrow table whose column ``d`` is the decision indicator, in row order."""
+        raise NotImplementedError
+
+    def _fast_hash(self) -> bool:
+        """Whether the data hash is the fast one computed inside the GROUP BY."""
+        return True
+
+    def _hash_value(self, value: Any) -> Any:
+        """The label's positive value as the fast hash's header writes it (``!r``)."""
+        return value
+
+    def _start_hash(self, q: GroupQuery) -> Callable[[bool], str] | None:
+        """Start a data hash computed beside the GROUP BY; the returned function waits for it
+        (or cancels it, given True) and returns the hex digest. None: the fast hash."""
+        return None
+
+    def _level_value(self, column: str) -> Callable[[Any], Any]:
+        """How a distinct value of ``column`` is returned by :meth:`levels`."""
+        return lambda v: v
+
+    # -- column facts ---------------------------------------------------------------------------
+    def columns(self) -> list[str]:
+        return list(self._types)
+
+    def _type(self, column: str) -> str:
+        if column not in self._types:
+            raise column_not_found(column, self.columns())
+        return self._types[column]
+
+    def is_numeric(self, column: str) -> bool:
+        t = self._type(column).lower()
+        return t in self._numeric_types or t.startswith("decimal")
+
+    def _is_float(self, column: str) -> bool:
+        return self._type(column).lower() in self._float_types
+
+    def _missing(self, column: str) -> str:
+        """SQL: the column is missing (NULL, or NaN in a float column)."""
+        q = self._quote(column)
+        return f"({q} IS NULL OR isnan({q}))" if self._is_float(column) else f"({q} IS NULL)"
+
+    def has_missing(self, column: str) -> bool:
+        key = ("missing", column)
+        if key not in self._cache:
+            self._cache[key] = self._any_row(self._missing(column))
+        return self._cache[key]
+
+    def levels(self, column: str, limit: int) -> tuple[list, bool]:
+        key = ("levels", column)
+        cached = self._cache.get(key)
+        if cached is None or (cached[2] and len(cached[0]) <= limit):
+            q = self._quote(column)
+            v = f"CASE WHEN isnan({q}) THEN NULL ELSE {q} END" if self._is_float(column) else q
+            rows = self._distinct_sorted(v, int(limit) + 2)
+            missing = bool(rows) and rows[0] is None  # NULL sorts first: seen even if truncated
+            values = [x for x in rows if x is not None]
+            self._cache[("missing", column)] = missing
+            conv = self._level_value(column)
+            cached = ([conv(x) for x in values], missing, len(values) > limit)
+            self._cache[key] = cached
+        return cached[0][: limit + 1], cached[1]
+
+    def _require_numeric(self, column: str, role: str = "tiers and scores") -> None:
+        if not self.is_numeric(column):
+            raise not_numeric_error(column, f"type {self._type(column)}", role)
+
+    def _num_stats(self, column: str) -> tuple[int, int, int, int, float, float]:
+        """(missing, -inf, finite, +inf, finite min, finite max) of a numeric column, cached."""
+        key = ("stats", column)
+        if key not in self._cache:
+            self._require_numeric(column)
+            fin = self._finite("v")
+            r = self._agg_row(f"CAST({self._quote(column)} AS DOUBLE)", [
+                "count(*) FILTER (WHERE v IS NULL OR isnan(v))", f"count(*) FILTER (WHERE v = {double_literal(-math.inf)})",
+                f"count(*) FILTER (WHERE {fin})", f"count(*) FILTER (WHERE v = {double_literal(math.inf)})",
+                f"min(v) FILTER (WHERE {fin})", f"max(v) FILTER (WHERE {fin})"])
+            self._cache[key] = (int(r[0]), int(r[1]), int(r[2]), int(r[3]),
+                                math.nan if r[4] is None else float(r[4]), math.nan if r[5] is None else float(r[5]))
+            self._cache[("missing", column)] = r[0] > 0
+        return self._cache[key]
+
+    def min_max(self, column: str) -> tuple[float, float, int]:
+        miss, ninf, _, pinf, lo, hi = self._num_stats(column)
+        return lo, hi, miss + ninf + pinf
+
+    def _locate(self, src: RankSource, ranks: list[int]) -> dict[int, tuple[float, int, int]]:
+        return locate_ranks(src, ranks, self._fetch_limit())
+
+    def quantiles(self, column: str, probs: np.ndarray) -> tuple[np.ndarray, bool]:
+        miss, ninf, fin, pinf, lo, hi = self._num_stats(column)
+        n = ninf + fin + pinf
+        if n == 0:
+            raise no_values_error(column)
+        probs = np.asarray(probs, dtype=np.float64)
+        if self.quantile_mode == "approx":
+            return self._approx_quantiles(column, probs, n), miss > 0
+        src = self._ranks(self._dbl(column), self._source, "TRUE", (ninf, fin, pinf, lo, hi))
+        return linear_quantiles(n, probs, lambda rs: {r: v for r, (v, _, _) in self._locate(src, rs).items()}), miss > 0
+
+    # -- row-level expressions ------------------------------------------------------------------
+    def _dbl(self, column: str) -> str:
+        """SQL of the column as DOUBLE (no cast when it already is one)."""
+        q = self._quote(column)
+        return q if self._type(column).lower() == "double" else f"CAST({q} AS DOUBLE)"
+
+    def _clean(self, column: str) -> bool:
+        """Known to hold no missing value (from cached facts), so no guard is needed."""
+        stats = self._cache.get(("stats", column))
+        return (stats is not None and stats[0] == 0) or self._cache.get(("missing", column)) is False
+
+    def _key_expr(self, attr: Attribute) -> str:
+        """SQL of the attribute's key: raw values of a categorical (mapped to codes after the
+        GROUP BY, missing -> unknown), the tier code of a numeric one."""
+        if attr.kind == "categorical":
+            return self._quote(attr.column)
+        v = self._dbl(attr.column)
+        missing = attr.n_levels - 1 if attr.has_unknown else len(attr.edges)
+        tiers = " + ".join(f"CAST({v} > {double_literal(e)} AS INTEGER)" for e in attr.edges) or "0"
+        if self._clean(attr.column):
+            return tiers
+        return f"CASE WHEN {self._missing(attr.column)} THEN {missing} ELSE {tiers} END"
+
+    def _label_expr(self, label: Label) -> Any:
+        return self._eq(label.column, label.positive)
+
+    def _decision_expr(self, decision: Decision) -> tuple[Any, Any]:
+        """(the favourable-decision indicator, native; the source to read it from)."""
+        flip = decision.favourable == 0
+        c = decision.column
+        if decision.kind == "prediction":
+            cond = self._eq(c, decision.positive)  # NULL where missing: counted, then reported
+            return (self._negate(cond) if flip else cond), self._source
+        self._require_numeric(c)
+        v = self._dbl(c)
+        source = self._source
+        if decision.kind == "threshold":
+            sql = f"{v} >= {double_literal(float(decision.threshold))}"
+            if not self._clean(c):  # missing / NaN scores get no favourable decision (as in numpy)
+                sql = f"coalesce(NOT isnan({v}) AND {sql}, FALSE)"
+        else:
+            cut, take, ties = self.budget_cut(c, int(decision.k))
+            if take == 0:
+                sql = "FALSE" if math.isinf(cut) else f"{v} > {double_literal(cut)}"
+            elif take == ties:
+                sql = f"{v} >= {double_literal(cut)}"
+            else:
+                source = self._positioned()
+                pos_cut = self._pos_cut(c, v, cut, int(decision.k), take, ties)
+                sql = (f"CASE WHEN {v} > {double_literal(cut)} THEN TRUE WHEN {v} = {double_literal(cut)} "
+                       f"THEN {POS} <= {int(pos_cut)} ELSE FALSE END")
+        return self._expr(f"(NOT ({sql}))" if flip else f"({sql})"), source
+
+    def decisions(self, decision: Decision) -> np.ndarray:
+        col = self._decision_table(decision).column("d")
+        if col.null_count:  # only a prediction can be missing: scores were checked
+            raise prediction_error(decision.column, col.null_count)
+        return np.asarray(col.to_numpy(zero_copy_only=False), dtype=bool)
+
+    def _cut_source(self, column: str, stats: tuple[int, int, int, float, float]) -> RankSource:
+        """The rank source the budget cut is located in."""
+        return self._ranks(self._dbl(column), self._source, "TRUE", stats)
+
+    def _known_position(self, src: RankSource, cut: float, take: int, equal: int) -> int | None:
+        """The position of the take-th tied row, when locating the cut already found it."""
+        return None
+
+    def budget_cut(self, column: str, k: int) -> tuple[float, int, int]:
+        """(the k-th highest score, how many rows at it are taken, how many rows are at it)."""
+        key = ("budget", column, k)
+        if key in self._cache:
+            return self._cache[key][:3]
+        miss, ninf, fin, pinf, lo, hi = self._num_stats(column)
+        if miss:
+            raise score_error(column, miss)
+        n = ninf + fin + pinf
+        k = max(0, min(k, n))
+        if k == 0:
+            return math.inf, 0, 0
+        src = self._cut_source(column, (ninf, fin, pinf, lo, hi))
+        cut, below, equal = self._locate(src, [n - k])[n - k]
+        take = k - (n - below - equal)
+        self._cache[key] = (cut, take, equal, self._known_position(src, cut, take, equal))
+        return cut, take, equal
+
+    def _pos_cut(self, column: str, v: str, cut: float, k: int, take: int, ties: int) -> int:
+        """Row position of the take-th row (1-based, in row order) whose score equals ``cut``."""
+        known = self._cache.get(("budget", column, k), (None,) * 4)[3]
+        if known is not None:
+            return known
+        # positions are >= 0 and below _max_position; with few ties one query fetches them all
+        src = self._ranks(POS, self._positioned(), f"{v} = {double_literal(cut)}",
+                          (0, ties, 0, 0.0, self._max_position))
+        return int(self._locate(src, [take - 1])[take - 1][0])
+
+    # -- the one pass ---------------------------------------------------------------------------
+    def _cell_aggregates(self, weights: str | None) -> list[str]:
+        """SQL of the GROUP BY's aggregates: the count, then with weights ``w`` their sum, sum
+        of squares, and the counts of missing/infinite and of negative weights."""
+        if not weights:
+            return ["count(*)"]
+        return ["count(*)", "sum(w)", "sum(w * w)", f"count(*) FILTER (WHERE NOT coalesce({self._finite('w')}, FALSE))",
+                "count(*) FILTER (WHERE w < 0)"]
+
+    def aggregate(self, groupings: list[Grouping], label: Label | None, decision: Decision,
+                  weights: str | None) -> Aggregate:
+        attrs = audited_columns(groupings)
+        order = list(attrs)
+        miss_of = {c: (self.levels(c, len(a.values))[1] if a.kind == "categorical" else a.has_unknown)
+                   for c, a in attrs.items()}
+        keys = [self._key_expr(attrs[c]) for c in order]
+        y = self._label_expr(label) if label else self._expr("FALSE")
+        d, source = self._decision_expr(decision)
+        if weights:
+            self._require_numeric(weights, "weights")
+        hash_cols = [c for c in dict.fromkeys([*order, decision.column, weights, label.column if label else None]) if c]
+        sets = list(dict.fromkeys(tuple(sorted(order.index(a.column) for a in g.attributes)) for g in groupings))
+        single = fits_jointly([attrs[c].n_levels for c in order]) or len(sets) == 1
+        q = GroupQuery(groupings, attrs, order, miss_of, label, decision, weights, hash_cols, sets, single,
+                       keys, y, d, source)
+        finish = self._start_hash(q)
+        try:
+            stats, digest = self._assemble(self._grouped_rows(q), q)
+        except BaseException:
+            if finish is not None:
+                finish(True)
+            raise
+        if finish is not None:
+            digest = finish(False)
+        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=digest)
+
+    def _assemble(self, rows: list[tuple], q: GroupQuery) -> tuple[list[CellStats], str]:
+        """CellStats from the GROUP BY rows (and the fast digest, if that is the hash)."""
+        nk = len(q.order)
+        width = nk + 4 + (4 if q.weights else 0) + (2 if self._fast_hash() else 0)
+        cols = list(zip(*rows, strict=True)) if rows else [()] * width
+        gids = np.asarray(cols[nk + 2], dtype=np.int64)
+
+        def set_rows(s: tuple[int, ...]) -> np.ndarray:
+            return np.arange(len(gids)) if q.single else np.flatnonzero(gids == q.gid(s))
+
+        base = set_rows(q.sets[0])  # every row is counted once in each grouping set
+        yv = np.asarray(cols[nk], dtype=object)
+        dv = np.asarray(cols[nk + 1], dtype=object)
+        n = np.asarray(cols[nk + 3], dtype=np.int64)
+        if q.label and any(v is None for v in yv[base]):
+            raise label_error(q.label.column, int(n[base][[v is None for v in yv[base]]].sum()))
+        if q.decision.kind == "prediction" and any(v is None for v in dv[base]):
+            raise prediction_error(q.decision.column, int(n[base][[v is None for v in dv[base]]].sum()))
+        w = w2 = None
+        pos = nk + 4
+        if q.weights:
+            w = np.asarray([0.0 if v is None else v for v in cols[pos]], dtype=np.float64)
+            w2 = np.asarray([0.0 if v is None else v for v in cols[pos + 1]], dtype=np.float64)
+            weight_errors(q.weights, int(np.asarray(cols[pos + 2], dtype=np.int64)[base].sum()),
+                          int(np.asarray(cols[pos + 3], dtype=np.int64)[base].sum()))
+            pos += 4
+        codes: dict[str, np.ndarray] = {}
+        for i, c in enumerate(q.order):
+            if q.attrs[c].kind == "categorical":
+                codes[c] = categorical_codes(q.attrs[c], cols[i], q.miss_of[c])
+            else:
+                codes[c] = np.asarray([-1 if v is None else v for v in cols[i]], dtype=np.int64)
+
+        def rows_of(g: Grouping) -> np.ndarray:
+            return set_rows(tuple(sorted(q.order.index(a.column) for a in g.attributes)))
+
+        stats = assemble_stats(q.groupings, codes, yv.astype(bool), dv.astype(bool), n, w, w2, rows_of)
+        if not self._fast_hash():
+            return stats, ""
+        h1 = sum(int(cols[pos][i]) for i in base)
+        h2 = sum(int(cols[pos + 1][i]) for i in base)
+        header = ";".join(f"{c}:{self._types[c]}" for c in q.hash_cols)
+        if q.label is not None:
+            header += f";label:{q.label.column}={self._hash_value(q.label.positive)!r}"
+        return stats, fast_digest(header, self.n_rows(), h1, h2)
