@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.engines.base import Decision, Engine, Label
+from fairscan.engines.base import Engine
 from fairscan.engines.choose import make_engine
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
@@ -22,6 +22,7 @@ from fairscan.metrics.classification import LABEL_FREE, METRICS
 from fairscan.metrics.tables import Settings, analyse
 from fairscan.policy import parse_tolerances
 from fairscan.schemas import SCHEMA_VERSION
+from fairscan.types import Decision, Label
 from fairscan.validation import binary_positive, resolve_budget
 
 #: text labels recognised as binary without being told which value is positive

@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
-from fairscan.groups import INTERSECTION_SEP
 from fairscan.metrics.classification import LABEL_FREE, METRICS, rates
 from fairscan.metrics.stats import wilson
 from fairscan.privacy import CountTable, suppress
+from fairscan.types import INTERSECTION_SEP
 
 DEFAULT_MAX_EDGES = 1001
 FOUR_FIFTHS = 0.8

@@ -10,79 +10,24 @@ Spark) plugs in by implementing this class and nothing else.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
-from fairscan.groups import UNKNOWN, Attribute, Grouping
+from fairscan.types import (
+    UNKNOWN,
+    Aggregate,
+    Attribute,
+    Decision,
+    Grouping,
+    Label,
+)
 
-# Cell index within a group: 2 * y + d, with y = 1 for the positive label and d = 1 for the
-# favourable decision. So 0 = TN, 1 = FP, 2 = FN, 3 = TP. Without a label every row has y = 0.
-N_CELLS = 4
 #: Count all attributes jointly (one dense table, or one GROUP BY, then summed out per
 #: grouping) while the product of their level counts is at most this; otherwise one count per
 #: grouping (sparse in memory, GROUPING SETS in SQL). Read at call time (tests lower it).
 MAX_JOINT_GROUPS = 1 << 15
-
-
-@dataclass(frozen=True)
-class Label:
-    """The outcome column and the value that counts as positive (e.g. y == "yes")."""
-
-    column: str
-    positive: object
-
-
-@dataclass(frozen=True)
-class Decision:
-    """How a row's decision is made; d = 1 marks the *favourable* decision (an offer).
-
-    kind="prediction": decision 1 where ``column == positive``.
-    kind="threshold": decision 1 where ``score >= threshold``.
-    kind="budget": decision 1 for the ``k`` rows with the highest score; ties at the cut are
-    broken by row order (earlier rows first).
-    ``favourable`` says which decision value (1 or 0) is the favourable one: with 0 (risk
-    scores) the rows above the threshold / in the top k are the ones *refused*.
-    """
-
-    kind: Literal["prediction", "threshold", "budget"]
-    column: str
-    favourable: int = 1
-    positive: object = 1
-    threshold: float | None = None
-    k: int | None = None
-
-
-@dataclass
-class CellStats:
-    """Sufficient statistics of one grouping: counts per (group, cell).
-
-    ``codes[g]`` are the attribute codes of group g (only non-empty groups are kept);
-    ``n[g, c]`` the number of rows in cell c; ``w``/``w2`` the sums of weights and squared
-    weights per cell when the audit is weighted (else None).
-    """
-
-    grouping: Grouping
-    codes: np.ndarray
-    n: np.ndarray
-    w: np.ndarray | None = None
-    w2: np.ndarray | None = None
-
-    @property
-    def labels(self) -> list[str]:
-        return [self.grouping.label(c) for c in self.codes]
-
-
-@dataclass
-class Aggregate:
-    """What one aggregation pass returns."""
-
-    n_rows: int
-    stats: list[CellStats]
-    data_sha256: str
 
 
 class Engine(ABC):

@@ -50,7 +50,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fairscan.engines.base import Decision, Label, missing_code
+from fairscan.engines.base import missing_code
 from fairscan.engines.sql import (
     POS,
     GroupQuery,
@@ -65,7 +65,7 @@ from fairscan.engines.sql import (
     sql_literal,
 )
 from fairscan.errors import FairscanError, plain
-from fairscan.groups import Attribute
+from fairscan.types import Attribute, Decision, Label
 
 #: Sort at most this many values in one piece when locating an order statistic.
 FETCH_LIMIT = 1 << 20

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines import base
-from fairscan.engines.base import N_CELLS, Aggregate, CellStats, Decision, Engine, Label
+from fairscan.engines.base import Engine
 from fairscan.errors import FairscanError
-from fairscan.groups import Attribute, Grouping
+from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
 CHUNK_ROWS = 1 << 20
 

@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines import sql as shared
-from fairscan.engines.base import Decision
 from fairscan.engines.sql import POS, GroupQuery, RankSource, SqlEngine, SqlRanks
 from fairscan.errors import FairscanError
+from fairscan.types import Decision
 
 #: Collect at most this many values to the driver when locating an order statistic.
 FETCH_LIMIT = 200_000

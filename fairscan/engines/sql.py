@@ -26,12 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fairscan.engines.base import (
-    N_CELLS,
-    Aggregate,
-    CellStats,
-    Decision,
     Engine,
-    Label,
     audited_columns,
     changed_error,
     column_not_found,
@@ -45,7 +40,7 @@ from fairscan.engines.base import (
     weight_errors,
 )
 from fairscan.errors import FairscanError, plain
-from fairscan.groups import Attribute, Grouping
+from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
 #: Equal-width bins per refinement pass (one GROUP BY each) when locating order statistics.
 N_BINS = 4096

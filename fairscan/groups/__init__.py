@@ -23,55 +23,20 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
+from fairscan.types import INTERSECTION_SEP, UNKNOWN, Attribute, Grouping
 
 if TYPE_CHECKING:
     from fairscan.engines.base import Engine
 
-UNKNOWN = "unknown"
-INTERSECTION_SEP = " x "
 DEFAULT_MAX_GROUPS = 500
 
 TierSpec = int | Sequence[float]
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One audited attribute, resolved: every row maps to a code in ``range(len(labels))``."""
-
-    name: str
-    column: str
-    kind: Literal["categorical", "tiers"]
-    labels: tuple[str, ...]
-    # categorical: the observed non-missing values, in label order
-    values: tuple = ()
-    # tiers: interior cut points, increasing; a value v goes to the first bin with v <= edge
-    edges: tuple[float, ...] = ()
-    has_unknown: bool = False
-    note: str = ""
-
-    @property
-    def n_levels(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class Grouping:
-    """A set of attributes crossed together: one attribute alone, or an intersection."""
-
-    attributes: tuple[Attribute, ...]
-
-    @property
-    def name(self) -> str:
-        return INTERSECTION_SEP.join(a.name for a in self.attributes)
-
-    def label(self, codes: Sequence[int]) -> str:
-        return INTERSECTION_SEP.join(a.labels[c] for a, c in zip(self.attributes, codes, strict=True))
 
 
 @dataclass

@@ -63,7 +63,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from fairscan.errors import FairscanError, plain, suggest
-from fairscan.groups import UNKNOWN, tier_edges, tier_labels, value_label
+from fairscan.groups import tier_edges, tier_labels, value_label
+from fairscan.types import UNKNOWN
 from fairscan.validation import require_columns
 
 __all__ = [

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fairscan.engines.base import CellStats
 from fairscan.errors import FairscanError
 from fairscan.metrics.classification import DESCRIPTIONS, rates
 from fairscan.metrics.stats import (
@@ -24,6 +23,7 @@ from fairscan.metrics.stats import (
 )
 from fairscan.policy import Gap, Tolerance, judge
 from fairscan.privacy import CountTable, suppress
+from fairscan.types import CellStats
 
 
 @dataclass

@@ -8,14 +8,22 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from fairscan.errors import plain
 
-if TYPE_CHECKING:
-    from fairscan.audit import AuditResult
+
+class AuditLike(Protocol):
+    """What a renderer reads of an audit's result (fairscan.audit.AuditResult is one): the
+    reports depend on this shape, not on the analysis that made it."""
+
+    meta: dict[str, Any]
+    groups: pd.DataFrame
+    findings: pd.DataFrame
+
+    def verdict_counts(self) -> dict[str, int]: ...
 
 
 VERDICT_ORDER = {"fail": 0, "insufficient": 1, "pass": 2}
@@ -95,7 +103,7 @@ def _f(v: Any) -> float:
     return float("nan") if v is None or v is pd.NA else float(v)
 
 
-def attribute_rows(result: AuditResult, attribute: str) -> list[GroupRow]:
+def attribute_rows(result: AuditLike, attribute: str) -> list[GroupRow]:
     """The groups of one attribute, in the audit's order."""
     g = result.groups[result.groups["attribute"] == attribute]
     rows = []
@@ -117,13 +125,13 @@ def attribute_rows(result: AuditResult, attribute: str) -> list[GroupRow]:
     return rows
 
 
-def sorted_findings(result: AuditResult) -> list[dict]:
+def sorted_findings(result: AuditLike) -> list[dict]:
     """Findings, failures first, then insufficient, then passes."""
     f = result.findings.to_dict("records")
     return sorted(f, key=lambda r: VERDICT_ORDER[r["verdict"]])
 
 
-def tolerance_lines(result: AuditResult) -> list[str]:
+def tolerance_lines(result: AuditLike) -> list[str]:
     out = []
     for m, t in result.meta["settings"]["tolerances"].items():
         if "min_ratio" in t:
@@ -133,7 +141,7 @@ def tolerance_lines(result: AuditResult) -> list[str]:
     return out
 
 
-def method_lines(result: AuditResult) -> list[str]:
+def method_lines(result: AuditLike) -> list[str]:
     """How the numbers were made, for the report's method section."""
     m = result.meta
     s = m["settings"]

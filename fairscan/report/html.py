@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
 
 from fairscan.formatting import pct
 from fairscan.report.common import (
     CHARTED,
     SHOWN,
+    AuditLike,
     GroupRow,
     attribute_rows,
     axis_max,
@@ -24,9 +24,6 @@ from fairscan.report.common import (
     tolerance_lines,
 )
 from fairscan.schemas import SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    from fairscan.audit import AuditResult
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 COLOURS = {"fail": "#b00020", "insufficient": "#8a6d00", "pass": "#1b6e20"}
@@ -110,7 +107,7 @@ def _chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool) -> 
     return f"<figure><figcaption>{esc(title)} — bars with 95% intervals</figcaption>{''.join(parts)}</figure>"
 
 
-def render_html(result: AuditResult, title: str = "fairscan audit report") -> str:
+def render_html(result: AuditLike, title: str = "fairscan audit report") -> str:
     """The audit as one self-contained HTML page."""
     m = result.meta
     counts = result.verdict_counts()

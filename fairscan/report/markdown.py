@@ -8,12 +8,12 @@ start like a spreadsheet formula are neutralised.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from fairscan.formatting import pct
 from fairscan.report.common import (
     CHARTED,
     SHOWN,
+    AuditLike,
     GroupRow,
     attribute_rows,
     axis_max,
@@ -24,9 +24,6 @@ from fairscan.report.common import (
     tolerance_lines,
 )
 from fairscan.schemas import SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    from fairscan.audit import AuditResult
 
 ICON = {"fail": "FAIL", "insufficient": "INSUFFICIENT", "pass": "pass"}
 BAR_WIDTH = 30
@@ -63,7 +60,7 @@ def _bar_chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool)
     return lines
 
 
-def render_markdown(result: AuditResult, title: str = "fairscan audit report") -> str:
+def render_markdown(result: AuditLike, title: str = "fairscan audit report") -> str:
     """The audit as a Markdown document (GitHub-flavoured tables)."""
     m = result.meta
     counts = result.verdict_counts()

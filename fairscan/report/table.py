@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:
-    from fairscan.audit import AuditResult
+from fairscan.report.common import AuditLike
 
 _STYLE = {"fail": "bold red", "insufficient": "yellow", "pass": "green"}
 _SHOWN = (
@@ -37,7 +36,7 @@ def _rate(row: Any, m: str) -> str:
     return f"{100 * v:.1f}%\n({100 * lo:.1f}–{100 * hi:.1f})"
 
 
-def render_table(result: AuditResult, width: int | None = None) -> str:
+def render_table(result: AuditLike, width: int | None = None) -> str:
     """The audit as plain text tables: verdict counts, findings, groups per attribute."""
     con, buf = console(width)
     m = result.meta
