@@ -641,6 +641,19 @@ def _expected_decisions(df: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"threshold": s >= 2.5, "budget": top, "budget-refusal": ~top, "prediction": df["p"].to_numpy() == 1}
 
 
+def _parts(df: pd.DataFrame, cuts: dict, tmp_path) -> tuple:
+    """``df`` cut into named Parquet and CSV parts (folders pq/ and csv/), and the decisions
+    expected in the parts' row order: that of their names, not of ``cuts``."""
+    pq, csv = tmp_path / "pq", tmp_path / "csv"
+    pq.mkdir()
+    csv.mkdir()
+    for name, (a, b) in cuts.items():
+        df.iloc[a:b].to_parquet(pq / f"{name}.parquet")
+        df.iloc[a:b].to_csv(csv / f"{name}.csv", index=False)
+    ordered = pd.concat([df.iloc[a:b] for _, (a, b) in sorted(cuts.items())], ignore_index=True)
+    return pq, csv, _expected_decisions(ordered)
+
+
 DECIDE_KW = {"threshold": dict(score="s", threshold=2.5), "budget": dict(score="s", budget=7_001),
              "budget-refusal": dict(score="s", budget=7_001, favourable_decision=0),
              "prediction": dict(prediction="p")}
@@ -650,14 +663,7 @@ def test_decide_on_files_and_relations_follows_the_row_order(tmp_path):
     df = _decision_rows()
     # the files' names order them b, c, a: the row order is that of the names
     cuts = {"part-b": (0, 15_000), "part-c": (15_000, 22_000), "part-a": (22_000, len(df))}
-    pq, csv = tmp_path / "pq", tmp_path / "csv"
-    pq.mkdir()
-    csv.mkdir()
-    for name, (a, b) in cuts.items():
-        df.iloc[a:b].to_parquet(pq / f"{name}.parquet")
-        df.iloc[a:b].to_csv(csv / f"{name}.csv", index=False)
-    ordered = pd.concat([df.iloc[a:b] for _, (a, b) in sorted(cuts.items())], ignore_index=True)
-    expected = _expected_decisions(ordered)
+    pq, csv, expected = _parts(df, cuts, tmp_path)
     df.to_parquet(tmp_path / "whole.parquet")
     df.to_csv(tmp_path / "whole.csv", index=False)
     whole = _expected_decisions(df)
@@ -697,14 +703,7 @@ def test_spark_decide_follows_the_files_row_order(spark, tmp_path):
 
     df = _decision_rows(n=20_000)
     cuts = {"part-b": (0, 3_000), "part-c": (3_000, 12_000), "part-a": (12_000, len(df))}
-    pq, csv = tmp_path / "pq", tmp_path / "csv"
-    pq.mkdir()
-    csv.mkdir()
-    for name, (a, b) in cuts.items():
-        df.iloc[a:b].to_parquet(pq / f"{name}.parquet")
-        df.iloc[a:b].to_csv(csv / f"{name}.csv", index=False)
-    expected = _expected_decisions(pd.concat([df.iloc[a:b] for _, (a, b) in sorted(cuts.items())],
-                                             ignore_index=True))
+    pq, csv, expected = _parts(df, cuts, tmp_path)
     # small pieces: Spark splits each CSV file and packs the pieces by size, not by name
     old = spark.conf.get("spark.sql.files.maxPartitionBytes")
     spark.conf.set("spark.sql.files.maxPartitionBytes", "20000")
