@@ -375,12 +375,20 @@ def can_open_browser() -> bool:
 
 
 def _port_free(address: str, port: int) -> bool:
+    """Whether ``port`` can be served on ``address`` (a one-line error if the address is not this
+    machine's)."""
+    import errno
     import socket
 
     try:
         with socket.create_server((address, port)):
             return True
-    except OSError:
+    except OSError as e:
+        # a name that does not resolve (negative errno: getaddrinfo's), or an address that is not
+        # this machine's (EADDRNOTAVAIL); anything else means the port is taken
+        if isinstance(e, socket.gaierror) or (e.errno or 0) < 0 or e.errno == errno.EADDRNOTAVAIL:
+            raise FairscanError(f"--address {plain(address)} is not a name or address of this machine: use "
+                                "localhost, 0.0.0.0 (every interface) or one of its addresses") from None
         return False
 
 

@@ -248,3 +248,13 @@ def test_engines_agree_through_the_cli(cli, tmp_path, bank):
     for a, b in zip(outs["memory"]["groups"], outs["duckdb"]["groups"], strict=True):
         assert (a["attribute"], a["group"], a["count"]) == (b["attribute"], b["group"], b["count"])
         assert a["selection_rate"] == pytest.approx(b["selection_rate"], abs=1e-12)
+
+
+@pytest.mark.parametrize("address", ["no.such.host.invalid", "10.254.254.254"])
+def test_app_address_that_is_not_this_machines(cli, address):
+    """`fairscan app --address` with a name that does not resolve, or an address this machine
+    does not have: one line saying what to use, exit 2 (before any server starts)."""
+    r = cli("app", "--address", address, "--no-browser", "--port", "8599")
+    assert r.code == 2
+    assert r.err == (f"fairscan: error: --address '{address}' is not a name or address of this machine: use "
+                     "localhost, 0.0.0.0 (every interface) or one of its addresses\n")
