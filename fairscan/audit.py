@@ -25,7 +25,7 @@ from fairscan.schemas import SCHEMA_VERSION
 from fairscan.types import Decision, Label
 from fairscan.validation import binary_positive, resolve_budget
 
-#: text labels recognised as binary without being told which value is positive
+__all__ = ["AuditResult", "audit", "decide"]
 
 
 @dataclass

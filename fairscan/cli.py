@@ -17,6 +17,12 @@ from fairscan.engines import ENGINES
 from fairscan.errors import FairscanError, plain
 from fairscan.validation import parse_budget
 
+__all__ = [
+    "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_datasets", "cmd_demo",
+    "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
+    "cmd_train_recommender", "main",
+]
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
 

@@ -7,6 +7,8 @@ from fairscan.audit import audit
 from fairscan.modeling import SCORE, reference_scores
 from fairscan.report.table import render_table
 
+__all__ = ["run_demo"]
+
 
 def run_demo(budget: float = 0.2, seed: int = 0) -> str:
     """Take the reference bank model (gradient boosting, trained without ``duration``, which

@@ -6,6 +6,8 @@ import difflib
 import sys
 from collections.abc import Iterable, Mapping
 
+__all__ = ["FairscanError", "one_line", "plain", "suggest"]
+
 #: line breaks (as Python's str.splitlines knows them), shown escaped in messages
 _BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
 

@@ -48,6 +48,11 @@ from fairscan.metrics.stats import wilson
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import INTERSECTION_SEP
 
+__all__ = [
+    "COUPON_TYPES", "CURVE_METRICS", "DEFAULT_MAX_EDGES", "FOUR_FIFTHS", "Cut",
+    "ThresholdExplorer", "before_after", "coupon_recs_example",
+]
+
 DEFAULT_MAX_EDGES = 1001
 FOUR_FIFTHS = 0.8
 #: the metrics the curve carries by default (the dashboard's two charts)

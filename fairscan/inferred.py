@@ -24,6 +24,8 @@ import pandas as pd
 from fairscan.audit import AuditResult, audit, decide
 from fairscan.errors import FairscanError, plain
 
+__all__ = ["INFERRED", "InferredAudit", "audit_inferred", "infer_tiers", "membership"]
+
 
 @dataclass
 class InferredAudit:

@@ -11,6 +11,11 @@ import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
 
+__all__ = [
+    "DATASET_PREFIX", "SNIFF_CHARS", "SUFFIXES", "csv_separator", "files_separator",
+    "read_table",
+]
+
 DATASET_PREFIX = "dataset:"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 SNIFF_CHARS = 4096  # csv.Sniffer is quadratic in the line length (a 64 KiB header took 35 s)

@@ -29,6 +29,14 @@ import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
 
+__all__ = [
+    "ALLOWED_TYPES", "CARD_FILE", "CARD_MD", "MODEL_FILE", "PICKLE_SUFFIXES", "PRESETS",
+    "REFERENCE_PREFIX", "ROW_ID", "SCORE", "SCORES_FILE", "OnnxModel", "TrainedModel",
+    "cache_dir", "card_markdown", "data_sha256", "load_card", "load_model", "model_features",
+    "reference_scores", "repo_models_dir", "resolve_model_path", "save_model", "score",
+    "train_preset", "train_targeting",
+]
+
 SCORE = "score"
 ROW_ID = "row_id"
 MODEL_FILE = "model.skops"

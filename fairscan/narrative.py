@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+__all__ = ["TIER_LABEL", "VERDICT_WORDS", "Headline", "headlines", "verdict_sentence"]
+
 #: tier labels made by :func:`fairscan.groups.tier_labels`: "Q1 (..72]", "(24..59]", "(59..]"
 TIER_LABEL = re.compile(r"^(Q\d+ )?\([^()]*\.\.[^()]*\]$")
 VERDICT_WORDS = {

@@ -24,6 +24,10 @@ from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import NA, is_missing, number, pct
 from fairscan.metrics.classification import METRICS
 
+__all__ = [
+    "DEFAULT_TOLERANCES", "Gap", "Tolerance", "Verdict", "judge", "parse_tolerances", "verdict",
+]
+
 Verdict = Literal["pass", "fail", "insufficient"]
 
 

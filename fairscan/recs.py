@@ -41,6 +41,11 @@ from fairscan.policy import Gap, Tolerance, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
 
+__all__ = [
+    "TOLERANCES", "UNKNOWN", "UTILITY_METRICS", "RecsAuditResult", "RecsStats", "analyse_recs",
+    "audit_recs", "build_stats",
+]
+
 UNKNOWN = "unknown"
 #: the judged gaps: inclusion ratio (four-fifths rule) per item group, and the ndcg ratio
 TOLERANCES: dict[str, Tolerance] = {"inclusion_rate": Tolerance("ratio", 0.8), "ndcg": Tolerance("ratio", 0.8)}

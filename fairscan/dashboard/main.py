@@ -13,6 +13,8 @@ from fairscan.dashboard.state import get_setup
 from fairscan.dashboard.widgets import PAGES, page, sidebar
 from fairscan.errors import FairscanError
 
+__all__ = ["main"]
+
 
 def _home() -> None:
     """The root URL: go to the overview, so that the overview keeps its own URL (/overview)."""

@@ -23,6 +23,15 @@ from fairscan.errors import FairscanError
 from fairscan.explore import ThresholdExplorer, coupon_recs_example
 from fairscan.inferred import INFERRED, infer_tiers
 
+__all__ = [
+    "DATA_SUFFIXES", "DEFAULT_SETUP", "MODEL_SUFFIXES", "audit_kwargs", "cached_audit",
+    "cached_compare", "cached_explorer", "cached_inference", "cached_inferred_audit",
+    "cached_tradeoff", "current_data", "default_groups", "full_dataset", "get_explorer",
+    "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "parse_tiers",
+    "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text",
+    "upload_key", "with_inferred",
+]
+
 DEFAULT_SETUP: dict[str, Any] = {
     "source": "dataset", "dataset": "bank", "upload_id": None,
     "target": "y", "positive_label": "yes",
@@ -31,9 +40,6 @@ DEFAULT_SETUP: dict[str, Any] = {
 }
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 MODEL_SUFFIXES = (".skops", ".onnx", *modeling.PICKLE_SUFFIXES)
-
-
-
 
 
 def get_setup() -> dict[str, Any]:

@@ -18,6 +18,11 @@ from fairscan.errors import FairscanError
 from fairscan.formatting import pct
 from fairscan.report.common import break_autolinks, interval
 
+__all__ = [
+    "PAGES", "VERDICT_LABELS", "downloads", "group_table", "md", "page", "rate_text",
+    "show_chart", "sidebar",
+]
+
 #: URL path -> (title, navigation section); the page's script is views/<URL path>.py
 PAGES: dict[str, tuple[str, str]] = {
     "overview": ("Overview", "Targeting"),

@@ -9,7 +9,10 @@ import pandas as pd
 
 from fairscan.validation import require_columns
 
-__all__ = ["COUPON_INCOME_TIERS", "COUPON_RESPONDENT_COLUMNS", "clean_online_retail", "coupon_income_order"]
+__all__ = [
+    "COUPON_INCOME_TIERS", "COUPON_RESPONDENT_COLUMNS", "clean_online_retail",
+    "coupon_income_order",
+]
 
 
 def clean_online_retail(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:

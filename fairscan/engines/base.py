@@ -24,6 +24,12 @@ from fairscan.types import (
     Label,
 )
 
+__all__ = [
+    "MAX_JOINT_GROUPS", "Engine", "audited_columns", "changed_error", "column_not_found",
+    "fits_jointly", "label_error", "missing_code", "no_values_error", "not_numeric_error",
+    "prediction_error", "score_error", "weight_errors",
+]
+
 #: Count all attributes jointly (one dense table, or one GROUP BY, then summed out per
 #: grouping) while the product of their level counts is at most this; otherwise one count per
 #: grouping (sparse in memory, GROUPING SETS in SQL). Read at call time (tests lower it).

@@ -67,6 +67,8 @@ from fairscan.engines.sql import (
 from fairscan.errors import FairscanError, plain
 from fairscan.types import Attribute, Decision, Label
 
+__all__ = ["FETCH_LIMIT", "FILE_COL", "SRC", "DuckDBEngine", "quote"]
+
 #: Sort at most this many values in one piece when locating an order statistic.
 FETCH_LIMIT = 1 << 20
 SRC = "__fairscan_src"

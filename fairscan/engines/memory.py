@@ -20,6 +20,8 @@ from fairscan.engines.base import Engine
 from fairscan.errors import FairscanError
 from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
+__all__ = ["CHUNK_ROWS", "Encoder", "MemoryEngine", "frame_kind", "top_k_mask"]
+
 CHUNK_ROWS = 1 << 20
 
 Encoder = Callable[[slice], np.ndarray]

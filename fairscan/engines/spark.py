@@ -52,6 +52,8 @@ from fairscan.engines.sql import POS, GroupQuery, RankSource, SqlEngine, SqlRank
 from fairscan.errors import FairscanError
 from fairscan.types import Decision
 
+__all__ = ["FETCH_LIMIT", "SparkEngine", "local_session"]
+
 #: Collect at most this many values to the driver when locating an order statistic.
 FETCH_LIMIT = 200_000
 _NUMERIC = frozenset({"tinyint", "smallint", "int", "bigint", "float", "double"})

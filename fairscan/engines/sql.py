@@ -42,6 +42,14 @@ from fairscan.engines.base import (
 from fairscan.errors import FairscanError, plain
 from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
+__all__ = [
+    "N_BINS", "POS", "GroupQuery", "RankSource", "SqlEngine", "SqlRanks", "assemble_stats",
+    "bin_expression", "categorical_codes", "check_parquet_schemas", "check_same_columns",
+    "double_literal", "expand_paths", "fast_digest", "file_format", "histogram_key",
+    "is_missing_value", "linear_quantiles", "locate_ranks", "numpy_lerp",
+    "numpy_quantile_ranks", "sql_literal",
+]
+
 #: Equal-width bins per refinement pass (one GROUP BY each) when locating order statistics.
 N_BINS = 4096
 #: The row-position column of a positioned source (it breaks budget ties).
@@ -346,8 +354,6 @@ def fast_digest(header: str, n_rows: int, h1: int, h2: int) -> str:
     """sha256 of an order-independent multiset hash (two 64-bit row-hash sums and the count)."""
     text = f"{header}|rows={n_rows}|h1={int(h1) % (1 << 64)}|h2={int(h2) % (1 << 64)}"
     return hashlib.sha256(text.encode()).hexdigest()
-
-
 
 
 class SqlRanks:

@@ -34,6 +34,12 @@ from fairscan.types import INTERSECTION_SEP, UNKNOWN, Attribute, Grouping
 if TYPE_CHECKING:
     from fairscan.engines.base import Engine
 
+__all__ = [
+    "DEFAULT_MAX_GROUPS", "GroupSpec", "TierSpec", "assign_groups", "format_number",
+    "group_aliases", "match_group", "parse_tier_specs", "resolve", "resolve_references",
+    "tier_edges", "tier_labels", "value_label",
+]
+
 DEFAULT_MAX_GROUPS = 500
 
 TierSpec = int | Sequence[float]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["DESCRIPTIONS", "LABEL_FREE", "METRICS", "masks", "rates"]
+
 TN, FP, FN, TP = 0, 1, 2, 3
 
 #: metric -> (numerator cells, denominator cells)

@@ -44,6 +44,14 @@ from typing import Literal
 
 import numpy as np
 
+__all__ = [
+    "KL_ALPHA", "NORMAL_ABOVE", "PERMUTATION_MAX", "STECK_ALPHA", "Discount",
+    "aggregate_diversity", "benjamini_hochberg", "bias_disparity", "bias_ratio",
+    "binomial_bootstrap", "discount_name", "discount_weights", "gini", "ideal_dcg",
+    "kl_divergence", "mean_difference_test", "resample_means", "steck_ckl", "total_variation",
+    "user_utilities",
+]
+
 KL_ALPHA = 1e-3
 STECK_ALPHA = 0.01
 #: groups larger than this get a normal approximation of the bootstrap of their means

@@ -22,6 +22,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+__all__ = [
+    "FISHER_MIN_EXPECTED", "bootstrap_cells", "effective_n", "holm", "percentile_interval",
+    "two_proportion_test", "wilson", "z_value",
+]
+
 FISHER_MIN_EXPECTED = 5.0
 
 

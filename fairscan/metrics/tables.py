@@ -25,6 +25,8 @@ from fairscan.policy import Gap, Tolerance, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import CellStats
 
+__all__ = ["GroupingTables", "Settings", "analyse", "count_tables"]
+
 
 @dataclass
 class Settings:

@@ -45,6 +45,11 @@ import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
 
+__all__ = [
+    "CONSTRAINTS", "DEFAULT_STRENGTH", "METHODS", "SAVEABLE", "SWEEP", "MitigationResult",
+    "Point", "compare", "save_mitigated",
+]
+
 METHODS = ("threshold", "budget", "expgrad", "gridsearch", "reweigh", "correlation")
 CONSTRAINTS = ("demographic_parity", "true_positive_rate_parity", "equalized_odds")
 #: the strength each method uses by default, and its sweep (at most 5 points)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["allocate", "largest_remainder"]
+
 
 def largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
     """Integers proportional to ``shares`` that sum exactly to ``total``."""

@@ -14,6 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+__all__ = [
+    "BAR", "BELOW", "SCHEMA", "Spec", "before_after", "group_bars", "heatmap", "pareto",
+    "rate_curves", "strength_lines", "trend",
+]
+
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 BAR = "#4c78a8"
 BELOW = "#e45756"

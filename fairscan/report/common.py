@@ -14,6 +14,12 @@ import pandas as pd
 
 from fairscan.errors import plain
 
+__all__ = [
+    "CHARTED", "FORMULA_START", "SHOWN", "VERDICT_ORDER", "WORD_JOINER", "AuditLike",
+    "GroupRow", "attribute_rows", "axis_max", "break_autolinks", "interval", "md_text",
+    "method_lines", "neutralise_formula", "sorted_findings", "tolerance_lines",
+]
+
 
 class AuditLike(Protocol):
     """What a renderer reads of an audit's result (fairscan.audit.AuditResult is one): the

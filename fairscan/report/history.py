@@ -12,6 +12,8 @@ from typing import Any
 from fairscan.report.common import md_text
 from fairscan.report.html import CSP, STYLE, esc
 
+__all__ = ["RUN_COLUMNS", "render_history_html", "render_history_markdown"]
+
 RUN_COLUMNS = ("run", "time (UTC)", "status", "fail", "insufficient", "pass", "regressions", "data sha256",
                "record sha256")
 

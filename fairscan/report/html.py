@@ -25,6 +25,8 @@ from fairscan.report.common import (
 )
 from fairscan.schemas import SCHEMA_VERSION
 
+__all__ = ["COLOURS", "CSP", "STYLE", "esc", "render_html"]
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 COLOURS = {"fail": "#b00020", "insufficient": "#8a6d00", "pass": "#1b6e20"}
 STYLE = """

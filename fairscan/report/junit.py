@@ -9,6 +9,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+__all__ = ["render_junit"]
+
 
 def render_junit(result: Any, name: str, regressions: list[dict[str, Any]] | None = None,
                  insufficient_fails: bool = False) -> str:

@@ -25,6 +25,8 @@ from fairscan.report.common import (
 )
 from fairscan.schemas import SCHEMA_VERSION
 
+__all__ = ["BAR_WIDTH", "ICON", "render_markdown"]
+
 ICON = {"fail": "FAIL", "insufficient": "INSUFFICIENT", "pass": "pass"}
 BAR_WIDTH = 30
 

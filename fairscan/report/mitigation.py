@@ -8,6 +8,11 @@ from typing import Any
 from fairscan.mitigation import MitigationResult, Point
 from fairscan.report.common import md_text
 
+__all__ = [
+    "HEAD", "render_mitigation_html", "render_mitigation_markdown", "render_mitigation_table",
+    "rows",
+]
+
 
 def _n(v: Any, digits: int = 3) -> str:
     return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"

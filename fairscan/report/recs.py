@@ -12,6 +12,8 @@ from fairscan.formatting import NA, number, pct
 from fairscan.report.common import md_text
 from fairscan.report.html import CSP, STYLE, esc
 
+__all__ = ["render_recs_html", "render_recs_markdown"]
+
 
 def _heatmap(df: pd.DataFrame, value: str, title: str, suppress_below: int) -> str:
     """User group x item group table, cells shaded by value (and written out: not colour alone)."""

@@ -12,6 +12,11 @@ from rich.text import Text
 
 from fairscan.report.common import AuditLike
 
+__all__ = [
+    "console", "render_card", "render_dataset_list", "render_history", "render_inferred",
+    "render_proxies", "render_table",
+]
+
 _STYLE = {"fail": "bold red", "insufficient": "yellow", "pass": "green"}
 _SHOWN = (
     ("selection_rate", "offered"),

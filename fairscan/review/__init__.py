@@ -29,6 +29,8 @@ from fairscan.review.config import ReviewConfig, load_config
 from fairscan.review.history import History
 from fairscan.validation import parse_budget
 
+__all__ = ["DEFAULT_HISTORY", "ReviewOutcome", "find_regressions", "history_table", "run_review"]
+
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INSUFFICIENT = 0, 1, 2, 3
 DEFAULT_HISTORY = "fairscan-history.sqlite"
 

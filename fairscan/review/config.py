@@ -16,6 +16,8 @@ import yaml
 
 from fairscan.errors import FairscanError, plain
 
+__all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "ReviewConfig", "load_config", "schema", "starter"]
+
 MAX_CONFIG_BYTES = 64 << 10  # a review file is a few KB; PyYAML parses a hostile 1 MiB one for ~25 s
 MAX_DEPTH = 50  # a review file nests 4 levels; PyYAML's composer recurses once per level
 

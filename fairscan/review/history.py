@@ -25,6 +25,8 @@ from typing import Any
 
 from fairscan.errors import FairscanError
 
+__all__ = ["GENESIS", "History", "canonical"]
+
 GENESIS = "0" * 64
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

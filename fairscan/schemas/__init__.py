@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+__all__ = ["SCHEMA_VERSION", "load"]
+
 #: the version of every JSON output's layout (audit, recommendation audit, mitigation)
 SCHEMA_VERSION = "1.0"
 

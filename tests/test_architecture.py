@@ -1,0 +1,55 @@
+"""The structure's rules that a linter of imports does not see (lint-imports checks the layers
+and cycles in CI): what a module shares is public and listed in its ``__all__``; no module
+imports another module's private names; the checkout's app.py only hands over."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "fairscan"
+#: scripts Streamlit runs (pages), and the build script of the bundled data
+NOT_MODULES = {"dashboard/views", "datasets/_build.py"}
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py")
+                  if not any(str(p.relative_to(PACKAGE)).startswith(x) for x in NOT_MODULES))
+
+
+def dotted(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_public_names_are_listed_and_exist(path):
+    tree = ast.parse(path.read_text())
+    public = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef) and not n.name.startswith("_")}
+    if not public:
+        return  # a package's docstring only
+    mod = importlib.import_module(dotted(path))
+    assert hasattr(mod, "__all__"), f"{dotted(path)} has no __all__"
+    assert public <= set(mod.__all__), f"{dotted(path)}: public but not in __all__: {sorted(public - set(mod.__all__))}"
+    missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+    assert not missing, f"{dotted(path)}: __all__ names what it does not define: {missing}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    found = []
+    for path in [*modules(), *sorted((PACKAGE / "dashboard" / "views").glob("*.py")), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fairscan"):
+                found += [f"{path.relative_to(ROOT)}: {node.module}.{a.name}" for a in node.names
+                          if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not found, found
+
+
+def test_the_checkout_app_py_only_hands_over():
+    text = (ROOT / "app.py").read_text()
+    assert len(text.splitlines()) < 60
+    assert "from fairscan.dashboard.main import main" in text
