@@ -264,6 +264,7 @@ def audit(
         "engine": engine.name,
         "n_rows": agg.n_rows,
         "data_sha256": agg.data_sha256,
+        "data_hash": agg.data_hash,
         "target": target,
         "positive_label": label.positive if label else None,
         "decision": _describe(decision, budget, score_range),

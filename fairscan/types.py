@@ -112,3 +112,5 @@ class Aggregate:
     n_rows: int
     stats: list[CellStats]
     data_sha256: str
+    #: what ``data_sha256`` hashes (fairscan.engines.datahash.DEFINITION, or the fast digest's name)
+    data_hash: str = ""

@@ -28,6 +28,7 @@ duckdb = pytest.importorskip("duckdb")
 
 from fairscan.engines import base  # noqa: E402
 from fairscan.engines import duckdb as dd  # noqa: E402
+from fairscan.engines.datahash import DEFINITION  # noqa: E402
 from fairscan.engines.duckdb import DuckDBEngine  # noqa: E402
 
 
@@ -144,6 +145,39 @@ def test_duckdb_equals_memory(case, frames, files):
     assert got.meta["engine"] == "duckdb"
     # the streamed sha256 is the memory engine's hash of the same data
     assert got.meta["data_sha256"] == expected.meta["data_sha256"]
+
+
+def test_one_data_hash_from_every_input_and_any_chunk_size(frames, files, tmp_path, monkeypatch):
+    """The same rows in the same order give the same data hash from a pandas, polars or Arrow
+    frame, a Parquet or CSV file, several files, in memory or DuckDB, with any chunk size; one
+    changed value, or the same rows in another order, give another. (Spark: see the Spark test.)"""
+    import polars as pl
+    import pyarrow as pa
+
+    from fairscan.engines import memory
+
+    name, kw = CASES["bank-budget-count-weights"]
+    df = _frame(frames, name)
+    df.to_csv(tmp_path / "one.csv", index=False)
+    (tmp_path / "parts").mkdir()
+    for i, (a, b) in enumerate(((0, 10_000), (10_000, 30_000), (30_000, len(df)))):
+        df.iloc[a:b].to_parquet(tmp_path / "parts" / f"part-{i}.parquet")
+    want = _reference(frames, "bank-budget-count-weights").meta
+    assert want["data_hash"] == DEFINITION
+    inputs = {"polars": pl.from_pandas(df), "arrow": pa.Table.from_pandas(df, preserve_index=False),
+              "parquet": _parquet(frames, files, name), "csv": tmp_path / "one.csv", "parts": tmp_path / "parts"}
+    engines = {"polars": ("memory",), "arrow": ("memory",), "parts": ("duckdb",)}
+    for label, data in inputs.items():
+        for engine in engines.get(label, ("memory", "duckdb")):
+            got = fairscan.audit(data, engine=engine, **kw, **COMMON).meta["data_sha256"]
+            assert got == want["data_sha256"], (label, engine)
+    monkeypatch.setattr(memory, "CHUNK_ROWS", 4_099)
+    assert fairscan.audit(df, **kw, **COMMON).meta["data_sha256"] == want["data_sha256"]
+    changed = df.copy()
+    changed.loc[123, "score"] += 1e-9
+    assert fairscan.audit(changed, **kw, **COMMON).meta["data_sha256"] != want["data_sha256"]
+    shuffled = df.sample(frac=1, random_state=0).reset_index(drop=True)
+    assert fairscan.audit(shuffled, **kw, **COMMON).meta["data_sha256"] != want["data_sha256"]
 
 
 def test_budget_cut_has_partial_ties(frames, files):
@@ -489,7 +523,9 @@ def test_spark_equals_memory_and_duckdb(case, spark, frames, files, monkeypatch)
     assert got.meta["engine"] == "spark"
     assert_same(_reference(frames, case), got)
     assert_same(fairscan.audit(DuckDBEngine(path), **kw, **COMMON), got)
-    assert len(got.meta["data_sha256"]) == 64
+    # one data hash: Spark's is the memory engine's hash of the same rows in the same order
+    assert got.meta["data_sha256"] == _reference(frames, case).meta["data_sha256"]
+    assert got.meta["data_hash"] == DEFINITION
 
 
 @pytest.mark.spark

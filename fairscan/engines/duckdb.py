@@ -22,16 +22,14 @@ Conventions (the same results as :class:`~fairscan.engines.memory.MemoryEngine`)
   ties at the cut go to the earliest rows. For Parquet the final sort of candidate scores
   also returns their row positions, so breaking the ties costs no extra pass; otherwise the
   same refinement runs over the positions of the tied rows.
-- ``data_sha256`` (``data_hash="sha256"``, the default) streams the columns the audit reads
-  through hashlib in row order, exactly as the in-memory engine does, so the hash equals the
-  memory engine's for the same data when the pandas dtypes agree (Parquet written by pandas
-  or Arrow: numbers, booleans and text; not pandas categoricals, whose categories are not in
-  the file). It costs one extra streaming pass (attribute codes and indicators computed by
-  DuckDB, so only fixed-width columns reach Python), run on a second connection while the
-  GROUP BY runs. ``data_hash="fast"`` instead folds DuckDB's
-  64-bit ``hash()`` of every row into the GROUP BY (two sums modulo 2^64 plus the row count,
-  under sha256): no extra pass, independent of row order, deterministic, but not equal to
-  the memory engine's hash.
+- ``data_sha256`` (``data_hash="sha256"``, the default) is the one data hash of
+  :mod:`fairscan.engines.datahash`, equal to the memory and Spark engines' for the same rows
+  in the same order: the hashed columns' canonical values (numbers cast to DOUBLE, group
+  codes and indicators computed by DuckDB) streamed in row order, on a second connection
+  while the GROUP BY runs. ``data_hash="fast"`` instead folds DuckDB's 64-bit ``hash()`` of
+  every row into the GROUP BY (two sums modulo 2^64 plus the row count, under sha256): no
+  extra pass, independent of row order, deterministic, but not equal to the one data hash
+  (the output's ``data_hash`` says which was computed).
 
 What DuckDB and Spark do alike lives in :mod:`fairscan.engines.sql`; this module says how
 DuckDB runs it (SQL text over a view of the data) and what only DuckDB does.
@@ -39,7 +37,6 @@ DuckDB runs it (SQL text over a view of the data) and what only DuckDB does.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -51,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.base import missing_code
+from fairscan.engines.datahash import DataHasher, arrow_codes, arrow_numbers, hashed_columns
 from fairscan.engines.sql import (
     POS,
     GroupQuery,
@@ -433,9 +431,10 @@ class DuckDBEngine(SqlEngine):
     def _start_hash(self, q: GroupQuery) -> Callable[[bool], str] | None:
         if self.data_hash != "sha256":
             return None
-        return self._start_sha256(q.hash_cols, q.attrs, q.miss_of, q.label, q.decision, q.d, q.source)
+        return self._start_sha256(q.hash_cols, q.attrs, q.miss_of, q.label, q.decision, q.d, q.source,
+                                  q.weights)
 
-    # -- the data hash (memory-engine compatible) -------------------------------------------------
+    # -- the data hash (fairscan.engines.datahash) -------------------------------------------------
     def pandas_dtype(self, column: str) -> Any:
         """The dtype the memory engine would see for ``column`` (pandas reading the same data)."""
         key = ("dtype", column)
@@ -468,134 +467,71 @@ class DuckDBEngine(SqlEngine):
         self._cache[key] = dt
         return dt
 
-    def _raw_dtype(self, column: str) -> np.dtype | None:
-        """The numpy dtype whose bytes the memory engine hashes for ``column``, or None."""
-        dt = self.pandas_dtype(column)
-        if isinstance(dt, pd.CategoricalDtype):
-            return None
-        try:
-            s = pd.Series([None] if self.has_missing(column) else [], dtype=dt)
-        except (TypeError, ValueError):
-            return None
-        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-        if s.dtype == bool or numeric:
-            arr = s.to_numpy()
-            return None if arr.dtype == object else arr.dtype
-        return None
-
     def _start_sha256(self, cols: list[str], attrs: dict[str, Attribute], miss_of: dict[str, bool],
-                      label: Label | None, decision: Decision, d_expr: str, source: str) -> Callable[[bool], str]:
-        """Start the sha256 of the data exactly as memory.py's _Hasher computes it.
-
-        Hashed, in row order and in chunks of the memory engine's CHUNK_ROWS: each column's
-        name and pandas dtype, the label's positive value, then per chunk the raw values of
-        numeric/boolean columns, the level codes of other attribute columns (their levels
-        hashed up front) and the packed indicator of a text label or prediction. Codes and
-        indicators are computed by DuckDB, so only fixed-width columns are streamed. For
-        file inputs it runs on a second connection while the GROUP BY runs; the returned
-        function waits for it (or cancels it, given True) and returns the hex digest.
-        """
+                      label: Label | None, decision: Decision, d_expr: str, source: str,
+                      weights: str | None = None) -> Callable[[bool], str]:
+        """Start the data hash (:mod:`fairscan.engines.datahash`, the memory engine's too): the
+        canonical stream of each hashed column — numbers cast to DOUBLE, group codes and
+        label/decision indicators computed by DuckDB — fed in row order. For file inputs it
+        runs on a second connection while the GROUP BY runs; the returned function waits for
+        it (or cancels it, given True) and returns the hex digest."""
         import threading
 
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        from fairscan.engines import memory
-
-        h = hashlib.sha256()
-        raw: dict[str, np.dtype] = {}
-        for c in cols:
-            h.update(f"{c}:{self.pandas_dtype(c)}".encode())
-            rd = self._raw_dtype(c)
-            if rd is not None:
-                raw[c] = rd
-        if label is not None:
-            h.update(f"label:{label.column}={label.positive!r}".encode())
-        for c, a in attrs.items():
-            if c not in raw:
-                values = list(a.values) if a.kind == "categorical" else self.levels(c, 1 << 62)[0]
-                h.update(repr([str(v) for v in values]).encode())
-
+        hasher = DataHasher(hashed_columns(attrs, label, decision, weights, self.is_numeric), label)
         exprs: list[str] = []
-        kinds: list[tuple[str, Any]] = []
-        for c in cols:
+        encode: list[Callable[[pa.Array], np.ndarray]] = []
+
+        def as_numpy(arr: pa.Array) -> np.ndarray:
+            return arr.to_numpy(zero_copy_only=False)
+
+        for c, kind, _ in hasher.columns:
             q = quote(c)
             a = attrs.get(c)
-            if c in raw:
-                exprs.append(q)
-                kinds.append(("raw", raw[c]))
-            elif a is not None and a.kind == "tiers":
+            if kind == "number":
+                exprs.append(f"CAST({q} AS DOUBLE)")
+                encode.append(arrow_numbers)
+            elif kind == "codes" and a is not None and a.kind == "tiers":
                 exprs.append(f"CAST({self._key_expr(a)} AS INTEGER)")
-                kinds.append(("int32", None))
-            elif a is not None and self._is_text(c) and a.values and all(isinstance(v, str) for v in a.values):
+                encode.append(as_numpy)
+            elif kind == "codes" and a is not None and self._is_text(c) and a.values \
+                    and all(isinstance(v, str) for v in a.values):
                 enum = "ENUM(" + ", ".join(sql_literal(v) for v in a.values) + ")"
                 text = q if self._type(c) == "VARCHAR" else f"CAST({q} AS VARCHAR)"
-                exprs.append(f"coalesce(CAST(enum_code(CAST({text} AS {enum})) AS INTEGER), {missing_code(a, miss_of[c])})")
-                kinds.append(("int32", None))
-            elif a is not None:
+                exprs.append(f"coalesce(CAST(enum_code(CAST({text} AS {enum})) AS INTEGER), "
+                             f"{missing_code(a, miss_of[c])})")
+                encode.append(as_numpy)
+            elif kind == "codes" and a is not None:
                 exprs.append(q)
-                kinds.append(("codes", a))
+                encode.append(lambda arr, a=a: arrow_codes(a, arr, missing_code(a, miss_of[a.column])))
             elif label is not None and c == label.column:
                 exprs.append(f"coalesce({self._label_expr(label)}, FALSE)")
-                kinds.append(("bits", None))
+                encode.append(as_numpy)
             else:  # a text prediction: the favourable-decision indicator
                 exprs.append(f"coalesce({d_expr}, FALSE)")
-                kinds.append(("bits", None))
+                encode.append(as_numpy)
         sql = f"SELECT {', '.join(f'{e} AS c{i}' for i, e in enumerate(exprs))} FROM {source}"
-
-        def codes_of(a: Attribute, arr: pa.Array) -> np.ndarray:
-            if pa.types.is_dictionary(arr.type):
-                arr = arr.dictionary_decode()
-            vs = pa.array([v.item() if isinstance(v, np.generic) else v for v in a.values])
-            if vs.type != arr.type:
-                vs = vs.cast(arr.type)
-            idx = pc.index_in(arr, value_set=vs)
-            if pa.types.is_floating(arr.type):
-                idx = pc.if_else(pc.is_nan(arr), pa.scalar(None, pa.int32()), idx)
-            return idx.fill_null(missing_code(a, miss_of[a.column])).to_numpy(zero_copy_only=False).astype(np.int32)
-
-        def feed(tbl: pa.Table) -> None:
-            for i, (kind, info) in enumerate(kinds):
-                arr = tbl.column(i).combine_chunks()
-                if kind == "raw":
-                    buf = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=info)
-                elif kind == "int32":
-                    buf = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int32)
-                elif kind == "codes":
-                    buf = codes_of(info, arr)
-                else:
-                    buf = np.packbits(np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool))
-                h.update(np.ascontiguousarray(buf).data)
-
-        chunk = memory.CHUNK_ROWS
+        names = [c for c, _, _ in hasher.columns]
         cancel = threading.Event()
 
         def stream(relation: Any) -> None:
-            pending: list[pa.RecordBatch] = []
-            size = 0
             reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader  # older duckdb
-            for batch in reader(chunk):
+            for batch in reader(1 << 20):
                 if cancel.is_set():
                     return
-                pending.append(batch)
-                size += batch.num_rows
-                while size >= chunk:
-                    tbl = pa.Table.from_batches(pending)
-                    feed(tbl.slice(0, chunk))
-                    rest = tbl.slice(chunk)
-                    pending = rest.to_batches()
-                    size = rest.num_rows
-            if size:
-                feed(pa.Table.from_batches(pending))
+                hasher.update({c: f(batch.column(i)) for i, (c, f) in enumerate(zip(names, encode, strict=True))})
 
         if self._con is None or self._frame is not None:  # relation / registered frame: inline, later
             def finish_inline(stop: bool) -> str:
-                if not stop:
-                    try:
-                        stream(self._relation(sql))
-                    except self._duckdb.Error as e:
-                        raise self._error(e, None) from None
-                return h.hexdigest()
+                if stop:
+                    hasher.cancel()
+                    return ""
+                try:
+                    stream(self._relation(sql))
+                except self._duckdb.Error as e:
+                    raise self._error(e, None) from None
+                return hasher.hexdigest(self.n_rows())
 
             return finish_inline
 
@@ -617,9 +553,12 @@ class DuckDBEngine(SqlEngine):
                 cursor.interrupt()
             thread.join()
             cursor.close()
-            if errors and not stop:
+            if stop:
+                hasher.cancel()
+                return ""
+            if errors:
                 e = errors[0]
                 raise (self._error(e, None) if isinstance(e, self._duckdb.Error) else e) from None
-            return h.hexdigest()
+            return hasher.hexdigest(self.n_rows())
 
         return finish

@@ -8,7 +8,6 @@ for a budget, locating the score cut.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ import pandas as pd
 
 from fairscan.engines import base
 from fairscan.engines.base import Engine
+from fairscan.engines.datahash import DEFINITION, DataHasher, hashed_columns
 from fairscan.errors import FairscanError
 from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
@@ -236,10 +236,7 @@ class MemoryEngine(Engine):
         joint = base.fits_jointly([sizes[c] for c in order])
         keyspaces = [order] if joint else [[a.column for a in g.attributes] for g in groupings]
         counters = [_Counter([sizes[c] for c in ks], weighted=w_enc is not None) for ks in keyspaces]
-        hasher = _Hasher(self, [*order, decision.column, weights], label)
-        for c in order:  # text attributes: their levels define the codes that get hashed
-            if c not in hasher.raw:
-                hasher.h.update(repr([str(v) for v in self._get_levels(c).values]).encode())
+        hasher = DataHasher(hashed_columns(attrs, label, decision, weights, self.is_numeric), label)
 
         for sl in self._chunks():
             codes = {c: e(sl) for c, e in enc.items()}
@@ -248,13 +245,17 @@ class MemoryEngine(Engine):
             w = w_enc(sl) if w_enc else None
             for ks, counter in zip(keyspaces, counters, strict=True):
                 counter.add([codes[c] for c in ks], y, d, w)
-            hasher.update(sl, codes, y, d)
+            hasher.update({c: (self.series(c).iloc[sl].to_numpy(dtype=np.float64, na_value=np.nan)
+                               if kind == "number" else codes[c] if kind == "codes"
+                               else y if label is not None and c == label.column else d)
+                           for c, kind, _ in hasher.columns})
 
         if joint:
             stats = [counters[0].marginal(g, order) for g in groupings]
         else:
             stats = [c.marginal(g, ks) for g, ks, c in zip(groupings, keyspaces, counters, strict=True)]
-        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=hasher.hexdigest())
+        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=hasher.hexdigest(self.n_rows()),
+                         data_hash=DEFINITION)
 
 
 def _find_levels(s: pd.Series) -> _Levels:
@@ -405,56 +406,3 @@ class _Counter:
             return out
 
         return CellStats(g, uniq, red(n), red(w), red(w2))
-
-
-class _Hasher:
-    """sha256 of the raw values the audit read, chunk by chunk, on a background thread.
-
-    It hashes what defines the result: each column's name and dtype, the values of numeric
-    columns, the categories and codes of categoricals, the distinct values and level codes
-    of other text columns, and the label. hashlib releases the GIL, so on two cores the
-    hash costs little wall time next to the counting.
-    """
-
-    def __init__(self, engine: MemoryEngine, columns: list[str | None], label: Label | None) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.label_column = label.column if label else None
-        self.h = hashlib.sha256()
-        self.cols = [c for c in dict.fromkeys([*columns, label.column if label else None]) if c is not None]
-        self.pool = ThreadPoolExecutor(max_workers=1)
-        self.futures: list = []
-        self.raw: dict[str, np.ndarray] = {}
-        for c in self.cols:
-            s = engine.series(c)
-            self.h.update(f"{c}:{s.dtype}".encode())
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                self.h.update(repr([str(v) for v in s.cat.categories]).encode())
-                self.raw[c] = s.cat.codes.to_numpy()
-            elif s.dtype == bool or engine.is_numeric(c):
-                arr = s.to_numpy()
-                if arr.dtype != object:
-                    self.raw[c] = arr
-        if label is not None:
-            self.h.update(f"label:{label.column}={label.positive!r}".encode())
-
-    def update(self, sl: slice, codes: dict[str, np.ndarray], y: np.ndarray, d: np.ndarray) -> None:
-        bufs = []
-        for c in self.cols:
-            if c in self.raw:
-                bufs.append(np.ascontiguousarray(self.raw[c][sl]))
-            elif c in codes:  # text attribute: its level codes (levels hashed up front)
-                bufs.append(np.ascontiguousarray(codes[c]))
-            else:  # text label or prediction: the indicator derived from it
-                bufs.append(np.packbits(y if c == self.label_column else d))
-        self.futures.append(self.pool.submit(self._feed, bufs))
-
-    def _feed(self, bufs: list[np.ndarray]) -> None:
-        for b in bufs:
-            self.h.update(b.data)
-
-    def hexdigest(self) -> str:
-        for f in self.futures:
-            f.result()
-        self.pool.shutdown()
-        return self.h.hexdigest()

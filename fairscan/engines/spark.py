@@ -27,10 +27,14 @@ Conventions (the same results as the in-memory and DuckDB engines):
   shuffle is not).
 - Missing values (null, and NaN in float columns) go to the ``unknown`` group; nulls in the
   label or prediction, NaN scores and negative weights are the same one-line errors.
-- ``data_sha256``: Spark cannot stream rows through hashlib cheaply, so the hash is the sha256
-  of an order-independent multiset digest computed inside the GROUP BY: two sums of
-  ``xxhash64`` over each row's audited values (modulo 2^64), the row count, the column types
-  and the label. Deterministic for the same rows, but not equal to the memory engine's hash.
+- ``data_sha256`` (``data_hash="sha256"``, the default) is the one data hash of
+  :mod:`fairscan.engines.datahash`, equal to the memory and DuckDB engines' for the same rows
+  in the same order: after the GROUP BY, the hashed columns' canonical values are sorted into
+  row order by Spark and collected to the driver as Arrow (a few bytes per row and column).
+  For data too large for that, ``data_hash="fast"`` is an order-independent digest computed
+  inside the GROUP BY (two sums of ``xxhash64`` over each row's audited values, modulo
+  2^64, the row count, the column types and the label): deterministic, no extra pass, but
+  not equal to the one data hash (the output's ``data_hash`` says which was computed).
 
 What Spark does alike with DuckDB lives in :mod:`fairscan.engines.sql`: expressions are its
 SQL text, read with ``F.expr``; this module says how Spark runs them.
@@ -41,6 +45,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
@@ -48,8 +53,10 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines import sql as shared
+from fairscan.engines.base import missing_code
+from fairscan.engines.datahash import DataHasher, arrow_codes, arrow_numbers, hashed_columns
 from fairscan.engines.sql import POS, GroupQuery, RankSource, SqlEngine, SqlRanks
-from fairscan.errors import FairscanError
+from fairscan.errors import FairscanError, plain
 from fairscan.types import Decision
 
 __all__ = ["FETCH_LIMIT", "SparkEngine", "local_session"]
@@ -124,13 +131,17 @@ class SparkEngine(SqlEngine):
     def __init__(self, data: Any, *, spark: Any = None, master: str | None = None,
                  config: dict[str, str] | None = None, union_by_name: bool = False,
                  quantiles: Literal["exact", "approx"] = "exact", relative_error: float = 1e-3,
-                 csv_options: dict[str, Any] | None = None) -> None:
+                 csv_options: dict[str, Any] | None = None,
+                 data_hash: Literal["sha256", "fast"] = "sha256") -> None:
         try:
             from pyspark.sql import DataFrame
             from pyspark.sql import functions as F
         except ImportError:
             raise FairscanError("the Spark engine needs pyspark: pip install 'fairscan[spark]'") from None
         self._setup(quantiles)
+        if data_hash not in ("sha256", "fast"):
+            raise FairscanError(f"data_hash must be 'sha256' or 'fast', got {plain(data_hash)}")
+        self.data_hash = data_hash
         self.F = F
         self.relative_error = float(relative_error)
         if isinstance(data, DataFrame):
@@ -319,6 +330,54 @@ class SparkEngine(SqlEngine):
     # -- the one pass ---------------------------------------------------------------------------
     def _hash_value(self, value: Any) -> Any:
         return _py(value)
+
+    def _fast_hash(self) -> bool:
+        return self.data_hash == "fast"
+
+    def _start_hash(self, q: GroupQuery) -> Callable[[bool], str] | None:
+        """The data hash of :mod:`fairscan.engines.datahash` (the memory and DuckDB engines'):
+        the hashed columns' canonical values, sorted into row order by Spark and collected as
+        Arrow to the driver after the GROUP BY (``data_hash="fast"``: an order-independent
+        digest inside the GROUP BY instead, for data too large to bring to the driver)."""
+        if self.data_hash != "sha256":
+            return None
+        F = self.F
+        hasher = DataHasher(hashed_columns(q.attrs, q.label, q.decision, q.weights, self.is_numeric), q.label)
+        d, df = self._decision_expr(q.decision)
+        if POS not in df.columns:
+            df = self._with_positions()
+        cols, encode = [], []
+        for i, (c, kind, _) in enumerate(hasher.columns):
+            a = q.attrs.get(c)
+            if kind == "number":
+                cols.append(self._col(c).cast("double"))
+                encode.append(arrow_numbers)
+            elif kind == "codes" and a is not None and a.kind == "tiers":
+                cols.append(self._expr(f"CAST({self._key_expr(a)} AS INT)"))
+                encode.append(lambda arr: arr.to_numpy(zero_copy_only=False))
+            elif kind == "codes" and a is not None:
+                cols.append(self._col(c))
+                encode.append(lambda arr, a=a: arrow_codes(a, arr, missing_code(a, q.miss_of[a.column])))
+            else:
+                cond = self._label_expr(q.label) if q.label is not None and c == q.label.column else d
+                cols.append(F.coalesce(cond, F.lit(False)))
+                encode.append(lambda arr: arr.to_numpy(zero_copy_only=False))
+            cols[-1] = cols[-1].alias(f"c{i}")
+
+        def finish(stop: bool) -> str:
+            if stop:
+                hasher.cancel()
+                return ""
+            try:
+                table = df.select(*cols, F.col(POS)).orderBy(POS).drop(POS).toArrow()
+            except Exception as e:
+                raise self._error(e) from None
+            for batch in table.to_batches(1 << 20):
+                hasher.update({c: f(batch.column(i)) for i, ((c, _, _), f)
+                               in enumerate(zip(hasher.columns, encode, strict=True))})
+            return hasher.hexdigest(self.n_rows())
+
+        return finish
 
     def _grouped_rows(self, q: GroupQuery) -> list[tuple]:
         F = self.F

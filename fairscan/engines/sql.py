@@ -39,6 +39,7 @@ from fairscan.engines.base import (
     score_error,
     weight_errors,
 )
+from fairscan.engines.datahash import DEFINITION, FAST
 from fairscan.errors import FairscanError, plain
 from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
@@ -705,7 +706,8 @@ class SqlEngine(Engine):
             raise
         if finish is not None:
             digest = finish(False)
-        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=digest)
+        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=digest,
+                         data_hash=FAST if self._fast_hash() else DEFINITION)
 
     def _assemble(self, rows: list[tuple], q: GroupQuery) -> tuple[list[CellStats], str]:
         """CellStats from the GROUP BY rows (and the fast digest, if that is the hash)."""
