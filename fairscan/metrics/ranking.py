@@ -3,7 +3,7 @@
 Nothing here reads impression rows: :mod:`fairscan.recs` reduces the sparse ``(user, item,
 rank)`` log to per-user and per-(user group x item group) tables, and these functions turn
 those tables into metrics, intervals and tests. The conventions, pinned once (sources and
-golden values: ``shared/reference/recsys-metrics.md``):
+golden values: ``docs/RECS_METRICS.md``):
 
 - **Position weights** ``v_r``: ``"log"`` = ``1/log2(1+r)`` (Singh & Joachims), ``"none"`` =
   1 for every rank, or a callable mapping the ranks ``1..k`` to non-negative weights.
