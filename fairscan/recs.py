@@ -807,6 +807,8 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
             "difference": d, "difference_ci_low": d_ci[0], "difference_ci_high": d_ci[1],
             "ratio": r, "ratio_ci_low": r_ci[0], "ratio_ci_high": r_ci[1],
             "p_value": p, "test": test, "family": family, "suppressed": sup,
+            # why it is hidden: too few users, or the partner of a smaller group (privacy.suppress)
+            "suppression": ("complementary" if complementary[g] else "primary") if sup else None,
         })
 
     def diff_ratio(gv: np.ndarray, rv: np.ndarray, greps: np.ndarray, rreps: np.ndarray):
@@ -874,7 +876,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
 
     gap_cols = ["metric", "item_group", "group", "reference", "group_users", "reference_users", "group_value",
                 "reference_value", "difference", "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low",
-                "ratio_ci_high", "p_value", "p_value_adjusted", "test", "family", "suppressed", "verdict"]
+                "ratio_ci_high", "p_value", "p_value_adjusted", "test", "family", "suppressed", "suppression", "verdict"]
     gaps = pd.DataFrame(gap_rows, columns=[c for c in gap_cols if c not in ("p_value_adjusted", "verdict")])
     gaps["p_value_adjusted"] = np.nan
     for fam in gaps["family"].unique():
@@ -1003,7 +1005,7 @@ def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], 
                   group_value=row.group_value, reference_value=row.reference_value, difference=row.difference,
                   ratio=row.ratio, ci_ratio=(row.ratio_ci_low, row.ratio_ci_high),
                   ci_difference=(math.nan, math.nan), p_adjusted=row.p_value_adjusted,
-                  suppression=(row.suppression if "suppression" in gaps else "primary") if row.suppressed else None,
+                  suppression=row.suppression,
                   as_rate=inclusion,
                   suppressed_unit=None if inclusion else "users with a held-out relevant item")
         v, msg = judge(gap, tol, min_group_size=s.min_group_size, suppress_below=s.suppress_below,

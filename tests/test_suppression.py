@@ -252,3 +252,24 @@ def test_dashboard_explorer_page():
              "count": None if str(r["people"]).startswith("fewer") else float(str(r["people"]).replace(",", ""))}
             for r in shown.to_dict("records")]
     assert_nothing_recovered(tables_from(rows, count), len(df), "dashboard explorer")
+
+
+def test_a_complementary_partner_is_named_as_such_in_the_findings():
+    """The partner hidden to protect a small group is not itself small: its finding says why it
+    is hidden (795 users are not 'fewer than 10'), in the audit and the recommendation audit."""
+    df = small_among_large()
+    r = fairscan.audit(df, target="y", score="score", budget=BUDGET, sensitive="g", n_boot=0)
+    f = r.findings.set_index("group")
+    assert "smaller group's numbers cannot be recovered" in f.loc["b", "message"].iloc[0]
+    assert "fewer than 10 rows" in f.loc["tiny", "message"].iloc[0]
+    users = df.assign(user=np.arange(len(df)))
+    items = pd.DataFrame({"item": range(4), "kind": ["x", "x", "y", "y"]})
+    rng = np.random.default_rng(5)
+    recs = pd.DataFrame({"user": np.repeat(users["user"], 2),
+                         "item": np.concatenate([rng.choice(4, 2, replace=False) for _ in range(len(df))]),
+                         "rank": np.tile([1, 2], len(df))})
+    res = audit_recs(recs, users, items, user_group="g", item_group="kind", k=2, n_boot=0)
+    msgs = res.findings.groupby("group")["message"].apply(list)
+    assert msgs["b"] and all("smaller group's numbers cannot be recovered" in m for m in msgs["b"])
+    assert msgs["tiny"] and all("fewer than 10 users" in m for m in msgs["tiny"])
+    assert set(res.gaps.loc[res.gaps["group"] == "b", "suppression"]) == {"complementary"}
