@@ -624,6 +624,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
                        st.user_labels.index(reference) if reference in st.user_labels else None)
     suppressed, complementary = suppress([users], s.suppress_below)[0]
     primary = suppressed & ~complementary
+    suppression = np.where(complementary, "complementary", np.where(suppressed, "primary", None)).astype(object)
     ref = _reference(st.user_labels, n_g, suppressed, reference, s)
     ulab, ilab = st.user_labels, st.item_labels
 
@@ -656,6 +657,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
                                 dtype="boolean"),
         "reference": np.repeat(np.arange(G) == ref, C),
         "suppressed": np.repeat(suppressed, C),
+        "suppression": np.repeat(suppression, C),
     })
 
     # ---- user-level means: exposure, slot shares, utility, calibration; bootstrap jointly
@@ -725,6 +727,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
         "bias_disparity": bd.ravel(),
         "reference": np.repeat(np.arange(G) == ref, C),
         "suppressed": np.repeat(suppressed, C),
+        "suppression": np.repeat(suppression, C),
     })
 
     # ---- utility

@@ -249,9 +249,11 @@ def test_dashboard_explorer_page():
     if "attribute" not in shown:
         shown = shown.assign(attribute=attrs[0])
     rows = [{"attribute": r["attribute"], "group": r["group"],
-             "count": None if str(r["people"]).startswith("fewer") else float(str(r["people"]).replace(",", ""))}
+             "count": float(str(r["people"]).replace(",", "")) if str(r["people"]).replace(",", "").isdigit() else None}
             for r in shown.to_dict("records")]
     assert_nothing_recovered(tables_from(rows, count), len(df), "dashboard explorer")
+    people = dict(zip(shown["group"], shown["people"], strict=True))
+    assert people["tiny"] == "fewer than 10" and people["b"] == "suppressed (protects a small group)"
 
 
 def test_a_complementary_partner_is_named_as_such_in_the_findings():
@@ -273,3 +275,9 @@ def test_a_complementary_partner_is_named_as_such_in_the_findings():
     assert msgs["b"] and all("smaller group's numbers cannot be recovered" in m for m in msgs["b"])
     assert msgs["tiny"] and all("fewer than 10 users" in m for m in msgs["tiny"])
     assert set(res.gaps.loc[res.gaps["group"] == "b", "suppression"]) == {"complementary"}
+    # the reports say the same: the partner is not "fewer than 10"
+    for text in (r.to_markdown(), r.to_html(), res.to_markdown(), res.to_html()):
+        assert "suppressed (protects a small group)" in text and "fewer than 10" in text
+    from fairscan.report.table import render_table
+
+    assert "suppressed (protects a small group)" in render_table(r, width=200)

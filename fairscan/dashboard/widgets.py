@@ -16,7 +16,7 @@ from fairscan.dashboard import PAGES_DIR
 from fairscan.dashboard.state import current_data, groups_of
 from fairscan.errors import FairscanError
 from fairscan.formatting import pct
-from fairscan.report.common import break_autolinks, interval
+from fairscan.report.common import break_autolinks, count_text, interval
 
 __all__ = [
     "PAGES", "VERDICT_LABELS", "downloads", "group_table", "md", "page", "rate_text",
@@ -68,8 +68,9 @@ def group_table(rows: pd.DataFrame, metrics: list[tuple[str, str]], suppress_bel
     """Per-group table: numbers as they are (for export and tests), shown as 'rate (CI)' text."""
     df = rows.copy()
     shown = ["attribute", "group", "people"] if df["attribute"].nunique() > 1 else ["group", "people"]
-    df["people"] = [f"fewer than {suppress_below}" if s else f"{int(c):,}"
-                    for s, c in zip(df["suppressed"], df["count"], strict=True)]
+    why = df["suppression"] if "suppression" in df else [None] * len(df)
+    df["people"] = [count_text(c, s, w, suppress_below)
+                    for c, s, w in zip(df["count"], df["suppressed"], why, strict=True)]
     for m, label in metrics:
         if m in df:
             df[label] = [rate_text(v, lo, hi) for v, lo, hi in zip(df[m], df[f"{m}_ci_low"], df[f"{m}_ci_high"],

@@ -15,9 +15,24 @@ import pandas as pd
 from fairscan.errors import plain
 
 __all__ = [
-    "CHARTED", "FORMULA_START", "SHOWN", "VERDICT_ORDER", "WORD_JOINER", "AuditLike",
-    "GroupRow", "attribute_rows", "axis_max", "break_autolinks", "interval", "md_text",
-    "method_lines", "neutralise_formula", "sorted_findings", "tolerance_lines",
+    "CHARTED",
+    "FORMULA_START",
+    "SHOWN",
+    "VERDICT_ORDER",
+    "WORD_JOINER",
+    "AuditLike",
+    "GroupRow",
+    "attribute_rows",
+    "axis_max",
+    "break_autolinks",
+    "count_text",
+    "interval",
+    "md_text",
+    "method_lines",
+    "neutralise_formula",
+    "sorted_findings",
+    "suppressed_reason",
+    "tolerance_lines",
 ]
 
 
@@ -99,10 +114,21 @@ class GroupRow:
     suppression: str | None = None
 
     def count_text(self, k: int) -> str:
-        """The row count as a reader sees it: suppressed groups never show theirs."""
-        if not self.suppressed:
-            return f"{self.count:,}"
-        return "suppressed (protects a small group)" if self.suppression == "complementary" else f"fewer than {k}"
+        """The row count as a reader sees it (:func:`count_text`)."""
+        return count_text(self.count, self.suppressed, self.suppression, k)
+
+
+def suppressed_reason(suppression: str | None) -> str:
+    """Why a group's numbers are hidden, in a reader's words."""
+    return "protects a small group" if suppression == "complementary" else "too few rows"
+
+
+def count_text(count: object, suppressed: bool, suppression: str | None, k: int) -> str:
+    """A group's size as every report and dashboard page shows it: suppressed groups never show
+    theirs; the partner hidden to protect a smaller group says so, not "fewer than k"."""
+    if not suppressed:
+        return f"{int(count):,}"
+    return f"suppressed ({suppressed_reason(suppression)})" if suppression == "complementary" else f"fewer than {k}"
 
 
 def _f(v: Any) -> float:

@@ -21,6 +21,7 @@ from fairscan.report.common import (
     interval,
     method_lines,
     sorted_findings,
+    suppressed_reason,
     tolerance_lines,
 )
 from fairscan.schemas import SCHEMA_VERSION
@@ -82,7 +83,7 @@ def _chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool) -> 
         name = esc(r.label) + (" (ref.)" if r.reference else "")
         parts.append(f'<text x="{label_w - 8}" y="{y0 + 17}" text-anchor="end">{name}</text>')
         if r.suppressed:
-            parts.append(f'<text x="{label_w + 4}" y="{y0 + 17}" fill="#777">suppressed (too few rows)</text>')
+            parts.append(f'<text x="{label_w + 4}" y="{y0 + 17}" fill="#777">suppressed ({suppressed_reason(r.suppression)})</text>')
             continue
         v, lo, hi = r.values[metric]
         if math.isnan(v):

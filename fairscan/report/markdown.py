@@ -21,6 +21,7 @@ from fairscan.report.common import (
     md_text,
     method_lines,
     sorted_findings,
+    suppressed_reason,
     tolerance_lines,
 )
 from fairscan.schemas import SCHEMA_VERSION
@@ -47,7 +48,7 @@ def _bar_chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool)
     for r in rows:
         name = md_text(r.label)
         if r.suppressed:
-            lines.append(f"| {name} | (suppressed: too few rows) | |")
+            lines.append(f"| {name} | (suppressed: {suppressed_reason(r.suppression)}) | |")
             continue
         v, lo, hi = r.values[metric]
         if math.isnan(v):

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from fairscan.formatting import NA, number, pct
-from fairscan.report.common import md_text
+from fairscan.report.common import count_text, md_text
 from fairscan.report.html import CSP, STYLE, esc
 
 __all__ = ["render_recs_html", "render_recs_markdown"]
@@ -30,7 +30,8 @@ def _heatmap(df: pd.DataFrame, value: str, title: str, suppress_below: int) -> s
             r = cell.get((u, i))
             v = None if r is None else r.get(value)
             if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-                note = f"fewer than {suppress_below}" if r is not None and r.get("suppressed") else "—"
+                note = (count_text(None, True, r.get("suppression"), suppress_below)
+                        if r is not None and r.get("suppressed") else "—")
                 out.append(f"<td>{note}</td>")
                 continue
             lo, hi = r.get(f"{value}_ci_low"), r.get(f"{value}_ci_high")
@@ -95,7 +96,7 @@ def _md_heatmap(df: pd.DataFrame, value: str, lo: str, hi: str, suppress_below: 
         cells = []
         for r in part.itertuples(index=False):
             if r.suppressed:
-                cells.append(f"fewer than {suppress_below}")
+                cells.append(count_text(None, True, getattr(r, "suppression", None), suppress_below))
                 continue
             v, a, b = getattr(r, value), getattr(r, lo), getattr(r, hi)
             ci = f" ({pct(a, missing=NA)}–{pct(b, missing=NA)})" if not (isinstance(a, float) and math.isnan(a)) else ""

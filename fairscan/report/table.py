@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fairscan.report.common import AuditLike
+from fairscan.report.common import AuditLike, count_text
 
 __all__ = [
     "console", "render_card", "render_dataset_list", "render_history", "render_inferred",
@@ -78,7 +78,7 @@ def render_table(result: AuditLike, width: int | None = None) -> str:
             t.add_column("vs most\noffered", justify="right", no_wrap=True)
         for row in g.to_dict("records"):
             cells = [str(row["group"]) + (" *" if row["reference"] else ""),
-                     f"<{m['settings']['suppress_below']}" if row["suppressed"] else f"{row['count']:,}"]
+                     count_text(row["count"], row["suppressed"], row.get("suppression"), m["settings"]["suppress_below"])]
             cells += [_rate(row, k) for k, _ in metrics]
             if "impact_ratio" in row:
                 ir = row["impact_ratio"]

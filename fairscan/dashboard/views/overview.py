@@ -83,7 +83,8 @@ def page_overview() -> None:
             group_table(rows, metrics, sup, key=f"ov_groups_{attr}")
             n_sup = int(rows["suppressed"].sum())
             if n_sup:
-                st.caption(f"{n_sup} group(s) with fewer than {sup} people are suppressed (not charted).")
+                st.caption(f"{n_sup} group(s) are suppressed and not charted: fewer than {sup} people, or hidden so "
+                           "that a smaller group's numbers cannot be worked out from the totals.")
     with st.expander("All verdicts, with the numbers behind them"):
         f = r.findings.assign(order=r.findings["verdict"].map({"fail": 0, "insufficient": 1, "pass": 2}))
         f = f.sort_values(["order", "attribute", "metric"])
