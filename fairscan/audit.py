@@ -56,7 +56,7 @@ class AuditResult:
         metrics = self.meta["metrics"]
         groups = []
         for row in self.groups.to_dict("records"):
-            obj = {k: jsonable(row[k]) for k in ("attribute", "group", "count", "suppressed", "reference")}
+            obj = {k: jsonable(row[k]) for k in ("attribute", "group", "count", "suppressed", "suppression", "reference")}
             for k in ("weight_sum", "effective_n"):
                 if k in row:
                     obj[k] = jsonable(row[k])
