@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,19 +12,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.engines.base import Engine
 from fairscan.engines.choose import make_engine
-from fairscan.errors import FairscanError, plain, suggest
+from fairscan.engines.datahash import frame_sha256
+from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
-from fairscan.groups import GroupSpec, TierSpec, resolve, resolve_references
+from fairscan.groups import TierSpec, resolve, resolve_references
 from fairscan.metrics.classification import LABEL_FREE, METRICS
-from fairscan.metrics.tables import Settings, analyse
-from fairscan.policy import parse_tolerances
+from fairscan.metrics.tables import analyse
+from fairscan.params import AuditParams, ModelSource, audit_params, check_column, decision_rule
 from fairscan.schemas import SCHEMA_VERSION
-from fairscan.types import Decision, Label
-from fairscan.validation import binary_positive, resolve_budget
+from fairscan.types import Label
+from fairscan.validation import binary_positive
+from fairscan.version import __version__
 
-__all__ = ["AuditResult", "audit", "decide"]
+__all__ = ["AuditResult", "audit", "decide", "run_audit"]
 
 
 @dataclass
@@ -128,11 +128,6 @@ def _escape(s: str) -> str:
     return html.escape(str(s))
 
 
-def _check_column(engine: Engine, column: str | None, role: str) -> None:
-    if column is not None and column not in engine.columns():
-        raise FairscanError(f"{role} column '{column}' not found{suggest(column, engine.columns())}")
-
-
 def audit(
     data: Any,
     *,
@@ -182,63 +177,48 @@ def audit(
     ``dp_epsilon`` adds ``meta["dp_release"]``: the groups' row, offer and positive counts with
     Laplace noise, epsilon-differentially private in total (see :func:`_dp_release`).
     """
+    params = audit_params(
+        target=target, prediction=prediction, score=score, threshold=threshold, budget=budget,
+        sensitive=sensitive, tiers=tiers, intersect=intersect, reference=reference, weights=weights,
+        favourable_decision=favourable_decision, min_group_size=min_group_size, suppress_below=suppress_below,
+        n_boot=n_boot, seed=seed, positive_label=positive_label, tolerances=tolerances, confidence=confidence,
+        alpha=alpha, model=model, trust=trust, trust_pickle=trust_pickle, dp_epsilon=dp_epsilon, engine=engine,
+        spark_master=spark_master,
+    )
+    return run_audit(data, params)
+
+
+def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditResult:
+    """The audit of ``data`` under ``params`` (built by :func:`fairscan.params.audit_params`,
+    the validator every face shares). ``engine_options`` go to the engine that reads a path:
+    ``columns``, ``categorical``, ``memory_limit``, ``threads`` (see
+    :func:`fairscan.engines.choose.make_engine`)."""
+    rule, policy, spec = params.decision, params.policy, params.groups
     model_meta = None
-    if model is not None:
-        if isinstance(data, str | os.PathLike):  # scoring needs the feature columns in memory
-            from fairscan.io import read_table
-
-            data = read_table(data)
-        data, score, model_meta = _score_with_model(data, model, score, prediction, positive_label,
-                                                    trust, trust_pickle)
-    engine_name = engine
-    engine = make_engine(data, engine_name, spark_master)
-    n = engine.n_rows()
-    if n == 0:
+    if params.model is not None:
+        data, column, model_meta = _score_with_model(data, params.model, params.positive_label)
+        rule = rule.with_score(column)
+    engine = make_engine(data, params.engine, params.spark_master, **engine_options)
+    if engine.n_rows() == 0:
         raise FairscanError("the data has no rows")
-    for v, name in ((min_group_size, "min_group_size"), (suppress_below, "suppress_below"), (n_boot, "n_boot")):
-        if not isinstance(v, int | np.integer) or v < 0:
-            raise FairscanError(f"{name} must be a whole number >= 0, got {plain(v)}")
-    if not 0 < confidence < 1 or not 0 < alpha < 1:
-        raise FairscanError("confidence and alpha must be between 0 and 1")
-    for col, role in ((target, "target"), (prediction, "prediction"), (score, "score"), (weights, "weight")):
-        _check_column(engine, col, role)
-
-    decision, score_range = _decision(engine, prediction, score, threshold, budget, favourable_decision, n)
+    for col, role in ((params.target, "target"), (params.weights, "weight")):
+        check_column(engine, col, role)
+    decision, score_range = rule.resolve(engine)
     label = None
-    if target is not None:
-        label = Label(target, binary_positive(engine, target, positive_label, "label", "--positive-label"))
+    if params.target is not None:
+        label = Label(params.target, binary_positive(engine, params.target, params.positive_label, "label",
+                                                     "--positive-label"))
 
-    if isinstance(sensitive, str):
-        sensitive = [sensitive]
-    spec = GroupSpec(sensitive=list(sensitive or []), tiers=dict(tiers or {}), intersect=intersect)
-    if isinstance(reference, str):
-        if "=" in reference:
-            k, _, v = reference.partition("=")
-            reference = {k: v}
-        elif len(spec.columns()) == 1:
-            reference = {spec.columns()[0]: reference}
-        else:
-            raise FairscanError("with several attributes, name the reference as ATTRIBUTE=GROUP")
     groupings = resolve(spec, engine)
     names = [g.name for g in groupings]
-    for attr in reference or {}:
+    for attr in spec.reference:
         if attr not in names:
             raise FairscanError(f"reference names attribute '{attr}', which is not audited{suggest(attr, names)}")
 
-    agg = engine.aggregate(groupings, label, decision, weights)
+    agg = engine.aggregate(groupings, label, decision, params.weights)
     metrics = list(METRICS) if label else list(LABEL_FREE)
-    tol = {m: t for m, t in parse_tolerances(tolerances).items() if m in metrics}
-    settings = Settings(
-        metrics=metrics,
-        reference=resolve_references({st.grouping.name: st.labels for st in agg.stats}, reference or {}),
-        tolerances=tol,
-        min_group_size=int(min_group_size),
-        suppress_below=int(suppress_below),
-        n_boot=int(n_boot),
-        seed=int(seed),
-        confidence=confidence,
-        alpha=alpha,
-    )
+    reference = resolve_references({st.grouping.name: st.labels for st in agg.stats}, dict(spec.reference))
+    settings = policy.settings(metrics, reference)
     groups, disparities, summary, findings = analyse(agg.stats, settings)
 
     warnings = [a.note for g in groupings for a in g.attributes if a.note]
@@ -247,7 +227,7 @@ def audit(
     warnings = list(dict.fromkeys(warnings))
     n_sup = int(groups["suppressed"].sum())
     if n_sup:
-        warnings.append(f"{n_sup} group(s) with fewer than {suppress_below} rows are suppressed")
+        warnings.append(f"{n_sup} group(s) with fewer than {policy.suppress_below} rows are suppressed")
     for m in metrics:
         if m in groups and groups[m].isna().all():
             warnings.append(f"{m} is undefined for every group (its denominator is empty)")
@@ -256,8 +236,6 @@ def audit(
         if ((sr == 0) | (sr == 1)).all():
             warnings.append("every group gets the same decision for everyone: the decisions are constant")
 
-    from fairscan.version import __version__
-
     meta = {
         "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
@@ -265,34 +243,34 @@ def audit(
         "n_rows": agg.n_rows,
         "data_sha256": agg.data_sha256,
         "data_hash": agg.data_hash,
-        "target": target,
+        "target": params.target,
         "positive_label": label.positive if label else None,
-        "decision": _describe(decision, budget, score_range),
-        "weights": weights,
+        "decision": rule.describe(decision, score_range),
+        "weights": params.weights,
         "model": model_meta,
         "attributes": names,
         "metrics": metrics,
         "unavailable_metrics": {m: "no target column: outcomes unknown" for m in METRICS if m not in metrics},
         "reference": {g.name: r for g, r in zip(groupings, _refs(groups, names), strict=True)},
         "settings": {
-            "min_group_size": min_group_size,
-            "suppress_below": suppress_below,
-            "n_boot": n_boot,
-            "seed": seed,
-            "confidence": confidence,
-            "alpha": alpha,
-            "tolerances": {m: t.to_dict() for m, t in tol.items()},
+            "min_group_size": policy.min_group_size,
+            "suppress_below": policy.suppress_below,
+            "n_boot": policy.n_boot,
+            "seed": policy.seed,
+            "confidence": policy.confidence,
+            "alpha": policy.alpha,
+            "tolerances": {m: t.to_dict() for m, t in settings.tolerances.items()},
             "ci_methods": {
                 "rates": "wilson",
                 "disparities": "bootstrap percentile (multinomial over cells, stratified by group)"
-                if n_boot else "none (n_boot=0)",
+                if policy.n_boot else "none (n_boot=0)",
                 "p_values": "fisher exact if any expected count < 5, else pooled two-proportion z; holm-adjusted",
             },
         },
         "warnings": warnings,
     }
-    if dp_epsilon is not None:
-        meta["dp_release"] = _dp_release(agg.stats, groups, float(dp_epsilon), seed)
+    if params.dp_epsilon is not None:
+        meta["dp_release"] = _dp_release(agg.stats, groups, params.dp_epsilon, policy.seed)
     return AuditResult(groups, disparities, summary, findings, meta)
 
 
@@ -309,9 +287,9 @@ def decide(
 ) -> np.ndarray:
     """Each row's favourable decision (True = offer) under the same rules as :func:`audit`,
     in row order, on any engine (``data`` and ``engine`` as for :func:`audit`)."""
+    rule = decision_rule(prediction, score, threshold, budget, favourable_decision)
     eng = make_engine(data, engine, spark_master)
-    decision, _ = _decision(eng, prediction, score, threshold, budget, favourable_decision, eng.n_rows())
-    return eng.decisions(decision)
+    return eng.decisions(rule.resolve(eng)[0])
 
 
 def _dp_release(stats: list, groups: pd.DataFrame, epsilon: float, seed: int) -> dict[str, Any]:
@@ -344,33 +322,29 @@ def _dp_release(stats: list, groups: pd.DataFrame, epsilon: float, seed: int) ->
             "releases": 3 * len(stats), "groups": out}
 
 
-def _score_with_model(
-    data: Any, model: Any, score: str | None, prediction: str | None, positive_label: object,
-    trust: Sequence[str], trust_pickle: bool,
-) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    """Score ``data`` with ``model``; return the frame with a score column, its name, and
+def _score_with_model(data: Any, source: ModelSource, positive_label: object) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Score ``data`` with the model; return the frame with a score column, its name, and
     what the result records about the model (path, sha256, card name)."""
     import hashlib
 
     from fairscan import modeling
 
-    if score is not None or prediction is not None:
-        raise FairscanError("give a model or a score/prediction column, not both")
-    if isinstance(data, str | os.PathLike):
+    if isinstance(data, str | os.PathLike):  # scoring needs the feature columns in memory
         from fairscan.io import read_table
 
         data = read_table(data)
     if not isinstance(data, pd.DataFrame):
         data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
+    model = source.model
     meta: dict[str, Any] = {"type": type(model).__name__}
     card = None
     if isinstance(model, str | os.PathLike):
         path = modeling.resolve_model_path(model)
         card = modeling.load_card(path)
-        model_obj = modeling.load_model(path, trust=trust, trust_pickle=trust_pickle)
+        model_obj = modeling.load_model(path, trust=source.trust, trust_pickle=source.trust_pickle)
         meta = {"path": str(model), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "type": type(model_obj).__name__, "name": card.get("name") if card else None}
-        if card and card.get("data_sha256") and card["data_sha256"] == modeling.data_sha256(data):
+        if card and card.get("data_sha256") and card["data_sha256"] == frame_sha256(data):
             meta["warning"] = ("these are the data the model was trained on: the audit includes its "
                                "training rows; for an honest picture audit its held-out scores.parquet")
         model = model_obj
@@ -382,87 +356,3 @@ def _score_with_model(
 def _refs(groups: pd.DataFrame, names: list[str]) -> list[str]:
     ref = groups[groups["reference"]]
     return [str(ref.loc[ref["attribute"] == n, "group"].iloc[0]) for n in names]
-
-
-def _decision(
-    engine: Engine,
-    prediction: str | None,
-    score: str | None,
-    threshold: float | None,
-    budget: Any,
-    favourable: int,
-    n: int,
-) -> tuple[Decision, tuple[float, float] | None]:
-    """The decision rule, validated against the data, and the score's range (if any)."""
-    if favourable not in (0, 1):
-        raise FairscanError(f"favourable decision must be 0 or 1, got {plain(favourable)}")
-    for col, role in ((prediction, "prediction"), (score, "score")):
-        _check_column(engine, col, role)
-    if (prediction is None) == (score is None):
-        raise FairscanError("give exactly one of a prediction column or a score column (with a threshold or budget)")
-    if prediction is not None:
-        if threshold is not None or budget is not None:
-            raise FairscanError("a threshold or budget applies to a score column, not to a prediction column")
-        positive = binary_positive(engine, prediction, None, "prediction", "a 0/1 prediction")
-        return Decision("prediction", prediction, favourable, positive=positive), None
-    if (threshold is None) == (budget is None):
-        raise FairscanError(f"score column '{score}' needs exactly one of --threshold T or --budget K")
-    if not engine.is_numeric(score):
-        raise FairscanError(f"score column '{score}' is not numeric; scores must be numbers")
-    lo, hi, bad = engine.min_max(score)
-    if bad:
-        raise FairscanError(
-            f"score column '{score}' has {bad:,} missing, NaN or infinite values; fix or remove those rows first"
-        )
-    if threshold is not None:
-        try:
-            t = float(threshold)
-        except (TypeError, ValueError):
-            raise FairscanError(f"threshold {plain(threshold)} is not a number") from None
-        if not math.isfinite(t):
-            raise FairscanError(f"threshold {plain(threshold)} must be a finite number")
-        if t > hi or t < lo:
-            where = "above every" if t > hi else "below every"
-            raise FairscanError(
-                f"threshold {t:g} is {where} score in '{score}' (range {lo:g} to {hi:g}): everyone would get "
-                "the same decision; choose a threshold within the range, or use --budget"
-            )
-        return Decision("threshold", score, favourable, threshold=t), (lo, hi)
-    return Decision("budget", score, favourable, k=resolve_budget(budget, n)), (lo, hi)
-
-
-def _outward(r: tuple[float, float], digits: int = 3) -> list[float]:
-    """A range rounded outward to ``digits`` significant digits: the scale of the scores
-    without publishing the lowest and highest customer's own score."""
-    from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-
-    def rnd(v: float, up: bool) -> float:  # in decimal: exact for every float, subnormals included
-        if v == 0 or not math.isfinite(v):
-            return float(v)
-        d = Decimal(v)
-        step = Decimal(1).scaleb(d.adjusted() - digits + 1)
-        return float(d.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
-
-    lo, hi = float(r[0]), float(r[1])
-    return [rnd(lo, False), rnd(hi, True)]
-
-
-def _describe(d: Decision, budget: Any, score_range: tuple[float, float] | None) -> dict[str, Any]:
-    fav = "offer" if d.favourable == 1 else "no refusal"
-    if d.kind == "prediction":
-        text = f"prediction column '{d.column}' (favourable decision = {d.favourable})"
-    elif d.kind == "threshold":
-        text = f"score '{d.column}' >= {d.threshold:g}" + ("" if d.favourable == 1 else " means refusal")
-    else:
-        text = f"top {d.k:,} rows by score '{d.column}' (budget {budget})" + (
-            "" if d.favourable == 1 else "; those are refused")
-    return {
-        "kind": d.kind,
-        "column": d.column,
-        "threshold": d.threshold,
-        "budget": d.k,
-        "favourable_decision": d.favourable,
-        "favourable_meaning": fav,
-        "score_range": _outward(score_range) if score_range else None,
-        "description": text,
-    }

@@ -79,11 +79,15 @@ def _write(text: str, out: str | None) -> None:
 
 
 def cmd_audit(a: argparse.Namespace) -> int:
-    from fairscan import audit, datasets
+    from fairscan import datasets
+    from fairscan.audit import run_audit
+    from fairscan.inferred import INFERRED
     from fairscan.io import DATASET_PREFIX, read_table
+    from fairscan.params import audit_params
 
     target, positive = a.target, a.positive_label
-    if a.data.startswith(DATASET_PREFIX):
+    is_dataset = a.data.startswith(DATASET_PREFIX)
+    if is_dataset:
         card = datasets.card(a.data[len(DATASET_PREFIX):])
         if target is None:
             target = card.get("target")
@@ -91,55 +95,45 @@ def cmd_audit(a: argparse.Namespace) -> int:
             positive = card.get("positive_label")
     if a.prediction is None and a.score is None and a.model is None:
         raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
-    tiers = _tiers(a.tiers)
     infer = _infer_tier(a.infer_tier)
-    groups = [*(a.sensitive or []), *tiers]
-    if not groups and not infer:
-        raise FairscanError("name at least one sensitive attribute (--sensitive COL or --tiers COL=N)")
-    needed = [c for c in (target, a.prediction, a.score, a.weights, *groups, *infer.get("columns", []))
-              if c is not None]
-    # a model, or a proxy model of the tier, needs the feature columns too: then read everything
-    everything = a.model is not None or infer.get("kind") == "model"
-    # DuckDB streams files (the default for them); models and inferred tiers need memory
-    in_memory = everything or bool(infer) or a.data.startswith(DATASET_PREFIX)
-    engine = a.engine if a.engine != "auto" else "memory" if in_memory else "duckdb"
-    if engine in ("duckdb", "spark") and in_memory and not a.data.startswith(DATASET_PREFIX):
-        raise FairscanError(f"--engine {engine} audits scored data; --model and --infer-tier need --engine memory")
-    if (a.memory_limit or a.threads) and engine != "duckdb":
-        raise FairscanError(f"--memory-limit and --threads set the DuckDB engine, not the {engine} engine")
-    if engine == "duckdb":
-        from fairscan.engines.duckdb import DuckDBEngine
-
-        data = DuckDBEngine(read_table(a.data, columns=needed, categorical=a.sensitive or [])
-                            if a.data.startswith(DATASET_PREFIX) else a.data,
-                            memory_limit=a.memory_limit or "1GB", threads=a.threads)
-    elif engine == "spark":
-        data = a.data  # Spark reads the file, glob or directory itself
-    else:
-        data = read_table(a.data, columns=None if everything else needed, categorical=a.sensitive or [])
-    common = dict(
-        target=target, prediction=a.prediction, score=a.score, threshold=a.threshold, budget=parse_budget(a.budget, "--budget"),
-        tiers=tiers, intersect=a.intersect, reference=_references(a.reference), weights=a.weights,
-        favourable_decision=a.favourable_decision, min_group_size=a.min_group_size,
-        suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed, positive_label=positive,
-    )
-    inferred = None
     sensitive = list(a.sensitive or [])
+    kw: dict[str, Any] = dict(
+        target=target, prediction=a.prediction, score=a.score, threshold=a.threshold,
+        budget=parse_budget(a.budget, "--budget"), tiers=_tiers(a.tiers), intersect=a.intersect,
+        reference=_references(a.reference), weights=a.weights, favourable_decision=a.favourable_decision,
+        min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed,
+        positive_label=positive,
+    )
+    params = audit_params(sensitive=[*sensitive, *([INFERRED] if infer else [])], model=a.model,
+                          trust=a.trust or (), trust_pickle=a.trust_pickle, dp_epsilon=a.dp_epsilon,
+                          engine=a.engine, spark_master=a.spark_master, **kw)
+    # a model, or a proxy model of the tier, needs every column in memory; DuckDB streams files
+    if infer or a.model is not None:
+        if a.engine in ("duckdb", "spark") and not is_dataset:
+            raise FairscanError(f"--engine {a.engine} audits scored data; --model and --infer-tier need "
+                                "--engine memory")
+        needed = [*params.columns(), *infer.get("columns", [])]
+        everything = a.model is not None or infer.get("kind") == "model"
+        data: Any = read_table(a.data, columns=None if everything else [c for c in needed if c != INFERRED],
+                               categorical=sensitive)
+    else:
+        data = a.data
+    inferred = None
     if infer.get("kind") == "spend":
-        from fairscan.inferred import INFERRED, infer_tiers
+        from fairscan.inferred import infer_tiers
 
         data = data.assign(**{INFERRED: infer_tiers(data, infer)[0]})
-        sensitive.append(INFERRED)
     elif infer.get("kind") == "model":
         from fairscan.inferred import audit_inferred, infer_tiers
 
-        exclude = [c for c in (target, a.prediction, a.score, a.weights, *groups) if c]
+        exclude = [c for c in params.columns() if c != INFERRED]
         tier_model = infer_tiers(data, infer, exclude=exclude, seed=a.seed)[1]
-        inferred = audit_inferred(data.drop(columns=[c for c in data.columns if c not in {*needed, *tier_model.features}]),
-                                  tier_model, sensitive=sensitive, **common)
+        keep = {*params.columns(), *infer["columns"], *tier_model.features}
+        inferred = audit_inferred(data.drop(columns=[c for c in data.columns if c not in keep]),
+                                  tier_model, sensitive=sensitive, **kw)
     if inferred is None:
-        result = audit(data, sensitive=sensitive, model=a.model, trust=a.trust or (), trust_pickle=a.trust_pickle,
-                       dp_epsilon=a.dp_epsilon, engine=engine, spark_master=a.spark_master, **common)
+        result = run_audit(data, params, columns=params.columns(), categorical=sensitive,
+                           memory_limit=a.memory_limit, threads=a.threads)
     else:
         result = inferred.hard
     if inferred is not None and a.format == "json":

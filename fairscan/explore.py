@@ -45,6 +45,7 @@ import pandas as pd
 from fairscan.errors import FairscanError, suggest
 from fairscan.metrics.classification import LABEL_FREE, METRICS, rates
 from fairscan.metrics.stats import wilson
+from fairscan.policy import FOUR_FIFTHS, four_fifths_flags, four_fifths_line, impact_ratios
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import INTERSECTION_SEP
 
@@ -54,7 +55,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_EDGES = 1001
-FOUR_FIFTHS = 0.8
 #: the metrics the curve carries by default (the dashboard's two charts)
 CURVE_METRICS = ("selection_rate", "false_negative_rate")
 
@@ -301,7 +301,7 @@ class ThresholdExplorer:
             df = self._group_table(h, np.array([j]))
             frames.append(df)
             top = df["selection_rate"].max(skipna=True)
-            band[h.name] = float(FOUR_FIFTHS * top) if pd.notna(top) else math.nan
+            band[h.name] = float(four_fifths_line(top)) if pd.notna(top) else math.nan
         return Cut(self._threshold_of(j), int(self._all[j]), requested, self.n_rows,
                    pd.concat(frames, ignore_index=True), band, note)
 
@@ -335,14 +335,11 @@ class ThresholdExplorer:
             out[f"{m}_ci_low"] = lo[..., m_i].ravel()
             out[f"{m}_ci_high"] = hi[..., m_i].ravel()
         sr = rate[..., self.metrics.index("selection_rate")]  # (T, G)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            top = np.where(np.isfinite(sr).any(axis=1), np.nanmax(np.where(np.isfinite(sr), sr, -1), axis=1), np.nan)
-            impact = np.where(top[:, None] > 0, sr / np.where(top[:, None] > 0, top[:, None], 1), np.nan)
+        impact, top = impact_ratios(sr)
         out["impact_ratio"] = impact.ravel()
-        out["four_fifths"] = pd.array([None if math.isnan(v) else bool(v >= FOUR_FIFTHS) for v in impact.ravel()],
-                                      dtype="boolean")
+        out["four_fifths"] = pd.array(four_fifths_flags(impact), dtype="boolean")
         out["top_selection_rate"] = np.repeat(top, G)
-        out["four_fifths_line"] = np.repeat(FOUR_FIFTHS * top, G)
+        out["four_fifths_line"] = np.repeat(four_fifths_line(top), G)
         out["offered_share"] = np.repeat(self._all[js] / self.n_rows, G)
         return pd.DataFrame(out)
 

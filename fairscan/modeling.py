@@ -27,12 +27,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairscan.engines.datahash import frame_sha256
 from fairscan.errors import FairscanError, plain, suggest
 
 __all__ = [
     "ALLOWED_TYPES", "CARD_FILE", "CARD_MD", "MODEL_FILE", "PICKLE_SUFFIXES", "PRESETS",
     "REFERENCE_PREFIX", "ROW_ID", "SCORE", "SCORES_FILE", "OnnxModel", "TrainedModel",
-    "cache_dir", "card_markdown", "data_sha256", "load_card", "load_model", "model_features",
+    "cache_dir", "card_markdown", "load_card", "load_model", "model_features",
     "reference_scores", "repo_models_dir", "resolve_model_path", "save_model", "score",
     "train_preset", "train_targeting",
 ]
@@ -112,13 +113,6 @@ class TrainedModel:
 
 def _jsonable(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-def data_sha256(data: pd.DataFrame) -> str:
-    """sha256 of a frame's values (row hashes from pandas), column names and dtypes."""
-    h = hashlib.sha256(repr([(str(c), str(t)) for c, t in data.dtypes.items()]).encode())
-    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def _pipeline(X: pd.DataFrame, model: str, seed: int) -> Any:
@@ -215,7 +209,7 @@ def train_targeting(
     holdout.insert(0, ROW_ID, test_idx)
     holdout[SCORE] = score
     return TrainedModel(est, name, features, list(sensitive), target, positive_label, holdout, metrics,
-                        seed, test_size, model, data_sha256(data), list(drop), dataset,
+                        seed, test_size, model, frame_sha256(data), list(drop), dataset,
                         {"n_train": len(train_idx)})
 
 

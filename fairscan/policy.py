@@ -20,12 +20,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import NA, is_missing, number, pct
 from fairscan.metrics.classification import METRICS
 
 __all__ = [
-    "DEFAULT_TOLERANCES", "Gap", "Tolerance", "Verdict", "judge", "parse_tolerances", "verdict",
+    "DEFAULT_TOLERANCES",
+    "FOUR_FIFTHS",
+    "Gap",
+    "Tolerance",
+    "Verdict",
+    "four_fifths_flags",
+    "four_fifths_line",
+    "impact_ratios",
+    "judge",
+    "parse_tolerances",
+    "verdict",
 ]
 
 Verdict = Literal["pass", "fail", "insufficient"]
@@ -58,9 +70,36 @@ class Tolerance:
         return {"min_ratio" if self.kind == "ratio" else "max_difference": self.bound}
 
 
+FOUR_FIFTHS = 0.8
+"""The four-fifths rule (EEOC Uniform Guidelines): a group offered at under 0.8 x the rate of
+the most-offered group shows adverse impact. The default selection-rate tolerance too."""
+
+
+def four_fifths_line(top: float) -> float:
+    """Where the four-fifths line lies, given the most-offered group's selection rate."""
+    return FOUR_FIFTHS * top
+
+
+def impact_ratios(selection_rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's selection rate over the most-offered group's, along the last axis (one row
+    of groups, or one row per threshold), and that top rate; NaN where undefined."""
+    sr = np.asarray(selection_rates, dtype=float)
+    finite = np.isfinite(sr)
+    top = np.where(finite.any(axis=-1), np.max(np.where(finite, sr, -np.inf), axis=-1), np.nan)
+    t = np.expand_dims(top, -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        impact = np.where(t > 0, sr / np.where(t > 0, t, 1.0), np.nan)
+    return impact, top
+
+
+def four_fifths_flags(impact: np.ndarray) -> list[bool | None]:
+    """Whether each impact ratio meets the four-fifths rule (None where it is undefined)."""
+    return [None if math.isnan(v) else bool(v >= FOUR_FIFTHS) for v in np.asarray(impact, dtype=float).ravel()]
+
+
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "selection_rate": Tolerance("ratio", 0.8),
-    "true_positive_rate": Tolerance("ratio", 0.8),
+    "selection_rate": Tolerance("ratio", FOUR_FIFTHS),
+    "true_positive_rate": Tolerance("ratio", FOUR_FIFTHS),
     "false_positive_rate": Tolerance("difference", 0.1),
     "false_negative_rate": Tolerance("difference", 0.1),
 }

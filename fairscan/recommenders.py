@@ -630,7 +630,7 @@ def train_recommender(
     ``users`` is ``user, history`` (``with history`` / ``cold start``), one row per user, and
     the card's ``cold_start_users`` says how many are cold start.
     """
-    from fairscan.modeling import data_sha256
+    from fairscan.engines.datahash import frame_sha256
 
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise FairscanError(f"k must be a whole number >= 1, got {plain(k)}")
@@ -667,7 +667,7 @@ def train_recommender(
         name, dataset=dataset, model={"itemknn": "item-item cosine kNN", "popularity": "popularity"}[model],
         features=[f"{user} x {item} interaction matrix (binary)"], split=split.describe(), seed=seed,
         sizes=sizes, metrics={"model": metrics, "popularity": base_metrics},
-        data_sha=data_sha256(interactions), k=int(k), params=params,
+        data_sha=frame_sha256(interactions), k=int(k), params=params,
         notes=["recommendations.parquet, truth.parquet, interactions.parquet and model.skops (the training "
                "user x item matrix) hold users' interaction data (by id): keep them as protected as the "
                "training data.",
@@ -885,7 +885,7 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
 
     from fairscan import datasets
     from fairscan.datasets.cleaning import COUPON_INCOME_TIERS, coupon_income_order
-    from fairscan.modeling import data_sha256
+    from fairscan.engines.datahash import frame_sha256
 
     t0 = _time.perf_counter()
     data = datasets.load("coupon")
@@ -974,7 +974,7 @@ def coupon_recommender(*, seed: int = 0, test_fraction: float = 0.2) -> TrainedR
                               "answered Y = 1"},
         seed=seed, sizes={"rows": n, "contexts": n, "coupons": m, "truth_pairs": len(truth),
                           "recommendation_rows": len(recs)},
-        metrics={"model": metrics, "popularity": base_metrics}, data_sha=data_sha256(data), k=m,
+        metrics={"model": metrics, "popularity": base_metrics}, data_sha=frame_sha256(data), k=m,
         params={"design": "fairscan.recommenders.coupon_design", "tie_break": "cheaper coupon first"},
         notes=["The respondent's attributes (income included) are not features; groups differ only through "
                "the contexts they were shown.",

@@ -1,3 +1,4 @@
+
 """Audit recommendation lists for disparate exclusion: who is never shown what.
 
 Data flow (as everywhere in fairscan): the sparse impression log ``(user, item, rank)`` is
@@ -37,7 +38,7 @@ from fairscan.formatting import jsonable
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
-from fairscan.policy import Gap, Tolerance, judge
+from fairscan.policy import FOUR_FIFTHS, Gap, Tolerance, four_fifths_flags, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
 
@@ -48,7 +49,8 @@ __all__ = [
 
 UNKNOWN = "unknown"
 #: the judged gaps: inclusion ratio (four-fifths rule) per item group, and the ndcg ratio
-TOLERANCES: dict[str, Tolerance] = {"inclusion_rate": Tolerance("ratio", 0.8), "ndcg": Tolerance("ratio", 0.8)}
+TOLERANCES: dict[str, Tolerance] = {"inclusion_rate": Tolerance("ratio", FOUR_FIFTHS),
+                                    "ndcg": Tolerance("ratio", FOUR_FIFTHS)}
 UTILITY_METRICS = ("ndcg", "recall", "precision", "hit_rate")
 #: a (users x max rank) matrix is used to check duplicates when it has at most this many cells
 _DENSE_CELLS = 64_000_000
@@ -653,8 +655,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
         "rate_ci_wilson_low": w_lo.ravel(),
         "rate_ci_wilson_high": w_hi.ravel(),
         "inclusion_ratio": incl_ratio.ravel(),
-        "four_fifths": pd.array([None if math.isnan(r) else bool(r >= 0.8) for r in incl_ratio.ravel()],
-                                dtype="boolean"),
+        "four_fifths": pd.array(four_fifths_flags(incl_ratio), dtype="boolean"),
         "reference": np.repeat(np.arange(G) == ref, C),
         "suppressed": np.repeat(suppressed, C),
         "suppression": np.repeat(suppression, C),

@@ -19,14 +19,16 @@ import streamlit as st
 
 import fairscan
 from fairscan import datasets, modeling
+from fairscan.audit import run_audit as audit_by_params
 from fairscan.errors import FairscanError
 from fairscan.explore import ThresholdExplorer, coupon_recs_example
 from fairscan.inferred import INFERRED, infer_tiers
+from fairscan.params import AuditParams, audit_params
 
 __all__ = [
     "DATA_SUFFIXES", "DEFAULT_SETUP", "MODEL_SUFFIXES", "audit_kwargs", "cached_audit",
     "cached_compare", "cached_explorer", "cached_inference", "cached_inferred_audit",
-    "cached_tradeoff", "current_data", "default_groups", "full_dataset", "get_explorer",
+    "cached_tradeoff", "checked_params", "current_data", "default_groups", "full_dataset", "get_explorer",
     "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "parse_tiers",
     "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text",
     "upload_key", "with_inferred",
@@ -118,9 +120,15 @@ def audit_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+def checked_params(setup: dict[str, Any]) -> AuditParams:
+    """The current settings through the validator the CLI and reviews use: a FairscanError
+    names what to change before anything is computed."""
+    return audit_params(**audit_kwargs(setup))
+
+
 @st.cache_data(show_spinner="Auditing…", max_entries=32)
 def cached_audit(data_id: str, _df: pd.DataFrame, kwargs_json: str) -> fairscan.AuditResult:
-    return fairscan.audit(_df, **json.loads(kwargs_json))
+    return audit_by_params(_df, audit_params(**json.loads(kwargs_json)))
 
 
 def run_audit(setup: dict[str, Any], **override: Any) -> fairscan.AuditResult:

@@ -4,39 +4,58 @@ and every face."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from fairscan.engines import ENGINES
 from fairscan.engines.base import Engine
 from fairscan.engines.memory import MemoryEngine
-from fairscan.errors import FairscanError
+from fairscan.errors import FairscanError, suggest
 
 __all__ = ["make_engine"]
 
 
-def make_engine(data: Any, engine: str = "auto", spark_master: str | None = None) -> Engine:
+def make_engine(
+    data: Any,
+    engine: str = "auto",
+    spark_master: str | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    categorical: Sequence[str] = (),
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Engine:
     """The engine for ``data``. ``"auto"``: an Engine as is; a DuckDB relation, or a path to
     Parquet/CSV files (a file, glob or directory) -> DuckDB, which streams files larger than
     memory; a Spark DataFrame -> Spark; a frame or ``dataset:NAME`` -> memory. Or name the
-    engine: ``"memory"`` reads a path into memory first, ``"duckdb"``, ``"spark"``."""
+    engine: ``"memory"`` reads a path into memory first, ``"duckdb"``, ``"spark"``.
+
+    When a path or ``dataset:NAME`` is read into memory, only ``columns`` are read (all when
+    None) and ``categorical`` ones as categoricals. ``memory_limit`` (default 1GB) and
+    ``threads`` set the DuckDB engine and are an error for any other."""
     if isinstance(data, Engine):
         return data
     if engine not in ENGINES:
-        raise FairscanError(f"unknown engine '{engine}': use auto, memory, duckdb or spark")
-    from fairscan.io import DATASET_PREFIX
+        raise FairscanError(f"unknown engine '{engine}'{suggest(engine, ENGINES)}: use {', '.join(ENGINES)}")
+    from fairscan.io import DATASET_PREFIX, read_table
 
-    is_path = isinstance(data, str | os.PathLike) and not str(data).startswith(DATASET_PREFIX)
+    is_dataset = isinstance(data, str) and data.startswith(DATASET_PREFIX)
+    is_path = isinstance(data, str | os.PathLike) and not is_dataset
     module = type(data).__module__.split(".")[0]
-    if engine == "spark" or (engine == "auto" and module == "pyspark"):
+    if engine == "auto":
+        engine = ("spark" if module == "pyspark" else
+                  "duckdb" if is_path or module in ("duckdb", "_duckdb") else "memory")
+    if (memory_limit or threads) and engine != "duckdb":
+        raise FairscanError(f"--memory-limit and --threads set the DuckDB engine, not the {engine} engine")
+    cols = None if columns is None else list(columns)
+    if engine == "spark":
         from fairscan.engines.spark import SparkEngine
 
         return SparkEngine(data, master=spark_master)
-    if engine == "duckdb" or (engine == "auto" and (is_path or module in ("duckdb", "_duckdb"))):
+    if is_dataset or (is_path and engine == "memory"):
+        data = read_table(data, columns=cols, categorical=list(categorical))
+    if engine == "duckdb":
         from fairscan.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine(data)
-    if isinstance(data, str | os.PathLike):
-        from fairscan.io import read_table
-
-        data = read_table(data)
+        return DuckDBEngine(data, memory_limit=memory_limit or "1GB", threads=threads)
     return MemoryEngine(data)

@@ -25,11 +25,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from fairscan.errors import plain
 from fairscan.types import Attribute, Decision, Label
 
-__all__ = ["DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "hashed_columns"]
+__all__ = [
+    "DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "frame_sha256", "hashed_columns",
+]
 
 #: the name of this definition, first in every digest's header and in every audit's output
 DEFINITION = "fairscan data sha256 v2: audited attributes, decision, weights and label, in row order"
@@ -120,3 +123,13 @@ def arrow_codes(attr: Attribute, arr: object, missing: int) -> np.ndarray:
 def arrow_numbers(arr: object) -> np.ndarray:
     """A numeric column read as Arrow, as float64 with null as NaN."""
     return np.asarray(arr.fill_null(float("nan")).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def frame_sha256(data: pd.DataFrame) -> str:
+    """The fingerprint of a whole frame, which a model card records as ``data_sha256``: every
+    column's name and dtype, then every value (pandas' row hashes, index excluded). It names
+    a training set, not an audit's inputs: the audit compares it with its own rows to warn
+    when it is auditing the rows a model was trained on."""
+    h = hashlib.sha256(repr([(str(c), str(t)) for c, t in data.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    return h.hexdigest()

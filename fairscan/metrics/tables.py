@@ -5,7 +5,6 @@ Pure functions of :class:`~fairscan.engines.base.CellStats`; no row is read here
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +20,7 @@ from fairscan.metrics.stats import (
     two_proportion_test,
     wilson,
 )
-from fairscan.policy import Gap, Tolerance, judge
+from fairscan.policy import Gap, Tolerance, four_fifths_flags, impact_ratios, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import CellStats
 
@@ -148,13 +147,9 @@ def _group_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
         out[f"{m}_ci_high"] = hi[:, j]
     if "selection_rate" in s.metrics:
         sr = t.rate[:, s.metrics.index("selection_rate")]
-        top = np.nanmax(sr) if np.isfinite(sr).any() else np.nan
-        with np.errstate(invalid="ignore", divide="ignore"):
-            impact = sr / top if top and top > 0 else np.full(len(sr), np.nan)
+        impact, _ = impact_ratios(sr)
         out["impact_ratio"] = impact
-        out["four_fifths"] = pd.array(
-            [None if math.isnan(v) else bool(v >= 0.8) for v in impact], dtype="boolean"
-        )
+        out["four_fifths"] = pd.array(four_fifths_flags(impact), dtype="boolean")
     return pd.DataFrame(out)
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.errors import FairscanError, plain, suggest
+from fairscan.policy import FOUR_FIFTHS
 
 __all__ = [
     "CONSTRAINTS", "DEFAULT_STRENGTH", "METHODS", "SAVEABLE", "SWEEP", "MitigationResult",
@@ -159,7 +160,7 @@ def compare(
     constraint: str = "demographic_parity",
     budget: int | float | None = None,
     sweep: bool = True,
-    min_ratio: float = 0.8,
+    min_ratio: float = FOUR_FIFTHS,
     seed: int = 0,
     test_size: float = 0.3,
     n_boot: int = 200,
@@ -178,7 +179,8 @@ def compare(
     from fairscan import modeling
     from fairscan.engines.memory import MemoryEngine
     from fairscan.groups import assign_groups
-    from fairscan.validation import binary_positive
+    from fairscan.params import group_spec
+    from fairscan.validation import binary_positive, parse_budget
 
     methods = list(METHODS) if methods == "all" else [methods] if isinstance(methods, str) else list(methods)
     for m in methods:
@@ -188,8 +190,13 @@ def compare(
         raise FairscanError(f"unknown constraint '{constraint}'{suggest(constraint, CONSTRAINTS)}")
     if target not in data.columns:
         raise FairscanError(f"target column '{target}' not found{suggest(target, list(data.columns))}")
+    spec = group_spec(sensitive, tiers)  # the audit's validator: at least one attribute, ...
+    sensitive, tiers = list(spec.sensitive), dict(spec.tiers)
+    if isinstance(min_ratio, bool) or not isinstance(min_ratio, int | float) or not 0 < min_ratio <= 1:
+        raise FairscanError(f"min_ratio must be a selection-rate ratio in (0, 1], got {plain(min_ratio)}")
+    budget = parse_budget(budget)
     positive = binary_positive(MemoryEngine(data), target, positive_label, "label", "--positive-label")
-    groups = assign_groups(data, sensitive, tiers, intersect=len(list(sensitive) + list(tiers or {})) > 1)
+    groups = assign_groups(data, sensitive, tiers, intersect=len(spec.columns()) > 1)
     attr = groups.columns[-1]  # the single attribute, or the intersection of several
     a = groups[attr].astype(str).to_numpy()
     y = (data[target] == positive).to_numpy()
@@ -199,7 +206,7 @@ def compare(
         path = modeling.resolve_model_path(model)
         card = modeling.load_card(path)
         model = modeling.load_model(path)
-    group_cols = list(dict.fromkeys([*sensitive, *(tiers or {})]))
+    group_cols = spec.columns()
     features = modeling.model_features(model, card) if model is not None else None
     if features is None:
         features = [c for c in data.columns if c != target and c not in group_cols and c not in drop]

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from fairscan.policy import four_fifths_line
+
 __all__ = [
     "BAR", "BELOW", "SCHEMA", "Spec", "before_after", "group_bars", "heatmap", "pareto",
     "rate_curves", "strength_lines", "trend",
@@ -57,7 +59,7 @@ def group_bars(rows: pd.DataFrame, metric: str, title: str, *, four_fifths: bool
                       "lo": df[f"{metric}_ci_low"].astype(float).to_numpy(),
                       "hi": df[f"{metric}_ci_high"].astype(float).to_numpy(),
                       "n": df["count"].astype(int).to_numpy()})
-    line = 0.8 * float(d["value"].max()) if four_fifths else None
+    line = four_fifths_line(float(d["value"].max())) if four_fifths else None
     below = (d["value"] < line) if line is not None else pd.Series(False, index=d.index)
     d["status"] = ["below the four-fifths line" if b else "at or above" for b in below]
     d["label"] = [f"{100 * v:.1f}% (n={n:,})" + (" ▼ below 4/5" if b else "")

@@ -11,6 +11,7 @@ import html
 import math
 
 from fairscan.formatting import pct
+from fairscan.policy import four_fifths_line
 from fairscan.report.common import (
     CHARTED,
     SHOWN,
@@ -71,7 +72,7 @@ def _chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool) -> 
              f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{esc(title)}</title>"]
     if four_fifths:
-        lo_band = 0.8 * top
+        lo_band = four_fifths_line(top)
         parts.append(f'<rect x="{x(lo_band):.1f}" y="{pad}" width="{x(top) - x(lo_band):.1f}" '
                      f'height="{row_h * len(rows)}" fill="#2a7de1" opacity="0.12"/>')
         parts.append(f'<line x1="{x(lo_band):.1f}" x2="{x(lo_band):.1f}" y1="{pad}" y2="{pad + row_h * len(rows)}" '
@@ -89,7 +90,7 @@ def _chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool) -> 
         if math.isnan(v):
             parts.append(f'<text x="{label_w + 4}" y="{y0 + 17}" fill="#777">undefined</text>')
             continue
-        below = four_fifths and v < 0.8 * top
+        below = four_fifths and v < four_fifths_line(top)
         fill = "#c0392b" if below else "#4a6fa5"
         parts.append(f'<rect x="{label_w}" y="{y0 + 5}" width="{max(x(v) - label_w, 1):.1f}" height="{row_h - 10}" '
                      f'fill="{fill}"/>')

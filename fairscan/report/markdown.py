@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from fairscan.formatting import pct
+from fairscan.policy import four_fifths_line
 from fairscan.report.common import (
     CHARTED,
     SHOWN,
@@ -40,7 +41,7 @@ def _bar_chart(rows: list[GroupRow], metric: str, title: str, four_fifths: bool)
     if not finite:
         return []
     scale = axis_max([v for trio in vals for v in trio])
-    mark = 0.8 * max(finite) if four_fifths else None
+    mark = four_fifths_line(max(finite)) if four_fifths else None
     legend = (f"bar from 0 to {pct(scale, 0)}, ⟨ ⟩ = 95% interval"
               + (f", ┆ = four-fifths of the most-offered group ({pct(mark)})" if mark is not None else ""))
     lines = [f"**{title}** ({legend})", "", "| group | chart | value (95% CI) |", "|---|---|---|"]

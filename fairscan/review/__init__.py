@@ -27,7 +27,6 @@ import pandas as pd
 from fairscan.errors import FairscanError
 from fairscan.review.config import ReviewConfig, load_config
 from fairscan.review.history import History
-from fairscan.validation import parse_budget
 
 __all__ = ["DEFAULT_HISTORY", "ReviewOutcome", "find_regressions", "history_table", "run_review"]
 
@@ -97,28 +96,13 @@ def _model(cfg: ReviewConfig) -> tuple[Any, str | None]:
 
 def run_review(config: str | Path, history: str | Path | None = None, write: bool = True) -> ReviewOutcome:
     """Run the review described by ``config`` (see the module docstring)."""
-    from fairscan.audit import audit
+    from fairscan.audit import run_audit
 
     cfg = load_config(config)
     raw = cfg.raw
     policy = raw.get("policy", {})
-    tolerances = policy.get("metrics") or {
-        "selection_rate": {"min_ratio": 0.8}, "true_positive_rate": {"min_ratio": 0.8},
-        "false_positive_rate": {"max_difference": 0.1}, "false_negative_rate": {"max_difference": 0.1}}
-    if raw.get("metrics"):
-        tolerances = {m: t for m, t in tolerances.items() if m in raw["metrics"]}
     model_spec, model_sha = _model(cfg)
-    decision = raw.get("decision", {})
-    result = audit(
-        _load_data(cfg), target=raw["label"], positive_label=raw.get("positive_label"),
-        prediction=raw.get("prediction"), score=raw.get("score"), model=model_spec,
-        trust=raw.get("trust", ()), threshold=decision.get("threshold"),
-        budget=parse_budget(decision.get("budget"), "decision budget"), sensitive=raw.get("sensitive", []), tiers=raw.get("tiers"),
-        intersect=raw.get("intersect", False), reference=raw.get("reference"), weights=raw.get("weights"),
-        favourable_decision=raw.get("favourable_decision", 1), min_group_size=policy.get("min_group_size", 30),
-        suppress_below=policy.get("suppress_below", 10), n_boot=policy.get("n_boot", 1000),
-        tolerances=tolerances, alpha=policy.get("alpha", 0.05),
-    )
+    result = run_audit(_load_data(cfg), cfg.audit_params(model=model_spec))
     hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")
                                else cfg.folder / DEFAULT_HISTORY))
     previous = hist.last_run(cfg.name)

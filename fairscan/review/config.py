@@ -15,6 +15,9 @@ from typing import Any
 import yaml
 
 from fairscan.errors import FairscanError, plain
+from fairscan.params import AuditParams, audit_params
+from fairscan.policy import parse_tolerances
+from fairscan.validation import parse_budget
 
 __all__ = ["MAX_CONFIG_BYTES", "MAX_DEPTH", "ReviewConfig", "load_config", "schema", "starter"]
 
@@ -83,6 +86,29 @@ class ReviewConfig:
             )
         return full
 
+    def audit_params(self, model: Any = None) -> AuditParams:
+        """The audit this review runs, built by the validator every face shares; ``model``: the
+        model file resolved against the config's folder (the raw spec is checked otherwise)."""
+        raw = self.raw
+        policy = raw.get("policy", {})
+        decision = raw.get("decision", {})
+        try:
+            tolerances = parse_tolerances(policy.get("metrics"))
+            if raw.get("metrics"):
+                tolerances = {m: t for m, t in tolerances.items() if m in raw["metrics"]}
+            return audit_params(
+                target=raw["label"], positive_label=raw.get("positive_label"), prediction=raw.get("prediction"),
+                score=raw.get("score"), model=model if model is not None else raw.get("model"),
+                trust=raw.get("trust", ()), threshold=decision.get("threshold"),
+                budget=parse_budget(decision.get("budget"), "decision budget"), sensitive=raw.get("sensitive", []),
+                tiers=raw.get("tiers"), intersect=raw.get("intersect", False), reference=raw.get("reference"),
+                weights=raw.get("weights"), favourable_decision=raw.get("favourable_decision", 1),
+                min_group_size=policy.get("min_group_size", 30), suppress_below=policy.get("suppress_below", 10),
+                n_boot=policy.get("n_boot", 1000), tolerances=tolerances, alpha=policy.get("alpha", 0.05),
+            )
+        except FairscanError as e:
+            raise FairscanError(f"review file '{self.path}': {e}") from None
+
 
 def schema() -> dict[str, Any]:
     from fairscan import schemas
@@ -110,7 +136,9 @@ def load_config(path: str | Path) -> ReviewConfig:
     _check_keys(raw, p, [])
     _validate(raw, p)
     canonical = json.dumps(raw, sort_keys=True, default=str).encode()
-    return ReviewConfig(raw, p.resolve(), hashlib.sha256(canonical).hexdigest())
+    cfg = ReviewConfig(raw, p.resolve(), hashlib.sha256(canonical).hexdigest())
+    cfg.audit_params()  # every setting the audit checks without data, checked now
+    return cfg
 
 
 def _check_keys(node: Any, p: Path, where: list[str]) -> None:

@@ -14,6 +14,7 @@ from fairscan import datasets, modeling
 from fairscan.dashboard.state import (
     DATA_SUFFIXES,
     MODEL_SUFFIXES,
+    checked_params,
     current_data,
     default_groups,
     get_setup,
@@ -186,6 +187,11 @@ def page_data() -> None:
         st.warning("Choose at least one attribute to compare groups by.", icon=":material/warning:")
         return
     if bad:
+        return
+    try:
+        checked_params(new)
+    except FairscanError as e:
+        st.error(str(e), icon=":material/error:")
         return
     st.session_state["setup"] = new
     try:

@@ -19,6 +19,7 @@ from fairscan.dashboard.state import (
 )
 from fairscan.dashboard.widgets import downloads, md, show_chart
 from fairscan.explore import before_after
+from fairscan.policy import FOUR_FIFTHS
 from fairscan.report import charts
 
 QUICK_METHODS = ("budget",)
@@ -58,7 +59,7 @@ def page_mitigations() -> None:
         c1, c2, c3 = st.columns(3)
         constraint = c1.selectbox("Constraint", list(CONSTRAINTS), key="mit_constraint",
                                   format_func=lambda c: c.replace("_", " "))
-        min_ratio = c2.slider("Policy: selection-rate ratio at least", 0.5, 1.0, 0.8, 0.05, key="mit_ratio")
+        min_ratio = c2.slider("Policy: selection-rate ratio at least", 0.5, 1.0, FOUR_FIFTHS, 0.05, key="mit_ratio")
         sweep = c3.checkbox("Sweep strengths (the trade-off curve)", True, key="mit_sweep")
         run = st.form_submit_button("Run comparison", type="primary", icon=":material/play_arrow:")
     methods = {"quick": list(QUICK_METHODS), "standard": ["budget", "threshold"], "all": list(METHODS)}.get(

@@ -1,0 +1,5 @@
+"""``python -m fairscan``: the same as the ``fairscan`` command."""
+
+from fairscan.cli import main
+
+raise SystemExit(main())
