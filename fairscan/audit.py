@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,13 +12,13 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.choose import make_engine
-from fairscan.engines.datahash import frame_sha256
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
 from fairscan.metrics.classification import LABEL_FREE, METRICS
-from fairscan.metrics.tables import analyse
-from fairscan.params import AuditParams, ModelSource, audit_params, check_column, decision_rule
+from fairscan.metrics.tables import Settings, analyse
+from fairscan.modeling import score_frame
+from fairscan.params import AuditParams, audit_params, check_column, decision_rule
 from fairscan.schemas import SCHEMA_VERSION
 from fairscan.types import Label
 from fairscan.validation import binary_positive
@@ -196,7 +195,9 @@ def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditRes
     rule, policy, spec = params.decision, params.policy, params.groups
     model_meta = None
     if params.model is not None:
-        data, column, model_meta = _score_with_model(data, params.model, params.positive_label)
+        m = params.model
+        data, column, model_meta = score_frame(data, m.model, params.positive_label, trust=m.trust,
+                                               trust_pickle=m.trust_pickle)
         rule = rule.with_score(column)
     engine = make_engine(data, params.engine, params.spark_master, **engine_options)
     if engine.n_rows() == 0:
@@ -218,7 +219,7 @@ def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditRes
     agg = engine.aggregate(groupings, label, decision, params.weights)
     metrics = list(METRICS) if label else list(LABEL_FREE)
     reference = resolve_references({st.grouping.name: st.labels for st in agg.stats}, dict(spec.reference))
-    settings = policy.settings(metrics, reference)
+    settings = Settings.of(policy, metrics, reference)
     groups, disparities, summary, findings = analyse(agg.stats, settings)
 
     warnings = [a.note for g in groupings for a in g.attributes if a.note]
@@ -320,37 +321,6 @@ def _dp_release(stats: list, groups: pd.DataFrame, epsilon: float, seed: int) ->
                             "offered": int(noisy[1][g]), "positives": int(noisy[2][g])})
     return {"mechanism": "laplace", "epsilon": epsilon, "epsilon_per_release": per,
             "releases": 3 * len(stats), "groups": out}
-
-
-def _score_with_model(data: Any, source: ModelSource, positive_label: object) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    """Score ``data`` with the model; return the frame with a score column, its name, and
-    what the result records about the model (path, sha256, card name)."""
-    import hashlib
-
-    from fairscan import modeling
-
-    if isinstance(data, str | os.PathLike):  # scoring needs the feature columns in memory
-        from fairscan.io import read_table
-
-        data = read_table(data)
-    if not isinstance(data, pd.DataFrame):
-        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
-    model = source.model
-    meta: dict[str, Any] = {"type": type(model).__name__}
-    card = None
-    if isinstance(model, str | os.PathLike):
-        path = modeling.resolve_model_path(model)
-        card = modeling.load_card(path)
-        model_obj = modeling.load_model(path, trust=source.trust, trust_pickle=source.trust_pickle)
-        meta = {"path": str(model), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                "type": type(model_obj).__name__, "name": card.get("name") if card else None}
-        if card and card.get("data_sha256") and card["data_sha256"] == frame_sha256(data):
-            meta["warning"] = ("these are the data the model was trained on: the audit includes its "
-                               "training rows; for an honest picture audit its held-out scores.parquet")
-        model = model_obj
-    values = modeling.score(model, data, positive_label=positive_label, card=card)
-    column = "score" if "score" not in data.columns else "model_score"
-    return data.assign(**{column: values}), column, meta
 
 
 def _refs(groups: pd.DataFrame, names: list[str]) -> list[str]:

@@ -39,25 +39,6 @@ def _tiers(values: list[str] | None) -> dict[str, Any]:
     return parse_tier_specs(values or [])
 
 
-def _infer_tier(spec: str | None) -> dict[str, Any]:
-    """--infer-tier spend:CUSTOMER,AMOUNT[,N] or model:TIER_COL[,PERSON_COL]."""
-    if not spec:
-        return {}
-    kind, _, rest = spec.partition(":")
-    parts = [p.strip() for p in rest.split(",") if p.strip()]
-    if kind == "spend" and len(parts) in (2, 3):
-        try:
-            n = int(parts[2]) if len(parts) == 3 else 4
-        except ValueError:
-            raise FairscanError(f"--infer-tier {plain(spec)}: N must be a whole number of tiers") from None
-        return {"kind": "spend", "customer": parts[0], "amount": parts[1], "n": n, "columns": parts[:2]}
-    if kind == "model" and len(parts) in (1, 2):
-        return {"kind": "model", "column": parts[0], "person": parts[1] if len(parts) == 2 else None,
-                "columns": parts}
-    raise FairscanError(f"--infer-tier {plain(spec)}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or "
-                        "model:TIER_COL[,PERSON_COL]")
-
-
 def _references(values: list[str] | None) -> dict[str, str]:
     out = {}
     for v in values or []:
@@ -81,7 +62,7 @@ def _write(text: str, out: str | None) -> None:
 def cmd_audit(a: argparse.Namespace) -> int:
     from fairscan import datasets
     from fairscan.audit import run_audit
-    from fairscan.inferred import INFERRED
+    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
     from fairscan.io import DATASET_PREFIX, read_table
     from fairscan.params import audit_params
 
@@ -95,7 +76,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
             positive = card.get("positive_label")
     if a.prediction is None and a.score is None and a.model is None:
         raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
-    infer = _infer_tier(a.infer_tier)
+    infer = parse_infer_tier(a.infer_tier)
     sensitive = list(a.sensitive or [])
     kw: dict[str, Any] = dict(
         target=target, prediction=a.prediction, score=a.score, threshold=a.threshold,
@@ -120,11 +101,9 @@ def cmd_audit(a: argparse.Namespace) -> int:
         data = a.data
     inferred = None
     if infer.get("kind") == "spend":
-        from fairscan.inferred import infer_tiers
-
         data = data.assign(**{INFERRED: infer_tiers(data, infer)[0]})
     elif infer.get("kind") == "model":
-        from fairscan.inferred import audit_inferred, infer_tiers
+        from fairscan.inferred import audit_inferred
 
         exclude = [c for c in params.columns() if c != INFERRED]
         tier_model = infer_tiers(data, infer, exclude=exclude, seed=a.seed)[1]

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from fairscan.audit import AuditResult, audit, decide
-from fairscan.errors import FairscanError, plain
+from fairscan.errors import FairscanError
+from fairscan.groups.purchasing import INFERRED, hard_tiers, infer_tiers, membership
 
 __all__ = ["INFERRED", "InferredAudit", "audit_inferred", "infer_tiers", "membership"]
 
@@ -51,53 +52,6 @@ class InferredAudit:
         }
 
 
-def membership(data: pd.DataFrame, tier_model: Any) -> pd.DataFrame:
-    """Membership probabilities for every row: out-of-fold for the labelled rows."""
-    proba = tier_model.predict_proba(data)
-    oof = getattr(tier_model, "oof_proba", None)
-    if oof is not None and len(oof):
-        common = oof.index.intersection(proba.index)
-        proba.loc[common, list(oof.columns)] = oof.loc[common].to_numpy()
-    return proba
-
-
-INFERRED = "purchasing_power"
-
-
-def _hard(proba: pd.DataFrame) -> pd.Categorical:
-    """Each row's most probable tier."""
-    classes = [str(c) for c in proba.columns]
-    return pd.Categorical(np.asarray(classes, dtype=object)[proba.to_numpy().argmax(axis=1)], categories=classes)
-
-
-def infer_tiers(data: pd.DataFrame, spec: dict[str, Any], *, exclude: list[str] | None = None,
-                seed: int = 0) -> tuple[pd.Series, Any]:
-    """Every row's inferred purchasing-power tier (a column to audit by), and the proxy model.
-
-    ``spec``: ``{"kind": "spend", "customer": COL, "amount": COL, "n": 4}`` — each customer's
-    spend tier (quantiles of the customers' total ``amount`` over the rows; no model), or
-    ``{"kind": "model", "column": COL, "person": ID_COL or None}`` — the most probable tier
-    from a proxy model of COL trained where it is known
-    (:func:`fairscan.groups.purchasing.fit_tier_model`, features: every column but
-    ``exclude`` and the person id; one person's rows stay in one cross-validation fold, so
-    the accuracy is not inflated by recognising people); rows with a known COL get their
-    *out-of-fold* prediction, as in :func:`audit_inferred`'s hard audit. Returns (tiers,
-    TierModel or None).
-    """
-    from fairscan.groups.purchasing import assign_spend_tiers, fit_tier_model
-
-    kind = spec.get("kind")
-    if kind == "spend":
-        tiers = assign_spend_tiers(data, spec["customer"], spec["amount"], spec.get("n", 4))
-        return tiers.rename(INFERRED), None
-    if kind == "model":
-        person = spec.get("person")
-        drop = [c for c in [*(exclude or []), person] if c and c in data.columns]
-        model = fit_tier_model(data, spec["column"], exclude=drop, seed=seed, groups=person)
-        return pd.Series(_hard(membership(data, model)), index=data.index, name=INFERRED), model
-    raise FairscanError(f"unknown kind of inferred tier {plain(kind)}: use spend or model")
-
-
 def audit_inferred(
     data: pd.DataFrame,
     tier_model: Any,
@@ -124,7 +78,7 @@ def audit_inferred(
     kwargs.pop("model", None)
     base = data.assign(__offer__=offer)
     others = list(sensitive or [])
-    hard = audit(base.assign(**{name: _hard(proba)}), prediction="__offer__", sensitive=[name, *others],
+    hard = audit(base.assign(**{name: hard_tiers(proba)}), prediction="__offer__", sensitive=[name, *others],
                  weights=weights, **kwargs)
 
     # soft: every row once per tier it may belong to, weighted by its probability

@@ -34,7 +34,7 @@ __all__ = [
     "ALLOWED_TYPES", "CARD_FILE", "CARD_MD", "MODEL_FILE", "PICKLE_SUFFIXES", "PRESETS",
     "REFERENCE_PREFIX", "ROW_ID", "SCORE", "SCORES_FILE", "OnnxModel", "TrainedModel",
     "cache_dir", "card_markdown", "load_card", "load_model", "model_features",
-    "reference_scores", "repo_models_dir", "resolve_model_path", "save_model", "score",
+    "reference_scores", "repo_models_dir", "resolve_model_path", "save_model", "score", "score_frame",
     "train_preset", "train_targeting",
 ]
 
@@ -443,3 +443,33 @@ def score(model: Any, data: pd.DataFrame, *, positive_label: object = None,
     except Exception as e:
         raise FairscanError(f"the model failed to score the data ({type(e).__name__}: {str(e)[:200]})") from None
     raise FairscanError(f"a {type(model).__name__} has no predict_proba, decision_function or predict")
+
+
+def score_frame(data: Any, model: Any, positive_label: object = None, *, trust: Sequence[str] = (),
+                trust_pickle: bool = False) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """``data`` (a frame, or a path read whole) with a column of the model's scores: the frame,
+    the column's name (``score``, or ``model_score`` if ``score`` exists) and what an
+    analysis records about the model (path, sha256, type, card name, and a warning when
+    these are the rows the model was trained on). ``model``: a file, ``reference:NAME`` or a
+    fitted object; files load through :func:`load_model` (pickles only with consent)."""
+    if isinstance(data, str | os.PathLike):  # scoring needs the feature columns in memory
+        from fairscan.io import read_table
+
+        data = read_table(data)
+    if not isinstance(data, pd.DataFrame):
+        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
+    meta: dict[str, Any] = {"type": type(model).__name__}
+    card = None
+    if isinstance(model, str | os.PathLike):
+        path = resolve_model_path(model)
+        card = load_card(path)
+        model_obj = load_model(path, trust=trust, trust_pickle=trust_pickle)
+        meta = {"path": str(model), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "type": type(model_obj).__name__, "name": card.get("name") if card else None}
+        if card and card.get("data_sha256") and card["data_sha256"] == frame_sha256(data):
+            meta["warning"] = ("these are the data the model was trained on: the audit includes its "
+                               "training rows; for an honest picture audit its held-out scores.parquet")
+        model = model_obj
+    values = score(model, data, positive_label=positive_label, card=card)
+    column = "score" if "score" not in data.columns else "model_score"
+    return data.assign(**{column: values}), column, meta

@@ -16,19 +16,16 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-import numpy as np
-
 from fairscan.engines import ENGINES
 from fairscan.engines.base import Engine
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import GroupSpec, TierSpec
-from fairscan.metrics.tables import Settings
-from fairscan.policy import Tolerance, parse_tolerances
+from fairscan.policy import AuditPolicy, parse_tolerances
 from fairscan.types import Decision
 from fairscan.validation import binary_positive, parse_budget, resolve_budget
 
 __all__ = [
-    "AuditParams", "AuditPolicy", "DecisionRule", "ModelSource", "audit_params", "check_column",
+    "AuditParams", "DecisionRule", "ModelSource", "audit_params", "check_column",
     "decision_rule", "group_spec",
 ]
 
@@ -104,29 +101,6 @@ class DecisionRule:
             "score_range": _outward(score_range) if score_range else None,
             "description": text,
         }
-
-
-@dataclass(frozen=True)
-class AuditPolicy:
-    """What turns counts into verdicts: the tolerances per metric, the sizes below which a
-    group is suppressed or gets no pass/fail verdict, and the bootstrap and test settings."""
-
-    tolerances: Mapping[str, Tolerance] = field(default_factory=lambda: parse_tolerances(None))
-    min_group_size: int = 30
-    suppress_below: int = 10
-    n_boot: int = 1000
-    seed: int = 0
-    confidence: float = 0.95
-    alpha: float = 0.05
-
-    def settings(self, metrics: Sequence[str], reference: Mapping[str, str]) -> Settings:
-        """The statistics layer's settings for the metrics the data allows."""
-        return Settings(
-            metrics=list(metrics), reference=dict(reference),
-            tolerances={m: t for m, t in self.tolerances.items() if m in metrics},
-            min_group_size=self.min_group_size, suppress_below=self.suppress_below, n_boot=self.n_boot,
-            seed=self.seed, confidence=self.confidence, alpha=self.alpha,
-        )
 
 
 @dataclass(frozen=True)
@@ -226,12 +200,6 @@ def group_spec(
     return GroupSpec(spec.sensitive, spec.tiers, intersect, reference)
 
 
-def _whole(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise FairscanError(f"{name} must be a whole number >= 0, got {plain(value)}")
-    return int(value)
-
-
 def audit_params(
     *,
     target: str | None = None,
@@ -263,9 +231,6 @@ def audit_params(
     """The one validator: :func:`fairscan.audit`'s keywords (same names, same meaning) checked
     without the data and built into :class:`AuditParams`. Each problem is one line that says
     what to change."""
-    for v in (confidence, alpha):
-        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not 0 < v < 1:
-            raise FairscanError("confidence and alpha must be between 0 and 1")
     if engine not in ENGINES:
         raise FairscanError(f"unknown engine '{engine}'{suggest(engine, ENGINES)}: use {', '.join(ENGINES)}")
     eps = None
@@ -276,15 +241,7 @@ def audit_params(
             raise FairscanError(f"dp epsilon must be a number > 0, got {plain(dp_epsilon)}") from None
         if not eps > 0 or not math.isfinite(eps):
             raise FairscanError(f"dp epsilon must be > 0, got {plain(dp_epsilon)}")
-    policy = AuditPolicy(
-        tolerances=parse_tolerances(tolerances),
-        min_group_size=_whole(min_group_size, "min_group_size"),
-        suppress_below=_whole(suppress_below, "suppress_below"),
-        n_boot=_whole(n_boot, "n_boot"),
-        seed=_whole(seed, "seed"),
-        confidence=float(confidence),
-        alpha=float(alpha),
-    )
+    policy = AuditPolicy(parse_tolerances(tolerances), min_group_size, suppress_below, n_boot, seed, confidence, alpha)
     return AuditParams(
         decision=decision_rule(prediction, score, threshold, budget, favourable_decision, model=model is not None),
         groups=group_spec(sensitive, tiers, intersect, reference),

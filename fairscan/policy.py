@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -29,6 +29,7 @@ from fairscan.metrics.classification import METRICS
 __all__ = [
     "DEFAULT_TOLERANCES",
     "FOUR_FIFTHS",
+    "AuditPolicy",
     "Gap",
     "Tolerance",
     "Verdict",
@@ -38,6 +39,7 @@ __all__ = [
     "judge",
     "parse_tolerances",
     "verdict",
+    "verdicts",
 ]
 
 Verdict = Literal["pass", "fail", "insufficient"]
@@ -50,16 +52,20 @@ class Tolerance:
     kind: Literal["ratio", "difference"]
     bound: float
 
-    def breached(self, difference: float, ratio: float) -> bool:
-        if self.kind == "ratio":
-            return not (self.bound <= ratio <= 1 / self.bound)
-        return abs(difference) > self.bound
+    def breached(self, difference: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        """Where the disparity lies outside the tolerance (False where it is undefined)."""
+        d, r = np.asarray(difference, dtype=float), np.asarray(ratio, dtype=float)
+        with np.errstate(invalid="ignore"):
+            if self.kind == "ratio":
+                return (r < self.bound) | (r > 1 / self.bound)
+            return np.abs(d) > self.bound
 
-    def contains(self, lo: float, hi: float) -> bool:
-        """Whether the interval [lo, hi] lies entirely within the tolerance."""
-        if self.kind == "ratio":
-            return self.bound <= lo and hi <= 1 / self.bound
-        return -self.bound <= lo and hi <= self.bound
+    def contains(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Where the interval [lo, hi] lies entirely within the tolerance (False if undefined)."""
+        lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        low, high = (self.bound, 1 / self.bound) if self.kind == "ratio" else (-self.bound, self.bound)
+        with np.errstate(invalid="ignore"):
+            return (low <= lo) & (hi <= high)
 
     def describe(self) -> str:
         if self.kind == "ratio":
@@ -141,24 +147,71 @@ def parse_tolerances(spec: Mapping[str, object] | None) -> dict[str, Tolerance]:
     return out
 
 
+def _whole(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise FairscanError(f"{name} must be a whole number >= 0, got {plain(value)}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """What turns counts into verdicts, for every analysis: the tolerance per judged metric,
+    the sizes below which a group is suppressed (``suppress_below``) or gets no pass/fail
+    verdict (``min_group_size``), the bootstrap (``n_boot`` replicates from ``seed``), the
+    interval level (``confidence``) and the tests' ``alpha``. Checked when built."""
+
+    tolerances: Mapping[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    min_group_size: int = 30
+    suppress_below: int = 10
+    n_boot: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("min_group_size", "suppress_below", "n_boot", "seed"):
+            object.__setattr__(self, name, _whole(getattr(self, name), name))
+        for name in ("confidence", "alpha"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not 0 < v < 1:
+                raise FairscanError("confidence and alpha must be between 0 and 1")
+            object.__setattr__(self, name, float(v))
+
+
+def verdicts(
+    tol: Tolerance,
+    difference: np.ndarray,
+    ratio: np.ndarray,
+    ci_low: np.ndarray,
+    ci_high: np.ndarray,
+    p_adjusted: np.ndarray,
+    alpha: float,
+) -> np.ndarray:
+    """The three-way verdict (see the module docstring) for many disparities at once: "fail"
+    where the estimate breaches the tolerance and the adjusted p-value is below ``alpha``,
+    "pass" where the whole interval lies within it, else "insufficient"."""
+    d, r, p = (np.asarray(x, dtype=float) for x in (difference, ratio, p_adjusted))
+    defined = ~np.isnan(r if tol.kind == "ratio" else d)
+    with np.errstate(invalid="ignore"):
+        fail = defined & tol.breached(d, r) & (p < alpha)
+    ok = defined & ~fail & tol.contains(ci_low, ci_high)
+    return np.where(fail, "fail", np.where(ok, "pass", "insufficient")).astype(object)
+
+
 def verdict(
     tol: Tolerance,
     difference: float,
     ratio: float,
     ci: tuple[float, float],
-    p_adjusted: float,
+    p_adjusted: float | None,
     alpha: float,
 ) -> Verdict:
-    """The three-way verdict for one disparity (see the module docstring)."""
-    value = ratio if tol.kind == "ratio" else difference
-    if value is None or math.isnan(value):
-        return "insufficient"
-    if tol.breached(difference, ratio) and p_adjusted is not None and p_adjusted < alpha:
-        return "fail"
-    lo, hi = ci
-    if not (math.isnan(lo) or math.isnan(hi)) and tol.contains(lo, hi):
-        return "pass"
-    return "insufficient"
+    """The three-way verdict for one disparity (:func:`verdicts` for one)."""
+    def num(x: object) -> float:
+        return math.nan if x is None else float(x)  # type: ignore[arg-type]
+
+    return str(verdicts(tol, num(difference), num(ratio), num(ci[0]), num(ci[1]), num(p_adjusted),
+                        alpha)[()])  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from fairscan.formatting import jsonable
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
 from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
-from fairscan.policy import FOUR_FIFTHS, Gap, Tolerance, four_fifths_flags, judge
+from fairscan.policy import FOUR_FIFTHS, AuditPolicy, Gap, Tolerance, four_fifths_flags, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
 
@@ -590,29 +590,19 @@ def audit_recs(
     st = build_stats(recs_df, users_df, items_df, user_group=user_group, item_group=item_group, k=k,
                      truth=truth_df, interactions=past_df, user_col=user_col, item_col=item_col,
                      rank_col=rank_col, discount=discount)  # type: ignore[arg-type]
-    s = _Settings(int(n_boot), int(seed), int(min_group_size), int(suppress_below), confidence, alpha)
+    s = AuditPolicy(TOLERANCES, min_group_size, suppress_below, n_boot, seed, confidence, alpha)
     return analyse_recs(st, s, reference, discount_name=ranking.discount_name(discount),  # type: ignore[arg-type]
                         columns={"user_group": user_group, "item_group": item_group})
 
 
-@dataclass
-class _Settings:
-    n_boot: int
-    seed: int
-    min_group_size: int
-    suppress_below: int
-    confidence: float
-    alpha: float
-
-
-def _interval(reps: np.ndarray, s: _Settings) -> tuple[np.ndarray, np.ndarray]:
+def _interval(reps: np.ndarray, s: AuditPolicy) -> tuple[np.ndarray, np.ndarray]:
     if reps.shape[0] == 0:
         nan = np.full(reps.shape[1:], np.nan)
         return nan, nan.copy()
     return percentile_interval(reps, s.confidence)
 
 
-def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount_name: str,
+def analyse_recs(st: RecsStats, s: AuditPolicy, reference: str | None, *, discount_name: str,
                  columns: dict[str, str]) -> RecsAuditResult:
     """Tables, gaps and findings from the sufficient statistics."""
     rng = np.random.default_rng(s.seed)
@@ -964,7 +954,7 @@ def analyse_recs(st: RecsStats, s: _Settings, reference: str | None, *, discount
 
 
 def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, reference: str | None,
-               s: _Settings) -> int:
+               s: AuditPolicy) -> int:
     if reference is not None:  # an exact label (matched in analyse_recs)
         ref = labels.index(reference)
         if suppressed[ref]:
@@ -987,7 +977,7 @@ def _reference(labels: list[str], n_g: np.ndarray, suppressed: np.ndarray, refer
     return int(np.argmax(score))
 
 
-def _judge(gaps: pd.DataFrame, s: _Settings, k: int) -> tuple[list[str | None], pd.DataFrame]:
+def _judge(gaps: pd.DataFrame, s: AuditPolicy, k: int) -> tuple[list[str | None], pd.DataFrame]:
     """Verdicts for the judged gaps (inclusion ratio per item group, ndcg ratio), in the words
     of :func:`fairscan.policy.judge` with the BH-adjusted p-value; None for the others."""
     verdicts: list[str | None] = []

@@ -119,3 +119,31 @@ def test_impact_ratios_and_the_four_fifths_line_by_hand() -> None:
     assert four_fifths_flags(impact[0]) == [True, False, None, True]  # 0.8 itself meets the rule
     assert FOUR_FIFTHS == 0.8
     assert math.isnan(impact_ratios(np.array([np.nan, np.nan]))[1])
+
+
+def test_the_facade_and_the_validator_take_the_same_keywords() -> None:
+    """fairscan.audit passes every keyword to audit_params: the two signatures cannot drift."""
+    import inspect
+
+    facade = inspect.signature(fairscan.audit).parameters
+    validator = inspect.signature(audit_params).parameters
+    assert list(facade)[1:] == list(validator)
+    for name, p in validator.items():
+        assert facade[name].default == p.default, name
+
+
+def test_one_policy_type_checks_its_numbers_for_every_analysis() -> None:
+    from fairscan.policy import AuditPolicy
+
+    assert AuditPolicy(n_boot=np.int64(5)).n_boot == 5
+    for bad, words in ((dict(n_boot=1.5), "n_boot must be a whole number"),
+                       (dict(suppress_below=True), "suppress_below must be a whole number"),
+                       (dict(confidence=1.0), "confidence and alpha")):
+        with pytest.raises(FairscanError, match=words):
+            AuditPolicy(**bad)
+    with pytest.raises(FairscanError, match="n_boot must be a whole number"):  # the recommendation audit too
+        from fairscan.recs import audit_recs
+
+        recs = pd.DataFrame({"user": [1], "item": [1], "rank": [1]})
+        audit_recs(recs, pd.DataFrame({"user": [1], "g": ["a"]}), pd.DataFrame({"item": [1], "c": ["x"]}),
+                   user_group="g", item_group="c", k=1, n_boot=2.5)

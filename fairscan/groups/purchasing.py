@@ -50,17 +50,10 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import tier_edges, tier_labels, value_label
@@ -68,11 +61,16 @@ from fairscan.types import UNKNOWN
 from fairscan.validation import require_columns
 
 __all__ = [
+    "INFERRED",
     "TierModel",
     "assign_spend_tiers",
     "collapse_tiers",
     "fit_tier_model",
+    "hard_tiers",
     "income_bracket_lower_bound",
+    "infer_tiers",
+    "membership",
+    "parse_infer_tier",
     "spend_tiers",
     "wilson_interval",
 ]
@@ -254,7 +252,15 @@ def _as_float(X: pd.DataFrame | np.ndarray) -> np.ndarray:
     return pd.DataFrame(X).astype("float64").to_numpy()
 
 
-def _pipeline(X: pd.DataFrame, model: str, seed: int) -> Pipeline:
+def _pipeline(X: pd.DataFrame, model: str, seed: int) -> Any:
+    # scikit-learn is imported here: it costs more than a second, and spend tiers need none of it
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in numeric]
     cat = Pipeline([
@@ -264,7 +270,7 @@ def _pipeline(X: pd.DataFrame, model: str, seed: int) -> Pipeline:
     ])
     to_float = FunctionTransformer(_as_float, feature_names_out="one-to-one")
     if model == "gbm":
-        num: Pipeline | FunctionTransformer = to_float
+        num: Any = to_float
         est = HistGradientBoostingClassifier(random_state=seed)
     elif model == "logistic":
         num = Pipeline([("float", to_float), ("impute", SimpleImputer(strategy="median")),
@@ -322,7 +328,7 @@ class TierModel:
     rows.
     """
 
-    pipeline: Pipeline
+    pipeline: Any  # a fitted scikit-learn Pipeline
     tier: str
     classes: tuple[str, ...]
     features: tuple[str, ...]
@@ -393,6 +399,8 @@ def fit_tier_model(
     so that cross-validation never splits one person's rows across folds (use it whenever a
     person has several rows, or the accuracy measures recognition, not inference).
     """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+
     require_columns(data, [tier, *exclude, *(features or [])])
     group_cols = (groups,) if isinstance(groups, str) else tuple(groups or ())
     require_columns(data, list(group_cols))
@@ -490,3 +498,73 @@ def collapse_tiers(proba: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFr
         index=proba.index,
     )
     return out
+
+
+def membership(data: pd.DataFrame, tier_model: Any) -> pd.DataFrame:
+    """Membership probabilities for every row: out-of-fold for the labelled rows."""
+    proba = tier_model.predict_proba(data)
+    oof = getattr(tier_model, "oof_proba", None)
+    if oof is not None and len(oof):
+        common = oof.index.intersection(proba.index)
+        proba.loc[common, list(oof.columns)] = oof.loc[common].to_numpy()
+    return proba
+
+
+#: the column name of an inferred purchasing-power tier
+INFERRED = "purchasing_power"
+
+
+def hard_tiers(proba: pd.DataFrame) -> pd.Categorical:
+    """Each row's most probable tier."""
+    classes = [str(c) for c in proba.columns]
+    return pd.Categorical(np.asarray(classes, dtype=object)[proba.to_numpy().argmax(axis=1)], categories=classes)
+
+
+def infer_tiers(data: pd.DataFrame, spec: dict[str, Any], *, exclude: list[str] | None = None,
+                seed: int = 0) -> tuple[pd.Series, Any]:
+    """Every row's inferred purchasing-power tier (a column to audit by), and the proxy model.
+
+    ``spec``: ``{"kind": "spend", "customer": COL, "amount": COL, "n": 4}`` — each customer's
+    spend tier (quantiles of the customers' total ``amount`` over the rows; no model), or
+    ``{"kind": "model", "column": COL, "person": ID_COL or None}`` — the most probable tier
+    from a proxy model of COL trained where it is known
+    (:func:`fairscan.groups.purchasing.fit_tier_model`, features: every column but
+    ``exclude`` and the person id; one person's rows stay in one cross-validation fold, so
+    the accuracy is not inflated by recognising people); rows with a known COL get their
+    *out-of-fold* prediction, as in :func:`fairscan.inferred.audit_inferred`'s hard audit. Returns (tiers,
+    TierModel or None).
+    """
+    kind = spec.get("kind")
+    if kind == "spend":
+        tiers = assign_spend_tiers(data, spec["customer"], spec["amount"], spec.get("n", 4))
+        return tiers.rename(INFERRED), None
+    if kind == "model":
+        person = spec.get("person")
+        drop = [c for c in [*(exclude or []), person] if c and c in data.columns]
+        model = fit_tier_model(data, spec["column"], exclude=drop, seed=seed, groups=person)
+        return pd.Series(hard_tiers(membership(data, model)), index=data.index, name=INFERRED), model
+    raise FairscanError(f"unknown kind of inferred tier {plain(kind)}: use spend or model")
+
+
+def parse_infer_tier(spec: str | dict[str, Any] | None) -> dict[str, Any]:
+    """An inferred tier as typed (``--infer-tier``): ``spend:CUSTOMER_COL,AMOUNT_COL[,N]`` or
+    ``model:TIER_COL[,PERSON_COL]``; a dict as :func:`infer_tiers` takes passes through.
+    ``columns`` lists the columns it reads. ``{}`` when there is none."""
+    if not spec:
+        return {}
+    if isinstance(spec, dict):
+        return {**spec, "columns": spec.get("columns") or [c for c in (spec.get("customer"), spec.get("amount"),
+                                                                      spec.get("column"), spec.get("person")) if c]}
+    kind, _, rest = str(spec).partition(":")
+    parts = [p.strip() for p in rest.split(",") if p.strip()]
+    if kind == "spend" and len(parts) in (2, 3):
+        try:
+            n = int(parts[2]) if len(parts) == 3 else 4
+        except ValueError:
+            raise FairscanError(f"--infer-tier {plain(spec)}: N must be a whole number of tiers") from None
+        return {"kind": "spend", "customer": parts[0], "amount": parts[1], "n": n, "columns": parts[:2]}
+    if kind == "model" and len(parts) in (1, 2):
+        return {"kind": "model", "column": parts[0], "person": parts[1] if len(parts) == 2 else None,
+                "columns": parts}
+    raise FairscanError(f"--infer-tier {plain(spec)}: write spend:CUSTOMER_COL,AMOUNT_COL[,N] or "
+                        "model:TIER_COL[,PERSON_COL]")

@@ -5,7 +5,8 @@ Pure functions of :class:`~fairscan.engines.base.CellStats`; no row is read here
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -20,26 +21,27 @@ from fairscan.metrics.stats import (
     two_proportion_test,
     wilson,
 )
-from fairscan.policy import Gap, Tolerance, four_fifths_flags, impact_ratios, judge
+from fairscan.policy import AuditPolicy, Gap, four_fifths_flags, impact_ratios, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import CellStats
 
 __all__ = ["GroupingTables", "Settings", "analyse", "count_tables"]
 
 
-@dataclass
-class Settings:
-    """Everything the tables depend on besides the counts."""
+@dataclass(frozen=True)
+class Settings(AuditPolicy):
+    """Everything the tables depend on besides the counts: the policy, the metrics the data
+    allows and each attribute's reference group."""
 
-    metrics: list[str]
-    reference: dict[str, str] = field(default_factory=dict)
-    tolerances: dict[str, Tolerance] = field(default_factory=dict)
-    min_group_size: int = 30
-    suppress_below: int = 10
-    n_boot: int = 1000
-    seed: int = 0
-    confidence: float = 0.95
-    alpha: float = 0.05
+    metrics: Sequence[str] = ()
+    reference: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, policy: AuditPolicy, metrics: Sequence[str], reference: Mapping[str, str]) -> Settings:
+        """The policy applied to an audit: only the tolerances of ``metrics`` are judged."""
+        values = {f.name: getattr(policy, f.name) for f in fields(AuditPolicy)}
+        values["tolerances"] = {m: t for m, t in policy.tolerances.items() if m in metrics}
+        return cls(**values, metrics=list(metrics), reference=dict(reference))
 
 
 @dataclass
