@@ -19,7 +19,7 @@ from fairscan.validation import parse_budget
 
 __all__ = [
     "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_datasets", "cmd_demo",
-    "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
+    "cmd_discover", "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
     "cmd_train_recommender", "main",
 ]
 
@@ -60,20 +60,13 @@ def _write(text: str, out: str | None) -> None:
 
 
 def cmd_audit(a: argparse.Namespace) -> int:
-    from fairscan import datasets
     from fairscan.audit import run_audit
     from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
     from fairscan.io import DATASET_PREFIX, read_table
     from fairscan.params import audit_params
 
-    target, positive = a.target, a.positive_label
+    target, positive = _label_defaults(a)
     is_dataset = a.data.startswith(DATASET_PREFIX)
-    if is_dataset:
-        card = datasets.card(a.data[len(DATASET_PREFIX):])
-        if target is None:
-            target = card.get("target")
-        if positive is None and target == card.get("target"):
-            positive = card.get("positive_label")
     if a.prediction is None and a.score is None and a.model is None:
         raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
     infer = parse_infer_tier(a.infer_tier)
@@ -434,6 +427,100 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _data_options(p: argparse.ArgumentParser) -> None:
+    """The data, label and decision-rule options that audit and discover share."""
+    p.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    p.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
+    p.add_argument("--positive-label", metavar="VALUE", help="label value that counts as positive")
+    p.add_argument("--prediction", help="binary decision column (1/yes/True = offer)")
+    p.add_argument("--score", help="score column; decide with --threshold or --budget")
+    p.add_argument("--model", metavar="PATH",
+                   help="score DATA with a model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
+    p.add_argument("--trust", action="append", metavar="TYPE",
+                   help="accept this type in a .skops model file (repeatable; only for files you trust)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
+    p.add_argument("--threshold", type=float, help="offer when score >= T")
+    p.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
+    p.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
+                   help="which decision is favourable: 1 = offer (default), 0 for risk scores")
+    p.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
+    p.add_argument("--infer-tier", metavar="SPEC",
+                   help="audit inferred purchasing power: spend:CUSTOMER_COL,AMOUNT_COL[,N] (quantile tiers of "
+                        "each customer's total) or model:TIER_COL[,PERSON_COL] (a proxy model of the tier, "
+                        "trained where TIER_COL is known; PERSON_COL keeps one person's rows in one "
+                        "cross-validation fold and out of the features)")
+    p.add_argument("--suppress-below", type=int, default=10, metavar="K",
+                   help="groups with fewer than K rows are suppressed (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="auto (default): duckdb for files — Parquet/CSV files, globs and directories, "
+                        "streamed, so larger than memory — and memory for dataset:NAME, --model and "
+                        "--infer-tier; or memory, duckdb, spark")
+    p.add_argument("--memory-limit", metavar="SIZE",
+                   help="DuckDB engine: memory it may use before spilling to disk (default 1GB; e.g. 512MB)")
+    p.add_argument("--threads", type=int, metavar="N", help="DuckDB engine: worker threads (default: all cores)")
+    p.add_argument("--spark-master", metavar="URL", help="with --engine spark (default local[2])")
+    p.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                   help="table (terminal), json (the documented schema), md or html (reports)")
+    p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+
+
+def _label_defaults(a: argparse.Namespace) -> tuple[str | None, object]:
+    """The label and its positive value: as given, else a bundled dataset's from its card."""
+    from fairscan import datasets
+    from fairscan.io import DATASET_PREFIX
+
+    target, positive = a.target, a.positive_label
+    if a.data.startswith(DATASET_PREFIX):
+        card = datasets.card(a.data[len(DATASET_PREFIX):])
+        if target is None:
+            target = card.get("target")
+        if positive is None and target == card.get("target"):
+            positive = card.get("positive_label")
+    return target, positive
+
+
+def cmd_discover(a: argparse.Namespace) -> int:
+    from fairscan.discover import discover
+    from fairscan.report.discover import (
+        render_discover_html,
+        render_discover_markdown,
+        render_discover_table,
+    )
+
+    target, positive = _label_defaults(a)
+    if a.prediction is None and a.score is None and a.model is None:
+        raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
+    result = discover(
+        a.data, target=target, positive_label=positive, prediction=a.prediction, score=a.score,
+        threshold=a.threshold, budget=parse_budget(a.budget, "--budget"), favourable_decision=a.favourable_decision,
+        weights=a.weights, model=a.model, trust=a.trust or (), trust_pickle=a.trust_pickle,
+        attributes=a.attributes, exclude=a.exclude, tiers=_tiers(a.tiers), n_tiers=a.n_tiers,
+        infer_tier=a.infer_tier, metric=a.metric, max_depth=a.max_depth, min_size=a.min_size, alpha=a.alpha,
+        top=a.top, reference=a.reference, direction=a.direction, suppress_below=a.suppress_below, seed=a.seed,
+        engine=a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit, threads=a.threads,
+        progress=_progress(),
+    )
+    render = {"json": lambda r: r.to_json(), "md": render_discover_markdown, "html": render_discover_html,
+              "table": lambda r: render_discover_table(r, width=None if a.out is None else 120)}[a.format]
+    _write(render(result), a.out)
+    return EXIT_OK
+
+
+def _progress() -> Any:
+    """A progress line on stderr when it is a terminal (nothing in pipes, logs and CI)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, text: str) -> None:
+        end = "\n" if fraction >= 1 else ""
+        sys.stderr.write(f"\r\033[K{100 * fraction:3.0f}% {text}" + end)
+        sys.stderr.flush()
+
+    return show
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fairscan", description="Find and fix disparate exclusion in targeting models.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
@@ -441,18 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     au = sub.add_parser("audit", help="audit decisions for disparate exclusion across groups",
                         description="Audit who is offered (or refused) across customer groups.")
-    au.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
-    au.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
-    au.add_argument("--prediction", help="binary decision column (1/yes/True = offer)")
-    au.add_argument("--score", help="score column; decide with --threshold or --budget")
-    au.add_argument("--model", metavar="PATH",
-                    help="score DATA with a model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
-    au.add_argument("--trust", action="append", metavar="TYPE",
-                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
-    au.add_argument("--trust-pickle", action="store_true",
-                    help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
-    au.add_argument("--threshold", type=float, help="offer when score >= T")
-    au.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
+    _data_options(au)
     au.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
     au.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
                     help="audit COL in N quantile tiers, or at cut points c1,c2,... (one cut point: "
@@ -461,35 +537,39 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--reference", action="append", metavar="ATTR=GROUP",
                     help="reference group of an attribute (default: its largest group); a quantile tier "
                          "may be named by its short name, e.g. balance=Q4")
-    au.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
-    au.add_argument("--infer-tier", metavar="SPEC",
-                    help="audit inferred purchasing power: spend:CUSTOMER_COL,AMOUNT_COL[,N] (quantile tiers of "
-                         "each customer's total) or model:TIER_COL[,PERSON_COL] (a proxy model of the tier, "
-                         "trained where TIER_COL is known; hard and soft membership compared; PERSON_COL keeps "
-                         "one person's rows in one cross-validation fold and out of the features)")
     au.add_argument("--min-group-size", type=int, default=30, metavar="N",
                     help="groups smaller than N get no pass/fail verdict (default 30)")
-    au.add_argument("--suppress-below", type=int, default=10, metavar="K",
-                    help="groups with fewer than K rows are suppressed (default 10)")
-    au.add_argument("--positive-label", metavar="VALUE", help="label value that counts as positive")
-    au.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
-                    help="which decision is favourable: 1 = offer (default), 0 for risk scores")
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
-    au.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
-    au.add_argument("--engine", choices=ENGINES, default="auto",
-                    help="auto (default): duckdb for files — Parquet/CSV files, globs and directories, "
-                         "streamed, so larger than memory — and memory for dataset:NAME, --model and "
-                         "--infer-tier; or memory, duckdb, spark")
-    au.add_argument("--memory-limit", metavar="SIZE",
-                    help="DuckDB engine: memory it may use before spilling to disk (default 1GB; e.g. 512MB)")
-    au.add_argument("--threads", type=int, metavar="N", help="DuckDB engine: worker threads (default: all cores)")
-    au.add_argument("--spark-master", metavar="URL", help="with --engine spark (default local[2])")
     au.add_argument("--dp-epsilon", type=float, metavar="E",
                     help="also release the groups' counts with Laplace noise, E-differentially private")
-    au.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
-                    help="table (terminal), json (the documented schema), md or html (reports)")
-    au.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
     au.set_defaults(func=cmd_audit)
+
+    dc = sub.add_parser("discover", help="find excluded subgroups nobody named (subgroup discovery)",
+                        description="Search every combination of up to --max-depth conditions (attribute = group) "
+                                    "for subgroups treated differently from everyone else, with false discovery "
+                                    "control over every subgroup tested.")
+    _data_options(dc)
+    dc.add_argument("--attributes", nargs="+", metavar="COL",
+                    help="columns to search (default: every column but the label, score, prediction, weights "
+                         "and identifier-like ones; text with more than 50 values is skipped)")
+    dc.add_argument("--exclude", nargs="+", metavar="COL", default=[], help="columns never to search")
+    dc.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
+                    help="cut COL in N quantile tiers or at cut points (default: 4 quantile tiers for numbers)")
+    dc.add_argument("--n-tiers", type=int, default=4, metavar="N", help="quantile tiers of a number (default 4)")
+    dc.add_argument("--metric", default="selection_rate",
+                    help="selection_rate (default), true_positive_rate, false_positive_rate, false_negative_rate, "
+                         "true_negative_rate or precision (all but the first need --target)")
+    dc.add_argument("--max-depth", type=int, default=3, metavar="D", help="conditions per subgroup (default 3)")
+    dc.add_argument("--min-size", type=int, default=30, metavar="N",
+                    help="test subgroups of at least N people (default 30)")
+    dc.add_argument("--alpha", type=float, default=0.05,
+                    help="false discovery rate of the fail verdicts (default 0.05)")
+    dc.add_argument("--top", type=int, default=20, metavar="N", help="subgroups listed (default 20)")
+    dc.add_argument("--reference", choices=("complement", "population"), default="complement",
+                    help="compare each subgroup with everyone else (default) or with everyone")
+    dc.add_argument("--direction", choices=("excluded", "favoured", "both"), default="excluded",
+                    help="list subgroups worse off (default), better off, or both")
+    dc.set_defaults(func=cmd_discover)
 
     ds = sub.add_parser("datasets", help="list or describe the bundled real datasets")
     ds.add_argument("action", choices=("list", "show"))

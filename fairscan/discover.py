@@ -22,8 +22,9 @@ whole population, for one decision metric. The method:
 5. **Suppression** with the audit's rule (:func:`fairscan.privacy.suppress`): every
    combination of attributes is a published table whose lines add up to the shallower one.
 6. **Folding**: a subgroup whose rate does not differ significantly from the rest of one of
-   its parents (the parent without it, p >= ``alpha``) adds nothing to that parent; it is
-   listed under the parent (the most similar one) instead of beside it.
+   its parents (the parent without it; the largest p-value over its parents, adjusted by
+   Benjamini-Yekutieli over every subgroup with a parent, >= ``alpha``) adds nothing to that
+   parent; it is listed under that most similar parent instead of beside it.
 """
 
 from __future__ import annotations
@@ -281,12 +282,13 @@ class DiscoveryResult:
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON structure (``fairscan/schemas/discover.schema.json``)."""
         listed = self.listed
-        by_id = self.subgroups.set_index("id")["description"]
+        by_id = self.subgroups.set_index("id")["who"]
         rows = []
         for r in listed.to_dict("records"):
             rows.append({
                 "id": int(r["id"]),
                 "conditions": [{"attribute": a, "group": g} for a, g in r["conditions"]],
+                "who": r["who"],
                 "description": r["description"],
                 "depth": int(r["depth"]),
                 "count": jsonable(r["count"]),
@@ -367,6 +369,8 @@ def discover(
     trust: Sequence[str] = (),
     trust_pickle: bool = False,
     spark_master: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
     progress: Any = None,
 ) -> DiscoveryResult:
     """Find the subgroups whose decisions differ from everyone else's (see the module
@@ -385,7 +389,8 @@ def discover(
     (``"favoured"``) or ``"both"``; every subgroup is tested two-sided and adjusted either
     way. ``tolerance``: ``{"min_ratio": x}``
     or ``{"max_difference": x}`` (default: the audit's for the metric, else the four-fifths
-    ratio). ``progress(fraction, text)`` is called as the work advances.
+    ratio). ``memory_limit``/``threads`` set the DuckDB engine. ``progress(fraction, text)`` is
+    called as the work advances.
     """
     note = progress or (lambda fraction, text: None)
     if metric not in DISCOVER_METRICS:
@@ -432,7 +437,7 @@ def discover(
         data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=used, seed=seed)[0]})
         if attributes is not None:
             attributes = [*attributes, INFERRED]
-    eng = make_engine(data, engine or "auto", spark_master)
+    eng = make_engine(data, engine or "auto", spark_master, memory_limit=memory_limit, threads=threads)
     if eng.n_rows() == 0:
         raise FairscanError("the data has no rows")
     for col, role in ((target, "target"), (weights, "weight")):
@@ -620,7 +625,10 @@ def _finish(df: pd.DataFrame, lat: Lattice, policy: AuditPolicy, tol: Tolerance,
         conds.append([(a.name, g) for a, g in pairs])
         descs.append(describe_conditions(pairs))
     df["conditions"] = conds
-    df["description"] = descs
+    df["who"] = descs
+    df["description"] = [f"{w}: numbers suppressed to protect privacy" if sp else headline(w, c, v, cv, reference, metric)
+                         for w, sp, c, v, cv in zip(descs, df["suppressed"], df["count"], df["value"],
+                                                    df["comparison_value"], strict=True)]
     sign = EXCLUDED_SIGN[metric] * np.sign(df["difference"].to_numpy())
     df["direction"] = np.where(df["suppressed"], None, np.where(sign > 0, "excluded", np.where(sign < 0, "favoured",
                                                                                               "equal")))
@@ -629,7 +637,7 @@ def _finish(df: pd.DataFrame, lat: Lattice, policy: AuditPolicy, tol: Tolerance,
     for c in ("count", "comparison_count"):
         df[c] = pd.array(np.where(df["suppressed"], None, df[c]), dtype="Int64")
     return df.drop(columns=["parent_key", "tested", "num", "den", "size"])[
-        ["id", "conditions", "description", "depth", "count", "value", "value_ci_low", "value_ci_high",
+        ["id", "conditions", "who", "description", "depth", "count", "value", "value_ci_low", "value_ci_high",
          "comparison_value", "comparison_count", "difference", "difference_ci_low", "difference_ci_high", "ratio",
          "ratio_ci_low", "ratio_ci_high", "p_value", "test", "p_value_adjusted", "verdict", "message", "direction",
          "shown", "suppressed", "suppression", "parent", "folded", "table", "row"]]
@@ -638,7 +646,8 @@ def _finish(df: pd.DataFrame, lat: Lattice, policy: AuditPolicy, tol: Tolerance,
 def _fold(df: pd.DataFrame, lat: Lattice, alpha: float) -> list[tuple[int, int] | None]:
     """For each subgroup, the (table, row) of the parent it is folded under, or None: among
     its parents (one condition fewer, tested and published), the one whose rest (the parent
-    without the subgroup) it differs least from, if that difference is not significant."""
+    without the subgroup) it differs least from, if that difference is not significant once
+    adjusted (Benjamini-Yekutieli over every subgroup with a parent)."""
     index = {combo: t for t, combo in enumerate(lat.combos)}
     keys = {}
     for t, (combo, codes) in enumerate(zip(lat.combos, lat.codes, strict=True)):
@@ -681,11 +690,16 @@ def _fold(df: pd.DataFrame, lat: Lattice, alpha: float) -> list[tuple[int, int] 
             if valid.any():
                 pv[valid] = two_proportion_test(value[me][valid] * size[me][valid], size[me][valid],
                                                 rest_value[valid] * rest_size[valid], rest_size[valid])[0]
-            better = ~np.isnan(pv) & (pv >= alpha) & (pv > best_p[me])
+            better = ~np.isnan(pv) & (pv > best_p[me])
             best_p[me[better]] = pv[better]
             best[me[better]] = par[better]
+    # a subgroup adds something to its most similar parent only if it differs from that
+    # parent's rest with the adjusted evidence a finding needs (BY over every such test)
+    has = best >= 0
+    adjusted = np.full(len(best), np.nan)
+    adjusted[has] = benjamini_yekutieli(best_p[has])
     out: dict[tuple[int, int], tuple[int, int]] = {}
-    for i in np.flatnonzero(best >= 0):
+    for i in np.flatnonzero(has & (adjusted >= alpha)):
         out[(int(tables[i]), int(rows[i]))] = (int(tables[best[i]]), int(rows[best[i]]))
     return [out.get((int(t), int(r))) for t, r in zip(df["table"], df["row"], strict=True)]
 
@@ -702,7 +716,7 @@ def _messages(df: pd.DataFrame, policy: AuditPolicy, tol: Tolerance, reference: 
             out.append(None)
             continue
         gap = Gap(
-            who=r.description, unit="people", what=DESCRIPTIONS[metric], reference=who,
+            who=r.who, unit="people", what=DESCRIPTIONS[metric], reference=who,
             group_count=None if r.suppressed else int(r.count), reference_count=int(r.comparison_count),
             group_value=r.value, reference_value=r.comparison_value, difference=r.difference, ratio=r.ratio,
             ci_ratio=(r.ratio_ci_low, r.ratio_ci_high), ci_difference=(r.difference_ci_low, r.difference_ci_high),
@@ -714,9 +728,8 @@ def _messages(df: pd.DataFrame, policy: AuditPolicy, tol: Tolerance, reference: 
     return out
 
 
-def headline(row: Mapping[str, Any], reference: str, metric: str) -> str:
+def headline(who: str, count: int, value: float, comparison: float, reference: str, metric: str) -> str:
     """'customers with ... (1,212 people) are offered 6.1% vs 21.4% for everyone else.'"""
-    who = "everyone else" if reference == "complement" else "everyone"
+    other = "everyone else" if reference == "complement" else "everyone"
     verb = "are offered" if metric == "selection_rate" else f"have a {DESCRIPTIONS[metric]} of"
-    return (f"{row['description']} ({int(row['count']):,} people) {verb} {pct(row['value'])} vs "
-            f"{pct(row['comparison_value'])} for {who}.")
+    return f"{who} ({int(count):,} people) {verb} {pct(value)} vs {pct(comparison)} for {other}."
