@@ -317,7 +317,8 @@ def unescape(md: str) -> str:
 
 @pytest.mark.parametrize("url_path,title", [
     ("home", "Overview"), ("overview", "Overview"), ("data", "Data & model"), ("explorer", "Threshold & budget explorer"),
-    ("mitigations", "Mitigations"), ("recommendations", "Recommendations"), ("reviews", "Reviews")])
+    ("mitigations", "Mitigations"), ("recommendations", "Recommendations"), ("reviews", "Reviews"),
+    ("excluded", "Who is excluded?")])
 def test_every_page_opens_on_its_own(url_path, title):
     at = fresh(url_path)
     no_errors(at)
@@ -551,3 +552,43 @@ def test_purchasing_power_chosen_on_the_data_page():
     assert setup["infer"] == {"kind": "spend", "customer": "customer", "amount": "basket", "n": 4}
     assert any("Ready:" in s.value for s in at.success)
     assert len(at.get("download_button")) == 3  # the audit of these settings: HTML, Markdown, JSON
+
+
+def test_who_is_excluded_equals_discover_and_a_subgroup_is_audited_on_the_overview(bank_scores):
+    from fairscan.dashboard.state import DEFAULT_SETUP
+    from fairscan.discover import discover
+
+    at = fresh("excluded")
+    no_errors(at)
+    want = discover(bank_scores, target="y", positive_label="yes", score="score", budget=0.2, exclude=["row_id"])
+    assert {m.label: m.value for m in at.metric}["Subgroups tested"] == f"{want.meta['tested']:,}"
+    table = next(d.value for d in at.dataframe if "subgroup" in d.value)
+    listed = want.listed
+    assert list(table["subgroup"].str.removeprefix("└ ")) == [w.removeprefix("customers with ") for w in listed["who"]]
+    assert list(table["people"]) == [None if s else int(c) for s, c in zip(listed["suppressed"], listed["count"],
+                                                                         strict=True)]
+    # what a selected row does: the overview audits the subgroup against everyone else
+    row = listed[~listed["suppressed"]].iloc[0]
+    tiers = {a["attribute"]: 4 for a in want.meta["attributes"] if a["kind"] == "tiers"}
+    at = fresh("overview")
+    at.session_state["setup"] = {**DEFAULT_SETUP, "subgroup": {
+        "conditions": [list(c) for c in row["conditions"]], "who": row["who"], "tiers": tiers}}
+    at.run()
+    no_errors(at)
+    assert any("Auditing a discovered subgroup" in i.value for i in at.info)
+    # oracle: the subgroup's rows by pandas, from the groups' labels (quartile tiers: pandas qcut)
+    inside = np.ones(len(bank_scores), dtype=bool)
+    for attr, group in row["conditions"]:
+        if attr in tiers:
+            codes = pd.qcut(bank_scores[attr], 4, labels=False, duplicates="drop")
+            lo_hi = group.split(" ")[0]
+            inside &= (codes + 1).astype("Int64").map(lambda q: f"Q{q}").to_numpy() == lo_hi
+        else:
+            inside &= bank_scores[attr].astype(str).to_numpy() == group
+    assert inside.sum() == row["count"]
+    r = fairscan.audit(bank_scores.assign(subgroup=np.where(inside, "in the subgroup", "everyone else")),
+                       target="y", positive_label="yes", score="score", budget=0.2, sensitive=["subgroup"],
+                       tiers=BANK_TIERS, reference={"subgroup": "everyone else"})
+    c = r.verdict_counts()
+    assert {m.label: int(m.value) for m in at.metric} == {
+        "Fail": c["fail"], "Pass": c["pass"], "Insufficient evidence": c["insufficient"]}

@@ -53,3 +53,44 @@ def test_the_checkout_app_py_only_hands_over():
     text = (ROOT / "app.py").read_text()
     assert len(text.splitlines()) < 60
     assert "from fairscan.dashboard.main import main" in text
+
+
+def test_no_import_cycle_counting_imports_inside_functions():
+    """Tarjan's strongly connected components over every import grimp finds (module level and
+    inside functions; `if TYPE_CHECKING:` imports excluded, they never run), with each
+    package's __init__ standing for its own code only."""
+    grimp = pytest.importorskip("grimp")
+    g = grimp.build_graph("fairscan", exclude_type_checking_imports=True)
+    mods = sorted(g.modules)
+    edges = {m: sorted(g.find_modules_directly_imported_by(m) & set(mods)) for m in mods}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for m in mods:
+        if m not in index:
+            visit(m)
+    assert not cycles, cycles

@@ -47,6 +47,7 @@ PAGES = [
     ("mitigations", "Mitigations", '[data-testid="stForm"]'),
     ("recommendations", "Recommendations", '[data-testid="stVegaLiteChart"]'),
     ("reviews", "Reviews", '[data-testid="stAlert"]'),
+    ("excluded", "Who is excluded?", '[data-testid="stDataFrame"]'),
 ]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 FAIRSCAN = os.environ.get("FAIRSCAN_APP") or str(Path(sys.executable).with_name("fairscan"))
@@ -231,12 +232,19 @@ def test_every_page_renders_without_error_offline(browser, server, tmp_path_fact
     assert sorted(p.name for p in shots.iterdir()) == sorted(f"{p}.png" for p, _, _ in PAGES)
 
 
-def test_explorer_slider_moves_in_the_browser(browser, server):
-    """Moving the budget slider with the keyboard reruns the page and changes the numbers."""
+def open_page(browser, server: str, path: str) -> tuple[object, object]:
+    """A new browser context showing the page at ``path`` (of PAGES) fully rendered."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(f"{server}/explorer")
-    wait_rendered(page, "Threshold & budget explorer", '[data-testid="stVegaLiteChart"]')
+    page.goto(f"{server}/{path}")
+    _, heading, ready = next(p for p in PAGES if p[0] == path)
+    wait_rendered(page, heading, ready)
+    return context, page
+
+
+def test_explorer_slider_moves_in_the_browser(browser, server):
+    """Moving the budget slider with the keyboard reruns the page and changes the numbers."""
+    context, page = open_page(browser, server, "explorer")
     offered = page.locator('[data-testid="stMetric"]').first
     before = offered.inner_text()
     slider = page.get_by_role("slider").first
@@ -249,6 +257,22 @@ def test_explorer_slider_moves_in_the_browser(browser, server):
     }}""", timeout=30_000)
     assert offered.inner_text() != before
     assert not error_texts(page)
+    context.close()
+
+
+def test_selecting_a_discovered_subgroup_audits_it_on_the_overview(browser, server):
+    """Who is excluded? -> click the first subgroup's row -> the overview audits that subgroup."""
+    context, page = open_page(browser, server, "excluded")
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection marker
+    wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')
+    assert urlparse(page.url).path == "/overview"
+    page.get_by_text("Auditing a discovered subgroup").wait_for(timeout=30_000)
+    assert not error_texts(page)
+    page.get_by_role("button", name="Stop auditing it").click()
+    page.get_by_text("Auditing a discovered subgroup").wait_for(state="detached", timeout=30_000)
     context.close()
 
 

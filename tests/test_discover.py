@@ -197,7 +197,7 @@ def test_candidates_skip_identifiers_and_wide_text_and_say_so():
         ("customer_id", "identifier-like name"), ("note", "more than 50 values")}
     with pytest.raises(FairscanError, match="'note' has more than 50 values"):
         discover(df, prediction="offer", attributes=["note"])
-    with pytest.raises(FairscanError, match="attribute column 'regoin' not found.*region"):
+    with pytest.raises(FairscanError, match=r"attribute column 'regoin' not found.*region"):
         discover(df, prediction="offer", attributes=["regoin"])
 
 
@@ -247,3 +247,26 @@ def test_bad_options_are_one_line(cli, args, words):
     r = cli("discover", "dataset:bank", "--score", "balance", "--budget", "0.2", *args)
     assert r.code == 2 and words in r.err
     assert_plain_message(r.err.strip().removeprefix("fairscan: error: "))
+
+
+def test_weights_and_an_inferred_spend_tier():
+    """Weighted values equal a weighted pandas mean; --infer-tier makes purchasing power a
+    candidate attribute, the tiers as fairscan.groups.purchasing assigns them."""
+    from fairscan.groups.purchasing import INFERRED, assign_spend_tiers
+
+    rng = np.random.default_rng(4)
+    n = 6_000
+    df = pd.DataFrame({"customer": rng.integers(0, 800, n).astype(str), "amount": rng.gamma(2, 30, n).round(2),
+                       "region": rng.choice(["N", "S", "E"], n), "w": rng.uniform(0.5, 2, n),
+                       "offer": rng.integers(0, 2, n)})
+    r = discover(df, prediction="offer", weights="w", attributes=["region"], infer_tier="spend:customer,amount,3",
+                 max_depth=2, min_size=1, suppress_below=0, top=1000, direction="both")
+    tiers = assign_spend_tiers(df, "customer", "amount", 3).astype(str)
+    frame = df.assign(**{INFERRED: tiers})
+    got = {tuple(sorted(c)): v for c, v in zip(r.subgroups["conditions"], r.subgroups["value"], strict=True)}
+    for cols in (["region"], [INFERRED], ["region", INFERRED]):
+        for key, g in frame.groupby(cols, observed=True):
+            key = key if isinstance(key, tuple) else (key,)
+            want = np.average(g["offer"], weights=g["w"])
+            assert got[tuple(sorted(zip(cols, map(str, key), strict=True)))] == pytest.approx(want, abs=1e-12)
+    assert INFERRED in {a["attribute"] for a in r.meta["attributes"]}

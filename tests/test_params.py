@@ -56,7 +56,9 @@ def test_no_attribute_is_one_error_everywhere(tmp_path: Path) -> None:
 def test_cli_and_review_file_give_the_validators_error(tmp_path: Path, cli) -> None:
     """A threshold on a prediction column: the same sentence from the CLI and a review file,
     whose error also names the file; neither reads the data (it does not exist)."""
-    expected = str(pytest.raises(FairscanError, audit_params, sensitive="sex", prediction="p", threshold=0.5).value)
+    with pytest.raises(FairscanError) as e:
+        audit_params(sensitive="sex", prediction="p", threshold=0.5)
+    expected = str(e.value)
     r = cli("audit", str(tmp_path / "missing.parquet"), "--prediction", "p", "--threshold", "0.5",
             "--sensitive", "sex", "--target", "y")
     assert r.code == 2 and r.err.strip().endswith(expected), r.err
@@ -65,9 +67,9 @@ def test_cli_and_review_file_give_the_validators_error(tmp_path: Path, cli) -> N
                    "decision: {threshold: 0.5}\n")
     from fairscan.review import run_review
 
-    with pytest.raises(FairscanError) as e:
+    with pytest.raises(FairscanError) as e2:
         run_review(cfg, write=False)
-    assert str(e.value) == f"review file '{cfg.resolve()}': {expected}"
+    assert str(e2.value) == f"review file '{cfg.resolve()}': {expected}"
     r = cli("review", "run", str(cfg))
     assert r.code == 2 and expected in r.err
 

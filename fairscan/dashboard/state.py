@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -26,12 +27,12 @@ from fairscan.inferred import INFERRED, infer_tiers
 from fairscan.params import AuditParams, audit_params
 
 __all__ = [
-    "DATA_SUFFIXES", "DEFAULT_SETUP", "MODEL_SUFFIXES", "audit_kwargs", "cached_audit",
-    "cached_compare", "cached_explorer", "cached_inference", "cached_inferred_audit",
-    "cached_tradeoff", "checked_params", "current_data", "default_groups", "full_dataset", "get_explorer",
+    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "audit_kwargs",
+    "cached_audit", "cached_compare", "cached_discovery", "cached_explorer", "cached_inference", "cached_inferred_audit",
+    "cached_tradeoff", "checked_params", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
     "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "parse_tiers",
     "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text",
-    "upload_key", "with_inferred",
+    "upload_key", "with_inferred", "with_subgroup",
 ]
 
 DEFAULT_SETUP: dict[str, Any] = {
@@ -96,12 +97,73 @@ def current_data(setup: dict[str, Any]) -> tuple[str, pd.DataFrame, dict[str, An
                                 "reloads): upload it again on the Data & model page")
         data_id, df = setup["upload_id"], info["df"]
     data_id, df, proxy = with_inferred(data_id, df, setup)
+    data_id, df = with_subgroup(data_id, df, setup)
     return data_id, df, {**info, "proxy": proxy}
 
 
 def groups_of(setup: dict[str, Any]) -> list[str]:
-    """The categorical attributes to audit by, with the inferred tier when there is one."""
-    return [*setup["sensitive"], *([INFERRED] if setup.get("infer") else [])]
+    """The categorical attributes to audit by, with the inferred tier when there is one and
+    the discovered subgroup when one is being audited."""
+    return [*setup["sensitive"], *([INFERRED] if setup.get("infer") else []),
+            *([SUBGROUP] if setup.get("subgroup") else [])]
+
+
+#: the column that marks a discovered subgroup audited on the overview, and its two groups
+SUBGROUP = "subgroup"
+IN_SUBGROUP, EVERYONE_ELSE = "in the subgroup", "everyone else"
+
+
+def with_subgroup(data_id: str, df: pd.DataFrame, setup: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The rows with a column marking the discovered subgroup being audited, if any: each row's
+    groups resolved as the discovery resolved them (fairscan.groups.assign_groups)."""
+    sub = setup.get("subgroup")
+    if not sub:
+        return data_id, df
+    from fairscan.groups import assign_groups
+
+    conditions = [tuple(c) for c in sub["conditions"]]
+    cols = [a for a, _ in conditions]
+    tiers = {c: t for c, t in sub["tiers"].items() if c in cols}
+    groups = assign_groups(df, [c for c in cols if c not in tiers], tiers)
+    inside = np.ones(len(df), dtype=bool)
+    for attr, group in conditions:
+        inside &= groups[attr].astype(str).to_numpy() == group
+    marks = pd.Categorical(np.where(inside, IN_SUBGROUP, EVERYONE_ELSE), categories=[IN_SUBGROUP, EVERYONE_ELSE])
+    return f"{data_id}+{json.dumps(sub, sort_keys=True)}", df.assign(**{SUBGROUP: marks})
+
+
+def discover_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
+    """fairscan.discover keyword arguments of the current settings' data, label and decision."""
+    kw: dict[str, Any] = {"target": setup["target"], "positive_label": setup["positive_label"]}
+    if setup["decision"] == "prediction":
+        kw["prediction"] = setup["prediction"]
+    else:
+        kw["score"] = setup["score"]
+        kw[setup["decision"]] = setup[setup["decision"]]
+    return kw
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _discovery(key: str, _df: pd.DataFrame) -> Any:
+    from fairscan.discover import discover
+
+    kw = json.loads(key)
+    kw.pop("data_id")
+    bar = st.progress(0.0, text="Searching the subgroups…")
+    try:
+        return discover(_df, progress=lambda f, text: bar.progress(min(1.0, f), text=text[:1].upper() + text[1:]),
+                        **kw)
+    finally:
+        bar.empty()
+
+
+def cached_discovery(setup: dict[str, Any], **options: Any) -> Any:
+    """Subgroup discovery on the current rows (without an audited subgroup's marks), cached per
+    settings; ``options``: metric, max_depth, min_size, direction, reference."""
+    data_id, df, _ = current_data({**setup, "subgroup": None})
+    drop = [c for c in (modeling.ROW_ID,) if c in df.columns]
+    kw = {**discover_kwargs(setup), **options, "exclude": drop, "data_id": data_id}
+    return _discovery(json.dumps(kw, sort_keys=True, default=jsonable), df)
 
 
 def audit_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +177,8 @@ def audit_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
         kw[setup["decision"]] = setup[setup["decision"]]
     audited = {*kw["sensitive"], *kw["tiers"]}
     reference = {a: g for a, g in (setup.get("reference") or {}).items() if a in audited}
+    if setup.get("subgroup"):  # the discovered subgroup is compared with everyone else, as it was found
+        reference[SUBGROUP] = EVERYONE_ELSE
     if reference:  # a group's name, or a tier's short name (Q4): fairscan.audit resolves it
         kw["reference"] = reference
     return kw

@@ -26,6 +26,7 @@ __all__ = [
 #: URL path -> (title, navigation section); the page's script is views/<URL path>.py
 PAGES: dict[str, tuple[str, str]] = {
     "overview": ("Overview", "Targeting"),
+    "excluded": ("Who is excluded?", "Targeting"),
     "explorer": ("Threshold & budget", "Targeting"),
     "mitigations": ("Mitigations", "Targeting"),
     "data": ("Data & model", "Setup"),

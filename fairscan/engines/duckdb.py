@@ -62,7 +62,7 @@ from fairscan.engines.sql import (
     histogram_key,
     sql_literal,
 )
-from fairscan.errors import FairscanError, plain
+from fairscan.errors import FairscanError
 from fairscan.types import Attribute, Decision, Label
 
 __all__ = ["FETCH_LIMIT", "FILE_COL", "SRC", "DuckDBEngine", "quote"]
@@ -150,12 +150,9 @@ class DuckDBEngine(SqlEngine):
             import duckdb
         except ImportError:
             raise FairscanError("the DuckDB engine needs the duckdb package: pip install 'fairscan[duckdb]'") from None
-        self._setup(quantiles)
-        if data_hash not in ("sha256", "fast"):
-            raise FairscanError(f"data_hash must be 'sha256' or 'fast', got {plain(data_hash)}")
+        self._setup(quantiles, data_hash)
         self._duckdb = duckdb
         self.memory_limit = memory_limit
-        self.data_hash = data_hash
         self._source = SRC
         self._rel = None
         self._frame = None

@@ -56,7 +56,7 @@ from fairscan.engines import sql as shared
 from fairscan.engines.base import missing_code
 from fairscan.engines.datahash import DataHasher, arrow_codes, arrow_numbers, hashed_columns
 from fairscan.engines.sql import POS, GroupQuery, RankSource, SqlEngine, SqlRanks
-from fairscan.errors import FairscanError, plain
+from fairscan.errors import FairscanError
 from fairscan.types import Decision
 
 __all__ = ["FETCH_LIMIT", "SparkEngine", "local_session"]
@@ -138,10 +138,7 @@ class SparkEngine(SqlEngine):
             from pyspark.sql import functions as F
         except ImportError:
             raise FairscanError("the Spark engine needs pyspark: pip install 'fairscan[spark]'") from None
-        self._setup(quantiles)
-        if data_hash not in ("sha256", "fast"):
-            raise FairscanError(f"data_hash must be 'sha256' or 'fast', got {plain(data_hash)}")
-        self.data_hash = data_hash
+        self._setup(quantiles, data_hash)
         self.F = F
         self.relative_error = float(relative_error)
         if isinstance(data, DataFrame):

@@ -411,11 +411,14 @@ class SqlEngine(Engine):
     _float_types: frozenset[str] = frozenset({"float", "double"})
     _max_position: float = float(1 << 53)
 
-    def _setup(self, quantiles: str) -> None:
-        """The state every SQL engine keeps (call first in ``__init__``)."""
+    def _setup(self, quantiles: str, data_hash: str) -> None:
+        """The state every SQL engine keeps, its options checked (call first in ``__init__``)."""
         if quantiles not in ("exact", "approx"):
             raise FairscanError(f"quantiles must be 'exact' or 'approx', got {plain(quantiles)}")
+        if data_hash not in ("sha256", "fast"):
+            raise FairscanError(f"data_hash must be 'sha256' or 'fast', got {plain(data_hash)}")
         self.quantile_mode = quantiles
+        self.data_hash = data_hash
         self.files: list[str] = []
         self.format: str | None = None
         self._cache: dict[tuple, Any] = {}

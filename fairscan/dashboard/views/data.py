@@ -193,6 +193,8 @@ def page_data() -> None:
     except FairscanError as e:
         st.error(str(e), icon=":material/error:")
         return
+    if any(new.get(k) != setup.get(k) for k in ("source", "dataset", "upload_id")):
+        new["subgroup"] = None  # a subgroup found in other data does not apply to these
     st.session_state["setup"] = new
     try:
         r = run_audit(new)

@@ -6,7 +6,13 @@ from typing import Any
 
 import streamlit as st
 
-from fairscan.dashboard.state import cached_inferred_audit, current_data, get_setup, run_audit
+from fairscan.dashboard.state import (
+    SUBGROUP,
+    cached_inferred_audit,
+    current_data,
+    get_setup,
+    run_audit,
+)
 from fairscan.dashboard.widgets import VERDICT_LABELS, downloads, group_table, md, show_chart
 from fairscan.inferred import INFERRED
 from fairscan.narrative import headlines, verdict_sentence
@@ -35,10 +41,24 @@ def inference_note(setup: dict[str, Any], info: dict[str, Any]) -> None:
         st.dataframe(inf.comparison, hide_index=True, key="ov_inferred")
 
 
+def subgroup_note(setup: dict[str, Any]) -> None:
+    """On the overview: the discovered subgroup being audited, and the way back."""
+    sub = setup.get("subgroup")
+    if not sub:
+        return
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.info(f"Auditing a discovered subgroup, '{SUBGROUP}': {md(sub['who'])}, against everyone else.",
+            icon=":material/manage_search:")
+    if c2.button("Stop auditing it", key="ov_clear_subgroup"):
+        st.session_state["setup"] = {**setup, "subgroup": None}
+        st.rerun()
+
+
 def page_overview() -> None:
     setup = get_setup()
     r = run_audit(setup)
     st.title("Overview")
+    subgroup_note(setup)
     st.caption(f"{r.meta['n_rows']:,} customers · decision: {md(r.meta['decision']['description'])} · groups "
                f"below {r.meta['settings']['min_group_size']} people get no verdict")
     counts = r.verdict_counts()
