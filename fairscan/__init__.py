@@ -1,7 +1,10 @@
 """fairscan: find and fix disparate exclusion in targeting and recommendation models."""
 
 from fairscan.audit import AuditResult, audit
+from fairscan.discover import DiscoveryResult, discover
 from fairscan.errors import FairscanError
+from fairscan.explain import ExplainResult, explain
 from fairscan.version import __version__
 
-__all__ = ["AuditResult", "FairscanError", "__version__", "audit"]
+__all__ = ["AuditResult", "DiscoveryResult", "ExplainResult", "FairscanError", "__version__", "audit", "discover",
+           "explain"]

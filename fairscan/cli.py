@@ -19,7 +19,7 @@ from fairscan.validation import parse_budget
 
 __all__ = [
     "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_datasets", "cmd_demo",
-    "cmd_discover", "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
+    "cmd_discover", "cmd_explain", "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
     "cmd_train_recommender", "main",
 ]
 
@@ -508,6 +508,24 @@ def cmd_discover(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(a: argparse.Namespace) -> int:
+    from fairscan.explain import explain
+    from fairscan.report.explain import render_explain_html, render_explain_markdown
+
+    if (a.threshold is None) == (a.budget is None):
+        raise FairscanError("give exactly one of --threshold T or --budget K: the decision the gap is measured on")
+    result = explain(
+        a.data, model=a.model, group=a.group, reference=a.reference, tiers=_tiers(a.tiers), threshold=a.threshold,
+        budget=parse_budget(a.budget, "--budget"), favourable_decision=a.favourable_decision, features=a.features,
+        n_permutations=a.n_permutations, n_boot=a.n_boot, proxies=not a.no_proxies, seed=a.seed,
+        trust=a.trust or (), trust_pickle=a.trust_pickle, progress=_progress(),
+    )
+    render = {"json": lambda r: r.to_json(), "md": render_explain_markdown, "html": render_explain_html,
+              "table": render_explain_markdown}[a.format]
+    _write(render(result), a.out)
+    return EXIT_OK
+
+
 def _progress() -> Any:
     """A progress line on stderr when it is a terminal (nothing in pipes, logs and CI)."""
     if not sys.stderr.isatty():
@@ -570,6 +588,37 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--direction", choices=("excluded", "favoured", "both"), default="excluded",
                     help="list subgroups worse off (default), better off, or both")
     dc.set_defaults(func=cmd_discover)
+
+    ex = sub.add_parser("explain", help="why a group is offered less: the gap attributed to the model's features",
+                        description="Split the selection-rate gap between a group and its reference into one "
+                                    "contribution per model feature (Shapley decomposition of giving the group the "
+                                    "reference's features), with intervals, what-if rates and proxies.")
+    ex.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    ex.add_argument("--model", required=True, metavar="PATH",
+                    help="the model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
+    ex.add_argument("--trust", action="append", metavar="TYPE",
+                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
+    ex.add_argument("--trust-pickle", action="store_true",
+                    help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
+    ex.add_argument("--group", required=True, metavar="ATTR=GROUP",
+                    help="the group to explain, e.g. balance=Q1 or sex=Female (several: a=x,b=y)")
+    ex.add_argument("--reference", metavar="ATTR=GROUP", help="the reference group (default: everyone else)")
+    ex.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
+                    help="how a number is cut into groups (default: 4 quantile tiers)")
+    ex.add_argument("--threshold", type=float, help="offer when score >= T")
+    ex.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
+    ex.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
+                    help="which decision is favourable: 1 = offer (default), 0 for risk scores")
+    ex.add_argument("--features", nargs="+", metavar="COL", help="the features to attribute to (default: the model's)")
+    ex.add_argument("--n-permutations", type=int, metavar="R",
+                    help="passes (new donors, new permutations); default: as many as fit the scoring budget")
+    ex.add_argument("--n-boot", type=int, default=500, metavar="B", help="bootstrap replicates (default 500)")
+    ex.add_argument("--no-proxies", action="store_true", help="skip the proxy check of the top features")
+    ex.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ex.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                    help="table (terminal), json (the documented schema), md or html (reports)")
+    ex.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    ex.set_defaults(func=cmd_explain)
 
     ds = sub.add_parser("datasets", help="list or describe the bundled real datasets")
     ds.add_argument("action", choices=("list", "show"))

@@ -25,8 +25,14 @@ from fairscan.types import Decision
 from fairscan.validation import binary_positive, parse_budget, resolve_budget
 
 __all__ = [
-    "AuditParams", "DecisionRule", "ModelSource", "audit_params", "check_column",
-    "decision_rule", "group_spec",
+    "AuditParams",
+    "DecisionRule",
+    "ModelSource",
+    "audit_params",
+    "check_column",
+    "decision_rule",
+    "group_spec",
+    "outward",
 ]
 
 
@@ -98,7 +104,7 @@ class DecisionRule:
             "budget": d.k,
             "favourable_decision": d.favourable,
             "favourable_meaning": "offer" if d.favourable == 1 else "no refusal",
-            "score_range": _outward(score_range) if score_range else None,
+            "score_range": outward(score_range) if score_range else None,
             "description": text,
         }
 
@@ -256,7 +262,7 @@ def audit_params(
     )
 
 
-def _outward(r: tuple[float, float], digits: int = 3) -> list[float]:
+def outward(r: tuple[float, float], digits: int = 3) -> list[float]:
     """A range rounded outward to ``digits`` significant digits: the scale of the scores
     without publishing the lowest and highest customer's own score."""
 
