@@ -318,7 +318,7 @@ def unescape(md: str) -> str:
 @pytest.mark.parametrize("url_path,title", [
     ("home", "Overview"), ("overview", "Overview"), ("data", "Data & model"), ("explorer", "Threshold & budget explorer"),
     ("mitigations", "Mitigations"), ("recommendations", "Recommendations"), ("reviews", "Reviews"),
-    ("excluded", "Who is excluded?")])
+    ("excluded", "Who is excluded?"), ("why", "Why?")])
 def test_every_page_opens_on_its_own(url_path, title):
     at = fresh(url_path)
     no_errors(at)
@@ -592,3 +592,23 @@ def test_who_is_excluded_equals_discover_and_a_subgroup_is_audited_on_the_overvi
     c = r.verdict_counts()
     assert {m.label: int(m.value) for m in at.metric} == {
         "Fail": c["fail"], "Pass": c["pass"], "Insufficient evidence": c["insufficient"]}
+
+
+def test_why_equals_explain_for_the_first_failing_group(bank_scores):
+    from fairscan.explain import explain
+
+    at = fresh("why")
+    no_errors(at)
+    label = at.selectbox(key="why_group").value
+    r = fairscan.audit(bank_scores, target="y", positive_label="yes", score="score", budget=0.2, tiers=BANK_TIERS)
+    f = r.findings[r.findings["verdict"] == "fail"].iloc[0]
+    assert label == f"{f['attribute']} = {f['group']} vs {f['reference']}"
+    rows = fairscan.datasets.load("bank").iloc[bank_scores["row_id"].to_numpy()].reset_index(drop=True)
+    data = rows.assign(**{c: bank_scores[c].to_numpy() for c in bank_scores.columns})
+    want = explain(data, model="reference:bank", group={f["attribute"]: f["group"]},
+                   reference={f["attribute"]: f["reference"]}, tiers=BANK_TIERS, budget=0.2)
+    got = {m.label: m.value for m in at.metric}
+    assert got["Gap"] == f"{100 * want.meta['gap']:+.1f} pts"
+    assert got["Explained by the features"] == f"{100 * want.meta['explained']:+.1f} pts"
+    table = next(d.value for d in at.dataframe if "feature" in d.value)
+    assert list(table["feature"]) == list(want.contributions["feature"])

@@ -48,6 +48,7 @@ PAGES = [
     ("recommendations", "Recommendations", '[data-testid="stVegaLiteChart"]'),
     ("reviews", "Reviews", '[data-testid="stAlert"]'),
     ("excluded", "Who is excluded?", '[data-testid="stDataFrame"]'),
+    ("why", "Why?", '[data-testid="stVegaLiteChart"]'),
 ]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 FAIRSCAN = os.environ.get("FAIRSCAN_APP") or str(Path(sys.executable).with_name("fairscan"))

@@ -28,9 +28,9 @@ from fairscan.params import AuditParams, audit_params
 
 __all__ = [
     "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "audit_kwargs",
-    "cached_audit", "cached_compare", "cached_discovery", "cached_explorer", "cached_inference", "cached_inferred_audit",
+    "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer", "cached_inference", "cached_inferred_audit",
     "cached_tradeoff", "checked_params", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
-    "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "parse_tiers",
+    "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "model_of", "parse_tiers",
     "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text",
     "upload_key", "with_inferred", "with_subgroup",
 ]
@@ -155,6 +155,40 @@ def _discovery(key: str, _df: pd.DataFrame) -> Any:
                         **kw)
     finally:
         bar.empty()
+
+
+def model_of(setup: dict[str, Any]) -> Any:
+    """The model behind the current scores: the bundled dataset's reference model, an uploaded
+    model, or None (uploaded scores without their model)."""
+    if setup["source"] == "dataset":
+        return f"reference:{setup['dataset']}"
+    return st.session_state.get("uploads", {}).get(setup["upload_id"], {}).get("model")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _explanation(key: str, _df: pd.DataFrame, _model: Any) -> Any:
+    from fairscan.explain import explain
+
+    kw = json.loads(key)
+    kw.pop("data_id")
+    bar = st.progress(0.0, text="Explaining the gap…")
+    try:
+        return explain(_df, model=_model, progress=lambda f, text: bar.progress(min(1.0, f), text=text[:1].upper() +
+                                                                                text[1:]), **kw)
+    finally:
+        bar.empty()
+
+
+def cached_explanation(setup: dict[str, Any], group: dict[str, str], reference: dict[str, str] | None) -> Any:
+    """The gap of ``group`` against ``reference`` (None: everyone else) attributed to the
+    model's features, cached per settings."""
+    data_id, df, _ = current_data(setup)
+    if setup["source"] == "dataset":  # the held-out scores carry the groups; the model reads every feature
+        full = full_dataset(setup["dataset"]).iloc[df[modeling.ROW_ID].to_numpy()].reset_index(drop=True)
+        df = full.assign(**{c: df[c].to_numpy() for c in df.columns})
+    kw = {"group": group, "reference": reference or None, "tiers": setup["tiers"],
+          setup["decision"]: setup[setup["decision"]], "data_id": data_id}
+    return _explanation(json.dumps(kw, sort_keys=True, default=jsonable), df, model_of(setup))
 
 
 def cached_discovery(setup: dict[str, Any], **options: Any) -> Any:

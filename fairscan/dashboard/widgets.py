@@ -27,6 +27,7 @@ __all__ = [
 PAGES: dict[str, tuple[str, str]] = {
     "overview": ("Overview", "Targeting"),
     "excluded": ("Who is excluded?", "Targeting"),
+    "why": ("Why?", "Targeting"),
     "explorer": ("Threshold & budget", "Targeting"),
     "mitigations": ("Mitigations", "Targeting"),
     "data": ("Data & model", "Setup"),

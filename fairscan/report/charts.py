@@ -18,7 +18,7 @@ from fairscan.policy import four_fifths_line
 
 __all__ = [
     "BAR", "BELOW", "SCHEMA", "Spec", "before_after", "group_bars", "heatmap", "pareto",
-    "rate_curves", "strength_lines", "trend",
+    "rate_curves", "strength_lines", "trend", "waterfall",
 ]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -229,3 +229,27 @@ def trend(df: pd.DataFrame, title: str) -> Spec:
         {"mark": {"type": "text", "dy": -9}, "encoding": {"x": x, "y": y, "text": _field("label", "nominal"),
                                                           "color": colour}},
     ], 320, d)
+
+
+def waterfall(steps: list[tuple[str, float, float]]) -> Spec:
+    """From the reference's rate to the group's: a bar per step (label, start, end) in order,
+    the two ends as totals, each feature's step red where it lowers the rate, green where it
+    raises it, with its size in points."""
+    rows = []
+    for i, (label, start, end) in enumerate(steps):
+        total = i in (0, len(steps) - 1)
+        rows.append({"order": i, "step": label, "start": start, "end": end,
+                     "kind": "total" if total else "lowers" if end < start else "raises",
+                     "text": f"{100 * end:.1f}%" if total else f"{100 * (end - start):+.1f} pts"})
+    d = pd.DataFrame(rows)
+    x = _field("step", "nominal", sort={"field": "order"}, title=None, axis={"labelAngle": -30, "labelLimit": 140})
+    colour = {"field": "kind", "type": "nominal", "title": None,
+              "scale": {"domain": ["total", "lowers", "raises"], "range": [BAR, BELOW, "#54a24b"]}}
+    return _chart([
+        {"mark": {"type": "bar"}, "encoding": {
+            "x": x, "y": _field("start", title="selection rate", axis={"format": "%"}), "y2": {"field": "end"},
+            "color": colour,
+            "tooltip": [_field("step", "nominal"), _field("text", "nominal", title="value")]}},
+        {"mark": {"type": "text", "dy": -6}, "encoding": {
+            "x": x, "y": {"field": "end", "type": "quantitative"}, "text": _field("text", "nominal")}},
+    ], 300, d)
