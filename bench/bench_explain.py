@@ -94,7 +94,6 @@ def synthetic(n: int = 100_000, seed: int = 0) -> tuple[pd.DataFrame, object]:
     pre = ColumnTransformer([("cat", OrdinalEncoder(), ["c0", "c1", "c2"])], remainder="passthrough")
     model = Pipeline([("pre", pre), ("gbm", HistGradientBoostingClassifier(max_iter=100, random_state=seed))])
     model.fit(X, y)
-    model.feature_names_in_ = np.array(X.columns)
     return X.assign(half=half), model
 
 
@@ -123,25 +122,35 @@ def shap_comparison() -> None:
     rows = group.sample(500, random_state=1)
     background = ref.sample(200, random_state=2)
 
-    def f(x: pd.DataFrame) -> np.ndarray:
-        return np.asarray(modeling.score(model, pd.DataFrame(x, columns=feats), card=card))
+    # SHAP's maskers need numbers: text features travel as codes and are decoded for the model
+    levels = {c: pd.Index(pd.concat([rows[c], background[c]]).astype(str).unique()) for c in feats
+              if not pd.api.types.is_numeric_dtype(df[c])}
+
+    def encode(frame: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([levels[c].get_indexer(frame[c].astype(str)) if c in levels else
+                                frame[c].to_numpy(dtype=float) for c in feats])
+
+    def f(x: np.ndarray) -> np.ndarray:
+        frame = pd.DataFrame({c: levels[c][x[:, j].astype(int)] if c in levels else x[:, j]
+                              for j, c in enumerate(feats)})
+        return np.asarray(modeling.score(model, frame, card=card))
 
     t0 = time.perf_counter()
-    explainer = shap.explainers.Permutation(f, shap.maskers.Independent(background[feats], max_samples=200))
-    values = explainer(rows[feats], max_evals=2 * len(feats) + 1, silent=True).values
+    explainer = shap.explainers.Permutation(f, shap.maskers.Independent(encode(background), max_samples=200))
+    values = explainer(encode(rows), max_evals=2 * len(feats) + 1, silent=True).values
     t_shap = time.perf_counter() - t0
     shap_mean = pd.Series(values.mean(axis=0), index=feats)
     # the same rows and the same background: the group's 500 rows, donors from the 200 Q4 rows
     both = pd.concat([rows.assign(side="group"), background.assign(side="reference")], ignore_index=True)
     t0 = time.perf_counter()
     ours = explain(both, model="reference:bank", group="side=group", reference="side=reference", budget=0.2,
-                   proxies=False, n_permutations=50, n_boot=0)
+                   proxies=False, n_permutations=4, n_boot=0)
     t_ours = time.perf_counter() - t0
-    mine = -ours.contributions.set_index("feature")["score_contribution"]  # SHAP: the group minus the background
+    mine = ours.contributions.set_index("feature")["score_contribution"]  # both: the group minus the background
     diff = (mine - shap_mean.loc[mine.index]).abs()
     top = mine.abs().sort_values(ascending=False).index[:3]
     print(f"4. SHAP {shap.__version__} permutation explainer, 500 rows of Q1, 200 background rows of Q4: {t_shap:.1f} s; "
-          f"fairscan's mean-score decomposition on the same rows and background (50 passes): {t_ours:.1f} s; "
+          f"fairscan's mean-score decomposition on the same rows and background (4 exact passes): {t_ours:.1f} s; "
           f"largest difference of the group-mean values {diff.max():.4f} (score units); top features "
           + ", ".join(f"{k} fairscan {mine[k]:+.4f} / SHAP {shap_mean[k]:+.4f}" for k in top))
 

@@ -310,8 +310,9 @@ def explain(
     note(0.75, "bootstrapping the intervals")
     boot_c, boot_s = _two_sample_bootstrap(np.stack(phis), np.stack(phis_s), np.stack(picks), len(donors_pool),
                                            n_boot, rng)
-    c_lo, c_hi = percentile_interval(boot_c, confidence)
-    s_lo, s_hi = percentile_interval(boot_s, confidence)
+    nan = np.full(p, np.nan)
+    c_lo, c_hi = percentile_interval(boot_c, confidence) if n_boot else (nan, nan)
+    s_lo, s_hi = percentile_interval(boot_s, confidence) if n_boot else (nan, nan)
     bg = rng.integers(0, n_g, size=(n_boot, n_g)) if n_boot else None
     br = rng.integers(0, n_r, size=(n_boot, n_r)) if n_boot else None
     d_g, d_r = d_all[g_rows].astype(float), d_all[r_rows].astype(float)

@@ -113,6 +113,12 @@ def test_bad_requests_are_one_line(known, kw, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
+def test_without_bootstrap_the_intervals_are_null(known):
+    r = explain(known, model=TwoFeatureModel(), group="g=A", threshold=0.5, n_boot=0, proxies=False)
+    assert r.contributions["contribution_ci_low"].isna().all() and r.what_if["selection_rate_ci_high"].isna().all()
+    assert json.loads(r.to_json())["gap_ci"] == [None, None]
+
+
 def test_a_small_group_is_never_explained(known):
     tiny = known.assign(g=np.where(np.arange(len(known)) < 5, "tiny", known["g"]))
     with pytest.raises(FairscanError, match="fewer than 10 people"):
