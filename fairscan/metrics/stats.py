@@ -178,17 +178,21 @@ def fisher_exact(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> 
     return out
 
 
+def _ranked(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(output full of NaN, the defined p-values' positions from smallest to largest, those
+    p-values): the frame every step-wise adjustment fills in."""
+    p = np.asarray(p, dtype=float)
+    idx = np.flatnonzero(~np.isnan(p))
+    order = idx[np.argsort(p[idx], kind="stable")]
+    return np.full(p.shape, np.nan), order, p[order]
+
+
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values; NaN entries are ignored and stay NaN."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    m = len(idx)
-    if m == 0:
-        return out
-    order = idx[np.argsort(p[idx], kind="stable")]
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = adj
+    out, order, ranked = _ranked(p)
+    m = len(order)
+    if m:
+        out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * ranked))
     return out
 
 
@@ -196,16 +200,12 @@ def benjamini_yekutieli(p: np.ndarray) -> np.ndarray:
     """Benjamini-Yekutieli adjusted p-values: false discovery rate control under any
     dependence between the tests (overlapping subgroups), at the price of a factor
     sum(1/i, i=1..m). NaN entries are ignored and stay NaN."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    m = len(idx)
-    if m == 0:
-        return out
-    order = idx[np.argsort(p[idx], kind="stable")]
-    c = float(np.sum(1.0 / np.arange(1, m + 1)))
-    scaled = p[order] * m * c / np.arange(1, m + 1)
-    out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    out, order, ranked = _ranked(p)
+    m = len(order)
+    if m:
+        rank = np.arange(1, m + 1)
+        scaled = ranked * m * float(np.sum(1.0 / rank)) / rank
+        out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return out
 
 
