@@ -1,10 +1,11 @@
 """fairscan: find and fix disparate exclusion in targeting and recommendation models."""
 
 from fairscan.audit import AuditResult, audit
+from fairscan.compare import ComparisonResult, compare
 from fairscan.discover import DiscoveryResult, discover
 from fairscan.errors import FairscanError
 from fairscan.explain import ExplainResult, explain
 from fairscan.version import __version__
 
-__all__ = ["AuditResult", "DiscoveryResult", "ExplainResult", "FairscanError", "__version__", "audit", "discover",
-           "explain"]
+__all__ = ["AuditResult", "ComparisonResult", "DiscoveryResult", "ExplainResult", "FairscanError", "__version__",
+           "audit", "compare", "discover", "explain"]

@@ -18,7 +18,7 @@ from fairscan.errors import FairscanError, plain
 from fairscan.validation import parse_budget
 
 __all__ = [
-    "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_datasets", "cmd_demo",
+    "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_compare", "cmd_datasets", "cmd_demo",
     "cmd_discover", "cmd_explain", "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
     "cmd_train_recommender", "main",
 ]
@@ -526,6 +526,26 @@ def cmd_explain(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from fairscan.compare import compare
+
+    target, positive = _label_defaults(a)
+    result = compare(
+        a.data, models=a.model, scores=a.score, predictions=a.prediction, threshold=a.threshold,
+        budget=parse_budget(a.budget, "--budget"), target=target, positive_label=positive, sensitive=a.sensitive,
+        tiers=_tiers(a.tiers), reference=_references(a.reference) or None, margin=a.margin, n_boot=a.n_boot,
+        min_group_size=a.min_group_size, suppress_below=a.suppress_below, seed=a.seed, trust=a.trust or (),
+        trust_pickle=a.trust_pickle,
+    )
+    if a.format == "json":
+        _write(result.to_json(), a.out)
+        return EXIT_OK
+    from fairscan.report.table import render_comparison
+
+    _write(render_comparison(result, width=None if a.out is None else 120), a.out)
+    return EXIT_OK
+
+
 def _progress() -> Any:
     """A progress line on stderr when it is a terminal (nothing in pipes, logs and CI)."""
     if not sys.stderr.isatty():
@@ -619,6 +639,35 @@ def build_parser() -> argparse.ArgumentParser:
                     help="table (terminal), json (the documented schema), md or html (reports)")
     ex.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
     ex.set_defaults(func=cmd_explain)
+
+    cp = sub.add_parser("compare", help="is the challenger fairer than the champion? two models on the same rows",
+                        description="Compare model A (champion) with model B (challenger) on the same customers: per "
+                                    "group, each model's rates, the paired change with intervals, McNemar's test, "
+                                    "who gains and who loses the offer, and a verdict against a margin.")
+    cp.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    cp.add_argument("--model", action="append", metavar="PATH", help="a model (twice: A then B)")
+    cp.add_argument("--score", action="append", metavar="COL", help="a score column (twice: A then B)")
+    cp.add_argument("--prediction", action="append", metavar="COL", help="a 0/1 decision column (twice: A then B)")
+    cp.add_argument("--trust", action="append", metavar="TYPE",
+                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
+    cp.add_argument("--trust-pickle", action="store_true",
+                    help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
+    cp.add_argument("--threshold", type=float, help="offer when score >= T (both models)")
+    cp.add_argument("--budget", help="offer to the top K rows by score, or the top fraction: the same for both")
+    cp.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
+    cp.add_argument("--positive-label", metavar="VALUE", help="label value that counts as positive")
+    cp.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
+    cp.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2", help="as for audit")
+    cp.add_argument("--reference", action="append", metavar="ATTR=GROUP", help="as for audit")
+    cp.add_argument("--margin", type=float, help="non-inferiority margin on a rate (default: a quarter of the "
+                                                 "metric's tolerance width)")
+    cp.add_argument("--n-boot", type=int, default=1000, metavar="B", help="paired bootstrap replicates (default 1000)")
+    cp.add_argument("--min-group-size", type=int, default=30, metavar="N", help="as for audit")
+    cp.add_argument("--suppress-below", type=int, default=10, metavar="K", help="as for audit")
+    cp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    cp.add_argument("--format", choices=("table", "json"), default="table", help="table (terminal) or json")
+    cp.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    cp.set_defaults(func=cmd_compare)
 
     ds = sub.add_parser("datasets", help="list or describe the bundled real datasets")
     ds.add_argument("action", choices=("list", "show"))

@@ -13,8 +13,14 @@ from rich.text import Text
 from fairscan.report.common import AuditLike, count_text
 
 __all__ = [
-    "console", "render_card", "render_dataset_list", "render_history", "render_inferred",
-    "render_proxies", "render_table",
+    "console",
+    "render_card",
+    "render_comparison",
+    "render_dataset_list",
+    "render_history",
+    "render_inferred",
+    "render_proxies",
+    "render_table",
 ]
 
 _STYLE = {"fail": "bold red", "insufficient": "yellow", "pass": "green"}
@@ -187,4 +193,37 @@ def render_inferred(inferred: Any) -> str:
         t.add_row(*[("—" if v is None or (isinstance(v, float) and math.isnan(v)) else
                      f"{v:+.3f}" if isinstance(v, float) else str(v)) for v in (r.get(c) for c in cols)])
     con.print(t)
+    return buf.getvalue()
+
+
+def render_comparison(result: Any, width: int | None = None) -> str:
+    """Champion (A) against challenger (B): each change with its paired interval and verdict,
+    and who gains and who loses the offer."""
+    con, buf = console(width)
+    m = result.meta
+    counts = result.verdict_counts()
+    names = " vs ".join(x.get("model") or x.get("column") or x["name"] for x in m["models"])
+    con.print(Text(f"fairscan compare · {m['n_rows']:,} rows · {names}", style="bold"))
+    con.print(f"verdicts: {counts['worse']} worse · {counts['insufficient']} insufficient · "
+              f"{counts['not worse']} not worse · {counts['better']} better")
+    t = Table(title="Changes B − A (paired 95% intervals; McNemar, Holm-adjusted)")
+    for c in ("verdict", "attribute", "group", "metric", "A", "B", "change (pts)", "gap change (pts)"):
+        t.add_column(c, justify="left" if c in ("verdict", "attribute", "group", "metric") else "right")
+    style = {"worse": "bold red", "better": "green", "not worse": "green", "insufficient": "yellow"}
+    for r in result.changes.to_dict("records"):
+        if r["suppressed"]:
+            t.add_row(r["verdict"], r["attribute"], str(r["group"]), r["metric"], "—", "—", "suppressed", "")
+            continue
+        ch = f"{100 * r['change']:+.1f} ({100 * r['change_ci_low']:+.1f} to {100 * r['change_ci_high']:+.1f})"
+        gc = "" if math.isnan(r["gap_change"]) else f"{100 * r['gap_change']:+.1f}"
+        t.add_row(Text(r["verdict"], style=style[r["verdict"]]), r["attribute"], str(r["group"]), r["metric"],
+                  f"{100 * r['value_a']:.1f}%", f"{100 * r['value_b']:.1f}%", ch, gc)
+    con.print(t)
+    s = Table(title="Who gains and who loses the offer")
+    for c in ("attribute", "group", "people", "gained (B only)", "lost (A only)"):
+        s.add_column(c, justify="left" if c in ("attribute", "group") else "right")
+    for r in result.switches.to_dict("records"):
+        cells = ["—"] * 3 if r["suppressed"] else [f"{r['count']:,}", f"{r['gained']:,}", f"{r['lost']:,}"]
+        s.add_row(r["attribute"], str(r["group"]), *cells)
+    con.print(s)
     return buf.getvalue()

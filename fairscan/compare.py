@@ -1,0 +1,327 @@
+"""Is the challenger fairer than the champion? Two models' decisions on the same customers,
+compared pair by pair.
+
+Both decisions of a row are counted together: per group, 8 cells over (outcome, decision A,
+decision B). Each model's rates are sums of those cells (its 4-cell table), so A's values
+equal a single-model audit's exactly; the change B - A and the change in the gap to the
+reference are differences of the same cells. Intervals come from the **paired bootstrap**: a
+multinomial draw over each group's 8 cells (the pairing kept), one matrix product per
+replicate. Within a group, **McNemar's exact test** asks whether the customers A offers and B
+does not (lost) are as many as those B offers and A does not (gained), among the metric's
+denominator (everyone for the selection rate; those with a positive outcome for the true
+positive and false negative rates; the others for the false positive rate). p-values are
+Holm-adjusted across the table.
+
+**Verdict on each change**, with ``margin`` (default: a quarter of the width of the metric's
+tolerance: 0.05 for a four-fifths ratio, 0.025 for a 10-point difference):
+
+- ``worse``: the change harms the group (a lower selection or true positive rate, a higher
+  false negative rate, a lower false positive rate) by more than the margin, and the
+  adjusted p-value is below ``alpha``;
+- ``better``: it helps the group and the adjusted p-value is below ``alpha``;
+- ``not worse``: the whole interval is within the margin on the harmful side;
+- ``insufficient``: none of these (or a group too small, or suppressed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairscan.engines.memory import MemoryEngine
+from fairscan.errors import FairscanError, suggest
+from fairscan.formatting import jsonable
+from fairscan.groups import TierSpec, resolve, resolve_references
+from fairscan.metrics.stats import bootstrap_cells, holm, percentile_interval
+from fairscan.params import audit_params
+from fairscan.privacy import CountTable, suppress
+from fairscan.schemas import SCHEMA_VERSION
+from fairscan.validation import binary_positive
+from fairscan.version import __version__
+
+__all__ = ["COMPARED_METRICS", "HARM_SIGN", "ComparisonResult", "compare", "mcnemar_exact"]
+
+#: the metrics compared, and the sign of a change that harms the group (fewer offers)
+HARM_SIGN = {"selection_rate": -1, "true_positive_rate": -1, "false_negative_rate": 1, "false_positive_rate": -1}
+COMPARED_METRICS = tuple(HARM_SIGN)
+#: which outcomes form each metric's denominator (None: everyone)
+_POPULATION = {"selection_rate": None, "true_positive_rate": 1, "false_negative_rate": 1, "false_positive_rate": 0}
+VERDICTS = ("worse", "insufficient", "not worse", "better")
+
+
+def mcnemar_exact(lost: np.ndarray, gained: np.ndarray) -> np.ndarray:
+    """Two-sided exact McNemar p-values: the binomial test of ``lost`` among the discordant
+    pairs ``lost + gained`` at 1/2 (1 when there are none)."""
+    from scipy.special import bdtr
+
+    b, c = np.asarray(lost, dtype=float), np.asarray(gained, dtype=float)
+    n = b + c
+    with np.errstate(invalid="ignore"):
+        p = np.minimum(1.0, 2 * bdtr(np.minimum(b, c), n, 0.5))
+    return np.where(n > 0, p, 1.0)
+
+
+@dataclass
+class ComparisonResult:
+    """Champion (A) against challenger (B) on the same rows: ``changes`` per (attribute,
+    metric, group), ``switches`` per (attribute, group), ``meta`` how it was made."""
+
+    changes: pd.DataFrame
+    switches: pd.DataFrame
+    meta: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON structure (``fairscan/schemas/compare.schema.json``)."""
+        changes = []
+        for r in self.changes.to_dict("records"):
+            obj = {k: jsonable(r[k]) for k in ("attribute", "group", "metric", "count", "value_a", "value_b",
+                                                 "change", "gap_change", "p_value", "p_value_adjusted", "verdict",
+                                                 "suppressed", "reference")}
+            obj["change_ci"] = [jsonable(r["change_ci_low"]), jsonable(r["change_ci_high"])]
+            obj["gap_change_ci"] = [jsonable(r["gap_change_ci_low"]), jsonable(r["gap_change_ci_high"])]
+            changes.append(obj)
+        switches = [{k: jsonable(v) for k, v in r.items()} for r in self.switches.to_dict("records")]
+        return {"schema_version": SCHEMA_VERSION, **{k: jsonable(v) for k, v in self.meta.items()},
+                "changes": changes, "switches": switches}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def verdict_counts(self) -> dict[str, int]:
+        vc = self.changes["verdict"].value_counts()
+        return {v: int(vc.get(v, 0)) for v in VERDICTS}
+
+    @property
+    def worse(self) -> pd.DataFrame:
+        """The changes that make a group worse off."""
+        return self.changes[self.changes["verdict"] == "worse"]
+
+
+def _sha256_of(model: Any) -> str | None:
+    if isinstance(model, str | os.PathLike):
+        from fairscan import modeling
+
+        return hashlib.sha256(modeling.resolve_model_path(model).read_bytes()).hexdigest()
+    return None
+
+
+def compare(
+    data: Any,
+    *,
+    models: Sequence[Any] | None = None,
+    scores: Sequence[str] | None = None,
+    predictions: Sequence[str] | None = None,
+    threshold: float | None = None,
+    budget: int | float | str | None = None,
+    target: str | None = None,
+    positive_label: object = None,
+    sensitive: str | Sequence[str] | None = None,
+    tiers: Mapping[str, TierSpec] | None = None,
+    intersect: bool | Sequence[Sequence[str]] = False,
+    reference: Mapping[str, str] | str | None = None,
+    metrics: Sequence[str] | None = None,
+    margin: float | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_group_size: int = 30,
+    suppress_below: int = 10,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    favourable_decision: int = 1,
+    names: Sequence[str] | None = None,
+    trust: Sequence[str] = (),
+    trust_pickle: bool = False,
+) -> ComparisonResult:
+    """Compare model A (the champion) with model B (the challenger) on the same rows (see the
+    module docstring). Give two ``models`` (files, ``reference:NAME`` or fitted objects),
+    two ``scores`` columns or two ``predictions`` columns; the one decision rule
+    (``threshold`` or ``budget``: the same number of offers for both) applies to each. Groups,
+    label and policy as for :func:`fairscan.audit`. ``metrics`` default to the selection rate,
+    and with a ``target`` the true positive, false negative and false positive rates."""
+    given = [x for x in (models, scores, predictions) if x is not None]
+    if len(given) != 1 or len(given[0]) != 2:
+        raise FairscanError("give two models (--model A --model B), two score columns or two prediction columns")
+    if isinstance(data, str | os.PathLike):
+        from fairscan.io import read_table
+
+        data = read_table(data)
+    if not isinstance(data, pd.DataFrame):
+        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
+    a_name, b_name = list(names) if names else ["A", "B"]
+    model_meta: list[dict[str, Any]] = []
+    if models is not None:
+        from fairscan import modeling
+
+        frame = data
+        cols = []
+        for i, m in enumerate(models):
+            column = f"__score_{'ab'[i]}__"
+            scored, col, _ = modeling.score_frame(data, m, positive_label, trust=trust, trust_pickle=trust_pickle)
+            frame = frame.assign(**{column: scored[col].to_numpy()})
+            cols.append(column)
+            model_meta.append({"name": (a_name, b_name)[i], "model": str(m) if isinstance(m, str | os.PathLike)
+                               else type(m).__name__, "sha256": _sha256_of(m)})
+        data, kind = frame, "score"
+    else:
+        cols = list(scores if scores is not None else predictions)  # type: ignore[arg-type]
+        kind = "score" if scores is not None else "prediction"
+        for i, c in enumerate(cols):
+            if c not in data.columns:
+                raise FairscanError(f"{kind} column '{c}' not found{suggest(c, [str(x) for x in data.columns])}")
+            model_meta.append({"name": (a_name, b_name)[i], "column": c, "sha256": hashlib.sha256(
+                pd.util.hash_pandas_object(data[c], index=False).to_numpy().tobytes()).hexdigest()})
+    rule_kw = dict(threshold=threshold, budget=budget) if kind == "score" else {}
+    params = [audit_params(target=target, positive_label=positive_label, sensitive=sensitive, tiers=tiers,
+                           intersect=intersect, reference=reference, min_group_size=min_group_size,
+                           suppress_below=suppress_below, n_boot=n_boot, seed=seed, confidence=confidence,
+                           alpha=alpha, favourable_decision=favourable_decision, **{kind: c}, **rule_kw)
+              for c in cols]
+    policy = params[0].policy
+    engine = MemoryEngine(data)
+    if engine.n_rows() == 0:
+        raise FairscanError("the data has no rows")
+    decisions = [p.decision.resolve(engine) for p in params]
+    d_a, d_b = (engine.decisions(d) for d, _ in decisions)
+    y = np.zeros(len(data), dtype=bool)
+    if target is not None:
+        if target not in data.columns:
+            raise FairscanError(f"target column '{target}' not found{suggest(target, [str(x) for x in data.columns])}")
+        pos = binary_positive(engine, target, positive_label, "label", "--positive-label")
+        y = (data[target] == pos).to_numpy() | (data[target].astype(str) == str(pos)).to_numpy()
+    chosen = list(metrics) if metrics else (list(COMPARED_METRICS) if target is not None else ["selection_rate"])
+    for m in chosen:
+        if m not in COMPARED_METRICS:
+            raise FairscanError(f"metric '{m}' cannot be compared{suggest(m, COMPARED_METRICS)}; use "
+                                f"{', '.join(COMPARED_METRICS)}")
+        if m != "selection_rate" and target is None:
+            raise FairscanError(f"metric '{m}' needs the outcome: give the label column (--target COL)")
+
+    groupings = resolve(params[0].groups, engine)
+    cell = 4 * y.astype(np.int64) + 2 * d_a.astype(np.int64) + d_b.astype(np.int64)
+    tables = []
+    for g in groupings:
+        codes = [engine.attribute_codes(a) for a in g.attributes]
+        key = np.ravel_multi_index(tuple(codes), [a.n_levels for a in g.attributes]) if len(codes) > 1 else codes[0]
+        uniq, inv = np.unique(key, return_inverse=True)
+        n8 = np.bincount(inv * 8 + cell, minlength=8 * len(uniq)).reshape(len(uniq), 8)
+        parts = np.unravel_index(uniq, [a.n_levels for a in g.attributes])
+        labels = [g.label([int(p[i]) for p in parts]) for i in range(len(uniq))]
+        tables.append((g, labels, n8, [tuple(a.labels[int(p[i])] for a, p in zip(g.attributes, parts, strict=True))
+                                       for i in range(len(uniq))]))
+    masks = suppress([CountTable(tuple(a.name for a in g.attributes), keys, n8.sum(axis=1)) for g, _, n8, keys in tables],
+                     policy.suppress_below)
+    ref_names = resolve_references({g.name: labels for g, labels, _, _ in tables}, dict(params[0].groups.reference))
+
+    rng = np.random.default_rng(seed)
+    default_margin = margin
+    rows, switch_rows = [], []
+    used_refs: dict[str, str] = {}
+    for (g, labels, n8, _), (sup, _) in zip(tables, masks, strict=True):
+        count = n8.sum(axis=1)
+        ref = labels.index(ref_names[g.name]) if g.name in ref_names else int(np.argmax(np.where(sup, -1, count)))
+        used_refs[g.name] = labels[ref]
+        reps = bootstrap_cells(n8, None, None, n_boot, rng) if n_boot else np.zeros((0, len(labels), 8))
+        for i, lab in enumerate(labels):
+            gained, lost = int(n8[i, [1, 5]].sum()), int(n8[i, [2, 6]].sum())
+            switch_rows.append({"attribute": g.name, "group": lab, "count": None if sup[i] else int(count[i]),
+                                "gained": None if sup[i] else gained, "lost": None if sup[i] else lost,
+                                "suppressed": bool(sup[i])})
+        for m in chosen:
+            va, vb, disc = _rates(n8, m)
+            ra, rb, _ = _rates(reps, m) if n_boot else (None, None, None)
+            change = vb - va
+            gap_change = (vb - vb[ref]) - (va - va[ref])
+            if n_boot:
+                c_lo, c_hi = percentile_interval(rb - ra, policy.confidence)
+                gc = (rb - rb[:, [ref]]) - (ra - ra[:, [ref]])
+                g_lo, g_hi = percentile_interval(gc, policy.confidence)
+            else:
+                c_lo = c_hi = g_lo = g_hi = np.full(len(labels), np.nan)
+            p = mcnemar_exact(disc[:, 0], disc[:, 1])
+            tol = policy.tolerances.get(m)
+            mg = default_margin if default_margin is not None else (
+                (1 - tol.bound) / 4 if tol is not None and tol.kind == "ratio" else (tol.bound / 4 if tol else 0.025))
+            for i, lab in enumerate(labels):
+                hidden = bool(sup[i])
+                rows.append({
+                    "attribute": g.name, "group": lab, "metric": m, "reference": i == ref,
+                    "count": None if hidden else int(count[i]), "suppressed": hidden,
+                    "value_a": np.nan if hidden else va[i], "value_b": np.nan if hidden else vb[i],
+                    "change": np.nan if hidden else change[i],
+                    "change_ci_low": np.nan if hidden else c_lo[i], "change_ci_high": np.nan if hidden else c_hi[i],
+                    "gap_change": np.nan if hidden or i == ref else gap_change[i],
+                    "gap_change_ci_low": np.nan if hidden or i == ref else g_lo[i],
+                    "gap_change_ci_high": np.nan if hidden or i == ref else g_hi[i],
+                    "p_value": np.nan if hidden else p[i], "margin": mg,
+                    "small": count[i] < policy.min_group_size,
+                })
+    changes = pd.DataFrame(rows)
+    changes["p_value_adjusted"] = holm(changes["p_value"].to_numpy())
+    changes["verdict"] = _verdicts(changes, policy.alpha)
+    changes = changes.drop(columns=["small"])
+    switches = pd.DataFrame(switch_rows).drop_duplicates(["attribute", "group"]).reset_index(drop=True)
+    describe = [p.decision.describe(d, None) for p, (d, _) in zip(params, decisions, strict=True)]
+    meta = {
+        "fairscan_version": __version__,
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "n_rows": engine.n_rows(),
+        "models": model_meta,
+        "decision": {"a": describe[0], "b": describe[1]},
+        "target": target,
+        "metrics": chosen,
+        "reference": used_refs,
+        "settings": {"n_boot": n_boot, "seed": seed, "confidence": policy.confidence, "alpha": policy.alpha,
+                     "min_group_size": policy.min_group_size, "suppress_below": policy.suppress_below,
+                     "margin": margin, "interval": "paired bootstrap (multinomial over each group's 8 cells)",
+                     "test": "McNemar exact, within the group, Holm-adjusted across the table"},
+    }
+    return ComparisonResult(changes, switches, meta)
+
+
+def _rates(cells: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A's and B's rate of ``metric`` from 8-cell counts (cell 4y + 2a + b), and the
+    discordant (lost, gained) counts among the metric's denominator."""
+    c = np.asarray(cells, dtype=float)
+    y = _POPULATION[metric]
+    # 4 cells over (a, b) = 2a + b: everyone (both outcomes summed), or one outcome's rows
+    rows = c[..., 0:4] + c[..., 4:8] if y is None else c[..., 4 * y:4 * y + 4]
+    total = rows.sum(axis=-1)
+    a_yes, b_yes = rows[..., 2] + rows[..., 3], rows[..., 1] + rows[..., 3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        va = np.where(total > 0, a_yes / total, np.nan)
+        vb = np.where(total > 0, b_yes / total, np.nan)
+    if metric == "false_negative_rate":  # missed among the positives: 1 - offered
+        va, vb = 1 - va, 1 - vb
+    lost, gained = rows[..., 2], rows[..., 1]  # offered by A only; offered by B only
+    return va, vb, np.stack([lost, gained], axis=-1)
+
+
+def _verdicts(changes: pd.DataFrame, alpha: float) -> list[str]:
+    out = []
+    for r in changes.itertuples(index=False):
+        sign = HARM_SIGN[r.metric]
+        if r.suppressed or r.small or math.isnan(r.change):
+            out.append("insufficient")
+            continue
+        harm = sign * r.change
+        harm_hi = max(sign * r.change_ci_low, sign * r.change_ci_high)
+        significant = not math.isnan(r.p_value_adjusted) and r.p_value_adjusted < alpha
+        if harm > r.margin and significant:
+            out.append("worse")
+        elif harm < 0 and significant:
+            out.append("better")
+        elif not math.isnan(harm_hi) and harm_hi <= r.margin:
+            out.append("not worse")
+        else:
+            out.append("insufficient")
+    return out
+
