@@ -41,6 +41,7 @@ from fairscan.engines.memory import MemoryEngine
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
+from fairscan.metrics.classification import EXCLUSION_SIGN
 from fairscan.metrics.stats import bootstrap_cells, holm, percentile_interval
 from fairscan.params import audit_params
 from fairscan.privacy import CountTable, suppress
@@ -50,9 +51,9 @@ from fairscan.version import __version__
 
 __all__ = ["COMPARED_METRICS", "HARM_SIGN", "ComparisonResult", "compare", "mcnemar_exact"]
 
-#: the metrics compared, and the sign of a change that harms the group (fewer offers)
-HARM_SIGN = {"selection_rate": -1, "true_positive_rate": -1, "false_negative_rate": 1, "false_positive_rate": -1}
-COMPARED_METRICS = tuple(HARM_SIGN)
+#: the metrics compared, and the sign of a change that harms the group (one rule for every analysis)
+COMPARED_METRICS = ("selection_rate", "true_positive_rate", "false_negative_rate", "false_positive_rate")
+HARM_SIGN = {m: EXCLUSION_SIGN[m] for m in COMPARED_METRICS}
 #: which outcomes form each metric's denominator (None: everyone)
 _POPULATION = {"selection_rate": None, "true_positive_rate": 1, "false_negative_rate": 1, "false_positive_rate": 0}
 VERDICTS = ("worse", "insufficient", "not worse", "better")

@@ -47,7 +47,7 @@ from fairscan.engines.choose import make_engine
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable, pct
 from fairscan.groups import GroupSpec, TierSpec, resolve
-from fairscan.metrics.classification import DESCRIPTIONS, masks
+from fairscan.metrics.classification import DESCRIPTIONS, EXCLUSION_SIGN, masks
 from fairscan.metrics.stats import (
     benjamini_yekutieli,
     effective_n,
@@ -84,12 +84,8 @@ DISCOVER_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate
                     "true_negative_rate", "precision")
 COMPARISONS = ("complement", "population")
 DIRECTIONS = ("excluded", "favoured", "both")
-#: the sign of a gap that leaves a subgroup worse off: fewer offers (selection rate), fewer
-#: offers to those who would take them (true positive rate) or to the others (false positive
-#: rate), more of the first missed (false negative rate) or of the others refused (true
-#: negative rate), a higher bar for an offer (precision: only sure bets get one)
-EXCLUDED_SIGN = {"selection_rate": -1, "true_positive_rate": -1, "false_positive_rate": -1,
-                 "false_negative_rate": 1, "true_negative_rate": 1, "precision": 1}
+#: the sign of a gap that leaves a subgroup worse off (one rule: metrics.classification)
+EXCLUDED_SIGN = EXCLUSION_SIGN
 FDR_METHOD = "benjamini-yekutieli"
 #: a text column with more values than this is not a candidate attribute
 MAX_LEVELS = 50

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DESCRIPTIONS", "LABEL_FREE", "METRICS", "masks", "rates"]
+__all__ = ["DESCRIPTIONS", "EXCLUSION_SIGN", "LABEL_FREE", "METRICS", "masks", "rates"]
 
 TN, FP, FN, TP = 0, 1, 2, 3
 
@@ -24,6 +24,15 @@ METRICS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "true_negative_rate": ((TN,), (TN, FP)),
     "precision": ((TP,), (FP, TP)),
     "accuracy": ((TN, TP), (TN, FP, FN, TP)),
+}
+
+#: the sign of a change in the metric that leaves a group worse off, for every decision metric:
+#: fewer offers (selection rate), fewer to those who would take them (true positive rate) or to
+#: the others (false positive rate), more of the first missed (false negative rate) or of the
+#: others refused (true negative rate), a higher bar for an offer (precision: only sure bets)
+EXCLUSION_SIGN: dict[str, int] = {
+    "selection_rate": -1, "true_positive_rate": -1, "false_positive_rate": -1,
+    "false_negative_rate": 1, "true_negative_rate": 1, "precision": 1,
 }
 
 #: metrics that need no label (outcomes unknown for customers never offered anything)
