@@ -204,3 +204,37 @@ def test_data_from_a_duckdb_query(tmp_path):
     o = run_review(cfg)
     groups = set(o.result.groups["group"])
     assert groups == {"low", "high"} and o.result.meta["n_rows"] < 4000
+
+
+def test_a_baseline_fails_the_review_when_the_new_model_is_worse(tmp_path, cli):
+    """baseline: {score: ...}: the reviewed scores are compared pair by pair with the champion's;
+    a significantly worse group fails the review (exit 1), the same scores pass."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    g = rng.choice(["g0", "g1"], n)
+    base = rng.normal(0, 1, n)
+    y = (base + rng.normal(0, 1, n) > 0).astype(int)
+    old = base + rng.normal(0, 0.3, n)
+    new = base + rng.normal(0, 0.3, n) - np.where(g == "g1", 0.6, 0.0)
+    pd.DataFrame({"g": g, "y": y, "old": old, "new": new}).to_parquet(tmp_path / "scores.parquet")
+    body = ("data: scores.parquet\nlabel: y\nsensitive: [g]\ndecision: {budget: 0.3}\n"
+            "policy: {n_boot: 200, metrics: {selection_rate: {min_ratio: 0.5}}}\n")
+    (tmp_path / "worse.yaml").write_text("name: worse\nscore: new\nbaseline: {score: old}\n" + body)
+    r = cli("review", "run", str(tmp_path / "worse.yaml"))
+    assert r.code == 1, r.out + r.err
+    doc = json.loads((tmp_path / "reports" / "worse.json").read_text())
+    worse = [c for c in doc["review"]["baseline_comparison"]["changes"] if c["verdict"] == "worse"]
+    assert [(c["group"], c["metric"]) for c in worse] == [("g1", "selection_rate")]
+    assert "Against the baseline" in (tmp_path / "reports" / "worse.md").read_text()
+    (tmp_path / "same.yaml").write_text("name: same\nscore: old\nbaseline: {score: old}\n" + body)
+    assert cli("review", "run", str(tmp_path / "same.yaml")).code == 0
+    from fairscan.review.history import History
+
+    rec = History(tmp_path / "fairscan-history.sqlite").last_run("worse")
+    assert rec["body"]["baseline"]["verdict_counts"]["worse"] == 1
+    assert len(rec["body"]["baseline"]["models"]) == 2

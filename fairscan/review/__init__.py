@@ -7,6 +7,11 @@ reports, appends an aggregates-only record to the history and exits:
   ``policy.regression: fail``); 3 insufficient evidence when ``policy.insufficient: fail``;
   2 a configuration or input error (one line, no traceback).
 
+Baseline: with ``baseline: {model: ...}`` (or ``{score: COL}``, ``{prediction: COL}``), the
+reviewed model is compared pair by pair with that champion on the same rows
+(:func:`fairscan.compare`); the review fails (exit 1) when it is ``worse`` for any judged
+metric, and the history records both models' hashes.
+
 Regression: against the previous run of the same review, a disparity (group vs reference,
 per judged metric) whose distance from parity grew significantly — one-sided z-test on the
 two runs' differences, with standard errors taken from their bootstrap intervals — is flagged
@@ -43,6 +48,7 @@ class ReviewOutcome:
     exit_code: int
     result: Any  # AuditResult
     regressions: list[dict[str, Any]] = field(default_factory=list)
+    comparison: Any = None  # ComparisonResult against the baseline, if the review names one
     record: dict[str, Any] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
 
@@ -80,18 +86,8 @@ def _load_data(cfg: ReviewConfig) -> pd.DataFrame:
 
 def _model(cfg: ReviewConfig) -> tuple[Any, str | None]:
     """The model spec for the audit (a path or reference:NAME) and the artifact's sha256."""
-    from fairscan import modeling
-
     spec = cfg.raw.get("model")
-    if spec is None:
-        return None, None
-    if spec.startswith(modeling.REFERENCE_PREFIX):
-        path = modeling.resolve_model_path(spec)
-        return spec, hashlib.sha256(path.read_bytes()).hexdigest()
-    path = cfg.resolve_path(spec, "model")
-    if not path.exists():
-        raise FairscanError(f"{cfg.path}: model file '{spec}' not found")
-    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
+    return (None, None) if spec is None else _model_path(cfg, spec, "model")
 
 
 def run_review(config: str | Path, history: str | Path | None = None, write: bool = True) -> ReviewOutcome:
@@ -102,19 +98,23 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
     raw = cfg.raw
     policy = raw.get("policy", {})
     model_spec, model_sha = _model(cfg)
-    result = run_audit(_load_data(cfg), cfg.audit_params(model=model_spec))
+    data = _load_data(cfg)
+    params = cfg.audit_params(model=model_spec)
+    result = run_audit(data, params)
+    comparison, baseline_sha = _against_baseline(cfg, data, params, model_spec)
     hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")
                                else cfg.folder / DEFAULT_HISTORY))
     previous = hist.last_run(cfg.name)
     regressions = find_regressions(previous["body"] if previous else None, result, policy.get("alpha", 0.05))
     counts = result.verdict_counts()
-    if counts["fail"] or (regressions and policy.get("regression", "warn") == "fail"):
+    worse = comparison is not None and not comparison.worse.empty
+    if counts["fail"] or worse or (regressions and policy.get("regression", "warn") == "fail"):
         status, code = "fail", EXIT_FAIL
     elif counts["insufficient"] and policy.get("insufficient", "warn") == "fail":
         status, code = "insufficient", EXIT_INSUFFICIENT
     else:
         status, code = "pass", EXIT_PASS
-    outcome = ReviewOutcome(cfg.name, status, code, result, regressions)
+    outcome = ReviewOutcome(cfg.name, status, code, result, regressions, comparison)
     if not write:
         return outcome
     doc = result.to_dict()
@@ -125,9 +125,67 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
         "regressions": regressions, "n_rows": doc["n_rows"], "decision": doc["decision"],
         "groups": doc["groups"], "disparities": doc["disparities"], "findings": doc["findings"],
     }
+    if comparison is not None:
+        cdoc = comparison.to_dict()
+        body["baseline"] = {"sha256": baseline_sha, "models": cdoc["models"],
+                            "verdict_counts": comparison.verdict_counts(),
+                            "worse": [c for c in cdoc["changes"] if c["verdict"] == "worse"]}
     outcome.record = hist.append("run", cfg.name, body)
     outcome.reports = _write_reports(cfg, outcome)
     return outcome
+
+
+def _against_baseline(cfg: ReviewConfig, data: pd.DataFrame, params: Any,
+                      model_spec: Any) -> tuple[Any, str | None]:
+    """The paired comparison of the reviewed model (B) with the review's baseline (A), and the
+    baseline artifact's sha256; (None, None) without a baseline. A side given as a model is
+    scored into a column first, so a model may be compared with a score column."""
+    base = cfg.raw.get("baseline")
+    if not base:
+        return None, None
+    from fairscan import modeling
+    from fairscan.compare import COMPARED_METRICS, compare
+
+    raw = cfg.raw
+    reviewed_kind = "model" if "model" in raw else "prediction" if "prediction" in raw else "score"
+    sides = [("baseline", *next(iter(base.items()))),
+             ("reviewed", reviewed_kind, model_spec if reviewed_kind == "model" else raw[reviewed_kind])]
+    frame, columns, kinds, base_sha = data, [], set(), None
+    for side, kind, value in sides:
+        if kind == "model":
+            path, sha = _model_path(cfg, value, f"{side} model")
+            scored, col, _ = modeling.score_frame(frame, path, raw.get("positive_label"), trust=raw.get("trust", ()))
+            frame = frame.assign(**{f"__{side}_score__": scored[col].to_numpy()})
+            value, kind = f"__{side}_score__", "score"
+            base_sha = sha if side == "baseline" else base_sha
+        columns.append(value)
+        kinds.add(kind)
+    if len(kinds) > 1:
+        raise FairscanError(f"{cfg.path}: the baseline and the reviewed model must both give scores (a model or a "
+                            "score column) or both predictions")
+    policy, g = params.policy, params.groups
+    metrics = [m for m in COMPARED_METRICS if m in policy.tolerances]
+    result = compare(frame, **{"predictions" if kinds == {"prediction"} else "scores": columns},
+                     threshold=params.decision.threshold, budget=params.decision.budget, target=raw["label"],
+                     positive_label=raw.get("positive_label"), sensitive=list(g.sensitive), tiers=dict(g.tiers),
+                     intersect=g.intersect, reference=dict(g.reference) or None, metrics=metrics or None,
+                     n_boot=policy.n_boot, seed=policy.seed, min_group_size=policy.min_group_size,
+                     suppress_below=policy.suppress_below, alpha=policy.alpha,
+                     favourable_decision=params.decision.favourable, names=["baseline", cfg.name])
+    return result, base_sha
+
+
+def _model_path(cfg: ReviewConfig, spec: str, what: str) -> tuple[str, str]:
+    """A model spec of the review file as a path the loader takes, and the artifact's sha256."""
+    from fairscan import modeling
+
+    if spec.startswith(modeling.REFERENCE_PREFIX):
+        path = modeling.resolve_model_path(spec)
+        return spec, hashlib.sha256(path.read_bytes()).hexdigest()
+    path = cfg.resolve_path(spec, what)
+    if not path.exists():
+        raise FairscanError(f"{cfg.path}: {what} file '{spec}' not found")
+    return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def find_regressions(previous: dict[str, Any] | None, result: Any, alpha: float) -> list[dict[str, Any]]:
@@ -186,9 +244,11 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
             doc = o.result.to_dict()
             doc["review"] = {"name": cfg.name, "status": o.status, "exit_code": o.exit_code,
                              "regressions": o.regressions, "record": o.record, "config_sha256": cfg.sha256}
+            if o.comparison is not None:
+                doc["review"]["baseline_comparison"] = o.comparison.to_dict()
             text = json.dumps(doc, indent=2, allow_nan=False)
         elif fmt == "md":
-            text = o.result.to_markdown(title) + _regression_md(o)
+            text = o.result.to_markdown(title) + _regression_md(o) + _baseline_md(o)
         elif fmt == "html":
             text = o.result.to_html(title)
         else:
@@ -197,6 +257,30 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def _baseline_md(o: ReviewOutcome) -> str:
+    """The paired comparison with the baseline, for the Markdown report (empty without one)."""
+    if o.comparison is None:
+        return ""
+    from fairscan.report.common import md_text
+
+    c = o.comparison
+    counts = c.verdict_counts()
+    lines = ["", "## Against the baseline (paired, the same customers)", "",
+             f"{counts['worse']} worse · {counts['insufficient']} insufficient · {counts['not worse']} not worse · "
+             f"{counts['better']} better (paired bootstrap intervals; McNemar, Holm-adjusted)", ""]
+    for r in c.changes.to_dict("records"):
+        if r["verdict"] in ("worse", "better") and not r["suppressed"]:
+            lines.append(f"- {r['verdict'].upper()}: {md_text(r['attribute'])} = {md_text(r['group'])}, {r['metric']} "
+                         f"{100 * r['value_a']:.1f}% → {100 * r['value_b']:.1f}% ({100 * r['change']:+.1f} points, "
+                         f"95% CI {100 * r['change_ci_low']:+.1f} to {100 * r['change_ci_high']:+.1f})")
+    lines += ["", "| group | people | gained the offer | lost it |", "|---|---|---|---|"]
+    for r in c.switches.to_dict("records"):
+        if not r["suppressed"]:
+            lines.append(f"| {md_text(r['attribute'])} = {md_text(r['group'])} | {r['count']:,} | {r['gained']:,} | "
+                         f"{r['lost']:,} |")
+    return "\n".join(lines) + "\n"
 
 
 def _regression_md(o: ReviewOutcome) -> str:
