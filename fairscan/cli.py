@@ -537,12 +537,12 @@ def cmd_compare(a: argparse.Namespace) -> int:
         min_group_size=a.min_group_size, suppress_below=a.suppress_below, seed=a.seed, trust=a.trust or (),
         trust_pickle=a.trust_pickle,
     )
-    if a.format == "json":
-        _write(result.to_json(), a.out)
-        return EXIT_OK
+    from fairscan.report.compare import render_compare_html, render_compare_markdown
     from fairscan.report.table import render_comparison
 
-    _write(render_comparison(result, width=None if a.out is None else 120), a.out)
+    render = {"json": lambda r: r.to_json(), "md": render_compare_markdown, "html": render_compare_html,
+              "table": lambda r: render_comparison(r, width=None if a.out is None else 120)}[a.format]
+    _write(render(result), a.out)
     return EXIT_OK
 
 
@@ -665,7 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--min-group-size", type=int, default=30, metavar="N", help="as for audit")
     cp.add_argument("--suppress-below", type=int, default=10, metavar="K", help="as for audit")
     cp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    cp.add_argument("--format", choices=("table", "json"), default="table", help="table (terminal) or json")
+    cp.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                    help="table (terminal), json (the documented schema), md or html (reports)")
     cp.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
     cp.set_defaults(func=cmd_compare)
 

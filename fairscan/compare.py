@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairscan.engines.datahash import column_sha256
 from fairscan.engines.memory import MemoryEngine
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
@@ -178,8 +179,7 @@ def compare(
         for i, c in enumerate(cols):
             if c not in data.columns:
                 raise FairscanError(f"{kind} column '{c}' not found{suggest(c, [str(x) for x in data.columns])}")
-            model_meta.append({"name": (a_name, b_name)[i], "column": c, "sha256": hashlib.sha256(
-                pd.util.hash_pandas_object(data[c], index=False).to_numpy().tobytes()).hexdigest()})
+            model_meta.append({"name": (a_name, b_name)[i], "column": c, "sha256": column_sha256(data[c])})
     rule_kw = dict(threshold=threshold, budget=budget) if kind == "score" else {}
     params = [audit_params(target=target, positive_label=positive_label, sensitive=sensitive, tiers=tiers,
                            intersect=intersect, reference=reference, min_group_size=min_group_size,
@@ -197,7 +197,7 @@ def compare(
         if target not in data.columns:
             raise FairscanError(f"target column '{target}' not found{suggest(target, [str(x) for x in data.columns])}")
         pos = binary_positive(engine, target, positive_label, "label", "--positive-label")
-        y = (data[target] == pos).to_numpy() | (data[target].astype(str) == str(pos)).to_numpy()
+        y = (data[target] == pos).to_numpy()  # pos is one of the column's own values
     chosen = list(metrics) if metrics else (list(COMPARED_METRICS) if target is not None else ["selection_rate"])
     for m in chosen:
         if m not in COMPARED_METRICS:
@@ -211,10 +211,12 @@ def compare(
     tables = []
     for g in groupings:
         codes = [engine.attribute_codes(a) for a in g.attributes]
-        key = np.ravel_multi_index(tuple(codes), [a.n_levels for a in g.attributes]) if len(codes) > 1 else codes[0]
-        uniq, inv = np.unique(key, return_inverse=True)
-        n8 = np.bincount(inv * 8 + cell, minlength=8 * len(uniq)).reshape(len(uniq), 8)
-        parts = np.unravel_index(uniq, [a.n_levels for a in g.attributes])
+        dims = [a.n_levels for a in g.attributes]
+        key = np.ravel_multi_index(tuple(codes), dims) if len(codes) > 1 else codes[0].astype(np.int64)
+        dense = np.bincount(key * 8 + cell, minlength=8 * int(np.prod(dims))).reshape(-1, 8)
+        uniq = np.flatnonzero(dense.sum(axis=1) > 0)  # the groups with anyone in them
+        n8 = dense[uniq]
+        parts = np.unravel_index(uniq, dims)
         labels = [g.label([int(p[i]) for p in parts]) for i in range(len(uniq))]
         tables.append((g, labels, n8, [tuple(a.labels[int(p[i])] for a, p in zip(g.attributes, parts, strict=True))
                                        for i in range(len(uniq))]))

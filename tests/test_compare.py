@@ -99,6 +99,14 @@ def test_cli_json(cli, tmp_path):
     assert {"attribute", "group", "count", "gained", "lost"} <= set(doc["switches"][0])
     # a budget gives both models the same number of offers
     assert doc["decision"]["a"]["budget"] == doc["decision"]["b"]["budget"] == 900
+    worse = [c for c in doc["changes"] if c["verdict"] == "worse"]
+    for fmt, marker in (("md", "## Who gains and who loses the offer"), ("html", "<table>")):
+        out = tmp_path / f"c.{fmt}"
+        r = cli("compare", str(path), "--score", "a", "--score", "b", "--budget", "0.3", "--sensitive", "g",
+                "--target", "y", "--n-boot", "200", "--format", fmt, "--out", str(out))
+        text = out.read_text()
+        assert r.code == 0 and marker in text
+        assert text.count("worse") >= len(worse)
 
 
 def test_bad_requests_are_one_line():

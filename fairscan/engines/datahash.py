@@ -31,7 +31,8 @@ from fairscan.errors import plain
 from fairscan.types import Attribute, Decision, Label
 
 __all__ = [
-    "DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "frame_sha256", "hashed_columns",
+    "DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "column_sha256", "frame_sha256",
+    "hashed_columns",
 ]
 
 #: the name of this definition, first in every digest's header and in every audit's output
@@ -133,3 +134,12 @@ def frame_sha256(data: pd.DataFrame) -> str:
     h = hashlib.sha256(repr([(str(c), str(t)) for c, t in data.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
     return h.hexdigest()
+
+
+def column_sha256(values: pd.Series) -> str:
+    """The fingerprint of one column (a score or decision column standing for a model): the
+    sha256 of its values in row order, as float64 little-endian for numbers (NaN as one
+    pattern), else as UTF-8 text separated by NUL."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return hashlib.sha256(_encode("number", values.to_numpy(dtype=np.float64, na_value=np.nan)).tobytes()).hexdigest()
+    return hashlib.sha256("\0".join(values.astype(str)).encode()).hexdigest()

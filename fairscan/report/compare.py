@@ -1,0 +1,103 @@
+"""A paired model comparison rendered as Markdown and self-contained HTML: the verdicts that
+matter first, the table of changes with paired intervals, who gains and who loses the offer."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from fairscan.report.common import md_text
+from fairscan.report.html import CSP, STYLE, esc
+from fairscan.schemas import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from fairscan.compare import ComparisonResult
+
+__all__ = ["change_sentence", "render_compare_html", "render_compare_markdown"]
+
+
+def _names(r: ComparisonResult) -> tuple[str, str]:
+    a, b = (x.get("model") or x.get("column") or x["name"] for x in r.meta["models"])
+    return str(a), str(b)
+
+
+def change_sentence(row: dict[str, Any], names: tuple[str, str]) -> str:
+    """'age = (59..]: selection_rate 67.0% with A, 55.6% with B (-11.4 points, 95% CI -13.0 to -9.6).'"""
+    return (f"{row['attribute']} = {row['group']}: {row['metric']} {100 * row['value_a']:.1f}% with {names[0]}, "
+            f"{100 * row['value_b']:.1f}% with {names[1]} ({100 * row['change']:+.1f} points, 95% CI "
+            f"{100 * row['change_ci_low']:+.1f} to {100 * row['change_ci_high']:+.1f})")
+
+
+def _rows(r: ComparisonResult) -> list[dict[str, Any]]:
+    return r.changes.to_dict("records")
+
+
+def render_compare_markdown(r: ComparisonResult, title: str = "fairscan: champion against challenger") -> str:
+    names = _names(r)
+    counts = r.verdict_counts()
+    out = [f"# {md_text(title)}", "", f"A = {md_text(names[0])}, B = {md_text(names[1])}; {r.meta['n_rows']:,} rows, "
+           "the same customers.", "",
+           f"**{counts['worse']} worse · {counts['insufficient']} insufficient · {counts['not worse']} not worse · "
+           f"{counts['better']} better** (paired bootstrap intervals; McNemar within each group, Holm-adjusted)", ""]
+    for row in _rows(r):
+        if row["verdict"] in ("worse", "better") and not row["suppressed"]:
+            out.append(f"- **{row['verdict']}**: {md_text(change_sentence(row, names))}")
+    out += ["", "| verdict | group | metric | A | B | change (95% CI) | gap change |", "|---|---|---|---|---|---|---|"]
+    for row in _rows(r):
+        who = md_text(f"{row['attribute']} = {row['group']}")
+        if row["suppressed"]:
+            out.append(f"| {row['verdict']} | {who} | {row['metric']} | — | — | suppressed | |")
+            continue
+        gap = "" if math.isnan(row["gap_change"]) else f"{100 * row['gap_change']:+.1f}"
+        out.append(f"| {row['verdict']} | {who} | {row['metric']} | {100 * row['value_a']:.1f}% | "
+                   f"{100 * row['value_b']:.1f}% | {100 * row['change']:+.1f} ({100 * row['change_ci_low']:+.1f} to "
+                   f"{100 * row['change_ci_high']:+.1f}) | {gap} |")
+    out += ["", "## Who gains and who loses the offer", "", "| group | people | gained (B only) | lost (A only) |",
+            "|---|---|---|---|"]
+    for s in r.switches.to_dict("records"):
+        if not s["suppressed"]:
+            out.append(f"| {md_text(s['attribute'])} = {md_text(s['group'])} | {s['count']:,} | {s['gained']:,} | "
+                       f"{s['lost']:,} |")
+    st = r.meta["settings"]
+    out += ["", f"Intervals: {st['interval']}; test: {st['test']}; schema {SCHEMA_VERSION}; fairscan "
+            f"{r.meta['fairscan_version']}."]
+    return "\n".join(out) + "\n"
+
+
+def render_compare_html(r: ComparisonResult, title: str = "fairscan: champion against challenger") -> str:
+    names = _names(r)
+    counts = r.verdict_counts()
+    items = "".join(f'<li><span class="v {"fail" if row["verdict"] == "worse" else "pass"}">{row["verdict"].upper()}'
+                    f"</span> {esc(change_sentence(row, names))}</li>" for row in _rows(r)
+                    if row["verdict"] in ("worse", "better") and not row["suppressed"])
+    body = []
+    for row in _rows(r):
+        who = esc(f"{row['attribute']} = {row['group']}")
+        if row["suppressed"]:
+            body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td><td class="l">{row["metric"]}'
+                        "</td><td>—</td><td>—</td><td>suppressed</td><td></td></tr>")
+            continue
+        gap = "" if math.isnan(row["gap_change"]) else f"{100 * row['gap_change']:+.1f}"
+        body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td><td class="l">{row["metric"]}</td>'
+                    f"<td>{100 * row['value_a']:.1f}%</td><td>{100 * row['value_b']:.1f}%</td>"
+                    f"<td>{100 * row['change']:+.1f} ({100 * row['change_ci_low']:+.1f} to "
+                    f"{100 * row['change_ci_high']:+.1f})</td><td>{gap}</td></tr>")
+    switches = "".join(f'<tr><td class="l">{esc(s["attribute"])} = {esc(s["group"])}</td><td>{s["count"]:,}</td>'
+                       f"<td>{s['gained']:,}</td><td>{s['lost']:,}</td></tr>"
+                       for s in r.switches.to_dict("records") if not s["suppressed"])
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">', '<meta name="referrer" content="no-referrer">',
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>",
+        f'<p class="meta">A = {esc(names[0])}, B = {esc(names[1])} · {r.meta["n_rows"]:,} rows · schema '
+        f"{SCHEMA_VERSION}</p>",
+        f"<p>{counts['worse']} worse · {counts['insufficient']} insufficient · {counts['not worse']} not worse · "
+        f"{counts['better']} better</p>", f'<ul class="findings">{items}</ul>',
+        '<div style="overflow-x:auto"><table><thead><tr><th class="l">verdict</th><th class="l">group</th>'
+        '<th class="l">metric</th><th>A</th><th>B</th><th>change, points (95% CI)</th><th>gap change</th></tr>'
+        "</thead><tbody>" + "".join(body) + "</tbody></table></div>",
+        "<h2>Who gains and who loses the offer</h2>",
+        '<table><thead><tr><th class="l">group</th><th>people</th><th>gained (B only)</th><th>lost (A only)</th></tr>'
+        f"</thead><tbody>{switches}</tbody></table>",
+        "</body></html>",
+    ]) + "\n"
