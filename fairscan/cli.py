@@ -67,8 +67,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
 
     target, positive = _label_defaults(a)
     is_dataset = a.data.startswith(DATASET_PREFIX)
-    if a.prediction is None and a.score is None and a.model is None:
-        raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
+    _require_decision(a)
     infer = parse_infer_tier(a.infer_tier)
     sensitive = list(a.sensitive or [])
     kw: dict[str, Any] = dict(
@@ -427,6 +426,28 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _trust_options(p: argparse.ArgumentParser) -> None:
+    """What a user consents to when a model file is loaded."""
+    p.add_argument("--trust", action="append", metavar="TYPE",
+                   help="accept this type in a .skops model file (repeatable; only for files you trust)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
+
+
+def _rule_options(p: argparse.ArgumentParser) -> None:
+    """The decision rule on a score: a threshold or a budget, and which decision is favourable."""
+    p.add_argument("--threshold", type=float, help="offer when score >= T")
+    p.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
+    p.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
+                   help="which decision is favourable: 1 = offer (default), 0 for risk scores")
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
+                   help="table (terminal), json (the documented schema), md or html (reports)")
+    p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+
+
 def _data_options(p: argparse.ArgumentParser) -> None:
     """The data, label and decision-rule options that audit and discover share."""
     p.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
@@ -436,14 +457,8 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", help="score column; decide with --threshold or --budget")
     p.add_argument("--model", metavar="PATH",
                    help="score DATA with a model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
-    p.add_argument("--trust", action="append", metavar="TYPE",
-                   help="accept this type in a .skops model file (repeatable; only for files you trust)")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
-    p.add_argument("--threshold", type=float, help="offer when score >= T")
-    p.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
-    p.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
-                   help="which decision is favourable: 1 = offer (default), 0 for risk scores")
+    _trust_options(p)
+    _rule_options(p)
     p.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
     p.add_argument("--infer-tier", metavar="SPEC",
                    help="audit inferred purchasing power: spend:CUSTOMER_COL,AMOUNT_COL[,N] (quantile tiers of "
@@ -461,9 +476,13 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="DuckDB engine: memory it may use before spilling to disk (default 1GB; e.g. 512MB)")
     p.add_argument("--threads", type=int, metavar="N", help="DuckDB engine: worker threads (default: all cores)")
     p.add_argument("--spark-master", metavar="URL", help="with --engine spark (default local[2])")
-    p.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
-                   help="table (terminal), json (the documented schema), md or html (reports)")
-    p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    _output_options(p)
+
+
+def _require_decision(a: argparse.Namespace) -> None:
+    """Audit and discover need a decision: a prediction, a score or a model (named by flag)."""
+    if a.prediction is None and a.score is None and a.model is None:
+        raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
 
 
 def _label_defaults(a: argparse.Namespace) -> tuple[str | None, object]:
@@ -490,8 +509,7 @@ def cmd_discover(a: argparse.Namespace) -> int:
     )
 
     target, positive = _label_defaults(a)
-    if a.prediction is None and a.score is None and a.model is None:
-        raise FairscanError("give --prediction COL, --score COL or --model PATH (with --threshold T or --budget K)")
+    _require_decision(a)
     result = discover(
         a.data, target=target, positive_label=positive, prediction=a.prediction, score=a.score,
         threshold=a.threshold, budget=parse_budget(a.budget, "--budget"), favourable_decision=a.favourable_decision,
@@ -512,8 +530,6 @@ def cmd_explain(a: argparse.Namespace) -> int:
     from fairscan.explain import explain
     from fairscan.report.explain import render_explain_html, render_explain_markdown
 
-    if (a.threshold is None) == (a.budget is None):
-        raise FairscanError("give exactly one of --threshold T or --budget K: the decision the gap is measured on")
     result = explain(
         a.data, model=a.model, group=a.group, reference=a.reference, tiers=_tiers(a.tiers), threshold=a.threshold,
         budget=parse_budget(a.budget, "--budget"), favourable_decision=a.favourable_decision, features=a.features,
@@ -535,7 +551,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
         budget=parse_budget(a.budget, "--budget"), target=target, positive_label=positive, sensitive=a.sensitive,
         tiers=_tiers(a.tiers), reference=_references(a.reference) or None, margin=a.margin, n_boot=a.n_boot,
         min_group_size=a.min_group_size, suppress_below=a.suppress_below, seed=a.seed, trust=a.trust or (),
-        trust_pickle=a.trust_pickle,
+        trust_pickle=a.trust_pickle, favourable_decision=a.favourable_decision,
     )
     from fairscan.report.compare import render_compare_html, render_compare_markdown
     from fairscan.report.table import render_comparison
@@ -616,28 +632,20 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
     ex.add_argument("--model", required=True, metavar="PATH",
                     help="the model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
-    ex.add_argument("--trust", action="append", metavar="TYPE",
-                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
-    ex.add_argument("--trust-pickle", action="store_true",
-                    help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
+    _trust_options(ex)
     ex.add_argument("--group", required=True, metavar="ATTR=GROUP",
                     help="the group to explain, e.g. balance=Q1 or sex=Female (several: a=x,b=y)")
     ex.add_argument("--reference", metavar="ATTR=GROUP", help="the reference group (default: everyone else)")
     ex.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
                     help="how a number is cut into groups (default: 4 quantile tiers)")
-    ex.add_argument("--threshold", type=float, help="offer when score >= T")
-    ex.add_argument("--budget", help="offer to the top K rows by score, or the top fraction (0.1)")
-    ex.add_argument("--favourable-decision", type=int, choices=(0, 1), default=1,
-                    help="which decision is favourable: 1 = offer (default), 0 for risk scores")
+    _rule_options(ex)
     ex.add_argument("--features", nargs="+", metavar="COL", help="the features to attribute to (default: the model's)")
     ex.add_argument("--n-permutations", type=int, metavar="R",
                     help="passes (new donors, new permutations); default: as many as fit the scoring budget")
     ex.add_argument("--n-boot", type=int, default=500, metavar="B", help="bootstrap replicates (default 500)")
     ex.add_argument("--no-proxies", action="store_true", help="skip the proxy check of the top features")
     ex.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    ex.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
-                    help="table (terminal), json (the documented schema), md or html (reports)")
-    ex.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    _output_options(ex)
     ex.set_defaults(func=cmd_explain)
 
     cp = sub.add_parser("compare", help="is the challenger fairer than the champion? two models on the same rows",
@@ -648,12 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--model", action="append", metavar="PATH", help="a model (twice: A then B)")
     cp.add_argument("--score", action="append", metavar="COL", help="a score column (twice: A then B)")
     cp.add_argument("--prediction", action="append", metavar="COL", help="a 0/1 decision column (twice: A then B)")
-    cp.add_argument("--trust", action="append", metavar="TYPE",
-                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
-    cp.add_argument("--trust-pickle", action="store_true",
-                    help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
-    cp.add_argument("--threshold", type=float, help="offer when score >= T (both models)")
-    cp.add_argument("--budget", help="offer to the top K rows by score, or the top fraction: the same for both")
+    _trust_options(cp)
+    _rule_options(cp)
     cp.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
     cp.add_argument("--positive-label", metavar="VALUE", help="label value that counts as positive")
     cp.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
@@ -665,9 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--min-group-size", type=int, default=30, metavar="N", help="as for audit")
     cp.add_argument("--suppress-below", type=int, default=10, metavar="K", help="as for audit")
     cp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    cp.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
-                    help="table (terminal), json (the documented schema), md or html (reports)")
-    cp.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    _output_options(cp)
     cp.set_defaults(func=cmd_compare)
 
     ds = sub.add_parser("datasets", help="list or describe the bundled real datasets")
