@@ -37,13 +37,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairscan.engines.base import label_error
 from fairscan.engines.datahash import column_sha256
 from fairscan.engines.memory import MemoryEngine
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
-from fairscan.metrics.classification import EXCLUSION_SIGN
-from fairscan.metrics.stats import bootstrap_cells, holm, percentile_interval
+from fairscan.metrics.classification import EXCLUSION_SIGN, masks, rates
+from fairscan.metrics.stats import bootstrap_cells, holm, percentile_interval, wilson
 from fairscan.params import audit_params
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
@@ -85,9 +86,11 @@ class ComparisonResult:
         """The documented JSON structure (``fairscan/schemas/compare.schema.json``)."""
         changes = []
         for r in self.changes.to_dict("records"):
-            obj = {k: jsonable(r[k]) for k in ("attribute", "group", "metric", "count", "value_a", "value_b",
-                                                 "change", "gap_change", "p_value", "p_value_adjusted", "verdict",
-                                                 "suppressed", "reference")}
+            obj = {k: jsonable(r[k]) for k in ("attribute", "group", "metric", "count", "denominator", "value_a",
+                                                 "value_b", "change", "gap_change", "p_value", "p_value_adjusted",
+                                                 "verdict", "suppressed", "reference")}
+            for side in ("a", "b"):
+                obj[f"value_{side}_ci"] = [jsonable(r[f"value_{side}_ci_low"]), jsonable(r[f"value_{side}_ci_high"])]
             obj["change_ci"] = [jsonable(r["change_ci_low"]), jsonable(r["change_ci_high"])]
             obj["gap_change_ci"] = [jsonable(r["gap_change_ci_low"]), jsonable(r["gap_change_ci_high"])]
             changes.append(obj)
@@ -196,6 +199,9 @@ def compare(
     if target is not None:
         if target not in data.columns:
             raise FairscanError(f"target column '{target}' not found{suggest(target, [str(x) for x in data.columns])}")
+        missing = int(data[target].isna().sum())
+        if missing:
+            raise label_error(target, missing)
         pos = binary_positive(engine, target, positive_label, "label", "--positive-label")
         y = (data[target] == pos).to_numpy()  # pos is one of the column's own values
     chosen = list(metrics) if metrics else (list(COMPARED_METRICS) if target is not None else ["selection_rate"])
@@ -239,8 +245,10 @@ def compare(
                                 "gained": None if sup[i] else gained, "lost": None if sup[i] else lost,
                                 "suppressed": bool(sup[i])})
         for m in chosen:
-            va, vb, disc = _rates(n8, m)
-            ra, rb, _ = _rates(reps, m) if n_boot else (None, None, None)
+            va, vb, den, disc = _rates(n8, m)
+            ra, rb, _, _ = _rates(reps, m) if n_boot else (None, None, None, None)
+            a_lo, a_hi = wilson(va, den, policy.confidence)
+            b_lo, b_hi = wilson(vb, den, policy.confidence)
             change = vb - va
             gap_change = (vb - vb[ref]) - (va - va[ref])
             if n_boot:
@@ -259,6 +267,9 @@ def compare(
                     "attribute": g.name, "group": lab, "metric": m, "reference": i == ref,
                     "count": None if hidden else int(count[i]), "suppressed": hidden,
                     "value_a": np.nan if hidden else va[i], "value_b": np.nan if hidden else vb[i],
+                    "value_a_ci_low": np.nan if hidden else a_lo[i], "value_a_ci_high": np.nan if hidden else a_hi[i],
+                    "value_b_ci_low": np.nan if hidden else b_lo[i], "value_b_ci_high": np.nan if hidden else b_hi[i],
+                    "denominator": None if hidden else int(den[i]),
                     "change": np.nan if hidden else change[i],
                     "change_ci_low": np.nan if hidden else c_lo[i], "change_ci_high": np.nan if hidden else c_hi[i],
                     "gap_change": np.nan if hidden or i == ref else gap_change[i],
@@ -290,22 +301,34 @@ def compare(
     return ComparisonResult(changes, switches, meta)
 
 
-def _rates(cells: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A's and B's rate of ``metric`` from 8-cell counts (cell 4y + 2a + b), and the
-    discordant (lost, gained) counts among the metric's denominator."""
+def _projections() -> tuple[np.ndarray, np.ndarray]:
+    """(8, 4) matrices taking the paired cells 4y + 2a + b to model A's and model B's own
+    4-cell tables (2y + d, the audit's TN/FP/FN/TP)."""
+    pa, pb = np.zeros((8, 4)), np.zeros((8, 4))
+    for y in (0, 1):
+        for a in (0, 1):
+            for b in (0, 1):
+                pa[4 * y + 2 * a + b, 2 * y + a] = 1
+                pb[4 * y + 2 * a + b, 2 * y + b] = 1
+    return pa, pb
+
+
+_TO_A, _TO_B = _projections()
+
+
+def _rates(cells: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A's and B's rate of ``metric`` from 8-cell counts, by the audit's cell algebra
+    (:func:`fairscan.metrics.classification.rates` on each model's 4-cell table), the size of
+    its denominator, and the discordant (lost, gained) counts among the denominator's rows."""
     c = np.asarray(cells, dtype=float)
-    y = _POPULATION[metric]
-    # 4 cells over (a, b) = 2a + b: everyone (both outcomes summed), or one outcome's rows
-    rows = c[..., 0:4] + c[..., 4:8] if y is None else c[..., 4 * y:4 * y + 4]
-    total = rows.sum(axis=-1)
-    a_yes, b_yes = rows[..., 2] + rows[..., 3], rows[..., 1] + rows[..., 3]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        va = np.where(total > 0, a_yes / total, np.nan)
-        vb = np.where(total > 0, b_yes / total, np.nan)
-    if metric == "false_negative_rate":  # missed among the positives: 1 - offered
-        va, vb = 1 - va, 1 - vb
-    lost, gained = rows[..., 2], rows[..., 1]  # offered by A only; offered by B only
-    return va, vb, np.stack([lost, gained], axis=-1)
+    va, _, den = (x[..., 0] for x in rates(c @ _TO_A, [metric]))
+    vb = rates(c @ _TO_B, [metric])[0][..., 0]
+    _, den_mask = (m[:, 0] for m in masks([metric]))
+    # the denominator is a set of outcomes for every compared metric (everyone, y = 1 or y = 0)
+    outcomes = [y for y in (0, 1) if den_mask[2 * y] and den_mask[2 * y + 1]]
+    lost = sum(c[..., 4 * y + 2] for y in outcomes)  # offered by A only
+    gained = sum(c[..., 4 * y + 1] for y in outcomes)  # offered by B only
+    return va, vb, den, np.stack([lost, gained], axis=-1)
 
 
 def _verdicts(changes: pd.DataFrame, alpha: float) -> list[str]:

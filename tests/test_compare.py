@@ -117,3 +117,36 @@ def test_bad_requests_are_one_line():
         compare(df, scores=["a", "c"], threshold=0.2, sensitive="g")
     with pytest.raises(FairscanError, match="needs the outcome"):
         compare(df, scores=["a", "b"], threshold=0.2, sensitive="g", metrics=["true_positive_rate"])
+
+
+def test_values_intervals_and_switches_equal_pandas_and_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    df = _pair(3000, np.random.default_rng(6), 0.2)
+    r = compare(df, scores=["a", "b"], threshold=0.3, target="y", sensitive="g", n_boot=0)
+    oa, ob = df["a"] >= 0.3, df["b"] >= 0.3
+    for g in ("g0", "g1"):
+        rows = df["g"] == g
+        pops = {"selection_rate": rows, "true_positive_rate": rows & (df["y"] == 1),
+                "false_negative_rate": rows & (df["y"] == 1), "false_positive_rate": rows & (df["y"] == 0)}
+        for m, pop in pops.items():
+            got = r.changes[(r.changes["group"] == g) & (r.changes["metric"] == m)].iloc[0]
+            xa, xb, n = int(oa[pop].sum()), int(ob[pop].sum()), int(pop.sum())
+            if m == "false_negative_rate":
+                xa, xb = n - xa, n - xb
+            assert got["value_a"] == pytest.approx(xa / n, abs=1e-12) and got["value_b"] == pytest.approx(xb / n)
+            assert got["denominator"] == n
+            lo, hi = proportion_confint(xa, n, method="wilson")
+            assert (got["value_a_ci_low"], got["value_a_ci_high"]) == pytest.approx((lo, hi), abs=1e-12)
+            lost, gained = int((oa & ~ob & pop).sum()), int((~oa & ob & pop).sum())
+            want = mcnemar([[0, lost], [gained, 0]], exact=True).pvalue if lost + gained else 1.0
+            assert got["p_value"] == pytest.approx(want, rel=1e-12)
+        sw = r.switches.set_index("group").loc[g]
+        assert (sw["gained"], sw["lost"]) == (int((~oa & ob & rows).sum()), int((oa & ~ob & rows).sum()))
+
+
+def test_missing_labels_are_an_error_not_negatives():
+    df = _pair(500, np.random.default_rng(7), 0.0).astype({"y": "float64"})
+    df.loc[[3, 9], "y"] = np.nan
+    with pytest.raises(FairscanError, match="label column 'y' has 2 missing values"):
+        compare(df, scores=["a", "b"], threshold=0.2, sensitive="g", target="y")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from fairscan.report.common import md_text
+from fairscan.report.common import interval, md_text
 from fairscan.report.html import CSP, STYLE, esc
 from fairscan.schemas import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from fairscan.compare import ComparisonResult
 
-__all__ = ["change_sentence", "render_compare_html", "render_compare_markdown"]
+__all__ = ["change_sentence", "render_compare_html", "render_compare_markdown", "value_text"]
 
 
 def _names(r: ComparisonResult) -> tuple[str, str]:
@@ -22,9 +22,11 @@ def _names(r: ComparisonResult) -> tuple[str, str]:
 
 
 def change_sentence(row: dict[str, Any], names: tuple[str, str]) -> str:
-    """'age = (59..]: selection_rate 67.0% with A, 55.6% with B (-11.4 points, 95% CI -13.0 to -9.6).'"""
-    return (f"{row['attribute']} = {row['group']}: {row['metric']} {100 * row['value_a']:.1f}% with {names[0]}, "
-            f"{100 * row['value_b']:.1f}% with {names[1]} ({100 * row['change']:+.1f} points, 95% CI "
+    """'age = (59..] (1,784 people): selection_rate 67.0% (64.8–69.1) with A, 55.6% (53.3–57.9) with B
+    (-11.4 points, 95% CI -13.0 to -9.6)': each value with its interval, the group's size."""
+    return (f"{row['attribute']} = {row['group']} ({row['count']:,} people): {row['metric']} "
+            f"{value_text(row, 'a')} with {names[0]}, {value_text(row, 'b')} with {names[1]} "
+            f"({100 * row['change']:+.1f} points, 95% CI "
             f"{100 * row['change_ci_low']:+.1f} to {100 * row['change_ci_high']:+.1f})")
 
 
@@ -32,27 +34,36 @@ def _rows(r: ComparisonResult) -> list[dict[str, Any]]:
     return r.changes.to_dict("records")
 
 
-def render_compare_markdown(r: ComparisonResult, title: str = "fairscan: champion against challenger") -> str:
+def value_text(row: dict[str, Any], side: str) -> str:
+    """One model's value with its 95% Wilson interval: '67.0% (64.8–69.1)'."""
+    return f"{100 * row[f'value_{side}']:.1f}% ({interval(row[f'value_{side}_ci_low'], row[f'value_{side}_ci_high'])})"
+
+
+def render_compare_markdown(r: ComparisonResult, title: str = "fairscan: champion against challenger",
+                            level: int = 1) -> str:
+    """The comparison as Markdown; ``level``: the title's heading level (2 inside another report)."""
     names = _names(r)
     counts = r.verdict_counts()
-    out = [f"# {md_text(title)}", "", f"A = {md_text(names[0])}, B = {md_text(names[1])}; {r.meta['n_rows']:,} rows, "
+    out = [f"{'#' * level} {md_text(title)}", "", f"A = {md_text(names[0])}, B = {md_text(names[1])}; {r.meta['n_rows']:,} rows, "
            "the same customers.", "",
            f"**{counts['worse']} worse · {counts['insufficient']} insufficient · {counts['not worse']} not worse · "
            f"{counts['better']} better** (paired bootstrap intervals; McNemar within each group, Holm-adjusted)", ""]
     for row in _rows(r):
         if row["verdict"] in ("worse", "better") and not row["suppressed"]:
             out.append(f"- **{row['verdict']}**: {md_text(change_sentence(row, names))}")
-    out += ["", "| verdict | group | metric | A | B | change (95% CI) | gap change |", "|---|---|---|---|---|---|---|"]
+    out += ["", "| verdict | group | people (in the rate) | metric | A (95% CI) | B (95% CI) | change (95% CI) | gap change |",
+            "|---|---|---|---|---|---|---|---|"]
     for row in _rows(r):
         who = md_text(f"{row['attribute']} = {row['group']}")
         if row["suppressed"]:
-            out.append(f"| {row['verdict']} | {who} | {row['metric']} | — | — | suppressed | |")
+            out.append(f"| {row['verdict']} | {who} | — | {row['metric']} | — | — | suppressed | |")
             continue
         gap = "" if math.isnan(row["gap_change"]) else f"{100 * row['gap_change']:+.1f}"
-        out.append(f"| {row['verdict']} | {who} | {row['metric']} | {100 * row['value_a']:.1f}% | "
-                   f"{100 * row['value_b']:.1f}% | {100 * row['change']:+.1f} ({100 * row['change_ci_low']:+.1f} to "
+        out.append(f"| {row['verdict']} | {who} | {row['count']:,} ({row['denominator']:,}) | {row['metric']} | "
+                   f"{value_text(row, 'a')} | {value_text(row, 'b')} | {100 * row['change']:+.1f} "
+                   f"({100 * row['change_ci_low']:+.1f} to "
                    f"{100 * row['change_ci_high']:+.1f}) | {gap} |")
-    out += ["", "## Who gains and who loses the offer", "", "| group | people | gained (B only) | lost (A only) |",
+    out += ["", f"{'#' * (level + 1)} Who gains and who loses the offer", "", "| group | people | gained (B only) | lost (A only) |",
             "|---|---|---|---|"]
     for s in r.switches.to_dict("records"):
         if not s["suppressed"]:
@@ -74,12 +85,13 @@ def render_compare_html(r: ComparisonResult, title: str = "fairscan: champion ag
     for row in _rows(r):
         who = esc(f"{row['attribute']} = {row['group']}")
         if row["suppressed"]:
-            body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td><td class="l">{row["metric"]}'
-                        "</td><td>—</td><td>—</td><td>suppressed</td><td></td></tr>")
+            body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td><td>—</td>'
+                        f'<td class="l">{row["metric"]}</td><td>—</td><td>—</td><td>suppressed</td><td></td></tr>')
             continue
         gap = "" if math.isnan(row["gap_change"]) else f"{100 * row['gap_change']:+.1f}"
-        body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td><td class="l">{row["metric"]}</td>'
-                    f"<td>{100 * row['value_a']:.1f}%</td><td>{100 * row['value_b']:.1f}%</td>"
+        body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td>'
+                    f"<td>{row['count']:,} ({row['denominator']:,})</td><td class=\"l\">{row['metric']}</td>"
+                    f"<td>{esc(value_text(row, 'a'))}</td><td>{esc(value_text(row, 'b'))}</td>"
                     f"<td>{100 * row['change']:+.1f} ({100 * row['change_ci_low']:+.1f} to "
                     f"{100 * row['change_ci_high']:+.1f})</td><td>{gap}</td></tr>")
     switches = "".join(f'<tr><td class="l">{esc(s["attribute"])} = {esc(s["group"])}</td><td>{s["count"]:,}</td>'
@@ -94,7 +106,8 @@ def render_compare_html(r: ComparisonResult, title: str = "fairscan: champion ag
         f"<p>{counts['worse']} worse · {counts['insufficient']} insufficient · {counts['not worse']} not worse · "
         f"{counts['better']} better</p>", f'<ul class="findings">{items}</ul>',
         '<div style="overflow-x:auto"><table><thead><tr><th class="l">verdict</th><th class="l">group</th>'
-        '<th class="l">metric</th><th>A</th><th>B</th><th>change, points (95% CI)</th><th>gap change</th></tr>'
+        '<th>people (in the rate)</th><th class="l">metric</th><th>A (95% CI)</th><th>B (95% CI)</th>'
+        "<th>change, points (95% CI)</th><th>gap change</th></tr>"
         "</thead><tbody>" + "".join(body) + "</tbody></table></div>",
         "<h2>Who gains and who loses the offer</h2>",
         '<table><thead><tr><th class="l">group</th><th>people</th><th>gained (B only)</th><th>lost (A only)</th></tr>'

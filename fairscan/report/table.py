@@ -199,6 +199,8 @@ def render_inferred(inferred: Any) -> str:
 def render_comparison(result: Any, width: int | None = None) -> str:
     """Champion (A) against challenger (B): each change with its paired interval and verdict,
     and who gains and who loses the offer."""
+    from fairscan.report.compare import value_text
+
     con, buf = console(width)
     m = result.meta
     counts = result.verdict_counts()
@@ -207,17 +209,18 @@ def render_comparison(result: Any, width: int | None = None) -> str:
     con.print(f"verdicts: {counts['worse']} worse · {counts['insufficient']} insufficient · "
               f"{counts['not worse']} not worse · {counts['better']} better")
     t = Table(title="Changes B − A (paired 95% intervals; McNemar, Holm-adjusted)")
-    for c in ("verdict", "attribute", "group", "metric", "A", "B", "change (pts)", "gap change (pts)"):
+    for c in ("verdict", "attribute", "group", "metric", "people", "A (95% CI)", "B (95% CI)", "change (pts)",
+              "gap change (pts)"):
         t.add_column(c, justify="left" if c in ("verdict", "attribute", "group", "metric") else "right")
     style = {"worse": "bold red", "better": "green", "not worse": "green", "insufficient": "yellow"}
     for r in result.changes.to_dict("records"):
         if r["suppressed"]:
-            t.add_row(r["verdict"], r["attribute"], str(r["group"]), r["metric"], "—", "—", "suppressed", "")
+            t.add_row(r["verdict"], r["attribute"], str(r["group"]), r["metric"], "—", "—", "—", "suppressed", "")
             continue
         ch = f"{100 * r['change']:+.1f} ({100 * r['change_ci_low']:+.1f} to {100 * r['change_ci_high']:+.1f})"
         gc = "" if math.isnan(r["gap_change"]) else f"{100 * r['gap_change']:+.1f}"
         t.add_row(Text(r["verdict"], style=style[r["verdict"]]), r["attribute"], str(r["group"]), r["metric"],
-                  f"{100 * r['value_a']:.1f}%", f"{100 * r['value_b']:.1f}%", ch, gc)
+                  f"{r['count']:,}", value_text(r, "a"), value_text(r, "b"), ch, gc)
     con.print(t)
     s = Table(title="Who gains and who loses the offer")
     for c in ("attribute", "group", "people", "gained (B only)", "lost (A only)"):

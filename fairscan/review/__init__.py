@@ -263,24 +263,9 @@ def _baseline_md(o: ReviewOutcome) -> str:
     """The paired comparison with the baseline, for the Markdown report (empty without one)."""
     if o.comparison is None:
         return ""
-    from fairscan.report.common import md_text
+    from fairscan.report.compare import render_compare_markdown
 
-    c = o.comparison
-    counts = c.verdict_counts()
-    lines = ["", "## Against the baseline (paired, the same customers)", "",
-             f"{counts['worse']} worse · {counts['insufficient']} insufficient · {counts['not worse']} not worse · "
-             f"{counts['better']} better (paired bootstrap intervals; McNemar, Holm-adjusted)", ""]
-    for r in c.changes.to_dict("records"):
-        if r["verdict"] in ("worse", "better") and not r["suppressed"]:
-            lines.append(f"- {r['verdict'].upper()}: {md_text(r['attribute'])} = {md_text(r['group'])}, {r['metric']} "
-                         f"{100 * r['value_a']:.1f}% → {100 * r['value_b']:.1f}% ({100 * r['change']:+.1f} points, "
-                         f"95% CI {100 * r['change_ci_low']:+.1f} to {100 * r['change_ci_high']:+.1f})")
-    lines += ["", "| group | people | gained the offer | lost it |", "|---|---|---|---|"]
-    for r in c.switches.to_dict("records"):
-        if not r["suppressed"]:
-            lines.append(f"| {md_text(r['attribute'])} = {md_text(r['group'])} | {r['count']:,} | {r['gained']:,} | "
-                         f"{r['lost']:,} |")
-    return "\n".join(lines) + "\n"
+    return "\n" + render_compare_markdown(o.comparison, "Against the baseline (paired, the same customers)", level=2)
 
 
 def _regression_md(o: ReviewOutcome) -> str:
