@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.discover import candidate_attributes
+from fairscan.discover import candidate_attributes, describe_conditions
 from fairscan.engines.memory import MemoryEngine
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
@@ -52,7 +52,6 @@ from fairscan.groups import TierSpec, match_group, resolve
 from fairscan.metrics.stats import percentile_interval
 from fairscan.params import decision_rule, outward
 from fairscan.schemas import SCHEMA_VERSION
-from fairscan.types import INTERSECTION_SEP
 from fairscan.version import __version__
 
 __all__ = ["EXACT_BUDGET", "ExplainResult", "explain", "parse_group"]
@@ -120,26 +119,23 @@ class ExplainResult:
 
 
 def _membership(data: pd.DataFrame, spec: Mapping[str, str], tiers: Mapping[str, TierSpec] | None,
-                what: str) -> tuple[np.ndarray, list[tuple[str, str]], dict[str, Any]]:
-    """Which rows are in the group ``spec`` ({attribute: group}); groups named as the audit
-    names them (a tier by its short name, Q1), resolved as discovery resolves attributes."""
+                what: str) -> tuple[np.ndarray, list[tuple[str, str]], dict[str, Any], str]:
+    """Which rows are in the group ``spec`` ({attribute: group}), its conditions, the tier
+    specs used and its description in discovery's words; groups named as the audit names them
+    (a tier by its short name, Q1), resolved as discovery resolves attributes."""
     engine = MemoryEngine(data)
     cands = candidate_attributes(engine, exclude=[], attributes=list(spec), tiers=tiers)
     attrs = {a.name: a for g in resolve(cands.spec, engine) for a in g.attributes}
     inside = np.ones(len(data), dtype=bool)
-    conditions = []
+    conditions, pairs = [], []
     for attr, value in spec.items():
         a = attrs[attr]
         label = match_group(value, list(a.labels), what=what, where=f"attribute '{attr}'")
         codes = engine.attribute_codes(a)
         inside &= codes == a.labels.index(label)
         conditions.append((attr, label))
-    tier_specs = {c: t for c, t in cands.spec.tiers.items()}
-    return inside, conditions, tier_specs
-
-
-def _describe(conditions: Sequence[tuple[str, str]]) -> str:
-    return INTERSECTION_SEP.join(f"{a} = {g}" for a, g in conditions)
+        pairs.append((a, label))
+    return inside, conditions, dict(cands.spec.tiers), describe_conditions(pairs)
 
 
 def explain(
@@ -224,14 +220,14 @@ def explain(
     if p == 0:
         raise FairscanError("no feature to attribute the gap to")
 
-    in_group, g_conditions, tier_specs = _membership(data, group_spec, tiers, "group")
+    in_group, g_conditions, tier_specs, g_text = _membership(data, group_spec, tiers, "group")
     if ref_spec:
-        in_ref, r_conditions, more = _membership(data, ref_spec, tiers, "reference group")
+        in_ref, r_conditions, more, r_text = _membership(data, ref_spec, tiers, "reference group")
         tier_specs |= more
         if (in_group & in_ref).any():
             raise FairscanError("the group and the reference overlap; name two groups that share no one")
     else:
-        in_ref, r_conditions = ~in_group, []
+        in_ref, r_conditions, r_text = ~in_group, [], "everyone else"
     n_g, n_r = int(in_group.sum()), int(in_ref.sum())
     for n, who in ((n_g, "the group"), (n_r, "the reference")):
         if n < max(1, suppress_below):
@@ -352,9 +348,9 @@ def explain(
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "n_rows": len(data),
         "group": {"conditions": [{"attribute": a, "group": g} for a, g in g_conditions],
-                  "description": _describe(g_conditions), "count": n_g},
+                  "description": g_text, "count": n_g},
         "reference": {"conditions": [{"attribute": a, "group": g} for a, g in r_conditions],
-                      "description": _describe(r_conditions) if r_conditions else "everyone else", "count": n_r},
+                      "description": r_text, "count": n_r},
         "tiers": {c: (list(t) if not isinstance(t, int) else t) for c, t in tier_specs.items()},
         "model": model_meta,
         "target": target,

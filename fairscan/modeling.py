@@ -35,7 +35,7 @@ __all__ = [
     "REFERENCE_PREFIX", "ROW_ID", "SCORE", "SCORES_FILE", "OnnxModel", "TrainedModel",
     "cache_dir", "card_markdown", "load_card", "load_model", "model_features",
     "reference_scores", "repo_models_dir", "resolve_model_path", "save_model", "score", "score_frame",
-    "train_preset", "train_targeting",
+    "train_preset", "train_targeting", "with_features",
 ]
 
 SCORE = "score"
@@ -304,6 +304,19 @@ def reference_scores(name: str) -> tuple[dict[str, Any], pd.DataFrame]:
     if card is None:
         raise FairscanError(f"reference model '{name}' has no card.json next to {path}; re-train it")
     return card, pd.read_parquet(path.with_name(SCORES_FILE))
+
+
+def with_features(name: str, rows: pd.DataFrame, dataset: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Held-out rows of reference model ``name`` (``scores.parquet``, or columns derived from
+    it) joined back to every column of the bundled dataset by ``row_id``, so the model can score
+    them again; ``rows``' own columns win. ``dataset``: the loaded dataset, if at hand."""
+    from fairscan import datasets
+
+    full = dataset if dataset is not None else datasets.load(name)
+    if ROW_ID not in rows.columns:
+        raise FairscanError(f"rows of reference model '{name}' have no '{ROW_ID}' column to find their features by")
+    out = full.iloc[rows[ROW_ID].to_numpy()].reset_index(drop=True)
+    return out.assign(**{c: rows[c].to_numpy() for c in rows.columns})
 
 
 def load_card(model_path: str | os.PathLike) -> dict[str, Any] | None:

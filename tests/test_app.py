@@ -604,7 +604,7 @@ def test_why_equals_explain_for_the_first_failing_group(bank_scores):
     f = r.findings[r.findings["verdict"] == "fail"].iloc[0]
     assert label == f"{f['attribute']} = {f['group']} vs {f['reference']}"
     rows = fairscan.datasets.load("bank").iloc[bank_scores["row_id"].to_numpy()].reset_index(drop=True)
-    data = rows.assign(**{c: bank_scores[c].to_numpy() for c in bank_scores.columns})
+    data = rows.assign(**{c: bank_scores[c].to_numpy() for c in bank_scores.columns})  # the join, by hand
     want = explain(data, model="reference:bank", group={f["attribute"]: f["group"]},
                    reference={f["attribute"]: f["reference"]}, tiers=BANK_TIERS, budget=0.2)
     got = {m.label: m.value for m in at.metric}

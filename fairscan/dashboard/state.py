@@ -184,8 +184,7 @@ def cached_explanation(setup: dict[str, Any], group: dict[str, str], reference: 
     model's features, cached per settings."""
     data_id, df, _ = current_data(setup)
     if setup["source"] == "dataset":  # the held-out scores carry the groups; the model reads every feature
-        full = full_dataset(setup["dataset"]).iloc[df[modeling.ROW_ID].to_numpy()].reset_index(drop=True)
-        df = full.assign(**{c: df[c].to_numpy() for c in df.columns})
+        df = modeling.with_features(setup["dataset"], df, full_dataset(setup["dataset"]))
     kw = {"group": group, "reference": reference or None, "tiers": setup["tiers"],
           setup["decision"]: setup[setup["decision"]], "data_id": data_id}
     return _explanation(json.dumps(kw, sort_keys=True, default=jsonable), df, model_of(setup))
