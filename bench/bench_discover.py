@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _chunks import CHUNK, write_chunks
 
 HERE = Path(__file__).resolve().parent
 MIN_SIZE = 30
@@ -71,7 +72,6 @@ SYNTH_ATTRIBUTES = [f"a{i}" for i in range(1, 9)] + ["spend"]
 DUCK_LEVELS = (2, 3, 4, 5, 6, 3)
 DUCK_ATTRIBUTES = [f"a{i + 1}" for i in range(len(DUCK_LEVELS))]
 DUCK_PLANTED = (("a1", "L0"), ("a2", "L1"))
-CHUNK = 5_000_000
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -356,17 +356,8 @@ def bench_null(n: int, datasets: int) -> None:
 def generate(out: Path, rows: int, seed: int = 0) -> list[Path]:
     """``rows`` rows in 5M-row Parquet files, seeded per file (reused when present)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i, start in enumerate(range(0, rows, CHUNK)):
-        n = min(CHUNK, rows - start)
-        path = out / f"part-{i:05d}.parquet"
-        files.append(path)
-        if path.exists() and pq.read_metadata(path).num_rows == n:
-            continue
-        rng = np.random.default_rng([seed, i])
+    def table(rng: np.random.Generator, n: int) -> pa.Table:
         cols, inside = {}, np.ones(n, dtype=bool)
         for name, k in zip(DUCK_ATTRIBUTES, DUCK_LEVELS, strict=True):
             codes = rng.integers(0, k, n).astype(np.int8)
@@ -374,12 +365,10 @@ def generate(out: Path, rows: int, seed: int = 0) -> list[Path]:
             for a, g in DUCK_PLANTED:
                 if a == name:
                     inside &= codes == int(g[1:])
-        rate = np.where(inside, 0.05, 0.3)
-        cols["offer"] = pa.array((rng.random(n) < rate).astype(np.int8))
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.table(cols), tmp, row_group_size=1 << 20, compression="zstd")
-        tmp.rename(path)
-    return files
+        cols["offer"] = pa.array((rng.random(n) < np.where(inside, 0.05, 0.3)).astype(np.int8))
+        return pa.table(cols)
+
+    return write_chunks(out, rows, table, seed, CHUNK)
 
 
 def peak_rss_mib() -> float:

@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _chunks import CHUNK, write_chunks
 
 HERE = Path(__file__).resolve().parent
-CHUNK = 5_000_000
 REGIONS = ["north", "south", "east", "west", "centre", "islands", "coast", "mountains"]
 REGION_P = np.array([0.25, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04])
 BYTES_PER_ROW = 10  # on disk, measured: ~8 for the score, the rest compresses away
@@ -43,27 +43,16 @@ BYTES_PER_ROW = 10  # on disk, measured: ~8 for the score, the rest compresses a
 def generate(out: Path, rows: int, seed: int = 0) -> list[Path]:
     """Write ``rows`` rows in 5M-row files (seeded per chunk, so any prefix is reproducible)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i, start in enumerate(range(0, rows, CHUNK)):
-        n = min(CHUNK, rows - start)
-        path = out / f"part-{i:05d}.parquet"
-        files.append(path)
-        if path.exists() and pq.read_metadata(path).num_rows == n:
-            continue
-        rng = np.random.default_rng([seed, i])
+    def table(rng: np.random.Generator, n: int) -> pa.Table:
         g = rng.choice(len(REGIONS), n, p=REGION_P).astype(np.int8)
         y = (rng.random(n) < 0.15 + 0.02 * g).astype(np.int8)
         z = -1.5 + 1.2 * y - 0.08 * g + rng.normal(0, 1, n)
         score = np.round(1 / (1 + np.exp(-z)), 6)
         region = pa.DictionaryArray.from_arrays(pa.array(g), pa.array(REGIONS)).cast(pa.string())
-        table = pa.table({"score": score, "label": y, "region": region})
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp, row_group_size=1 << 20, compression="zstd")
-        tmp.rename(path)
-    return files
+        return pa.table({"score": score, "label": y, "region": region})
+
+    return write_chunks(out, rows, table, seed, CHUNK)
 
 
 AUDIT = dict(target="label", score="score", budget=0.1, sensitive="region")

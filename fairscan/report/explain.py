@@ -52,7 +52,8 @@ def headline(r: ExplainResult) -> str:
     carried = ", ".join(f"{f} ({_points(v)})" for f, v in zip(top["feature"], top["contribution"], strict=True))
     return (f"{m['group']['description']} ({m['group']['count']:,} people) are offered {pct(m['selection_rate']['group'])}"
             f" vs {pct(m['selection_rate']['reference'])} for {m['reference']['description']} "
-            f"({_points(m['gap'])}); the features explain {_points(m['explained'])}"
+            f"({m['reference']['count']:,} people): a gap of {_points(m['gap'])} (95% CI {_points(m['gap_ci'][0])} to "
+            f"{_points(m['gap_ci'][1])}); the features explain {_points(m['explained'])}"
             + (f", most of it through {carried}." if carried else "."))
 
 
