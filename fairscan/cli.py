@@ -468,6 +468,12 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suppress-below", type=int, default=10, metavar="K",
                    help="groups with fewer than K rows are suppressed (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _engine_options(p)
+    _output_options(p)
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    """Which engine counts the rows, and the DuckDB and Spark settings."""
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="auto (default): duckdb for files — Parquet/CSV files, globs and directories, "
                         "streamed, so larger than memory — and memory for dataset:NAME, --model and "
@@ -476,7 +482,6 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="DuckDB engine: memory it may use before spilling to disk (default 1GB; e.g. 512MB)")
     p.add_argument("--threads", type=int, metavar="N", help="DuckDB engine: worker threads (default: all cores)")
     p.add_argument("--spark-master", metavar="URL", help="with --engine spark (default local[2])")
-    _output_options(p)
 
 
 def _require_decision(a: argparse.Namespace) -> None:
@@ -552,6 +557,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
         tiers=_tiers(a.tiers), reference=_references(a.reference) or None, margin=a.margin, n_boot=a.n_boot,
         min_group_size=a.min_group_size, suppress_below=a.suppress_below, seed=a.seed, trust=a.trust or (),
         trust_pickle=a.trust_pickle, favourable_decision=a.favourable_decision,
+        engine=a.engine, spark_master=a.spark_master,
+        memory_limit=a.memory_limit, threads=a.threads,
     )
     from fairscan.report.compare import render_compare_html, render_compare_markdown
     from fairscan.report.table import render_comparison
@@ -669,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--min-group-size", type=int, default=30, metavar="N", help="as for audit")
     cp.add_argument("--suppress-below", type=int, default=10, metavar="K", help="as for audit")
     cp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _engine_options(cp)
     _output_options(cp)
     cp.set_defaults(func=cmd_compare)
 

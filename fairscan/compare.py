@@ -37,17 +37,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.engines.base import label_error
-from fairscan.engines.datahash import column_sha256
-from fairscan.engines.memory import MemoryEngine
+from fairscan.engines.choose import make_engine
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
 from fairscan.metrics.classification import EXCLUSION_SIGN, masks, rates
 from fairscan.metrics.stats import bootstrap_cells, holm, percentile_interval, wilson
-from fairscan.params import audit_params
+from fairscan.params import audit_params, check_column
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
+from fairscan.types import Label
 from fairscan.validation import binary_positive
 from fairscan.version import __version__
 
@@ -145,27 +144,38 @@ def compare(
     names: Sequence[str] | None = None,
     trust: Sequence[str] = (),
     trust_pickle: bool = False,
+    engine: str = "auto",
+    spark_master: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> ComparisonResult:
     """Compare model A (the champion) with model B (the challenger) on the same rows (see the
     module docstring). Give two ``models`` (files, ``reference:NAME`` or fitted objects),
     two ``scores`` columns or two ``predictions`` columns; the one decision rule
     (``threshold`` or ``budget``: the same number of offers for both) applies to each. Groups,
     label and policy as for :func:`fairscan.audit`. ``metrics`` default to the selection rate,
-    and with a ``target`` the true positive, false negative and false positive rates."""
+    and with a ``target`` the true positive, false negative and false positive rates.
+
+    ``data`` and ``engine`` as for :func:`fairscan.audit`: score or prediction columns are
+    counted where the data lives (in memory, by DuckDB for Parquet/CSV paths, or by Spark) in
+    one pass; models are scored in memory."""
     given = [x for x in (models, scores, predictions) if x is not None]
     if len(given) != 1 or len(given[0]) != 2:
         raise FairscanError("give two models (--model A --model B), two score columns or two prediction columns")
-    if isinstance(data, str | os.PathLike):
-        from fairscan.io import read_table
-
-        data = read_table(data)
-    if not isinstance(data, pd.DataFrame):
-        data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
     a_name, b_name = list(names) if names else ["A", "B"]
     model_meta: list[dict[str, Any]] = []
     if models is not None:
         from fairscan import modeling
 
+        if engine not in ("auto", "memory"):
+            raise FairscanError(f"scoring models needs the rows in memory, not the {engine} engine; score the "
+                                "data first and compare the two score columns (--score A --score B)")
+        if isinstance(data, str | os.PathLike):
+            from fairscan.io import read_table
+
+            data = read_table(data)
+        if not isinstance(data, pd.DataFrame):
+            data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
         frame = data
         cols = []
         for i, m in enumerate(models):
@@ -179,31 +189,14 @@ def compare(
     else:
         cols = list(scores if scores is not None else predictions)  # type: ignore[arg-type]
         kind = "score" if scores is not None else "prediction"
-        for i, c in enumerate(cols):
-            if c not in data.columns:
-                raise FairscanError(f"{kind} column '{c}' not found{suggest(c, [str(x) for x in data.columns])}")
-            model_meta.append({"name": (a_name, b_name)[i], "column": c, "sha256": column_sha256(data[c])})
     rule_kw = dict(threshold=threshold, budget=budget) if kind == "score" else {}
     params = [audit_params(target=target, positive_label=positive_label, sensitive=sensitive, tiers=tiers,
                            intersect=intersect, reference=reference, min_group_size=min_group_size,
                            suppress_below=suppress_below, n_boot=n_boot, seed=seed, confidence=confidence,
-                           alpha=alpha, favourable_decision=favourable_decision, **{kind: c}, **rule_kw)
+                           alpha=alpha, favourable_decision=favourable_decision, engine=engine,
+                           spark_master=spark_master, **{kind: c}, **rule_kw)
               for c in cols]
     policy = params[0].policy
-    engine = MemoryEngine(data)
-    if engine.n_rows() == 0:
-        raise FairscanError("the data has no rows")
-    decisions = [p.decision.resolve(engine) for p in params]
-    d_a, d_b = (engine.decisions(d) for d, _ in decisions)
-    y = np.zeros(len(data), dtype=bool)
-    if target is not None:
-        if target not in data.columns:
-            raise FairscanError(f"target column '{target}' not found{suggest(target, [str(x) for x in data.columns])}")
-        missing = int(data[target].isna().sum())
-        if missing:
-            raise label_error(target, missing)
-        pos = binary_positive(engine, target, positive_label, "label", "--positive-label")
-        y = (data[target] == pos).to_numpy()  # pos is one of the column's own values
     chosen = list(metrics) if metrics else (list(COMPARED_METRICS) if target is not None else ["selection_rate"])
     for m in chosen:
         if m not in COMPARED_METRICS:
@@ -211,21 +204,30 @@ def compare(
                                 f"{', '.join(COMPARED_METRICS)}")
         if m != "selection_rate" and target is None:
             raise FairscanError(f"metric '{m}' needs the outcome: give the label column (--target COL)")
-
-    groupings = resolve(params[0].groups, engine)
-    cell = 4 * y.astype(np.int64) + 2 * d_a.astype(np.int64) + d_b.astype(np.int64)
+    needed = list(dict.fromkeys(c for p in params for c in p.columns()))
+    eng = make_engine(data, engine, spark_master, columns=needed, memory_limit=memory_limit, threads=threads)
+    if eng.n_rows() == 0:
+        raise FairscanError("the data has no rows")
+    if models is None:
+        for c in cols:
+            check_column(eng, c, kind)
+    check_column(eng, target, "target")
+    decisions = [p.decision.resolve(eng) for p in params]
+    label = None
+    if target is not None:
+        label = Label(target, binary_positive(eng, target, positive_label, "label", "--positive-label"))
+    groupings = resolve(params[0].groups, eng)
+    # one pass: per group, 8 cells over (outcome, decision A, decision B)
+    agg = eng.aggregate(groupings, label, decisions[0][0], None, paired=decisions[1][0])
+    if models is None:
+        for i, c in enumerate(cols):
+            # the column's own stream digest from the data hash (None with a fast digest)
+            model_meta.append({"name": (a_name, b_name)[i], "column": c, "sha256": agg.column_sha256.get(c)})
     tables = []
-    for g in groupings:
-        codes = [engine.attribute_codes(a) for a in g.attributes]
-        dims = [a.n_levels for a in g.attributes]
-        key = np.ravel_multi_index(tuple(codes), dims) if len(codes) > 1 else codes[0].astype(np.int64)
-        dense = np.bincount(key * 8 + cell, minlength=8 * int(np.prod(dims))).reshape(-1, 8)
-        uniq = np.flatnonzero(dense.sum(axis=1) > 0)  # the groups with anyone in them
-        n8 = dense[uniq]
-        parts = np.unravel_index(uniq, dims)
-        labels = [g.label([int(p[i]) for p in parts]) for i in range(len(uniq))]
-        tables.append((g, labels, n8, [tuple(a.labels[int(p[i])] for a, p in zip(g.attributes, parts, strict=True))
-                                       for i in range(len(uniq))]))
+    for st in agg.stats:
+        g = st.grouping
+        keys = [tuple(a.labels[int(k)] for a, k in zip(g.attributes, code, strict=True)) for code in st.codes]
+        tables.append((g, st.labels, st.n, keys))
     masks = suppress([CountTable(tuple(a.name for a in g.attributes), keys, n8.sum(axis=1)) for g, _, n8, keys in tables],
                      policy.suppress_below)
     ref_names = resolve_references({g.name: labels for g, labels, _, _ in tables}, dict(params[0].groups.reference))
@@ -287,7 +289,10 @@ def compare(
     meta = {
         "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "n_rows": engine.n_rows(),
+        "engine": eng.name,
+        "n_rows": agg.n_rows,
+        "data_sha256": agg.data_sha256,
+        "data_hash": agg.data_hash,
         "models": model_meta,
         "decision": {"a": describe[0], "b": describe[1]},
         "target": target,

@@ -5,12 +5,12 @@ beyond naming groups: the engines, metrics and groups all import them from here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-__all__ = ["INTERSECTION_SEP", "N_CELLS", "UNKNOWN", "Aggregate", "Attribute", "CellStats", "Decision", "Grouping",
+__all__ = ["INTERSECTION_SEP", "N_CELLS", "PAIRED_CELLS", "UNKNOWN", "Aggregate", "Attribute", "CellStats", "Decision", "Grouping",
            "Label"]
 
 #: the label of the group of missing values
@@ -21,6 +21,9 @@ INTERSECTION_SEP = " x "
 # Cell index within a group: 2 * y + d, with y = 1 for the positive label and d = 1 for the
 # favourable decision. So 0 = TN, 1 = FP, 2 = FN, 3 = TP. Without a label every row has y = 0.
 N_CELLS = 4
+# Two models' decisions on the same rows (a paired aggregation): cell 4 * y + 2 * a + b, with a
+# and b the favourable-decision indicators of the first and the second decision.
+PAIRED_CELLS = 8
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,5 @@ class Aggregate:
     data_sha256: str
     #: what ``data_sha256`` hashes (fairscan.engines.datahash.DEFINITION, or the fast digest's name)
     data_hash: str = ""
+    #: each hashed column's own stream sha256 (empty for the fast digest)
+    column_sha256: dict[str, str] = field(default_factory=dict)

@@ -150,3 +150,109 @@ def test_missing_labels_are_an_error_not_negatives():
     df.loc[[3, 9], "y"] = np.nan
     with pytest.raises(FairscanError, match="label column 'y' has 2 missing values"):
         compare(df, scores=["a", "b"], threshold=0.2, sensitive="g", target="y")
+
+
+# -- counting where the data lives: the paired aggregation of every engine ----------------------
+def _tied(n: int = 3000, seed: int = 5) -> pd.DataFrame:
+    """Scores on a coarse grid (many ties at any budget cut), text predictions, a label, and
+    two attributes; deliberately unsorted."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "sex": rng.choice(["F", "M", "X"], n, p=[0.45, 0.5, 0.05]),
+        "region": rng.choice(["north", "south", "east", "west"], n),
+        "balance": rng.lognormal(7, 1, n),
+        "a": rng.integers(0, 20, n) / 20, "b": rng.integers(0, 20, n) / 20,
+        "pa": rng.choice(["yes", "no"], n), "pb": rng.choice(["yes", "no"], n),
+        "y": rng.integers(0, 2, n),
+    })
+
+
+def _top_k(score: pd.Series, k: int) -> np.ndarray:
+    """Oracle: the k highest scores, ties in row order (a stable pandas sort)."""
+    order = score.sort_values(ascending=False, kind="stable").index[:k]
+    out = np.zeros(len(score), dtype=bool)
+    out[order] = True
+    return out
+
+
+def _pandas_cells(df: pd.DataFrame, by: list[str], a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+    cell = 4 * df["y"].to_numpy() + 2 * a + b
+    t = df.assign(cell=cell).groupby([*by, "cell"]).size().unstack(fill_value=0)
+    return t.reindex(columns=range(8), fill_value=0)
+
+
+def _engines(df: pd.DataFrame, tmp_path):
+    from fairscan.engines.duckdb import DuckDBEngine
+    from fairscan.engines.memory import MemoryEngine
+
+    df.to_parquet(tmp_path / "d.parquet")
+    df.to_csv(tmp_path / "d.csv", index=False)
+    return {"memory": MemoryEngine(df), "duckdb-frame": DuckDBEngine(df),
+            "duckdb-parquet": DuckDBEngine(tmp_path / "d.parquet"), "duckdb-csv": DuckDBEngine(tmp_path / "d.csv")}
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_paired_cells_of_every_engine_equal_a_pandas_groupby(tmp_path, monkeypatch, joint):
+    """The 8 cells per group, budget ties broken in row order for A and a threshold for B,
+    counted jointly and through grouping sets, equal an independent pandas groupby."""
+    from fairscan.engines import base
+    from fairscan.groups import resolve
+    from fairscan.params import audit_params
+    from fairscan.types import Label
+
+    if not joint:
+        monkeypatch.setattr(base, "MAX_JOINT_GROUPS", 1)
+    df = _tied()
+    a, b = _top_k(df["a"], 700), (df["b"] >= 0.5).to_numpy()
+    want = {"sex": _pandas_cells(df, ["sex"], a, b), "region": _pandas_cells(df, ["region"], a, b),
+            "sex x region": _pandas_cells(df, ["sex", "region"], a, b)}
+    pa = audit_params(score="a", budget=700, sensitive=["sex", "region"], intersect=True)
+    pb = audit_params(score="b", threshold=0.5, sensitive=["sex", "region"])
+    digests = set()
+    for name, eng in _engines(df, tmp_path).items():
+        groupings = resolve(pa.groups, eng)
+        agg = eng.aggregate(groupings, Label("y", 1), pa.decision.resolve(eng)[0], None,
+                            paired=pb.decision.resolve(eng)[0])
+        for st in agg.stats:
+            got = pd.DataFrame(st.n, index=[tuple(a.labels[int(k)] for a, k in zip(st.grouping.attributes, c,
+                                                                                   strict=True)) for c in st.codes])
+            exp = want[st.grouping.name]
+            exp.index = [i if isinstance(i, tuple) else (i,) for i in exp.index]
+            assert got.shape[1] == 8, name
+            assert (got.loc[exp.index].to_numpy() == exp.to_numpy()).all(), (name, st.grouping.name)
+        digests.add(agg.data_sha256)
+        # a score column's own digest: the sha256 of its float64 values in row order
+        import hashlib
+        assert agg.column_sha256["a"] == hashlib.sha256(df["a"].to_numpy("<f8").tobytes()).hexdigest(), name
+    assert len(digests) == 1  # one data hash, whichever engine counted
+
+
+def test_compare_through_duckdb_equals_memory(tmp_path):
+    df = _tied()
+    path = tmp_path / "d.parquet"
+    df.to_parquet(path)
+    kw = dict(scores=["a", "b"], budget=0.25, target="y", sensitive=["sex", "region"], n_boot=200, seed=3)
+    mem = compare(df, **kw)
+    duck = compare(str(path), **kw)
+    assert duck.meta["engine"] == "duckdb" and mem.meta["engine"] == "memory"
+    assert duck.meta["data_sha256"] == mem.meta["data_sha256"]
+    assert [m["sha256"] for m in duck.meta["models"]] == [m["sha256"] for m in mem.meta["models"]]
+    pd.testing.assert_frame_equal(mem.changes, duck.changes)
+    pd.testing.assert_frame_equal(mem.switches, duck.switches)
+    preds = dict(predictions=["pa", "pb"], target="y", sensitive="sex", n_boot=0)
+    pd.testing.assert_frame_equal(compare(df, **preds).changes, compare(str(path), **preds).changes)
+
+
+def test_missing_predictions_are_named_by_every_engine(tmp_path):
+    df = _tied(500)
+    df.loc[[3, 9], "pb"] = None
+    for name, eng in _engines(df, tmp_path).items():
+        with pytest.raises(FairscanError, match=r"prediction column 'pb' has 2 missing values") as e:
+            compare(eng, predictions=["pa", "pb"], sensitive="sex", n_boot=0)
+        assert "\n" not in str(e.value), name
+
+
+def test_models_need_rows_in_memory(tmp_path):
+    with pytest.raises(FairscanError, match="score the data first"):
+        compare(_tied(100), models=["reference:logistic", "reference:logistic"], sensitive="sex",
+                engine="duckdb")

@@ -30,6 +30,7 @@ from fairscan.engines import base  # noqa: E402
 from fairscan.engines import duckdb as dd  # noqa: E402
 from fairscan.engines.datahash import DEFINITION  # noqa: E402
 from fairscan.engines.duckdb import DuckDBEngine  # noqa: E402
+from fairscan.engines.memory import MemoryEngine  # noqa: E402
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -779,3 +780,41 @@ def test_spark_discovers_the_same_subgroups(spark, tmp_path):
     assert list(mem["who"]) == list(s["who"]) and list(mem["verdict"]) == list(s["verdict"])
     for c in ("count", "value", "difference_ci_low", "p_value_adjusted"):
         assert np.allclose(mem[c].to_numpy(dtype=float), s[c].to_numpy(dtype=float), equal_nan=True, atol=1e-12)
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_paired_cells_and_hash_equal_memory(spark, tmp_path, monkeypatch):
+    """Two decisions on the same rows (a model comparison): Spark's 8 cells per group, budget
+    ties broken in row order, and its data hash equal the memory engine's, through
+    groupingSets too."""
+    from fairscan.engines.spark import SparkEngine
+    from fairscan.groups import resolve
+    from fairscan.params import audit_params
+    from fairscan.types import Label
+
+    monkeypatch.setattr(base, "MAX_JOINT_GROUPS", 1)
+    rng = np.random.default_rng(8)
+    n = 2000
+    df = pd.DataFrame({"g": rng.choice(["u", "v", "w"], n), "h": rng.choice(["p", "q"], n),
+                       "a": rng.integers(0, 10, n) / 10, "pb": rng.choice(["yes", "no"], n),
+                       "y": rng.integers(0, 2, n)})
+    df.to_parquet(tmp_path / "d.parquet")
+    pa = audit_params(score="a", budget=333, sensitive=["g", "h"], intersect=True)
+    pb = audit_params(prediction="pb", sensitive=["g", "h"])
+    out = []
+    for eng in (MemoryEngine(df), SparkEngine(tmp_path / "d.parquet", spark=spark)):
+        agg = eng.aggregate(resolve(pa.groups, eng), Label("y", 1), pa.decision.resolve(eng)[0], None,
+                            paired=pb.decision.resolve(eng)[0])
+        out.append(agg)
+    mem, spk = out
+    assert spk.data_sha256 == mem.data_sha256 and spk.column_sha256 == mem.column_sha256
+    for x, y in zip(mem.stats, spk.stats, strict=True):
+        assert x.n.shape[1] == 8 and (x.codes == y.codes).all() and (x.n == y.n).all()
+    # the oracle for one grouping: pandas, ties in row order
+    a = np.zeros(n, dtype=bool)
+    a[df["a"].sort_values(ascending=False, kind="stable").index[:333]] = True
+    cell = 4 * df["y"] + 2 * a + (df["pb"] == "yes").to_numpy()
+    want = df.assign(c=cell).groupby(["g", "c"]).size().unstack(fill_value=0).reindex(columns=range(8), fill_value=0)
+    g_stats = next(s for s in spk.stats if s.grouping.name == "g")
+    assert (g_stats.n == want.to_numpy()).all()

@@ -16,6 +16,8 @@ import pandas as pd
 
 from fairscan.errors import FairscanError, suggest
 from fairscan.types import (
+    N_CELLS,
+    PAIRED_CELLS,
     UNKNOWN,
     Aggregate,
     Attribute,
@@ -25,7 +27,7 @@ from fairscan.types import (
 )
 
 __all__ = [
-    "MAX_JOINT_GROUPS", "Engine", "audited_columns", "changed_error", "column_not_found",
+    "MAX_JOINT_GROUPS", "Engine", "audited_columns", "cell_count", "changed_error", "column_not_found",
     "fits_jointly", "label_error", "missing_code", "no_values_error", "not_numeric_error",
     "prediction_error", "score_error", "weight_errors",
 ]
@@ -92,11 +94,20 @@ class Engine(ABC):
         label: Label | None,
         decision: Decision,
         weights: str | None,
+        paired: Decision | None = None,
     ) -> Aggregate:
-        """Count rows per (group, cell) for every grouping, in one pass over the rows."""
+        """Count rows per (group, cell) for every grouping, in one pass over the rows. With a
+        ``paired`` second decision (two models on the same rows), each group has
+        :data:`~fairscan.types.PAIRED_CELLS` cells, 4 * y + 2 * a + b, and the data hash covers
+        the second decision's column too."""
 
 
 # -- rules every engine follows ---------------------------------------------------------------
+def cell_count(paired: Decision | None) -> int:
+    """Cells per group: 4 (2y + d), or 8 (4y + 2a + b) with a paired second decision."""
+    return PAIRED_CELLS if paired is not None else N_CELLS
+
+
 def fits_jointly(sizes: list[int]) -> bool:
     """Whether a key space of these level counts is small enough to count jointly."""
     return float(np.prod(sizes, dtype=np.float64)) <= MAX_JOINT_GROUPS

@@ -2,7 +2,8 @@
 same rows in the same order, whatever the chunk size or the file format.
 
 What it hashes (``DEFINITION``): the columns the audit reads — the audited attributes, the
-decision (or score) column, the weights and the label, in that order — each as one stream
+decision (or score) column (and a paired comparison's second one), the weights and the label,
+in that order — each as one stream
 of its values in row order, canonically encoded:
 
 - ``number`` (a numeric column): float64, little-endian; every missing value and NaN as the
@@ -13,7 +14,9 @@ of its values in row order, canonically encoded:
   or the favourable decision.
 
 The digest is the sha256 of a header — the definition's name, the row count, the label's
-positive value, and per column its name, kind, labels and the sha256 of its stream.
+positive value, and per column its name, kind, labels and the sha256 of its stream. Each
+column's stream sha256 also names that column alone: a model comparison names the score (or
+prediction) column that stands for a model by it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from fairscan.errors import plain
 from fairscan.types import Attribute, Decision, Label
 
 __all__ = [
-    "DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "column_sha256", "frame_sha256",
+    "DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "frame_sha256",
     "hashed_columns",
 ]
 
@@ -44,9 +47,12 @@ Kind = Literal["number", "codes", "bits"]
 
 
 def hashed_columns(attrs: dict[str, Attribute], label: Label | None, decision: Decision, weights: str | None,
-                   is_numeric: Callable[[str], bool]) -> list[tuple[str, Kind, tuple[str, ...]]]:
-    """(column, kind, group labels) of every hashed column, in the definition's order."""
-    names = [c for c in dict.fromkeys([*attrs, decision.column, weights, label.column if label else None]) if c]
+                   is_numeric: Callable[[str], bool],
+                   paired: Decision | None = None) -> list[tuple[str, Kind, tuple[str, ...]]]:
+    """(column, kind, group labels) of every hashed column, in the definition's order (a
+    ``paired`` second decision's column right after the first's)."""
+    names = [c for c in dict.fromkeys([*attrs, decision.column, paired.column if paired else None, weights,
+                                       label.column if label else None]) if c]
     out: list[tuple[str, Kind, tuple[str, ...]]] = []
     for c in names:
         if is_numeric(c):
@@ -91,13 +97,18 @@ class DataHasher:
 
     def hexdigest(self, n_rows: int) -> str:
         """The digest, once every fed chunk is hashed."""
+        return self.digests(n_rows)[0]
+
+    def digests(self, n_rows: int) -> tuple[str, dict[str, str]]:
+        """The digest and each column's stream sha256, once every fed chunk is hashed."""
         for f in self._futures:
             f.result()
         self._pool.shutdown()
         header = {"definition": DEFINITION, "rows": int(n_rows),
                   "label": None if self.label is None else [self.label.column, plain(self.label.positive)],
                   "columns": [[c, k, list(labels), self._h[c].hexdigest()] for c, k, labels in self.columns]}
-        return hashlib.sha256(json.dumps(header, ensure_ascii=False).encode()).hexdigest()
+        return (hashlib.sha256(json.dumps(header, ensure_ascii=False).encode()).hexdigest(),
+                {c: self._h[c].hexdigest() for c, _, _ in self.columns})
 
     def cancel(self) -> None:
         """Stop without a digest."""
@@ -134,12 +145,3 @@ def frame_sha256(data: pd.DataFrame) -> str:
     h = hashlib.sha256(repr([(str(c), str(t)) for c, t in data.dtypes.items()]).encode())
     h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
     return h.hexdigest()
-
-
-def column_sha256(values: pd.Series) -> str:
-    """The fingerprint of one column (a score or decision column standing for a model): the
-    sha256 of its values in row order, as float64 little-endian for numbers (NaN as one
-    pattern), else as UTF-8 text separated by NUL."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return hashlib.sha256(_encode("number", values.to_numpy(dtype=np.float64, na_value=np.nan)).tobytes()).hexdigest()
-    return hashlib.sha256("\0".join(values.astype(str)).encode()).hexdigest()

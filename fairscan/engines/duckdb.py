@@ -408,7 +408,10 @@ class DuckDBEngine(SqlEngine):
 
     def _grouped_rows(self, q: GroupQuery) -> list[tuple]:
         kcols = [f"k{i}" for i in range(len(q.order))]
+        dcols = q.decision_columns
         sel = [*(f"{k} AS {c}" for k, c in zip(q.keys, kcols, strict=True)), f"{q.y} AS y", f"{q.d} AS d"]
+        if q.paired is not None:
+            sel.append(f"{q.d2} AS d2")
         aggs = self._cell_aggregates(q.weights)
         if q.weights:
             sel.append(f"CAST({quote(q.weights)} AS DOUBLE) AS w")
@@ -417,19 +420,19 @@ class DuckDBEngine(SqlEngine):
             sel += [f"hash({cols}) AS h1", f"hash({cols}, 'fairscan') AS h2"]
             aggs += ["sum(CAST(h1 AS HUGEINT))", "sum(CAST(h2 AS HUGEINT))"]
         if q.single:
-            group_by, gid = ", ".join([*kcols, "y", "d"]), "0"
+            group_by, gid = ", ".join([*kcols, "y", *dcols]), "0"
         else:
             group_by = "GROUPING SETS (" + ", ".join(
-                "(" + ", ".join([*(kcols[i] for i in s), "y", "d"]) + ")" for s in q.sets) + ")"
+                "(" + ", ".join([*(kcols[i] for i in s), "y", *dcols]) + ")" for s in q.sets) + ")"
             gid = f"GROUPING({', '.join(kcols)})"
-        return self._rows(f"SELECT {', '.join([*kcols, 'y', 'd'])}, {gid} AS gid, {', '.join(aggs)} "
+        return self._rows(f"SELECT {', '.join([*kcols, 'y', *dcols])}, {gid} AS gid, {', '.join(aggs)} "
                           f"FROM (SELECT {', '.join(sel)} FROM {q.source}) GROUP BY {group_by}")
 
-    def _start_hash(self, q: GroupQuery) -> Callable[[bool], str] | None:
+    def _start_hash(self, q: GroupQuery) -> Callable[[bool], tuple[str, dict[str, str]]] | None:
         if self.data_hash != "sha256":
             return None
         return self._start_sha256(q.hash_cols, q.attrs, q.miss_of, q.label, q.decision, q.d, q.source,
-                                  q.weights)
+                                  q.weights, q.paired, q.d2)
 
     # -- the data hash (fairscan.engines.datahash) -------------------------------------------------
     def pandas_dtype(self, column: str) -> Any:
@@ -466,17 +469,18 @@ class DuckDBEngine(SqlEngine):
 
     def _start_sha256(self, cols: list[str], attrs: dict[str, Attribute], miss_of: dict[str, bool],
                       label: Label | None, decision: Decision, d_expr: str, source: str,
-                      weights: str | None = None) -> Callable[[bool], str]:
+                      weights: str | None = None, paired: Decision | None = None,
+                      d2_expr: str | None = None) -> Callable[[bool], tuple[str, dict[str, str]]]:
         """Start the data hash (:mod:`fairscan.engines.datahash`, the memory engine's too): the
         canonical stream of each hashed column — numbers cast to DOUBLE, group codes and
         label/decision indicators computed by DuckDB — fed in row order. For file inputs it
         runs on a second connection while the GROUP BY runs; the returned function waits for
-        it (or cancels it, given True) and returns the hex digest."""
+        it (or cancels it, given True) and returns the hex digest and each column's."""
         import threading
 
         import pyarrow as pa
 
-        hasher = DataHasher(hashed_columns(attrs, label, decision, weights, self.is_numeric), label)
+        hasher = DataHasher(hashed_columns(attrs, label, decision, weights, self.is_numeric, paired), label)
         exprs: list[str] = []
         encode: list[Callable[[pa.Array], np.ndarray]] = []
 
@@ -506,7 +510,8 @@ class DuckDBEngine(SqlEngine):
                 exprs.append(f"coalesce({self._label_expr(label)}, FALSE)")
                 encode.append(as_numpy)
             else:  # a text prediction: the favourable-decision indicator
-                exprs.append(f"coalesce({d_expr}, FALSE)")
+                first = paired is None or c == decision.column
+                exprs.append(f"coalesce({d_expr if first else d2_expr}, FALSE)")
                 encode.append(as_numpy)
         sql = f"SELECT {', '.join(f'{e} AS c{i}' for i, e in enumerate(exprs))} FROM {source}"
         names = [c for c, _, _ in hasher.columns]
@@ -520,15 +525,15 @@ class DuckDBEngine(SqlEngine):
                 hasher.update({c: f(batch.column(i)) for i, (c, f) in enumerate(zip(names, encode, strict=True))})
 
         if self._con is None or self._frame is not None:  # relation / registered frame: inline, later
-            def finish_inline(stop: bool) -> str:
+            def finish_inline(stop: bool) -> tuple[str, dict[str, str]]:
                 if stop:
                     hasher.cancel()
-                    return ""
+                    return "", {}
                 try:
                     stream(self._relation(sql))
                 except self._duckdb.Error as e:
                     raise self._error(e, None) from None
-                return hasher.hexdigest(self.n_rows())
+                return hasher.digests(self.n_rows())
 
             return finish_inline
 
@@ -544,7 +549,7 @@ class DuckDBEngine(SqlEngine):
         thread = threading.Thread(target=work, name="fairscan-duckdb-hash", daemon=True)
         thread.start()
 
-        def finish(stop: bool) -> str:
+        def finish(stop: bool) -> tuple[str, dict[str, str]]:
             if stop:
                 cancel.set()
                 cursor.interrupt()
@@ -552,10 +557,10 @@ class DuckDBEngine(SqlEngine):
             cursor.close()
             if stop:
                 hasher.cancel()
-                return ""
+                return "", {}
             if errors:
                 e = errors[0]
                 raise (self._error(e, None) if isinstance(e, self._duckdb.Error) else e) from None
-            return hasher.hexdigest(self.n_rows())
+            return hasher.digests(self.n_rows())
 
         return finish

@@ -224,38 +224,43 @@ class MemoryEngine(Engine):
 
     # -- the one pass ---------------------------------------------------------------------
     def aggregate(self, groupings: list[Grouping], label: Label | None, decision: Decision,
-                  weights: str | None) -> Aggregate:
+                  weights: str | None, paired: Decision | None = None) -> Aggregate:
         attrs = base.audited_columns(groupings)
         enc = {c: self._attribute_encoder(a) for c, a in attrs.items()}
         y_enc = self._label_encoder(label) if label else None
         d_enc = self._decision_encoder(decision)
+        d2_enc = self._decision_encoder(paired) if paired is not None else None
         w_enc = self._weight_encoder(weights) if weights else None
 
         sizes = {c: a.n_levels for c, a in attrs.items()}
         order = list(attrs)
         joint = base.fits_jointly([sizes[c] for c in order])
         keyspaces = [order] if joint else [[a.column for a in g.attributes] for g in groupings]
-        counters = [_Counter([sizes[c] for c in ks], weighted=w_enc is not None) for ks in keyspaces]
-        hasher = DataHasher(hashed_columns(attrs, label, decision, weights, self.is_numeric), label)
+        counters = [_Counter([sizes[c] for c in ks], weighted=w_enc is not None, n_cells=base.cell_count(paired))
+                    for ks in keyspaces]
+        hasher = DataHasher(hashed_columns(attrs, label, decision, weights, self.is_numeric, paired), label)
 
         for sl in self._chunks():
             codes = {c: e(sl) for c, e in enc.items()}
             y = y_enc(sl) if y_enc else np.zeros(sl.stop - sl.start, dtype=bool)
             d = d_enc(sl)
+            d2 = d2_enc(sl) if d2_enc else None
             w = w_enc(sl) if w_enc else None
             for ks, counter in zip(keyspaces, counters, strict=True):
-                counter.add([codes[c] for c in ks], y, d, w)
+                counter.add([codes[c] for c in ks], y, d, w, d2)
+            bits = {c: v for c, v in ((paired.column if paired else None, d2), (decision.column, d),
+                                      (label.column if label else None, y)) if c is not None}
             hasher.update({c: (self.series(c).iloc[sl].to_numpy(dtype=np.float64, na_value=np.nan)
-                               if kind == "number" else codes[c] if kind == "codes"
-                               else y if label is not None and c == label.column else d)
+                               if kind == "number" else codes[c] if kind == "codes" else bits[c])
                            for c, kind, _ in hasher.columns})
 
         if joint:
             stats = [counters[0].marginal(g, order) for g in groupings]
         else:
             stats = [c.marginal(g, ks) for g, ks, c in zip(groupings, keyspaces, counters, strict=True)]
-        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=hasher.hexdigest(self.n_rows()),
-                         data_hash=DEFINITION)
+        digest, per_column = hasher.digests(self.n_rows())
+        return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=digest, data_hash=DEFINITION,
+                         column_sha256=per_column)
 
 
 def _find_levels(s: pd.Series) -> _Levels:
@@ -324,32 +329,39 @@ def top_k_mask(score: np.ndarray, k: int) -> np.ndarray:
 
 
 class _Counter:
-    """Accumulates rows (and weights) per (key, cell) over chunks; dense or sparse."""
+    """Accumulates rows (and weights) per (key, cell) over chunks; dense or sparse. ``n_cells``
+    cells per key: 4 (2y + d), or 8 for a paired second decision (4y + 2a + b)."""
 
-    def __init__(self, sizes: list[int], weighted: bool) -> None:
+    def __init__(self, sizes: list[int], weighted: bool, n_cells: int = N_CELLS) -> None:
         self.sizes = sizes
+        self.n_cells = n_cells
         self.n_keys = int(np.prod(sizes, dtype=np.float64))
         self.dense = base.fits_jointly(sizes)
         self.weighted = weighted
         if self.dense:
-            size = self.n_keys * N_CELLS
+            size = self.n_keys * self.n_cells
             self.n = np.zeros(size, dtype=np.int64)
             self.w = np.zeros(size) if weighted else None
             self.w2 = np.zeros(size) if weighted else None
         else:
             self.parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, codes: list[np.ndarray], y: np.ndarray, d: np.ndarray, w: np.ndarray | None) -> None:
+    def add(self, codes: list[np.ndarray], y: np.ndarray, d: np.ndarray, w: np.ndarray | None,
+            d2: np.ndarray | None = None) -> None:
         cell = codes[0].astype(np.int64)
         for c, size in zip(codes[1:], self.sizes[1:], strict=True):
             cell *= size
             cell += c
-        cell *= N_CELLS
-        np.add(cell, y, out=cell, casting="unsafe")  # + 2 * y, without a temporary
-        np.add(cell, y, out=cell, casting="unsafe")
-        np.add(cell, d, out=cell, casting="unsafe")
+        cell *= self.n_cells
+        if d2 is None:
+            np.add(cell, y, out=cell, casting="unsafe")  # + 2 * y, without a temporary
+            np.add(cell, y, out=cell, casting="unsafe")
+            np.add(cell, d, out=cell, casting="unsafe")
+        else:  # + 4y + 2a + b, one byte per row
+            np.add(cell, (y.astype(np.uint8) << 2) | (d.astype(np.uint8) << 1) | d2.astype(np.uint8), out=cell,
+                   casting="unsafe")
         if self.dense:
-            size = self.n_keys * N_CELLS
+            size = self.n_keys * self.n_cells
             self.n += np.bincount(cell, minlength=size)
             if w is not None:
                 self.w += np.bincount(cell, weights=w, minlength=size)
@@ -364,22 +376,22 @@ class _Counter:
     def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(keys, n, w, w2) for the non-empty keys, each table (K, 4)."""
         if self.dense:
-            n = self.n.reshape(-1, N_CELLS)
+            n = self.n.reshape(-1, self.n_cells)
             keys = np.flatnonzero(n.sum(axis=1) > 0)
-            w = None if self.w is None else self.w.reshape(-1, N_CELLS)[keys]
-            w2 = None if self.w2 is None else self.w2.reshape(-1, N_CELLS)[keys]
+            w = None if self.w is None else self.w.reshape(-1, self.n_cells)[keys]
+            w2 = None if self.w2 is None else self.w2.reshape(-1, self.n_cells)[keys]
             return keys, n[keys], w, w2
         cells = np.concatenate([p[0] for p in self.parts]) if self.parts else np.zeros(0, np.int64)
         uniq, inv = np.unique(cells, return_inverse=True)
-        keys, kinv = np.unique(uniq // N_CELLS, return_inverse=True)
-        slot = kinv * N_CELLS + uniq % N_CELLS
+        keys, kinv = np.unique(uniq // self.n_cells, return_inverse=True)
+        slot = kinv * self.n_cells + uniq % self.n_cells
 
         def gather(i: int, dtype: Any) -> np.ndarray:
             vals = np.concatenate([p[i] for p in self.parts]) if self.parts else np.zeros(0)
             per_cell = np.bincount(inv, weights=vals, minlength=len(uniq))
-            out = np.zeros(len(keys) * N_CELLS)
+            out = np.zeros(len(keys) * self.n_cells)
             out[slot] = per_cell
-            return out.reshape(-1, N_CELLS).astype(dtype)
+            return out.reshape(-1, self.n_cells).astype(dtype)
 
         n = gather(1, np.int64)
         w = gather(2, float) if self.weighted else None
@@ -401,7 +413,7 @@ class _Counter:
         def red(x: np.ndarray | None) -> np.ndarray | None:
             if x is None:
                 return None
-            out = np.zeros((len(uniq), N_CELLS), dtype=x.dtype)
+            out = np.zeros((len(uniq), self.n_cells), dtype=x.dtype)
             np.add.at(out, inv, x)
             return out
 

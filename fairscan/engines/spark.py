@@ -331,7 +331,7 @@ class SparkEngine(SqlEngine):
     def _fast_hash(self) -> bool:
         return self.data_hash == "fast"
 
-    def _start_hash(self, q: GroupQuery) -> Callable[[bool], str] | None:
+    def _start_hash(self, q: GroupQuery) -> Callable[[bool], tuple[str, dict[str, str]]] | None:
         """The data hash of :mod:`fairscan.engines.datahash` (the memory and DuckDB engines'):
         the hashed columns' canonical values, sorted into row order by Spark and collected as
         Arrow to the driver after the GROUP BY (``data_hash="fast"``: an order-independent
@@ -339,8 +339,10 @@ class SparkEngine(SqlEngine):
         if self.data_hash != "sha256":
             return None
         F = self.F
-        hasher = DataHasher(hashed_columns(q.attrs, q.label, q.decision, q.weights, self.is_numeric), q.label)
+        hasher = DataHasher(hashed_columns(q.attrs, q.label, q.decision, q.weights, self.is_numeric, q.paired),
+                            q.label)
         d, df = self._decision_expr(q.decision)
+        d2 = self._decision_expr(q.paired)[0] if q.paired is not None else None
         if POS not in df.columns:
             df = self._with_positions()
         cols, encode = [], []
@@ -356,15 +358,16 @@ class SparkEngine(SqlEngine):
                 cols.append(self._col(c))
                 encode.append(lambda arr, a=a: arrow_codes(a, arr, missing_code(a, q.miss_of[a.column])))
             else:
-                cond = self._label_expr(q.label) if q.label is not None and c == q.label.column else d
+                cond = (self._label_expr(q.label) if q.label is not None and c == q.label.column
+                        else d if q.paired is None or c == q.decision.column else d2)
                 cols.append(F.coalesce(cond, F.lit(False)))
                 encode.append(lambda arr: arr.to_numpy(zero_copy_only=False))
             cols[-1] = cols[-1].alias(f"c{i}")
 
-        def finish(stop: bool) -> str:
+        def finish(stop: bool) -> tuple[str, dict[str, str]]:
             if stop:
                 hasher.cancel()
-                return ""
+                return "", {}
             try:
                 table = df.select(*cols, F.col(POS)).orderBy(POS).drop(POS).toArrow()
             except Exception as e:
@@ -372,7 +375,7 @@ class SparkEngine(SqlEngine):
             for batch in table.to_batches(1 << 20):
                 hasher.update({c: f(batch.column(i)) for i, ((c, _, _), f)
                                in enumerate(zip(hasher.columns, encode, strict=True))})
-            return hasher.hexdigest(self.n_rows())
+            return hasher.digests(self.n_rows())
 
         return finish
 
@@ -382,6 +385,10 @@ class SparkEngine(SqlEngine):
         kcols = [f"k{i}" for i in range(nk)]
         sel = [F.expr(k).alias(c) for k, c in zip(q.keys, kcols, strict=True)]
         sel += [q.y.alias("y"), q.d.alias("d")]
+        if q.paired is not None:
+            sel.append(q.d2.alias("d2"))
+        dcols = q.decision_columns
+        nd = len(dcols)
         aggs = [F.expr(a) for a in self._cell_aggregates(q.weights)]
         if q.weights:
             sel.append(self._col(q.weights).cast("double").alias("w"))
@@ -393,19 +400,20 @@ class SparkEngine(SqlEngine):
                  F.sum(F.col("h2").bitwiseAND(low)), F.sum(F.shiftrightunsigned("h2", 32))]
         rows_df = q.source.select(*sel)
         if q.single:
-            rows = [(*r, *[0] * nk) for r in self._collect(rows_df.groupBy(*kcols, "y", "d").agg(*aggs))]
+            rows = [(*r, *[0] * nk) for r in self._collect(rows_df.groupBy(*kcols, "y", *dcols).agg(*aggs))]
         elif hasattr(rows_df, "groupingSets"):  # pyspark >= 4.0: one pass for every grouping
-            gsets = [[F.col(kcols[i]) for i in s] + [F.col("y"), F.col("d")] for s in q.sets]
-            rows = self._collect(rows_df.groupingSets(gsets, *kcols, "y", "d")
+            gsets = [[F.col(kcols[i]) for i in s] + [F.col("y"), *map(F.col, dcols)] for s in q.sets]
+            rows = self._collect(rows_df.groupingSets(gsets, *kcols, "y", *dcols)
                                  .agg(*aggs, *[F.grouping(k) for k in kcols]))
         else:  # older pyspark: one groupBy per grouping, rows laid out as groupingSets gives them
             rows = []
             for s in q.sets:
-                for r in self._collect(rows_df.groupBy(*[kcols[i] for i in s], "y", "d").agg(*aggs)):
+                for r in self._collect(rows_df.groupBy(*[kcols[i] for i in s], "y", *dcols).agg(*aggs)):
                     keys = dict(zip(s, r[: len(s)], strict=True))
                     rows.append((*[keys.get(i) for i in range(nk)], *r[len(s):],
                                  *[0 if i in s else 1 for i in range(nk)]))
-        na = len(aggs)  # (keys, y, d, aggregates, grouping flags) -> (keys, y, d, gid, aggregates, h1, h2)
-        return [(*r[: nk + 2], sum(int(f) << (nk - 1 - i) for i, f in enumerate(r[nk + 2 + na:])),
-                 *r[nk + 2: nk + na - 2], r[nk + na - 2] + (r[nk + na - 1] << 32), r[nk + na] + (r[nk + na + 1] << 32))
+        na = len(aggs)  # (keys, y, d.., aggregates, grouping flags) -> (keys, y, d.., gid, aggregates, h1, h2)
+        m = nk + 1 + nd  # where the aggregates start
+        return [(*r[:m], sum(int(f) << (nk - 1 - i) for i, f in enumerate(r[m + na:])),
+                 *r[m: m + na - 4], r[m + na - 4] + (r[m + na - 3] << 32), r[m + na - 2] + (r[m + na - 1] << 32))
                 for r in rows]

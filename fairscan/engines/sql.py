@@ -41,7 +41,7 @@ from fairscan.engines.base import (
 )
 from fairscan.engines.datahash import DEFINITION, FAST
 from fairscan.errors import FairscanError, plain
-from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
+from fairscan.types import Aggregate, Attribute, CellStats, Decision, Grouping, Label
 
 __all__ = [
     "N_BINS", "POS", "GroupQuery", "RankSource", "SqlEngine", "SqlRanks", "assemble_stats",
@@ -320,20 +320,20 @@ def categorical_codes(attr: Attribute, raw: Sequence[Any], has_missing: bool) ->
     return out
 
 
-def assemble_stats(groupings: list[Grouping], codes: dict[str, np.ndarray], y: np.ndarray, d: np.ndarray,
+def assemble_stats(groupings: list[Grouping], codes: dict[str, np.ndarray], cell: np.ndarray, n_cells: int,
                    n: np.ndarray, w: np.ndarray | None, w2: np.ndarray | None,
                    rows_of: Callable[[Grouping], np.ndarray]) -> list[CellStats]:
     """CellStats per grouping from GROUP BY rows, exactly as the memory engine lays them out:
-    non-empty groups sorted by their code tuple; ``rows_of(g)`` selects g's result rows."""
+    non-empty groups sorted by their code tuple, ``n_cells`` cells each (``cell`` is each
+    result row's); ``rows_of(g)`` selects g's result rows."""
     out = []
-    cell = 2 * y.astype(np.int64) + d.astype(np.int64)
     for g in groupings:
         sel = rows_of(g)
         k = len(g.attributes)
         if not len(sel):
-            out.append(CellStats(g, np.zeros((0, k), dtype=np.int64), np.zeros((0, N_CELLS), dtype=np.int64),
-                                 None if w is None else np.zeros((0, N_CELLS)),
-                                 None if w2 is None else np.zeros((0, N_CELLS))))
+            out.append(CellStats(g, np.zeros((0, k), dtype=np.int64), np.zeros((0, n_cells), dtype=np.int64),
+                                 None if w is None else np.zeros((0, n_cells)),
+                                 None if w2 is None else np.zeros((0, n_cells))))
             continue
         mat = np.stack([codes[a.column][sel] for a in g.attributes], axis=1)
         uniq, inv = np.unique(mat, axis=0, return_inverse=True)
@@ -343,7 +343,7 @@ def assemble_stats(groupings: list[Grouping], codes: dict[str, np.ndarray], y: n
                 size: int = len(uniq)) -> np.ndarray | None:
             if x is None:
                 return None
-            acc = np.zeros((size, N_CELLS), dtype=dtype)
+            acc = np.zeros((size, n_cells), dtype=dtype)
             np.add.at(acc, (inv, cell[sel]), x[sel])
             return acc
 
@@ -374,7 +374,8 @@ class GroupQuery:
 
     ``keys`` are the attributes' key expressions (SQL text, in ``order``), ``y``/``d`` the
     label and decision indicators (native expressions) read from ``source``; ``sets`` the
-    grouping sets (indices into ``order``), ``single`` whether one plain GROUP BY serves all.
+    grouping sets (indices into ``order``), ``single`` whether one plain GROUP BY serves all;
+    ``paired``/``d2`` a second decision and its indicator (a paired aggregation), else None.
     """
 
     groupings: list[Grouping]
@@ -391,6 +392,13 @@ class GroupQuery:
     y: Any
     d: Any
     source: Any
+    paired: Decision | None = None
+    d2: Any = None
+
+    @property
+    def decision_columns(self) -> list[str]:
+        """The result rows' decision indicator columns: ``d``, and ``d2`` when paired."""
+        return ["d", "d2"] if self.paired is not None else ["d"]
 
     def gid(self, grouped: tuple[int, ...]) -> int:
         """The GROUPING() bit mask of a set: bit ``nk - 1 - i`` set when key i is not grouped."""
@@ -475,7 +483,7 @@ class SqlEngine(Engine):
         raise NotImplementedError
 
     def _grouped_rows(self, q: GroupQuery) -> list[tuple]:
-        """Run the GROUP BY of ``q``: per result row (keys..., y, d, gid, *aggregates of
+        """Run the GROUP BY of ``q``: per result row (keys..., y, d, [d2,] gid, *aggregates of
         :meth:`_cell_aggregates`, h1, h2 when :meth:`_fast_hash`), gid as in
         :meth:`GroupQuery.gid` (0 for a single GROUP BY) and h1/h2 the rows' 64-bit hash sums."""
         raise NotImplementedError
@@ -492,9 +500,10 @@ class SqlEngine(Engine):
         """The label's positive value as the fast hash's header writes it (``!r``)."""
         return value
 
-    def _start_hash(self, q: GroupQuery) -> Callable[[bool], str] | None:
+    def _start_hash(self, q: GroupQuery) -> Callable[[bool], tuple[str, dict[str, str]]] | None:
         """Start a data hash computed beside the GROUP BY; the returned function waits for it
-        (or cancels it, given True) and returns the hex digest. None: the fast hash."""
+        (or cancels it, given True) and returns the hex digest and each hashed column's
+        stream digest. None: the fast hash."""
         return None
 
     def _level_value(self, column: str) -> Callable[[Any], Any]:
@@ -685,7 +694,7 @@ class SqlEngine(Engine):
                 "count(*) FILTER (WHERE w < 0)"]
 
     def aggregate(self, groupings: list[Grouping], label: Label | None, decision: Decision,
-                  weights: str | None) -> Aggregate:
+                  weights: str | None, paired: Decision | None = None) -> Aggregate:
         attrs = audited_columns(groupings)
         order = list(attrs)
         miss_of = {c: (self.levels(c, len(a.values))[1] if a.kind == "categorical" else a.has_unknown)
@@ -693,13 +702,19 @@ class SqlEngine(Engine):
         keys = [self._key_expr(attrs[c]) for c in order]
         y = self._label_expr(label) if label else self._expr("FALSE")
         d, source = self._decision_expr(decision)
+        d2 = None
+        if paired is not None:
+            d2, source2 = self._decision_expr(paired)
+            if source is self._source:  # the positioned source (budget ties) has every column
+                source = source2
         if weights:
             self._require_numeric(weights, "weights")
-        hash_cols = [c for c in dict.fromkeys([*order, decision.column, weights, label.column if label else None]) if c]
+        hash_cols = [c for c in dict.fromkeys([*order, decision.column, paired.column if paired else None, weights,
+                                               label.column if label else None]) if c]
         sets = list(dict.fromkeys(tuple(sorted(order.index(a.column) for a in g.attributes)) for g in groupings))
         single = fits_jointly([attrs[c].n_levels for c in order]) or len(sets) == 1
         q = GroupQuery(groupings, attrs, order, miss_of, label, decision, weights, hash_cols, sets, single,
-                       keys, y, d, source)
+                       keys, y, d, source, paired, d2)
         finish = self._start_hash(q)
         try:
             stats, digest = self._assemble(self._grouped_rows(q), q)
@@ -707,31 +722,34 @@ class SqlEngine(Engine):
             if finish is not None:
                 finish(True)
             raise
+        per_column: dict[str, str] = {}
         if finish is not None:
-            digest = finish(False)
+            digest, per_column = finish(False)
         return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=digest,
-                         data_hash=FAST if self._fast_hash() else DEFINITION)
+                         data_hash=FAST if self._fast_hash() else DEFINITION, column_sha256=per_column)
 
     def _assemble(self, rows: list[tuple], q: GroupQuery) -> tuple[list[CellStats], str]:
         """CellStats from the GROUP BY rows (and the fast digest, if that is the hash)."""
         nk = len(q.order)
-        width = nk + 4 + (4 if q.weights else 0) + (2 if self._fast_hash() else 0)
+        nd = len(q.decision_columns)
+        width = nk + 3 + nd + (4 if q.weights else 0) + (2 if self._fast_hash() else 0)
         cols = list(zip(*rows, strict=True)) if rows else [()] * width
-        gids = np.asarray(cols[nk + 2], dtype=np.int64)
+        gids = np.asarray(cols[nk + 1 + nd], dtype=np.int64)
 
         def set_rows(s: tuple[int, ...]) -> np.ndarray:
             return np.arange(len(gids)) if q.single else np.flatnonzero(gids == q.gid(s))
 
         base = set_rows(q.sets[0])  # every row is counted once in each grouping set
         yv = np.asarray(cols[nk], dtype=object)
-        dv = np.asarray(cols[nk + 1], dtype=object)
-        n = np.asarray(cols[nk + 3], dtype=np.int64)
+        dvs = [np.asarray(cols[nk + 1 + i], dtype=object) for i in range(nd)]
+        n = np.asarray(cols[nk + 2 + nd], dtype=np.int64)
         if q.label and any(v is None for v in yv[base]):
             raise label_error(q.label.column, int(n[base][[v is None for v in yv[base]]].sum()))
-        if q.decision.kind == "prediction" and any(v is None for v in dv[base]):
-            raise prediction_error(q.decision.column, int(n[base][[v is None for v in dv[base]]].sum()))
+        for dec, dv in zip([q.decision, q.paired][:nd], dvs, strict=True):
+            if dec is not None and dec.kind == "prediction" and any(v is None for v in dv[base]):
+                raise prediction_error(dec.column, int(n[base][[v is None for v in dv[base]]].sum()))
         w = w2 = None
-        pos = nk + 4
+        pos = nk + 3 + nd
         if q.weights:
             w = np.asarray([0.0 if v is None else v for v in cols[pos]], dtype=np.float64)
             w2 = np.asarray([0.0 if v is None else v for v in cols[pos + 1]], dtype=np.float64)
@@ -748,7 +766,10 @@ class SqlEngine(Engine):
         def rows_of(g: Grouping) -> np.ndarray:
             return set_rows(tuple(sorted(q.order.index(a.column) for a in g.attributes)))
 
-        stats = assemble_stats(q.groupings, codes, yv.astype(bool), dv.astype(bool), n, w, w2, rows_of)
+        cell = yv.astype(bool).astype(np.int64)
+        for dv in dvs:  # 2y + d, or 4y + 2a + b
+            cell = 2 * cell + dv.astype(bool).astype(np.int64)
+        stats = assemble_stats(q.groupings, codes, cell, 2 * 2 ** nd, n, w, w2, rows_of)
         if not self._fast_hash():
             return stats, ""
         h1 = sum(int(cols[pos][i]) for i in base)
