@@ -145,7 +145,7 @@ def cmd_datasets(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from fairscan import modeling
-    from fairscan.io import read_table
+    from fairscan.io import dataset_spec, read_table
 
     if a.dataset:
         if a.data:
@@ -156,7 +156,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not a.data or not a.target:
             raise FairscanError("give DATA and --target COL, or a preset with --dataset NAME")
         data = read_table(a.data)
-        name = Path(a.data).stem if not a.data.startswith("dataset:") else a.data.split(":", 1)[1]
+        spec = dataset_spec(a.data)
+        name = Path(a.data).stem if spec is None else spec[0]
         trained = modeling.train_targeting(
             data, a.target, a.positive_label, features=a.features, drop=a.drop or (), sensitive=a.sensitive or (),
             model=a.model, seed=a.seed, test_size=a.test_size, name=name,
@@ -190,15 +191,16 @@ def cmd_proxies(a: argparse.Namespace) -> int:
 
 def cmd_mitigate(a: argparse.Namespace) -> int:
     from fairscan import datasets
-    from fairscan.io import DATASET_PREFIX, read_table
+    from fairscan.io import dataset_spec, read_table
     from fairscan.mitigation import compare, save_mitigated
     from fairscan.report import mitigation as rep
 
     data = read_table(a.data)
     drop: list[str] = []
     name = None
-    if a.data.startswith(DATASET_PREFIX):
-        name = a.data[len(DATASET_PREFIX):]
+    spec = dataset_spec(a.data)
+    if spec is not None:
+        name = spec[0]
         drop = datasets.card(name).get("drop_for_modeling", [])
     model = a.model or (f"reference:{a.dataset}" if a.dataset else None)
     result = compare(
@@ -448,9 +450,14 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
 
 
+#: what a command's DATA may be (one text for every command that reads rows)
+DATA_HELP = ("CSV or Parquet file, or dataset:NAME for a bundled dataset (dataset:NAME:holdout: the rows its "
+             "reference model never saw in training)")
+
+
 def _data_options(p: argparse.ArgumentParser) -> None:
     """The data, label and decision-rule options that audit and discover share."""
-    p.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    p.add_argument("data", help=DATA_HELP)
     p.add_argument("--target", help="outcome column (default for dataset:NAME: the card's label)")
     p.add_argument("--positive-label", metavar="VALUE", help="label value that counts as positive")
     p.add_argument("--prediction", help="binary decision column (1/yes/True = offer)")
@@ -493,11 +500,12 @@ def _require_decision(a: argparse.Namespace) -> None:
 def _label_defaults(a: argparse.Namespace) -> tuple[str | None, object]:
     """The label and its positive value: as given, else a bundled dataset's from its card."""
     from fairscan import datasets
-    from fairscan.io import DATASET_PREFIX
+    from fairscan.io import dataset_spec
 
     target, positive = a.target, a.positive_label
-    if a.data.startswith(DATASET_PREFIX):
-        card = datasets.card(a.data[len(DATASET_PREFIX):])
+    spec = dataset_spec(a.data)
+    if spec is not None:
+        card = datasets.card(spec[0])
         if target is None:
             target = card.get("target")
         if positive is None and target == card.get("target"):
@@ -636,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Split the selection-rate gap between a group and its reference into one "
                                     "contribution per model feature (Shapley decomposition of giving the group the "
                                     "reference's features), with intervals, what-if rates and proxies.")
-    ex.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    ex.add_argument("data", help=DATA_HELP)
     ex.add_argument("--model", required=True, metavar="PATH",
                     help="the model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
     _trust_options(ex)
@@ -659,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Compare model A (champion) with model B (challenger) on the same customers: per "
                                     "group, each model's rates, the paired change with intervals, McNemar's test, "
                                     "who gains and who loses the offer, and a verdict against a margin.")
-    cp.add_argument("data", help="CSV or Parquet file, or dataset:NAME for a bundled dataset")
+    cp.add_argument("data", help=DATA_HELP)
     cp.add_argument("--model", action="append", metavar="PATH", help="a model (twice: A then B)")
     cp.add_argument("--score", action="append", metavar="COL", help="a score column (twice: A then B)")
     cp.add_argument("--prediction", action="append", metavar="COL", help="a 0/1 decision column (twice: A then B)")

@@ -100,6 +100,16 @@ class ComparisonResult:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
+    def to_markdown(self, title: str = "fairscan: champion against challenger") -> str:
+        from fairscan.report.compare import render_compare_markdown
+
+        return render_compare_markdown(self, title)
+
+    def to_html(self, title: str = "fairscan: champion against challenger") -> str:
+        from fairscan.report.compare import render_compare_html
+
+        return render_compare_html(self, title)
+
     def verdict_counts(self) -> dict[str, int]:
         vc = self.changes["verdict"].value_counts()
         return {v: int(vc.get(v, 0)) for v in VERDICTS}
@@ -164,6 +174,7 @@ def compare(
         raise FairscanError("give two models (--model A --model B), two score columns or two prediction columns")
     a_name, b_name = list(names) if names else ["A", "B"]
     model_meta: list[dict[str, Any]] = []
+    warnings: list[str] = []
     if models is not None:
         from fairscan import modeling
 
@@ -180,7 +191,9 @@ def compare(
         cols = []
         for i, m in enumerate(models):
             column = f"__score_{'ab'[i]}__"
-            scored, col, _ = modeling.score_frame(data, m, positive_label, trust=trust, trust_pickle=trust_pickle)
+            scored, col, scoring = modeling.score_frame(data, m, positive_label, trust=trust, trust_pickle=trust_pickle)
+            if scoring.get("warning"):
+                warnings.append(f"model {(a_name, b_name)[i]} ({m}): {scoring['warning']}")
             frame = frame.assign(**{column: scored[col].to_numpy()})
             cols.append(column)
             model_meta.append({"name": (a_name, b_name)[i], "model": str(m) if isinstance(m, str | os.PathLike)
@@ -302,6 +315,7 @@ def compare(
                      "min_group_size": policy.min_group_size, "suppress_below": policy.suppress_below,
                      "margin": margin, "interval": "paired bootstrap (multinomial over each group's 8 cells)",
                      "test": "McNemar exact, within the group, Holm-adjusted across the table"},
+        "warnings": warnings,
     }
     return ComparisonResult(changes, switches, meta)
 

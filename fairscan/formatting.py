@@ -2,8 +2,9 @@
 
 - :func:`jsonable`: a JSON-safe value (numpy scalars to Python, NaN, NA and infinities to
   null, mappings with text keys, sequences and arrays to lists): what the JSON outputs hold.
-- :func:`pct` and :func:`number`: a rate as a percentage, a number to fixed digits, and
-  the text shown where there is no value (``—`` in tables, ``n/a`` in sentences).
+- :func:`pct`, :func:`points` and :func:`number`: a rate as a percentage, a difference of
+  rates in signed percentage points, a number to fixed digits, and the text shown where there
+  is no value (``—`` in tables, ``n/a`` in sentences).
 
 Messages of errors show values with :func:`fairscan.errors.plain`.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["NA", "is_missing", "jsonable", "number", "pct"]
+__all__ = ["NA", "is_missing", "jsonable", "number", "pct", "points"]
 
 #: what a sentence shows where there is no value (tables show "—")
 NA = "n/a"
@@ -45,6 +46,12 @@ def jsonable(v: Any) -> Any:
 def pct(v: Any, digits: int = 1, missing: str = "—") -> str:
     """A rate as a percentage: 0.1234 -> '12.3%'; ``missing`` where there is none."""
     return missing if is_missing(v) else f"{100 * v:.{digits}f}%"
+
+
+def points(v: Any, digits: int = 1, missing: str = "—") -> str:
+    """A difference of two rates in signed percentage points (the unit is the caller's):
+    -0.114 -> '-11.4'; ``missing`` where there is none."""
+    return missing if is_missing(v) else f"{100 * v:+.{digits}f}"
 
 
 def number(v: Any, digits: int = 2, missing: str = "—") -> str:

@@ -12,13 +12,22 @@ import pandas as pd
 from fairscan.errors import FairscanError, plain, suggest
 
 __all__ = [
-    "DATASET_PREFIX", "SNIFF_CHARS", "SUFFIXES", "csv_separator", "files_separator",
+    "DATASET_PREFIX", "SNIFF_CHARS", "SUFFIXES", "csv_separator", "dataset_spec", "files_separator",
     "read_table",
 ]
 
 DATASET_PREFIX = "dataset:"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 SNIFF_CHARS = 4096  # csv.Sniffer is quadratic in the line length (a 64 KiB header took 35 s)
+def dataset_spec(data: object) -> tuple[str, str] | None:
+    """(name, split) of ``dataset:NAME`` (split ``all``) or ``dataset:NAME:SPLIT``; None for
+    anything else."""
+    if not isinstance(data, str) or not data.startswith(DATASET_PREFIX):
+        return None
+    name, _, split = data[len(DATASET_PREFIX):].partition(":")
+    return name, split or "all"
+
+
 def _select(names: list[str], columns: list[str] | None, where: str) -> list[str] | None:
     """Check that every requested column exists (with suggestions); return them, de-duplicated."""
     if columns is None:
@@ -41,7 +50,8 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None,
     if text.startswith(DATASET_PREFIX):
         from fairscan import datasets
 
-        df = datasets.load(text[len(DATASET_PREFIX):])
+        name, split = dataset_spec(text)  # type: ignore[misc]
+        df = datasets.load(name, split)
         cols = _select(list(df.columns), columns, f"dataset '{text}'")
         return df if cols is None else df[cols]
     p = Path(text)

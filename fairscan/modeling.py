@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fairscan.datasets import ROW_ID
 from fairscan.engines.datahash import frame_sha256
 from fairscan.errors import FairscanError, plain, suggest
 
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 SCORE = "score"
-ROW_ID = "row_id"
 MODEL_FILE = "model.skops"
 CARD_FILE = "card.json"
 CARD_MD = "card.md"
@@ -165,7 +165,8 @@ def train_targeting(
     """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
-    from sklearn.model_selection import train_test_split
+
+    from fairscan.datasets import holdout_split  # sklearn only when training
 
     cols = [str(c) for c in data.columns]
     for c in [target, *drop, *sensitive, *(features or [])]:
@@ -192,8 +193,7 @@ def train_targeting(
             f"label '{target}' has no {'negative' if y.all() else 'positive'} rows for positive label "
             f"{plain(positive_label)}; check --positive-label"
         )
-    idx = np.arange(len(data))
-    train_idx, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+    train_idx, test_idx = holdout_split(y, test_size, seed)
     X = data[features]
     est = CalibratedClassifierCV(_pipeline(X, model, seed), method="isotonic", cv=3)
     est.fit(X.iloc[train_idx], y[train_idx])
@@ -480,8 +480,10 @@ def score_frame(data: Any, model: Any, positive_label: object = None, *, trust: 
         meta = {"path": str(model), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "type": type(model_obj).__name__, "name": card.get("name") if card else None}
         if card and card.get("data_sha256") and card["data_sha256"] == frame_sha256(data):
-            meta["warning"] = ("these are the data the model was trained on: the audit includes its "
-                               "training rows; for an honest picture audit its held-out scores.parquet")
+            held_out = (f"dataset:{card['dataset']}:holdout" if card.get("dataset") else
+                        f"the held-out rows in {SCORES_FILE} beside the model")
+            meta["warning"] = ("these are the data the model was trained on, training rows included; for an honest "
+                               f"picture use the rows it never saw: {held_out}")
         model = model_obj
     values = score(model, data, positive_label=positive_label, card=card)
     column = "score" if "score" not in data.columns else "model_score"

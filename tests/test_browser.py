@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import fairscan
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +51,7 @@ PAGES = [
     ("reviews", "Reviews", '[data-testid="stAlert"]'),
     ("excluded", "Who is excluded?", '[data-testid="stDataFrame"]'),
     ("why", "Why?", '[data-testid="stVegaLiteChart"]'),
+    ("compare", "Compare models", '[data-testid="stVegaLiteChart"]'),
 ]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 FAIRSCAN = os.environ.get("FAIRSCAN_APP") or str(Path(sys.executable).with_name("fairscan"))
@@ -347,6 +350,27 @@ def test_pickle_model_needs_confirmation(browser, server, tmp_path):
     assert not page.get_by_text("Outcome (label) column").count()  # nothing loaded yet
     page.get_by_text("I trust this file's author: load the pickle").click()
     page.get_by_text("Outcome (label) column").wait_for(timeout=60_000)
+    assert not error_texts(page)
+    context.close()
+
+
+def test_compare_with_an_uploaded_challenger(browser, server, tmp_path):
+    """Compare models: B = a .skops model file uploaded on the page (the logistic preset,
+    saved by fairscan) -> the same verdicts as the library's comparison of the two models."""
+    from fairscan import datasets, modeling
+
+    trained = modeling.train_preset("bank", model="logistic")
+    modeling.save_model(trained, tmp_path / "logit")
+    r = fairscan.compare(datasets.load("bank", split="holdout"),
+                         models=["reference:bank", tmp_path / "logit" / "model.skops"],
+                         target="y", positive_label="yes", budget=0.2, tiers={"age": [24, 59], "balance": 4})
+    c = r.verdict_counts()
+    context, page = open_page(browser, server, "compare")
+    choose(page, "B: the candidate (challenger)", "Upload a model file…")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        str(tmp_path / "logit" / "model.skops"))
+    page.get_by_text(f"{c['worse']} worse · {c['insufficient']} insufficient evidence").wait_for(timeout=60_000)
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
     assert not error_texts(page)
     context.close()
 

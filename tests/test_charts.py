@@ -134,3 +134,36 @@ def expressions(node) -> list[str]:
     if isinstance(node, list):
         return [e for v in node for e in expressions(v)]
     return []
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    rng = np.random.default_rng(0)
+    n = 6000
+    g = rng.choice(["north", "south", "east", "tiny"], n, p=[0.4, 0.3, 0.299, 0.001])
+    base = rng.normal(0, 1, n)
+    df = pd.DataFrame({"g": g, "a": base + rng.normal(0, 0.3, n),
+                       "b": base + rng.normal(0, 0.3, n) - np.where(g == "south", 0.4, 0.0)})
+    return fairscan.compare(df, scores=["a", "b"], threshold=0.3, sensitive="g", n_boot=200)
+
+
+def test_paired_rates_and_changes_carry_the_comparison(comparison):
+    rows = comparison.changes[comparison.changes["metric"] == "selection_rate"]
+    kept = rows[~rows["suppressed"]]
+    assert rows["suppressed"].any()  # the tiny group (and its complement)
+    rates = valid(charts.paired_rates(rows, ("A", "B"), "share offered"))
+    shown = {v["who"]: v for v in rates["data"]["values"]}
+    assert set(shown) == {f"g = {g}" for g in kept["group"]}  # suppressed groups are not charted
+    for r in kept.itertuples():
+        v = shown[f"g = {r.group}"]
+        assert (v["a"], v["b"], v["verdict"], v["n"]) == (r.value_a, r.value_b, r.verdict, r.count)
+        assert f"{100 * r.value_a:.1f}% → {100 * r.value_b:.1f}% · {r.verdict}" == v["label"]  # written out
+    changes = valid(charts.paired_changes(rows, "share offered", 0.05, -1))
+    values = {v["who"]: v for v in changes["data"]["values"]}
+    for r in kept.itertuples():
+        v = values[f"g = {r.group}"]
+        assert (v["change"], v["lo"], v["hi"]) == (r.change, r.change_ci_low, r.change_ci_high)
+    margin_rule = [ly for ly in changes["layer"] if ly.get("mark", {}).get("strokeDash")]
+    assert margin_rule[0]["data"]["values"] == [{"x": -0.05}]  # on the harmful side: fewer offers
+    assert values["g = south"]["verdict"] == "worse"
+    assert charts.paired_rates(rows[rows["suppressed"]], ("A", "B"), "x") is None

@@ -175,8 +175,35 @@ def test_unknown_name_suggests() -> None:
 def test_bad_split() -> None:
     with pytest.raises(FairscanError, match=r"did you mean: train\?"):
         datasets.load("adult", split="trian")
-    with pytest.raises(FairscanError, match="valid splits: 'all'"):
+    with pytest.raises(FairscanError, match="valid splits: 'all', 'holdout'"):
         datasets.load("bank", split="train")
+    with pytest.raises(FairscanError, match=r"valid splits: 'all'$"):
+        datasets.load("online-retail", split="holdout")  # no outcome: no model, no held-out rows
+
+
+@pytest.mark.parametrize("name", ["bank", "german"])
+def test_holdout_is_the_reference_models_held_out_rows(name: str) -> None:
+    """The 30% split, stratified by the outcome: exactly the rows (and order) of the shipped
+    reference model's scores.parquet, every column of the dataset, and the outcome's share
+    kept (a data fact: bank 11.70% yes, german 70% good)."""
+    h = datasets.load(name, split="holdout")
+    full = datasets.load(name)
+    scores = pd.read_parquet(REPO_ROOT / "models" / name / "scores.parquet")
+    assert len(h) == len(scores) == -(-3 * len(full) // 10)  # ceil(0.3 n), as scikit-learn rounds the test share
+    assert (h["row_id"].to_numpy() == scores["row_id"].to_numpy()).all()
+    pd.testing.assert_frame_equal(h.drop(columns="row_id"), full.iloc[h["row_id"]].reset_index(drop=True))
+    target, pos = datasets.card(name)["target"], datasets.card(name)["positive_label"]
+    assert abs(h[target].eq(pos).mean() - full[target].eq(pos).mean()) < 1e-3
+
+
+def test_dataset_specs_name_a_split() -> None:
+    from fairscan.io import dataset_spec, read_table
+
+    assert dataset_spec("dataset:bank") == ("bank", "all")
+    assert dataset_spec("dataset:bank:holdout") == ("bank", "holdout")
+    assert dataset_spec("bank.csv") is None
+    pd.testing.assert_frame_equal(read_table("dataset:adult:test"), datasets.load("adult", split="test"))
+    assert len(read_table("dataset:bank:holdout", columns=["row_id", "y"]).columns) == 2
 
 
 def test_adult_all_is_train_then_test(adult_train: pd.DataFrame, adult_test: pd.DataFrame) -> None:

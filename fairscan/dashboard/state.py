@@ -27,12 +27,13 @@ from fairscan.inferred import INFERRED, infer_tiers
 from fairscan.params import AuditParams, audit_params
 
 __all__ = [
-    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "audit_kwargs",
-    "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer", "cached_inference", "cached_inferred_audit",
-    "cached_tradeoff", "checked_params", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
-    "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "model_of", "parse_tiers",
-    "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text",
-    "upload_key", "with_inferred", "with_subgroup",
+    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "UPLOAD_MODEL",
+    "audit_kwargs", "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer",
+    "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_tradeoff", "checked_params",
+    "comparison_candidates", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
+    "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "model_of", "parse_tiers", "preset_model",
+    "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text", "upload_key",
+    "with_inferred", "with_subgroup",
 ]
 
 DEFAULT_SETUP: dict[str, Any] = {
@@ -271,6 +272,107 @@ def cached_compare(key: str, _data: pd.DataFrame, _model: Any) -> Any:
     kw = json.loads(key)
     kw.pop("data_id")
     return compare(_data, model=_model, **kw)
+
+
+#: the candidate of the model comparison that asks for a model file
+UPLOAD_MODEL = "Upload a model file…"
+
+
+def comparison_candidates(setup: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the current data can compare, label -> candidate: ``{"kind": "model", "model":
+    ID}`` (a bundled reference model, its logistic-regression preset, the model uploaded with
+    the data, or a file uploaded for the comparison) or ``{"kind": "score" | "prediction",
+    "column": COL}``. With a decision column, only decision columns (a model needs a score rule)."""
+    _, df, info = current_data(setup)
+    skip = {setup["target"], modeling.ROW_ID, *groups_of(setup), *setup["tiers"]}
+    cols = [str(c) for c in df.columns if c not in skip]
+    if setup["decision"] == "prediction":
+        return {f"decision column '{c}'": {"kind": "prediction", "column": c} for c in cols
+                if df[c].nunique(dropna=True) <= 2}
+    out: dict[str, dict[str, Any]] = {}
+    if setup["source"] == "dataset":
+        name = setup["dataset"]
+        out[f"reference model ({name}, gradient boosting)"] = {"kind": "model", "model": f"reference:{name}"}
+        out[f"logistic regression ({name} preset: same features and training rows)"] = {
+            "kind": "model", "model": f"preset:{name}:logistic"}
+    else:
+        if info.get("model") is not None:
+            out["the model uploaded with the data"] = {"kind": "model", "model": "upload:data"}
+        for c in cols:
+            if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
+                out[f"score column '{c}'"] = {"kind": "score", "column": c}
+    out[UPLOAD_MODEL] = {"kind": "model", "model": "upload:file"}
+    return out
+
+
+@st.cache_resource(show_spinner="Training the logistic-regression preset on the reference model's training rows…")
+def preset_model(dataset: str, kind: str) -> Any:
+    """A bundled dataset's preset model of another kind, trained on the same split and seed as
+    its reference model (so the reference's held-out rows are held out for it too)."""
+    return modeling.train_preset(dataset, model=kind).estimator  # type: ignore[arg-type]
+
+
+def _model(setup: dict[str, Any], cand: dict[str, Any]) -> Any:
+    """The model a candidate names: a reference spec or file path (read, hashed and loaded by
+    the comparison), or a fitted object."""
+    ident = cand["model"]
+    if ident.startswith("preset:"):
+        _, dataset, kind = ident.split(":")
+        return preset_model(dataset, kind)
+    if ident == "upload:data":
+        return st.session_state.get("uploads", {}).get(setup["upload_id"], {}).get("model")
+    if ident == "upload:file":
+        return cand["path"]
+    return ident
+
+
+@st.cache_resource(show_spinner="Comparing the two models on the same customers…", max_entries=8)
+def _model_comparison(key: str, _df: pd.DataFrame, _a: Any, _b: Any) -> Any:
+    from fairscan.compare import compare
+
+    kw = json.loads(key)
+    kinds, names = kw.pop("kinds"), kw.pop("names")
+    kw.pop("sides")  # in the key only: which models or columns
+    trust_pickle = kw.pop("trust_pickle")
+    kw.pop("data_id")
+    df = _df
+    if kinds == ["model", "model"]:
+        return compare(df, models=[_a, _b], names=names, trust_pickle=trust_pickle, **kw)
+    if "model" in kinds:  # a model against a score column: score it into a column of its own
+        cols = []
+        for i, (kind, x) in enumerate(zip(kinds, (_a, _b), strict=True)):
+            if kind == "model":
+                scored, col, _ = modeling.score_frame(df, x, kw.get("positive_label"), trust_pickle=trust_pickle)
+                column = f"score of {names[i]}"
+                df = df.assign(**{column: scored[col].to_numpy()})
+                cols.append(column)
+            else:
+                cols.append(x)
+        return compare(df, scores=cols, names=names, **kw)
+    return compare(df, **{"scores" if kinds[0] == "score" else "predictions": [_a, _b]}, names=names, **kw)
+
+
+def cached_model_comparison(setup: dict[str, Any], a: dict[str, Any], b: dict[str, Any], names: list[str],
+                            trust_pickle: bool = False) -> Any:
+    """Champion ``a`` against challenger ``b`` (candidates of :func:`comparison_candidates`)
+    on the current rows, groups and decision rule, cached per settings."""
+    data_id, df, _ = current_data(setup)
+    if setup["source"] == "dataset" and "model" in (a["kind"], b["kind"]):
+        df = modeling.with_features(setup["dataset"], df, full_dataset(setup["dataset"]))
+    audit_kw = audit_kwargs(setup)
+    kw = {k: audit_kw[k] for k in ("target", "positive_label", "sensitive", "tiers", "reference") if k in audit_kw}
+    if setup["decision"] != "prediction":
+        kw[setup["decision"]] = setup[setup["decision"]]
+    side = [c.get("sha256") or c.get("model") or c.get("column") for c in (a, b)]
+    kinds = ["model" if c["kind"] == "model" else c["kind"] for c in (a, b)]
+    if "model" in kinds and setup["decision"] == "prediction":
+        raise FairscanError("a model needs a score rule: choose a budget or a threshold on the Data & model page")
+    if "model" in kinds and "prediction" in kinds:
+        raise FairscanError("compare a model with a model or a score column, not with a decision column")
+    key = json.dumps({**kw, "data_id": data_id, "kinds": kinds, "names": names, "trust_pickle": trust_pickle,
+                      "sides": side}, sort_keys=True, default=jsonable)
+    x = [_model(setup, c) if c["kind"] == "model" else c["column"] for c in (a, b)]
+    return _model_comparison(key, df, *x)
 
 
 @st.cache_resource(show_spinner="Ranking coupons with the coupon reference model…")

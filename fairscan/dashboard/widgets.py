@@ -28,6 +28,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "overview": ("Overview", "Targeting"),
     "excluded": ("Who is excluded?", "Targeting"),
     "why": ("Why?", "Targeting"),
+    "compare": ("Compare models", "Targeting"),
     "explorer": ("Threshold & budget", "Targeting"),
     "mitigations": ("Mitigations", "Targeting"),
     "data": ("Data & model", "Setup"),

@@ -9,6 +9,7 @@ Five public datasets ship with fairscan as compressed Parquet files, each with a
     df = datasets.load("bank")          # pandas DataFrame, every original row
     info = datasets.card("bank")        # the data card as a dict
     train = datasets.load("adult", split="train")
+    held_out = datasets.load("bank", split="holdout")  # the rows the reference models never saw
 
 The files are built from the original UCI files by ``python -m fairscan.datasets._build``.
 """
@@ -18,13 +19,14 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fairscan.errors import FairscanError, plain, suggest
 
-__all__ = ["NAMES", "card", "list_datasets", "load"]
+__all__ = ["HOLDOUT", "NAMES", "ROW_ID", "card", "holdout_split", "list_datasets", "load"]
 
 NAMES: tuple[str, ...] = ("bank", "adult", "coupon", "online-retail", "german")
 
@@ -40,6 +42,23 @@ _FILES: dict[str, dict[str, tuple[str, ...]]] = {
     "online-retail": {"all": ("online-retail",)},
     "german": {"all": ("german",)},
 }
+
+
+#: the share of rows every fairscan model is judged on (never trained on), and the column that
+#: keeps each held-out row's position in the full dataset
+HOLDOUT = 0.3
+ROW_ID = "row_id"
+
+
+def holdout_split(y: np.ndarray, test_size: float = HOLDOUT, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(training, held-out) row positions: the split, stratified by the outcome ``y``, that
+    every fairscan model (reference models, presets, mitigations) is trained and judged on,
+    so two models trained with the same seed share their held-out rows."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    train, test = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+    return train, test
 
 
 def list_datasets() -> list[str]:
@@ -71,12 +90,18 @@ def _read(stem: str) -> pa.Table:
 def load(name: str, split: str = "all") -> pd.DataFrame:
     """Load dataset ``name`` as a pandas DataFrame.
 
-    ``split`` is only meaningful for ``"adult"``: ``"train"`` (adult.data), ``"test"``
-    (adult.test) or ``"all"`` (train rows, then test rows). Other datasets accept only
-    ``"all"``. Rows are in the original order; missing values are null (NaN / <NA>).
+    ``split``: ``"all"`` (every row); for ``"adult"`` also ``"train"`` (adult.data) and
+    ``"test"`` (adult.test); for a dataset with an outcome (its card's ``target``) also
+    ``"holdout"``: the 30% of rows the reference models are judged on and never trained on
+    (:func:`holdout_split`, seed 0), in the order the models' ``scores.parquet`` lists them,
+    with their position in the full dataset as a first column ``row_id``. Rows are otherwise
+    in the original order; missing values are null (NaN / <NA>).
     """
     _check_name(name)
-    splits = _FILES[name]
+    splits = dict(_FILES[name])
+    target = card(name).get("target")
+    if target:
+        splits["holdout"] = splits["all"]
     if split not in splits:
         valid = ", ".join(map(plain, splits))
         raise FairscanError(
@@ -86,4 +111,10 @@ def load(name: str, split: str = "all") -> pd.DataFrame:
     stems = splits[split]
     tables = [_read(stem) for stem in stems]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    return table.to_pandas()
+    df = table.to_pandas()
+    if split == "holdout":
+        positive = card(name)["positive_label"]
+        _, test = holdout_split((df[target] == positive).to_numpy())
+        df = df.iloc[test].reset_index(drop=True)
+        df.insert(0, ROW_ID, test)
+    return df

@@ -250,13 +250,12 @@ def compare(
 
 def _split(data: pd.DataFrame, features: list[str], y: np.ndarray, a: np.ndarray, seed: int,
            test_size: float) -> _Split:
-    from sklearn.model_selection import train_test_split
+    from fairscan.datasets import holdout_split
 
     missing = [c for c in features if c not in data.columns]
     if missing:
         raise FairscanError(f"the data lacks feature column(s) the model needs: {', '.join(missing[:10])}")
-    idx = np.arange(len(data))
-    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
+    tr, te = holdout_split(y, test_size, seed)
     X = data[features]
     return _Split(X.iloc[tr], X.iloc[te], y[tr], y[te], a[tr], a[te], te)
 

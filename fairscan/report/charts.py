@@ -12,18 +12,24 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from fairscan.formatting import number, pct, points
 from fairscan.policy import four_fifths_line
 
 __all__ = [
-    "BAR", "BELOW", "SCHEMA", "Spec", "before_after", "group_bars", "heatmap", "pareto",
-    "rate_curves", "strength_lines", "trend", "waterfall",
+    "BAR", "BELOW", "BETTER", "SCHEMA", "Spec", "before_after", "group_bars", "heatmap", "paired_changes",
+    "paired_rates", "pareto", "rate_curves", "strength_lines", "trend", "waterfall",
 ]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 BAR = "#4c78a8"
 BELOW = "#e45756"
+BETTER = "#54a24b"
+#: a comparison's verdicts and their colours (the verdict is also written beside each mark)
+_VERDICT_COLOURS = {"domain": ["worse", "insufficient", "not worse", "better"],
+                    "range": [BELOW, "#9d9d9d", BAR, BETTER]}
 Spec = dict[str, Any]
 
 
@@ -253,3 +259,76 @@ def waterfall(steps: list[tuple[str, float, float]]) -> Spec:
         {"mark": {"type": "text", "dy": -6}, "encoding": {
             "x": x, "y": {"field": "end", "type": "quantitative"}, "text": _field("text", "nominal")}},
     ], 300, d)
+
+
+def _compared(rows: pd.DataFrame) -> pd.DataFrame:
+    """The unsuppressed rows of one metric's comparison, each group named 'attribute = group'."""
+    df = rows[~rows["suppressed"].astype(bool) & rows["value_a"].notna()]
+    return df.assign(who=[f"{a} = {g}" for a, g in zip(df["attribute"], df["group"], strict=True)])
+
+
+def paired_rates(rows: pd.DataFrame, names: tuple[str, str], title: str) -> Spec | None:
+    """Per group, model A's rate (grey) and model B's (coloured by the verdict on the change),
+    a line between them, and 'A% → B% · verdict' written beside: one metric of a paired
+    comparison (``fairscan.compare``'s changes). None when no group may be shown."""
+    df = _compared(rows)
+    if df.empty:
+        return None
+    d = pd.DataFrame({"who": df["who"].to_numpy(), "a": df["value_a"].astype(float).to_numpy(),
+                      "b": df["value_b"].astype(float).to_numpy(), "verdict": df["verdict"].astype(str).to_numpy(),
+                      "n": df["count"].astype(int).to_numpy()})
+    d["right"] = d[["a", "b"]].max(axis=1)
+    d["label"] = [f"{pct(a)} → {pct(b)} · {v}" for a, b, v in zip(d["a"], d["b"], d["verdict"], strict=True)]
+    y = _field("who", "nominal", sort=list(d["who"]), title=None, axis={"labelLimit": 260})
+    top = max(1e-9, float(d["right"].max()))
+    x = _field("a", title=f"{title}: {names[0]} (grey) → {names[1]} (coloured)", axis={"format": "%"},
+               scale={"domain": [0, min(1.0, top * 1.6 + 0.02)]})
+    tip = [_field("who", "nominal", title="group"), _field("a", format=".1%", title=names[0]),
+           _field("b", format=".1%", title=names[1]), _field("verdict", "nominal"), _field("n", format=",", title="people")]
+    return _chart([
+        {"mark": {"type": "rule", "color": "#999", "strokeWidth": 2},
+         "encoding": {"y": y, "x": x, "x2": {"field": "b"}}},
+        {"mark": {"type": "point", "filled": True, "size": 90, "color": "#9d9d9d"},
+         "encoding": {"y": y, "x": _field("a"), "tooltip": tip}},
+        {"mark": {"type": "point", "filled": True, "size": 110, "shape": "diamond"},
+         "encoding": {"y": y, "x": _field("b"), "tooltip": tip,
+                      "color": _field("verdict", "nominal", legend=None, scale=_VERDICT_COLOURS)}},
+        {"mark": {"type": "text", "align": "left", "dx": 9, "fontSize": 12},
+         "encoding": {"y": y, "x": _field("right"), "text": _field("label", "nominal")}},
+    ], 70 + 40 * len(d), d)
+
+
+def paired_changes(rows: pd.DataFrame, title: str, margin: float, harm_sign: int) -> Spec | None:
+    """Per group, the change B − A in points with its paired 95% interval, coloured and
+    labelled by the verdict; a solid line at no change and a dashed one at the margin on the
+    harmful side (``harm_sign``: -1 when a lower rate harms the group). None when no group
+    may be shown."""
+    df = _compared(rows)
+    if df.empty:
+        return None
+    d = pd.DataFrame({"who": df["who"].to_numpy(), "change": df["change"].astype(float).to_numpy(),
+                      "lo": df["change_ci_low"].astype(float).to_numpy(),
+                      "hi": df["change_ci_high"].astype(float).to_numpy(),
+                      "verdict": df["verdict"].astype(str).to_numpy()})
+    d["label"] = [f"{points(c)} pts · {v}" for c, v in zip(d["change"], d["verdict"], strict=True)]
+    y = _field("who", "nominal", sort=list(d["who"]), title=None, axis={"labelLimit": 260})
+    span = max(float(np.nanmax(np.abs(d[["lo", "hi", "change"]].to_numpy()))) if d[["lo", "hi"]].notna().any().any()
+               else 0.0, abs(margin), 1e-3)
+    x = _field("change", title=f"{title}: change B − A · dashed: margin {number(100 * margin, 1)} pts",
+               axis={"format": "+.0%"}, scale={"domain": [-1.6 * span, 1.6 * span]})
+    colour = _field("verdict", "nominal", legend=None, scale=_VERDICT_COLOURS)
+    return _chart([
+        {"data": {"values": [{"x": 0.0}]}, "mark": {"type": "rule", "color": "#333"}, "encoding": {"x": _field("x")}},
+        {"data": {"values": [{"x": float(harm_sign * margin)}]},
+         "mark": {"type": "rule", "strokeDash": [5, 4], "color": "#555", "strokeWidth": 1.5},
+         "encoding": {"x": _field("x")}},
+        {"mark": {"type": "rule", "strokeWidth": 2}, "encoding": {"y": y, "x": _field("lo"), "x2": {"field": "hi"},
+                                                                 "color": colour}},
+        {"mark": {"type": "point", "filled": True, "size": 90},
+         "encoding": {"y": y, "x": x, "color": colour,
+                      "tooltip": [_field("who", "nominal", title="group"), _field("change", format="+.1%"),
+                                  _field("lo", format="+.1%", title="95% CI low"),
+                                  _field("hi", format="+.1%", title="95% CI high"), _field("verdict", "nominal")]}},
+        {"mark": {"type": "text", "align": "left", "dx": 8, "dy": -8, "fontSize": 11},
+         "encoding": {"y": y, "x": _field("change"), "text": _field("label", "nominal")}},
+    ], 70 + 40 * len(d), d)

@@ -3,9 +3,9 @@ matter first, the table of changes with paired intervals, who gains and who lose
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
+from fairscan.formatting import pct, points
 from fairscan.report.common import interval, md_text
 from fairscan.report.html import CSP, STYLE, esc
 from fairscan.schemas import SCHEMA_VERSION
@@ -13,7 +13,7 @@ from fairscan.schemas import SCHEMA_VERSION
 if TYPE_CHECKING:
     from fairscan.compare import ComparisonResult
 
-__all__ = ["change_sentence", "render_compare_html", "render_compare_markdown", "value_text"]
+__all__ = ["change_sentence", "change_text", "render_compare_html", "render_compare_markdown", "value_text"]
 
 
 def _names(r: ComparisonResult) -> tuple[str, str]:
@@ -26,8 +26,7 @@ def change_sentence(row: dict[str, Any], names: tuple[str, str]) -> str:
     (-11.4 points, 95% CI -13.0 to -9.6)': each value with its interval, the group's size."""
     return (f"{row['attribute']} = {row['group']} ({row['count']:,} people): {row['metric']} "
             f"{value_text(row, 'a')} with {names[0]}, {value_text(row, 'b')} with {names[1]} "
-            f"({100 * row['change']:+.1f} points, 95% CI "
-            f"{100 * row['change_ci_low']:+.1f} to {100 * row['change_ci_high']:+.1f})")
+            f"({points(row['change'])} points, 95% CI {points(row['change_ci_low'])} to {points(row['change_ci_high'])})")
 
 
 def _rows(r: ComparisonResult) -> list[dict[str, Any]]:
@@ -36,7 +35,12 @@ def _rows(r: ComparisonResult) -> list[dict[str, Any]]:
 
 def value_text(row: dict[str, Any], side: str) -> str:
     """One model's value with its 95% Wilson interval: '67.0% (64.8–69.1)'."""
-    return f"{100 * row[f'value_{side}']:.1f}% ({interval(row[f'value_{side}_ci_low'], row[f'value_{side}_ci_high'])})"
+    return f"{pct(row[f'value_{side}'])} ({interval(row[f'value_{side}_ci_low'], row[f'value_{side}_ci_high'])})"
+
+
+def change_text(row: dict[str, Any], key: str = "change") -> str:
+    """A change in points with its paired 95% interval: '-11.4 (-13.0 to -9.6)'."""
+    return f"{points(row[key])} ({points(row[f'{key}_ci_low'])} to {points(row[f'{key}_ci_high'])})"
 
 
 def render_compare_markdown(r: ComparisonResult, title: str = "fairscan: champion against challenger",
@@ -58,17 +62,17 @@ def render_compare_markdown(r: ComparisonResult, title: str = "fairscan: champio
         if row["suppressed"]:
             out.append(f"| {row['verdict']} | {who} | — | {row['metric']} | — | — | suppressed | |")
             continue
-        gap = "" if math.isnan(row["gap_change"]) else f"{100 * row['gap_change']:+.1f}"
+        gap = points(row["gap_change"], missing="")
         out.append(f"| {row['verdict']} | {who} | {row['count']:,} ({row['denominator']:,}) | {row['metric']} | "
-                   f"{value_text(row, 'a')} | {value_text(row, 'b')} | {100 * row['change']:+.1f} "
-                   f"({100 * row['change_ci_low']:+.1f} to "
-                   f"{100 * row['change_ci_high']:+.1f}) | {gap} |")
+                   f"{value_text(row, 'a')} | {value_text(row, 'b')} | {change_text(row)} | {gap} |")
     out += ["", f"{'#' * (level + 1)} Who gains and who loses the offer", "", "| group | people | gained (B only) | lost (A only) |",
             "|---|---|---|---|"]
     for s in r.switches.to_dict("records"):
         if not s["suppressed"]:
             out.append(f"| {md_text(s['attribute'])} = {md_text(s['group'])} | {s['count']:,} | {s['gained']:,} | "
                        f"{s['lost']:,} |")
+    if r.meta.get("warnings"):
+        out += ["", f"{'#' * (level + 1)} Warnings", "", *[f"- {md_text(w)}" for w in r.meta["warnings"]]]
     st = r.meta["settings"]
     out += ["", f"Intervals: {st['interval']}; test: {st['test']}; schema {SCHEMA_VERSION}; fairscan "
             f"{r.meta['fairscan_version']}."]
@@ -88,12 +92,11 @@ def render_compare_html(r: ComparisonResult, title: str = "fairscan: champion ag
             body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td><td>—</td>'
                         f'<td class="l">{row["metric"]}</td><td>—</td><td>—</td><td>suppressed</td><td></td></tr>')
             continue
-        gap = "" if math.isnan(row["gap_change"]) else f"{100 * row['gap_change']:+.1f}"
+        gap = points(row["gap_change"], missing="")
         body.append(f'<tr><td class="l">{row["verdict"]}</td><td class="l">{who}</td>'
                     f"<td>{row['count']:,} ({row['denominator']:,})</td><td class=\"l\">{row['metric']}</td>"
                     f"<td>{esc(value_text(row, 'a'))}</td><td>{esc(value_text(row, 'b'))}</td>"
-                    f"<td>{100 * row['change']:+.1f} ({100 * row['change_ci_low']:+.1f} to "
-                    f"{100 * row['change_ci_high']:+.1f})</td><td>{gap}</td></tr>")
+                    f"<td>{esc(change_text(row))}</td><td>{gap}</td></tr>")
     switches = "".join(f'<tr><td class="l">{esc(s["attribute"])} = {esc(s["group"])}</td><td>{s["count"]:,}</td>'
                        f"<td>{s['gained']:,}</td><td>{s['lost']:,}</td></tr>"
                        for s in r.switches.to_dict("records") if not s["suppressed"])
@@ -112,5 +115,7 @@ def render_compare_html(r: ComparisonResult, title: str = "fairscan: champion ag
         "<h2>Who gains and who loses the offer</h2>",
         '<table><thead><tr><th class="l">group</th><th>people</th><th>gained (B only)</th><th>lost (A only)</th></tr>'
         f"</thead><tbody>{switches}</tbody></table>",
+        *(["<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in r.meta["warnings"]) + "</ul>"]
+          if r.meta.get("warnings") else []),
         "</body></html>",
     ]) + "\n"

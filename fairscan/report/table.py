@@ -199,7 +199,8 @@ def render_inferred(inferred: Any) -> str:
 def render_comparison(result: Any, width: int | None = None) -> str:
     """Champion (A) against challenger (B): each change with its paired interval and verdict,
     and who gains and who loses the offer."""
-    from fairscan.report.compare import value_text
+    from fairscan.formatting import points
+    from fairscan.report.compare import change_text, value_text
 
     con, buf = console(width)
     m = result.meta
@@ -217,11 +218,12 @@ def render_comparison(result: Any, width: int | None = None) -> str:
         if r["suppressed"]:
             t.add_row(r["verdict"], r["attribute"], str(r["group"]), r["metric"], "—", "—", "—", "suppressed", "")
             continue
-        ch = f"{100 * r['change']:+.1f} ({100 * r['change_ci_low']:+.1f} to {100 * r['change_ci_high']:+.1f})"
-        gc = "" if math.isnan(r["gap_change"]) else f"{100 * r['gap_change']:+.1f}"
         t.add_row(Text(r["verdict"], style=style[r["verdict"]]), r["attribute"], str(r["group"]), r["metric"],
-                  f"{r['count']:,}", value_text(r, "a"), value_text(r, "b"), ch, gc)
+                  f"{r['count']:,}", value_text(r, "a"), value_text(r, "b"), change_text(r),
+                  points(r["gap_change"], missing=""))
     con.print(t)
+    for w in m.get("warnings", []):
+        con.print(Text(f"warning: {w}", style="yellow"))
     s = Table(title="Who gains and who loses the offer")
     for c in ("attribute", "group", "people", "gained (B only)", "lost (A only)"):
         s.add_column(c, justify="left" if c in ("attribute", "group") else "right")
