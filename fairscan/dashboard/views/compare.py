@@ -93,9 +93,9 @@ def page_compare() -> None:
                "same customers, so each change is measured pair by pair: paired bootstrap intervals, McNemar's test "
                "within each group, and who gains or loses the offer.")
     candidates = comparison_candidates(setup)
-    if len([c for c in candidates if c != UPLOAD_MODEL]) + 1 < 2:
-        st.info("The data has nothing to compare: upload two score or decision columns (or a model) on the Data & "
-                "model page.", icon=":material/info:")
+    if UPLOAD_MODEL not in candidates and len(candidates) < 2:  # decision columns only
+        st.info("Comparing fixed decisions needs two decision columns in the data; or choose a budget or a threshold "
+                "on the Data & model page to compare models or score columns.", icon=":material/info:")
         return
     c1, c2 = st.columns(2)
     with c1:
