@@ -647,3 +647,40 @@ def test_compare_page_equals_the_two_models_decisions():
     shown = unescape(at.warning[0].value if c["worse"] else at.success[0].value)
     assert f"{c['worse']} worse · {c['insufficient']} insufficient evidence" in shown
     assert len(at.get("download_button")) == 3
+
+
+def test_compare_page_with_uploaded_score_and_decision_columns():
+    """Uploaded scored data: two score columns compared at the data page's budget equal the
+    library's comparison; with a decision rule of fixed 0/1 columns, two decision columns."""
+    from streamlit.testing.v1 import AppTest
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    base = rng.normal(0, 1, n)
+    df = pd.DataFrame({"region": rng.choice(["n", "s", "e"], n), "bought": rng.integers(0, 2, n),
+                       "old": base + rng.normal(0, 0.4, n), "new": base + rng.normal(0, 0.4, n)})
+    df["offer_old"], df["offer_new"] = (df["old"] > 0.5).astype(int), (df["new"] > 0.4).astype(int)
+    for decision, a, b, kw in (
+            ("budget", "score column 'old'", "score column 'new'", dict(scores=["old", "new"], budget=0.3)),
+            ("prediction", "decision column 'offer_old'", "decision column 'offer_new'",
+             dict(predictions=["offer_old", "offer_new"]))):
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.session_state["uploads"] = {"upload:scored:t": {"df": df, "name": "c.csv", "kind": "scored"}}
+        at.session_state["setup"] = {
+            "source": "upload", "dataset": None, "upload_id": "upload:scored:t", "target": "bought",
+            "positive_label": None, "decision": decision, "score": "old", "budget": 0.3, "threshold": None,
+            "prediction": "offer_old", "sensitive": ["region"], "tiers": {}, "infer": None}
+        at = goto(at, "compare")
+        no_errors(at)
+        at.selectbox(key="c_pick_A").set_value(a)
+        at.selectbox(key="c_pick_B").set_value(b)
+        at.run()
+        no_errors(at)
+        r = fairscan.compare(df, target="bought", sensitive=["region"], **kw)
+        table = at.dataframe[0].value
+        sr = r.changes[r.changes["metric"] == "selection_rate"]
+        assert list(table["group"]) == [f"region = {g}" for g in sr["group"]]
+        assert list(table["people"]) == list(sr["count"])
+        sw = r.switches.set_index("group")
+        assert list(table["gained (B only)"]) == [sw.loc[g, "gained"] for g in sr["group"]]
+        assert list(table["lost (A only)"]) == [sw.loc[g, "lost"] for g in sr["group"]]
