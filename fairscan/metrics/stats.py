@@ -9,7 +9,10 @@ need Fisher's exact test. The choices, for users and reviewers:
   rows over its four cells is exactly the nonparametric bootstrap of any count-based metric
   (group sizes held fixed: a stratified bootstrap). With weights the draw has the group's
   effective size and the weighted cell shares (an approximation, documented as such).
-  Intervals are percentile intervals.
+  Intervals are percentile intervals. Each group draws from its **own random stream**,
+  keyed by the seed, the attribute and the group's name (:func:`group_streams`): a group's
+  interval depends on its own counts only, so an audit from a counts file whose small groups
+  are withheld, or whose groups come in another order, gives the same intervals.
 - **Tests of group vs reference**: Fisher's exact test when any expected count of the 2x2
   table is below 5 (Cochran's rule), otherwise the pooled two-proportion z-test (identical
   to the chi-square test without continuity correction). Two-sided. With weights, on
@@ -19,11 +22,15 @@ need Fisher's exact test. The choices, for users and reviewers:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import special
 
 __all__ = [
-    "FISHER_MIN_EXPECTED", "benjamini_yekutieli", "bootstrap_cells", "effective_n", "fisher_exact", "holm",
+    "FISHER_MIN_EXPECTED", "benjamini_yekutieli", "bootstrap_cells", "effective_n", "fisher_exact", "group_streams",
+    "holm",
     "newcombe_difference", "percentile_interval", "ratio_interval", "two_proportion_test", "wilson",
     "z_value",
 ]
@@ -57,17 +64,28 @@ def effective_n(w: np.ndarray, w2: np.ndarray) -> np.ndarray:
         return np.where(w2 > 0, w * w / np.where(w2 > 0, w2, 1), 0.0)
 
 
+def group_streams(seed: int, grouping: str, labels: Sequence[str]) -> list[np.random.Generator]:
+    """One random stream per group, keyed by (seed, grouping's name, group's label): the same
+    stream for the same group whatever other groups there are."""
+    def key(text: str) -> int:
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+    g = key(grouping)
+    return [np.random.default_rng([int(seed) & (2**64 - 1), g, key(str(lab))]) for lab in labels]
+
+
 def bootstrap_cells(
     n: np.ndarray,
     w: np.ndarray | None,
     w2: np.ndarray | None,
     n_boot: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | Sequence[np.random.Generator],
 ) -> np.ndarray:
-    """``n_boot`` bootstrap replicates of the (G, 4) cell table: shape (n_boot, G, 4).
+    """``n_boot`` bootstrap replicates of the (G, C) cell table: shape (n_boot, G, C).
 
     Unweighted: each group's rows are redrawn over its cells (multinomial, size n_g).
-    Weighted: drawn with the group's effective size over the weighted cell shares.
+    Weighted: drawn with the group's effective size over the weighted cell shares. ``rng``:
+    one generator for every group, or one per group (:func:`group_streams`).
     """
     if w is None:
         size = n.sum(axis=1)
@@ -75,9 +93,15 @@ def bootstrap_cells(
     else:
         tot = w.sum(axis=1)
         size = np.rint(effective_n(tot, w2.sum(axis=1))).astype(np.int64)
-        shares = np.where(tot[:, None] > 0, w / np.where(tot > 0, tot, 1)[:, None], 0.25)
+        shares = np.where(tot[:, None] > 0, w / np.where(tot > 0, tot, 1)[:, None], 1 / n.shape[1])
+    shares = np.where(shares.sum(axis=1, keepdims=True) > 0, shares, 1 / n.shape[1])
     shares = shares / shares.sum(axis=1, keepdims=True)
-    return rng.multinomial(size.astype(np.int64), shares, size=(n_boot, len(size))).astype(float)
+    if isinstance(rng, np.random.Generator):
+        return rng.multinomial(size.astype(np.int64), shares, size=(n_boot, len(size))).astype(float)
+    out = np.empty((n_boot, *n.shape))
+    for i, g in enumerate(rng):
+        out[:, i] = g.multinomial(int(size[i]), shares[i], size=n_boot)
+    return out
 
 
 def percentile_interval(

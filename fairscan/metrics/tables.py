@@ -16,6 +16,7 @@ from fairscan.metrics.classification import DESCRIPTIONS, rates
 from fairscan.metrics.stats import (
     bootstrap_cells,
     effective_n,
+    group_streams,
     holm,
     percentile_interval,
     two_proportion_test,
@@ -60,7 +61,7 @@ class GroupingTables:
     complementary: np.ndarray | None = None
 
 
-def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator, suppressed: np.ndarray,
+def _analyse_grouping(st: CellStats, s: Settings, suppressed: np.ndarray,
                       complementary: np.ndarray) -> GroupingTables:
     labels = st.labels
     count = st.n.sum(axis=1)
@@ -91,7 +92,7 @@ def _analyse_grouping(st: CellStats, s: Settings, rng: np.random.Generator, supp
         ref = int(np.argmax(np.where(suppressed, -1, count)))
     boot = None
     if s.n_boot > 0:
-        reps = bootstrap_cells(st.n, st.w, st.w2, s.n_boot, rng)
+        reps = bootstrap_cells(st.n, st.w, st.w2, s.n_boot, group_streams(s.seed, name, labels))
         boot = rates(reps, s.metrics)[0]
         boot[:, suppressed, :] = np.nan
     return GroupingTables(st, labels, count, suppressed, rate, num, den, ref, boot, complementary)
@@ -113,9 +114,8 @@ def count_tables(stats: list[CellStats], reference: dict[str, str]) -> list[Coun
 
 def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Groups, disparities, summary and findings tables for all groupings."""
-    rng = np.random.default_rng(s.seed)
     masks = suppress(count_tables(stats, s.reference), s.suppress_below)
-    parts = [_analyse_grouping(st, s, rng, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
+    parts = [_analyse_grouping(st, s, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
     groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)
     disp = pd.concat([_disparity_rows(t, s) for t in parts], ignore_index=True)
     if len(disp):
