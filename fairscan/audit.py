@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,19 +13,29 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.choose import make_engine
-from fairscan.errors import FairscanError, suggest
+from fairscan.engines.counts import (
+    COUNTS_SCHEMA_VERSION,
+    Counts,
+    counts_attribute,
+    counts_decision,
+    is_counts_file,
+)
+from fairscan.engines.counts import protect as protect_counts
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
 from fairscan.metrics.classification import LABEL_FREE, METRICS
-from fairscan.metrics.tables import Settings, analyse
+from fairscan.metrics.tables import Settings, analyse, count_tables
 from fairscan.modeling import score_frame
-from fairscan.params import AuditParams, audit_params, check_column, decision_rule
+from fairscan.params import AuditParams, audit_params, check_column, decision_rule, group_spec
+from fairscan.policy import AuditPolicy, parse_tolerances
+from fairscan.privacy import suppress
 from fairscan.schemas import SCHEMA_VERSION
-from fairscan.types import Label
-from fairscan.validation import binary_positive
+from fairscan.types import Aggregate, CellStats, Decision, Grouping, Label
+from fairscan.validation import binary_positive, parse_epsilon
 from fairscan.version import __version__
 
-__all__ = ["AuditResult", "audit", "decide", "run_audit"]
+__all__ = ["AuditResult", "audit", "audit_counts", "counts", "counts_of", "decide", "run_audit"]
 
 
 @dataclass
@@ -175,7 +186,17 @@ def audit(
 
     ``dp_epsilon`` adds ``meta["dp_release"]``: the groups' row, offer and positive counts with
     Laplace noise, epsilon-differentially private in total (see :func:`_dp_release`).
+
+    ``data`` may be a counts file (``fairscan counts``) or :class:`Counts`: the file holds the
+    rule, label, weights and groups (``sensitive``/``tiers`` then pick among its attributes),
+    and the numbers equal the row-level audit's for every group it lists with its cells.
     """
+    if isinstance(data, Counts) or is_counts_file(data):
+        policy = AuditPolicy(parse_tolerances(tolerances), min_group_size, suppress_below, n_boot, seed, confidence,
+                             alpha)
+        given = {"target": target, "prediction": prediction, "score": score, "threshold": threshold,
+                 "budget": budget, "weights": weights, "model": model}
+        return _counts_audit(data, sensitive, tiers, intersect, reference, policy, parse_epsilon(dp_epsilon), given)
     params = audit_params(
         target=target, prediction=prediction, score=score, threshold=threshold, budget=budget,
         sensitive=sensitive, tiers=tiers, intersect=intersect, reference=reference, weights=weights,
@@ -187,12 +208,23 @@ def audit(
     return run_audit(data, params)
 
 
-def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditResult:
-    """The audit of ``data`` under ``params`` (built by :func:`fairscan.params.audit_params`,
-    the validator every face shares). ``engine_options`` go to the engine that reads a path:
-    ``columns``, ``categorical``, ``memory_limit``, ``threads`` (see
-    :func:`fairscan.engines.choose.make_engine`)."""
-    rule, policy, spec = params.decision, params.policy, params.groups
+@dataclass
+class _Counted:
+    """The first half of an audit: the rows counted, and what the counting decided."""
+
+    agg: Aggregate
+    groupings: list[Grouping]
+    label: Label | None
+    decision: Decision
+    score_range: Any
+    engine: str
+    model_meta: dict[str, Any] | None
+    notes: list[str]
+
+
+def _count(data: Any, params: AuditParams, **engine_options: Any) -> _Counted:
+    """Score (with a model), choose the engine, resolve the rule, label and groups, and count."""
+    rule, spec = params.decision, params.groups
     model_meta = None
     if params.model is not None:
         m = params.model
@@ -209,50 +241,65 @@ def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditRes
     if params.target is not None:
         label = Label(params.target, binary_positive(engine, params.target, params.positive_label, "label",
                                                      "--positive-label"))
-
     groupings = resolve(spec, engine)
     names = [g.name for g in groupings]
     for attr in spec.reference:
         if attr not in names:
             raise FairscanError(f"reference names attribute '{attr}', which is not audited{suggest(attr, names)}")
-
     agg = engine.aggregate(groupings, label, decision, params.weights)
-    metrics = list(METRICS) if label else list(LABEL_FREE)
-    reference = resolve_references({st.grouping.name: st.labels for st in agg.stats}, dict(spec.reference))
-    settings = Settings.of(policy, metrics, reference)
-    groups, disparities, summary, findings = analyse(agg.stats, settings)
-
-    warnings = [a.note for g in groupings for a in g.attributes if a.note]
+    notes = [a.note for g in groupings for a in g.attributes if a.note]
     if model_meta and model_meta.get("warning"):
-        warnings.append(model_meta["warning"])
-    warnings = list(dict.fromkeys(warnings))
+        notes.append(model_meta["warning"])
+    return _Counted(agg, groupings, label, decision, rule.describe(decision, score_range), engine.name,
+                    model_meta, list(dict.fromkeys(notes)))
+
+
+def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditResult:
+    """The audit of ``data`` under ``params`` (built by :func:`fairscan.params.audit_params`,
+    the validator every face shares). ``engine_options`` go to the engine that reads a path:
+    ``columns``, ``categorical``, ``memory_limit``, ``threads`` (see
+    :func:`fairscan.engines.choose.make_engine`)."""
+    c = _count(data, params, **engine_options)
+    meta = {
+        "engine": c.engine, "n_rows": c.agg.n_rows, "data_sha256": c.agg.data_sha256, "data_hash": c.agg.data_hash,
+        "target": params.target, "positive_label": c.label.positive if c.label else None, "decision": c.score_range,
+        "weights": params.weights, "model": c.model_meta,
+    }
+    return _analysed(c.agg.stats, c.label, params.policy, dict(params.groups.reference), meta, c.notes,
+                     params.dp_epsilon)
+
+
+def _analysed(stats: list[CellStats], label: Label | None, policy: AuditPolicy, reference_spec: dict[str, str],
+              meta: dict[str, Any], notes: list[str], dp_epsilon: float | None = None,
+              masks: list[tuple[np.ndarray, np.ndarray]] | None = None) -> AuditResult:
+    """The second half of an audit, from counts: rates, intervals, tests, verdicts, warnings
+    and the result's metadata (``meta``: how the counts were made)."""
+    names = [st.grouping.name for st in stats]
+    metrics = list(METRICS) if label else list(LABEL_FREE)
+    reference = resolve_references({st.grouping.name: st.labels for st in stats}, reference_spec)
+    settings = Settings.of(policy, metrics, reference)
+    groups, disparities, summary, findings = analyse(stats, settings, masks)
+
+    warnings = list(notes)
     n_sup = int(groups["suppressed"].sum())
     if n_sup:
         warnings.append(f"{n_sup} group(s) with fewer than {policy.suppress_below} rows are suppressed")
     for m in metrics:
         if m in groups and groups[m].isna().all():
             warnings.append(f"{m} is undefined for every group (its denominator is empty)")
-    if decision.kind != "prediction" and groups["selection_rate"].notna().any():
+    if meta["decision"].get("kind") != "prediction" and groups["selection_rate"].notna().any():
         sr = groups["selection_rate"].dropna()
         if ((sr == 0) | (sr == 1)).all():
             warnings.append("every group gets the same decision for everyone: the decisions are constant")
 
-    meta = {
+    out = {
         "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "engine": engine.name,
-        "n_rows": agg.n_rows,
-        "data_sha256": agg.data_sha256,
-        "data_hash": agg.data_hash,
-        "target": params.target,
-        "positive_label": label.positive if label else None,
-        "decision": rule.describe(decision, score_range),
-        "weights": params.weights,
-        "model": model_meta,
+        **meta,
         "attributes": names,
         "metrics": metrics,
         "unavailable_metrics": {m: "no target column: outcomes unknown" for m in METRICS if m not in metrics},
-        "reference": {g.name: r for g, r in zip(groupings, _refs(groups, names), strict=True)},
+        "reference": dict(zip(names, _refs(groups, names), strict=True)),
         "settings": {
             "min_group_size": policy.min_group_size,
             "suppress_below": policy.suppress_below,
@@ -270,9 +317,124 @@ def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditRes
         },
         "warnings": warnings,
     }
-    if params.dp_epsilon is not None:
-        meta["dp_release"] = _dp_release(agg.stats, groups, params.dp_epsilon, policy.seed)
-    return AuditResult(groups, disparities, summary, findings, meta)
+    if dp_epsilon is not None:
+        out["dp_release"] = _dp_release(stats, groups, dp_epsilon, policy.seed)
+    return AuditResult(groups, disparities, summary, findings, out)
+
+
+def counts(
+    data: Any,
+    *,
+    protect: str = "suppressed",
+    **audit_options: Any,
+) -> Counts:
+    """The sufficient statistics of an audit of ``data``, to write with :meth:`Counts.write`
+    and hand over or add up instead of rows (see :mod:`fairscan.engines.counts`).
+    ``audit_options``: :func:`audit`'s keywords (label, decision rule, groups, weights, model,
+    engine, and ``suppress_below``/``reference`` for the protection). ``protect``:
+    ``"suppressed"`` (the default: the groups an audit suppresses are listed without their
+    cells) or ``"none"`` (every cell, exact: for merging shards, not for handing over)."""
+    return counts_of(data, audit_params(**audit_options), protect=protect)
+
+
+def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", **engine_options: Any) -> Counts:
+    """:func:`counts` under checked ``params`` (the CLI's path); ``engine_options`` as for
+    :func:`run_audit`."""
+    if protect not in ("suppressed", "none"):
+        raise FairscanError(f"protect must be 'suppressed' or 'none', got {plain(protect)}")
+    c = _count(data, params, **engine_options)
+    meta = {
+        "schema_version": COUNTS_SCHEMA_VERSION, "kind": "fairscan counts", "fairscan_version": __version__,
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "engine": c.engine,
+        "n_rows": c.agg.n_rows, "data_sha256": c.agg.data_sha256, "data_hash": c.agg.data_hash,
+        "target": params.target, "positive_label": c.label.positive if c.label else None,
+        "label": None if c.label is None else {"column": c.label.column, "positive": jsonable(c.label.positive)},
+        "decision": counts_decision(c.decision), "decision_description": c.score_range,
+        "weights": params.weights, "model": c.model_meta,
+        "groupings": [{"attributes": [counts_attribute(a) for a in g.attributes]} for g in c.groupings],
+        "warnings": c.notes, "protection": {"kind": "none", "exact": "every group"},
+    }
+    out = Counts(c.agg.stats, [np.zeros(len(st.codes), dtype=np.int8) for st in c.agg.stats], meta)
+    if protect == "none":
+        return out
+    reference = resolve_references({st.grouping.name: st.labels for st in out.stats}, dict(params.groups.reference))
+    return protect_counts(out, params.policy.suppress_below, reference)
+
+
+def audit_counts(
+    data: Counts | str | os.PathLike,
+    *,
+    policy: AuditPolicy | None = None,
+    reference: Mapping[str, str] | None = None,
+    groupings: Sequence[str] | None = None,
+    dp_epsilon: float | None = None,
+) -> AuditResult:
+    """The audit from a counts file (or :class:`Counts`): for every group the file lists with
+    its cells, the same numbers as the row-level audit. The file holds the rule, label, weights
+    and groups; ``policy`` (tolerances, sizes, bootstrap, levels), ``reference`` ({attribute:
+    group}) and ``dp_epsilon`` are the audit's; ``groupings`` audits only the attributes (and
+    intersections) named."""
+    cts = data if isinstance(data, Counts) else Counts.read(data)
+    policy = policy or AuditPolicy()
+    if groupings:
+        cts = cts.select(groupings)
+    prot = cts.protection
+    masks = None
+    if prot.get("kind") == "suppressed":
+        k = int(prot["suppress_below"])
+        if policy.suppress_below < k:
+            raise FairscanError(f"the counts file withholds groups under {k} rows (and their complements): audit it "
+                                f"with --suppress-below {k} or more")
+        masks = [(w > 0, w == 2) for w in cts.withheld]
+        if policy.suppress_below > k:  # suppress more: the audit's rule on the listed groups, on top of the file's
+            fresh = suppress(count_tables(cts.stats, {}), policy.suppress_below)
+            masks = [(sup | fs, comp | (fc & ~sup)) for (sup, comp), (fs, fc) in zip(masks, fresh, strict=True)]
+    meta = {
+        "engine": "counts", "n_rows": cts.n_rows, "data_sha256": cts.meta.get("data_sha256"),
+        "data_hash": cts.meta.get("data_hash"), "target": cts.meta.get("target"),
+        "positive_label": cts.meta.get("positive_label"), "decision": cts.meta["decision_description"],
+        "weights": cts.weights, "model": cts.meta.get("model"),
+        "counts": {"protection": prot, "parts": cts.meta.get("parts")},
+    }
+    notes = [*cts.meta.get("warnings", []), f"audited from a counts file ({_protection_text(prot)})"]
+    return _analysed(cts.stats, cts.label, policy, dict(reference or {}), meta, notes, dp_epsilon, masks)
+
+
+def _counts_audit(data: Any, sensitive: str | Sequence[str] | None, tiers: Mapping[str, TierSpec] | None,
+                  intersect: bool | Sequence[Sequence[str]], reference: Mapping[str, str] | str | None,
+                  policy: AuditPolicy, dp_epsilon: float | None, given: dict[str, Any]) -> AuditResult:
+    """:func:`audit` of a counts file: the file's rule and label, its groups (or those named)."""
+    extra = [k for k, v in given.items() if v not in (None, False, (), [])]
+    if extra:
+        raise FairscanError(f"a counts file holds its own decision rule, label and weights: leave out "
+                            f"{', '.join(extra)} (give only the groups to audit and the policy)")
+    cts = data if isinstance(data, Counts) else Counts.read(data)
+    wanted = [*([sensitive] if isinstance(sensitive, str) else list(sensitive or [])), *(tiers or {})]
+    names = None
+    if wanted:
+        have = {a.name: a for g in cts.groupings for a in g.attributes}
+        for w in wanted:
+            if w not in have:
+                raise FairscanError(f"the counts file has no attribute '{w}'{suggest(w, list(have))}; it holds "
+                                    f"{', '.join(have)}")
+        for col, spec in (tiers or {}).items():
+            a = have[col]
+            n_tiers = a.n_levels - int(a.has_unknown)
+            same = (spec == n_tiers) if isinstance(spec, int) else (
+                a.kind == "tiers" and tuple(float(x) for x in spec) == tuple(a.edges))
+            if not same:
+                raise FairscanError(f"the counts file cuts '{col}' into {', '.join(a.labels)}: tiers cannot be cut "
+                                    f"again from counts; leave out --tiers {col}=... or count the rows again")
+        names = [g.name for g in cts.groupings
+                 if all(a.name in wanted for a in g.attributes) and (len(g.attributes) == 1 or intersect)]
+    ref = group_spec([g.name for g in cts.groupings], None, True, reference).reference if reference else {}
+    return audit_counts(cts, policy=policy, reference=ref, groupings=names, dp_epsilon=dp_epsilon)
+
+
+def _protection_text(prot: dict[str, Any]) -> str:
+    if prot.get("kind") == "suppressed":
+        return f"groups under {prot['suppress_below']} rows and their complements withheld"
+    return "every cell, exact"
 
 
 def decide(

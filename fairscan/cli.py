@@ -59,9 +59,11 @@ def _write(text: str, out: str | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def cmd_audit(a: argparse.Namespace) -> int:
-    from fairscan.audit import run_audit
-    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
+def _audit_inputs(a: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str, Any], dict[str, Any]]:
+    """What audit and counts read from their options: (data, params, sensitive columns, the
+    inferred-tier spec, the audit keywords); the data read into memory when a model or an
+    inferred tier needs every column."""
+    from fairscan.groups.purchasing import INFERRED, parse_infer_tier
     from fairscan.io import DATASET_PREFIX, read_table
     from fairscan.params import audit_params
 
@@ -78,7 +80,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
         positive_label=positive,
     )
     params = audit_params(sensitive=[*sensitive, *([INFERRED] if infer else [])], model=a.model,
-                          trust=a.trust or (), trust_pickle=a.trust_pickle, dp_epsilon=a.dp_epsilon,
+                          trust=a.trust or (), trust_pickle=a.trust_pickle, dp_epsilon=getattr(a, "dp_epsilon", None),
                           engine=a.engine, spark_master=a.spark_master, **kw)
     # a model, or a proxy model of the tier, needs every column in memory; DuckDB streams files
     if infer or a.model is not None:
@@ -91,6 +93,19 @@ def cmd_audit(a: argparse.Namespace) -> int:
                                categorical=sensitive)
     else:
         data = a.data
+    return data, params, sensitive, infer, kw
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    from fairscan.audit import run_audit
+    from fairscan.engines.counts import is_counts_file
+    from fairscan.groups.purchasing import INFERRED, infer_tiers
+
+    if is_counts_file(a.data):
+        result = _audit_counts_file(a)
+        _render_audit(result, a)
+        return EXIT_OK
+    data, params, sensitive, infer, kw = _audit_inputs(a)
     inferred = None
     if infer.get("kind") == "spend":
         data = data.assign(**{INFERRED: infer_tiers(data, infer)[0]})
@@ -114,6 +129,11 @@ def cmd_audit(a: argparse.Namespace) -> int:
         doc["inferred_tier"] = {k: v for k, v in inferred.to_dict().items() if k != "hard"}
         _write(json.dumps(doc, indent=2, allow_nan=False), a.out)
         return EXIT_OK
+    _render_audit(result, a, inferred)
+    return EXIT_OK
+
+
+def _render_audit(result: Any, a: argparse.Namespace, inferred: Any = None) -> None:
     if a.format == "json":
         _write(result.to_json(), a.out)
     elif a.format == "md":
@@ -127,6 +147,50 @@ def cmd_audit(a: argparse.Namespace) -> int:
         if inferred is not None:
             text += render_inferred(inferred)
         _write(text, a.out)
+
+
+def _audit_counts_file(a: argparse.Namespace) -> Any:
+    """``fairscan audit COUNTS_FILE``: the file's rule, label and groups; the audit's policy."""
+    import fairscan
+
+    for flag, v in (("--target", a.target), ("--prediction", a.prediction), ("--score", a.score),
+                    ("--threshold", a.threshold), ("--budget", a.budget), ("--model", a.model),
+                    ("--weights", a.weights), ("--infer-tier", a.infer_tier)):
+        if v is not None:
+            raise FairscanError(f"{a.data} is a counts file: it holds its own decision rule, label and groups; "
+                                f"leave out {flag}")
+    return fairscan.audit(a.data, sensitive=a.sensitive, tiers=_tiers(a.tiers), intersect=a.intersect,
+                          reference=_references(a.reference) or None, min_group_size=a.min_group_size,
+                          suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed, dp_epsilon=a.dp_epsilon)
+
+
+def cmd_counts(a: argparse.Namespace) -> int:
+    from fairscan.audit import counts_of
+    from fairscan.groups.purchasing import INFERRED, infer_tiers
+
+    if a.out is None:
+        raise FairscanError("name the counts file to write: --out FILE.parquet")
+    data, params, sensitive, infer, _ = _audit_inputs(a)
+    if infer:
+        exclude = [c for c in params.columns() if c != INFERRED]
+        data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=exclude, seed=a.seed)[0]})
+    c = counts_of(data, params, protect=a.protect, columns=params.columns(), categorical=sensitive,
+                  memory_limit=a.memory_limit, threads=a.threads)
+    path = c.write(a.out)
+    withheld = sum(int((w > 0).sum()) for w in c.withheld)
+    print(f"fairscan: wrote {path}: {c.n_rows:,} rows as {sum(len(st.codes) for st in c.stats):,} groups' cells "
+          f"({withheld} withheld: {c.protection['kind']})", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_counts_merge(a: argparse.Namespace) -> int:
+    from fairscan.engines.counts import Counts
+
+    parts = [Counts.read(f) for f in a.files]
+    merged = Counts.merge(parts, names=a.files, suppress_below=None if a.protect == "none" else a.suppress_below)
+    path = merged.write(a.out)
+    print(f"fairscan: wrote {path}: {len(parts)} files, {merged.n_rows:,} rows ({merged.protection['kind']})",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -479,6 +543,18 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     _output_options(p)
 
 
+def _group_options(p: argparse.ArgumentParser) -> None:
+    """The groups to audit: columns, tiers, their cross and the reference groups."""
+    p.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
+    p.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
+                   help="audit COL in N quantile tiers, or at cut points c1,c2,... (one cut point: "
+                        "COL=c1, with a trailing comma); repeatable")
+    p.add_argument("--intersect", action="store_true", help="also audit the cross of all attributes")
+    p.add_argument("--reference", action="append", metavar="ATTR=GROUP",
+                   help="reference group of an attribute (default: its largest group); a quantile tier "
+                        "may be named by its short name, e.g. balance=Q4")
+
+
 def _engine_options(p: argparse.ArgumentParser) -> None:
     """Which engine counts the rows, and the DuckDB and Spark settings."""
     p.add_argument("--engine", choices=ENGINES, default="auto",
@@ -598,20 +674,35 @@ def build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="audit decisions for disparate exclusion across groups",
                         description="Audit who is offered (or refused) across customer groups.")
     _data_options(au)
-    au.add_argument("--sensitive", action="append", metavar="COL", help="group column (repeatable)")
-    au.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2",
-                    help="audit COL in N quantile tiers, or at cut points c1,c2,... (one cut point: "
-                         "COL=c1, with a trailing comma); repeatable")
-    au.add_argument("--intersect", action="store_true", help="also audit the cross of all attributes")
-    au.add_argument("--reference", action="append", metavar="ATTR=GROUP",
-                    help="reference group of an attribute (default: its largest group); a quantile tier "
-                         "may be named by its short name, e.g. balance=Q4")
+    _group_options(au)
     au.add_argument("--min-group-size", type=int, default=30, metavar="N",
                     help="groups smaller than N get no pass/fail verdict (default 30)")
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     au.add_argument("--dp-epsilon", type=float, metavar="E",
                     help="also release the groups' counts with Laplace noise, E-differentially private")
     au.set_defaults(func=cmd_audit)
+
+    co = sub.add_parser("counts", help="write an audit's counts (no rows) to hand over or add up; "
+                                       "'counts merge' adds files",
+                        description="Count DATA into a counts file: per attribute (and intersection), group, label "
+                                    "and decision, the rows (and with weights the sums of weights and squared "
+                                    "weights). No rows, ids or raw values: audit it with 'fairscan audit FILE'. "
+                                    "'fairscan counts merge A B ... --out FILE' adds files counted alike.")
+    _data_options(co)
+    _group_options(co)
+    co.add_argument("--protect", choices=("suppressed", "none"), default="suppressed",
+                    help="suppressed (default): the groups an audit suppresses are listed without their cells; "
+                         "none: every cell, exact (to merge shards; not to hand over)")
+    co.set_defaults(func=cmd_counts, min_group_size=30, n_boot=0)
+
+    cm = sub.add_parser("counts-merge", help=argparse.SUPPRESS)
+    cm.add_argument("files", nargs="+", metavar="FILE", help="counts files written with --protect none")
+    cm.add_argument("--out", required=True, metavar="FILE", help="the merged counts file to write")
+    cm.add_argument("--protect", choices=("suppressed", "none"), default="suppressed",
+                    help="protect the merged file (default: suppressed) or keep every cell (none)")
+    cm.add_argument("--suppress-below", type=int, default=10, metavar="K",
+                    help="groups with fewer than K rows are withheld (default 10)")
+    cm.set_defaults(func=cmd_counts_merge)
 
     dc = sub.add_parser("discover", help="find excluded subgroups nobody named (subgroup discovery)",
                         description="Search every combination of up to --max-depth conditions (attribute = group) "
@@ -842,6 +933,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fairscan`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["counts", "merge"]:  # 'fairscan counts merge A B ...': its own parser
+        argv = ["counts-merge", *argv[2:]]
     try:
         args = parser.parse_args(argv)
         if args.version:

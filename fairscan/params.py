@@ -22,7 +22,7 @@ from fairscan.errors import FairscanError, plain, suggest
 from fairscan.groups import GroupSpec, TierSpec
 from fairscan.policy import AuditPolicy, parse_tolerances
 from fairscan.types import Decision
-from fairscan.validation import binary_positive, parse_budget, resolve_budget
+from fairscan.validation import binary_positive, parse_budget, parse_epsilon, resolve_budget
 
 __all__ = [
     "AuditParams",
@@ -239,14 +239,7 @@ def audit_params(
     what to change."""
     if engine not in ENGINES:
         raise FairscanError(f"unknown engine '{engine}'{suggest(engine, ENGINES)}: use {', '.join(ENGINES)}")
-    eps = None
-    if dp_epsilon is not None:
-        try:
-            eps = float(dp_epsilon)
-        except (TypeError, ValueError):
-            raise FairscanError(f"dp epsilon must be a number > 0, got {plain(dp_epsilon)}") from None
-        if not eps > 0 or not math.isfinite(eps):
-            raise FairscanError(f"dp epsilon must be > 0, got {plain(dp_epsilon)}")
+    eps = parse_epsilon(dp_epsilon)
     policy = AuditPolicy(parse_tolerances(tolerances), min_group_size, suppress_below, n_boot, seed, confidence, alpha)
     return AuditParams(
         decision=decision_rule(prediction, score, threshold, budget, favourable_decision, model=model is not None),

@@ -14,7 +14,7 @@ from fairscan.errors import FairscanError, plain, suggest
 if TYPE_CHECKING:
     from fairscan.engines.base import Engine
 
-__all__ = ["binary_positive", "parse_budget", "require_columns", "resolve_budget"]
+__all__ = ["binary_positive", "parse_budget", "parse_epsilon", "require_columns", "resolve_budget"]
 
 _YES_NO = ("no", "yes")
 
@@ -37,6 +37,19 @@ def parse_budget(value: object, what: str = "budget") -> int | float | None:
     if isinstance(value, float | np.floating) and float(value) > 1 and float(value).is_integer():
         return int(value)  # 2000.0 (as YAML or a spreadsheet writes it) is a count
     return value.item() if isinstance(value, np.generic) else value
+
+
+def parse_epsilon(value: object, what: str = "dp epsilon") -> float | None:
+    """A differential-privacy budget: a finite number > 0 (None stays None)."""
+    if value is None:
+        return None
+    try:
+        eps = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise FairscanError(f"{what} must be a number > 0, got {plain(value)}") from None
+    if not eps > 0 or not math.isfinite(eps):
+        raise FairscanError(f"{what} must be > 0, got {plain(value)}")
+    return eps
 
 
 def binary_positive(engine: Engine, column: str, given: object, role: str, flag: str) -> object:

@@ -112,9 +112,13 @@ def count_tables(stats: list[CellStats], reference: dict[str, str]) -> list[Coun
     return out
 
 
-def analyse(stats: list[CellStats], s: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Groups, disparities, summary and findings tables for all groupings."""
-    masks = suppress(count_tables(stats, s.reference), s.suppress_below)
+def analyse(stats: list[CellStats], s: Settings, masks: list[tuple[np.ndarray, np.ndarray]] | None = None,
+            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Groups, disparities, summary and findings tables for all groupings. ``masks``: the
+    (suppressed, complementary) groups when they are already decided (a counts file that
+    withholds them); else the one suppression rule decides them."""
+    if masks is None:
+        masks = suppress(count_tables(stats, s.reference), s.suppress_below)
     parts = [_analyse_grouping(st, s, sup, comp) for st, (sup, comp) in zip(stats, masks, strict=True)]
     groups = pd.concat([_group_rows(t, s) for t in parts], ignore_index=True)
     disp = pd.concat([_disparity_rows(t, s) for t in parts], ignore_index=True)
@@ -159,10 +163,12 @@ def _disparity_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
     g_idx = np.array([g for g in range(len(t.labels)) if g != t.ref], dtype=int)
     rows = []
     r = t.ref
+    sup = t.suppressed[g_idx][:, None] | t.suppressed[r]
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = t.rate[g_idx] - t.rate[r]
         ratio = np.where(t.rate[r] > 0, t.rate[g_idx] / t.rate[r], np.nan)
-        p, test = two_proportion_test(t.num[g_idx], t.den[g_idx], t.num[r], t.den[r])
+        # suppressed groups are not tested: their counts take no part (nor in Fisher's batch)
+        p, test = two_proportion_test(np.where(sup, np.nan, t.num[g_idx]), t.den[g_idx], t.num[r], t.den[r])
         if t.boot is not None:
             bd = t.boot[:, g_idx, :] - t.boot[:, [r], :]
             br = np.where(t.boot[:, [r], :] > 0, t.boot[:, g_idx, :] / t.boot[:, [r], :], np.nan)
@@ -170,7 +176,6 @@ def _disparity_rows(t: GroupingTables, s: Settings) -> pd.DataFrame:
             r_lo, r_hi = percentile_interval(br, s.confidence)
         else:
             d_lo = d_hi = r_lo = r_hi = np.full(diff.shape, np.nan)
-    sup = t.suppressed[g_idx][:, None] | t.suppressed[r]
     p = np.where(sup, np.nan, p)
     for j, m in enumerate(s.metrics):
         for i, g in enumerate(g_idx):

@@ -1,0 +1,378 @@
+"""A counts file: an audit's sufficient statistics, written so they can cross a boundary.
+
+Every analysis in fairscan reduces rows to small tables of counts per (group, label,
+decision) cell. A counts file is those tables and nothing else: per attribute or
+intersection, per group, per cell, the row count (and with weights the sum of weights and of
+squared weights), plus what is needed to read them — the groups' definitions, the label,
+the decision rule, the data hash and how the file is protected. No ids, no rows, no raw
+values beyond what an audit publishes (group names and tier cut points).
+
+The file is Parquet: one row per (grouping, group, label, decision) cell, the metadata
+as JSON under the key ``fairscan.counts`` (schema: ``fairscan/schemas/counts.schema.json``).
+
+Protection, recorded in the file (``meta["protection"]``):
+
+- ``suppressed`` (the default): groups the audit would suppress (fewer than
+  ``suppress_below`` rows, and the complementary suppression that stops them being recovered
+  from totals) are listed without their cells. The file is exact for every other group, and
+  an audit from it publishes the same numbers as the row-level audit.
+- ``none``: every cell, exact (for merging shards inside one organisation; not for handing
+  over).
+
+Files with the same rule, label, weights and groups add up (:meth:`Counts.merge`): daily
+files into a quarter, shards from several machines. Merging needs every cell, so it takes
+unprotected files and can write a suppressed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairscan.errors import FairscanError, plain
+from fairscan.formatting import jsonable
+from fairscan.metrics.tables import count_tables
+from fairscan.privacy import suppress
+from fairscan.types import N_CELLS, UNKNOWN, Attribute, CellStats, Decision, Grouping, Label
+from fairscan.version import __version__
+
+__all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "counts_attribute", "counts_decision", "is_counts_file",
+           "protect"]
+
+#: the Parquet metadata key that marks a counts file and holds its metadata (JSON)
+COUNTS_KEY = b"fairscan.counts"
+COUNTS_SCHEMA_VERSION = "1.0"
+_COLUMNS = ["attribute", "group", "grouping", "code", "withheld", "suppression", "label", "decision", "count",
+            "weight_sum", "weight_sq_sum"]
+#: why a group's cells are withheld: 0 they are not, 1 a small group, 2 its complement
+_SUPPRESSION = {1: "primary", 2: "complementary"}
+
+
+def is_counts_file(path: Any) -> bool:
+    """Whether ``path`` is a Parquet file written by :meth:`Counts.write`."""
+    if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:  # not Parquet at all
+        return False
+    return COUNTS_KEY in meta
+
+
+def counts_attribute(a: Attribute) -> dict[str, Any]:
+    return {"name": a.name, "column": a.column, "kind": a.kind, "labels": list(a.labels),
+            "values": [jsonable(v) for v in a.values], "edges": [float(e) for e in a.edges],
+            "has_unknown": a.has_unknown, "note": a.note}
+
+
+def _attribute(d: dict[str, Any]) -> Attribute:
+    return Attribute(d["name"], d["column"], d["kind"], tuple(d["labels"]), tuple(d["values"]), tuple(d["edges"]),
+                     bool(d["has_unknown"]), d.get("note", ""))
+
+
+def counts_decision(d: Decision) -> dict[str, Any]:
+    return {"kind": d.kind, "column": d.column, "favourable": d.favourable, "positive": jsonable(d.positive),
+            "threshold": d.threshold, "k": d.k}
+
+
+def _decision(d: dict[str, Any]) -> Decision:
+    return Decision(d["kind"], d["column"], int(d["favourable"]), d["positive"], d["threshold"], d["k"])
+
+
+@dataclass
+class Counts:
+    """Sufficient statistics of an audit (see the module docstring).
+
+    ``stats``: one :class:`~fairscan.types.CellStats` per grouping (4 cells per group);
+    ``withheld``: per grouping and group, 0 when its cells are listed, 1 when withheld as a
+    small group, 2 when withheld so that a small group cannot be recovered (its cells are zero
+    here); ``meta``: the label, the decision rule, the groups' definitions, the data hash and
+    the protection.
+    """
+
+    stats: list[CellStats]
+    withheld: list[np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- what the file says ---------------------------------------------------------------------
+    @property
+    def label(self) -> Label | None:
+        lab = self.meta.get("label")
+        return None if lab is None else Label(lab["column"], lab["positive"])
+
+    @property
+    def decision(self) -> Decision:
+        return _decision(self.meta["decision"])
+
+    @property
+    def weights(self) -> str | None:
+        return self.meta.get("weights")
+
+    @property
+    def protection(self) -> dict[str, Any]:
+        return self.meta["protection"]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.meta["n_rows"])
+
+    @property
+    def groupings(self) -> list[Grouping]:
+        return [st.grouping for st in self.stats]
+
+    def select(self, names: Sequence[str]) -> Counts:
+        """Only the groupings named (attribute or intersection names, as the file lists them)."""
+        have = [g.name for g in self.groupings]
+        keep = []
+        for n in names:
+            if n not in have:
+                from fairscan.errors import suggest
+
+                raise FairscanError(f"the counts file has no attribute '{n}'{suggest(n, have)}; it holds "
+                                    f"{', '.join(have)}")
+            keep.append(have.index(n))
+        return replace(self, stats=[self.stats[i] for i in keep], withheld=[self.withheld[i] for i in keep])
+
+    # -- reading and writing ---------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """The file's table: one row per (grouping, group, label, decision) cell."""
+        parts = []
+        weighted = self.weights is not None
+        for gi, (st, held) in enumerate(zip(self.stats, self.withheld, strict=True)):
+            sizes = [a.n_levels for a in st.grouping.attributes]
+            codes = (np.ravel_multi_index(tuple(st.codes.T), sizes) if len(st.codes)
+                     else np.zeros(0, dtype=np.int64))
+            g = len(st.labels)
+            cell = np.tile(np.arange(N_CELLS), g)
+            rows = np.repeat(np.arange(g), N_CELLS)
+            hidden = np.repeat(held > 0, N_CELLS)
+            why = np.repeat(np.asarray([_SUPPRESSION.get(int(x)) for x in held], dtype=object), N_CELLS)
+            count = pd.array(np.where(hidden, 0, st.n.ravel()), dtype="Int64")
+            count[hidden] = pd.NA
+            part = pd.DataFrame({
+                "attribute": st.grouping.name, "group": np.asarray(st.labels, dtype=object)[rows],
+                "grouping": np.int32(gi), "code": codes[rows].astype(np.int64), "withheld": hidden,
+                "suppression": why,
+                "label": (cell // 2).astype(np.int8), "decision": (cell % 2).astype(np.int8), "count": count,
+            })
+            for name, x in (("weight_sum", st.w), ("weight_sq_sum", st.w2)):
+                v = pd.array(x.ravel() if weighted and x is not None else np.full(len(part), np.nan), dtype="Float64")
+                v[hidden | (not weighted)] = pd.NA
+                part[name] = v
+            parts.append(part)
+        if not parts:
+            return pd.DataFrame(columns=_COLUMNS)
+        return pd.concat(parts, ignore_index=True)[_COLUMNS]
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the counts file (Parquet, zstd); the metadata as JSON under ``fairscan.counts``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(self.to_frame(), preserve_index=False)
+        meta = {**(table.schema.metadata or {}), COUNTS_KEY: json.dumps(jsonable(self.meta), allow_nan=False)}
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
+        tmp.replace(out)
+        return out
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> Counts:
+        """A counts file, checked: a one-line error names the file and what is wrong."""
+        import pyarrow.parquet as pq
+
+        where = f"counts file '{os.fspath(path)}'"
+        if not Path(path).is_file():
+            raise FairscanError(f"{where} not found")
+        try:
+            table = pq.read_table(path)
+        except Exception as e:
+            raise FairscanError(f"{where} is not a readable Parquet file ({type(e).__name__})") from None
+        raw = (table.schema.metadata or {}).get(COUNTS_KEY)
+        if raw is None:
+            raise FairscanError(f"{where} was not written by 'fairscan counts' (no {COUNTS_KEY.decode()} metadata)")
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            raise FairscanError(f"{where} has damaged metadata; write it again with 'fairscan counts'") from None
+        version = str(meta.get("schema_version", ""))
+        if version.split(".")[0] != COUNTS_SCHEMA_VERSION.split(".")[0]:
+            raise FairscanError(f"{where} has schema version {plain(version)}; this fairscan reads "
+                                f"{COUNTS_SCHEMA_VERSION.split('.')[0]}.x: upgrade fairscan or write the file again")
+        missing = [c for c in _COLUMNS if c not in table.column_names]
+        if missing:
+            raise FairscanError(f"{where} lacks column(s) {', '.join(missing)}; write it again with 'fairscan counts'")
+        return cls.from_frame(table.to_pandas(), meta, where)
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, meta: dict[str, Any], where: str = "the counts") -> Counts:
+        """Counts from the file's table and metadata (:meth:`to_frame`'s inverse)."""
+        weighted = meta.get("weights") is not None
+        stats, withheld = [], []
+        for gi, gdef in enumerate(meta["groupings"]):
+            grouping = Grouping(tuple(_attribute(a) for a in gdef["attributes"]))
+            sizes = [a.n_levels for a in grouping.attributes]
+            part = df[df["grouping"] == gi]
+            if len(part) % N_CELLS:
+                raise FairscanError(f"{where}: attribute '{grouping.name}' has an incomplete cell table")
+            part = part.sort_values(["code", "label", "decision"], kind="stable")
+            codes = part["code"].to_numpy(dtype=np.int64)[::N_CELLS]
+            if len(codes) and (codes.min() < 0 or codes.max() >= int(np.prod(sizes))):
+                raise FairscanError(f"{where}: attribute '{grouping.name}' has group codes outside its groups")
+            why = part["suppression"].to_numpy(dtype=object)[::N_CELLS]
+            held = np.asarray([2 if x == "complementary" else 1 if x == "primary" else 0 for x in why], dtype=np.int8)
+            held[(held == 0) & part["withheld"].to_numpy(dtype=bool).reshape(-1, N_CELLS).any(axis=1)] = 1
+            n = part["count"].fillna(0).to_numpy(dtype=np.int64).reshape(-1, N_CELLS)
+            if (n < 0).any():
+                raise FairscanError(f"{where}: attribute '{grouping.name}' has negative counts")
+            w = w2 = None
+            if weighted:
+                w = part["weight_sum"].astype("Float64").fillna(0).to_numpy(dtype=float).reshape(-1, N_CELLS)
+                w2 = part["weight_sq_sum"].astype("Float64").fillna(0).to_numpy(dtype=float).reshape(-1, N_CELLS)
+            unravelled = (np.stack(np.unravel_index(codes, sizes), axis=1) if len(codes)
+                          else np.zeros((0, len(sizes)), dtype=np.int64))
+            stats.append(CellStats(grouping, unravelled.astype(np.int64), n, w, w2))
+            withheld.append(held)
+        return cls(stats, withheld, meta)
+
+    # -- adding files up ------------------------------------------------------------------------
+    @classmethod
+    def merge(cls, parts: Sequence[Counts], *, suppress_below: int | None = None,
+              names: Sequence[str] | None = None) -> Counts:
+        """Add up counts of the same rule, label, weights and groups (shards, days, partners).
+
+        Every part must be unprotected (all cells: a withheld cell cannot be added); the
+        result is protected with ``suppress_below`` (None: left unprotected). A part that
+        does not match is refused with what differs (``names``: how to call the parts)."""
+        if not parts:
+            raise FairscanError("give at least one counts file to merge")
+        names = list(names) if names else [f"part {i + 1}" for i in range(len(parts))]
+        first = parts[0]
+        for p, name in zip(parts, names, strict=True):
+            if p.protection.get("kind") != "none" or any((w > 0).any() for w in p.withheld):
+                raise FairscanError(f"{name} is protected ({p.protection.get('kind')}): its withheld cells cannot be "
+                                    "added up; merge files written with --protect none, then protect the merged file")
+        for p, name in zip(parts[1:], names[1:], strict=True):
+            for key, what in (("label", "label"), ("decision", "decision rule"), ("weights", "weights")):
+                if jsonable(p.meta.get(key)) != jsonable(first.meta.get(key)):
+                    raise FairscanError(f"{name} has another {what} than {names[0]}: "
+                                        f"{_describe(key, p.meta.get(key))} against "
+                                        f"{_describe(key, first.meta.get(key))}; merge files counted alike")
+            if [g.name for g in p.groupings] != [g.name for g in first.groupings]:
+                raise FairscanError(f"{name} has other groups than {names[0]}: "
+                                    f"{', '.join(g.name for g in p.groupings)} against "
+                                    f"{', '.join(g.name for g in first.groupings)}; merge files counted alike")
+        if first.decision.kind == "budget":
+            raise FairscanError("a budget picks the top rows of each file, so budget counts do not add up; count "
+                                "with a threshold (or a decision column), or count the files together")
+        # each attribute's groups: the union of the parts' (a shard may lack a rare group)
+        merged_attrs = {a.name: _merge_attribute([p_a for p in parts for g in p.groupings for p_a in g.attributes
+                                                   if p_a.name == a.name], names)
+                        for g in first.groupings for a in g.attributes}
+        stats = []
+        for gi, st in enumerate(first.stats):
+            grouping = Grouping(tuple(merged_attrs[a.name] for a in st.grouping.attributes))
+            sizes = [a.n_levels for a in grouping.attributes]
+            total = int(np.prod(sizes))
+            n = np.zeros((total, N_CELLS), dtype=np.int64)
+            w = np.zeros((total, N_CELLS)) if first.weights else None
+            w2 = np.zeros((total, N_CELLS)) if first.weights else None
+            for p in parts:
+                ps = p.stats[gi]
+                if not len(ps.codes):
+                    continue
+                new_codes = [np.asarray([m.labels.index(a.labels[int(c)]) for c in ps.codes[:, j]], dtype=np.int64)
+                             for j, (a, m) in enumerate(zip(ps.grouping.attributes, grouping.attributes, strict=True))]
+                idx = np.ravel_multi_index(tuple(new_codes), sizes)
+                np.add.at(n, idx, ps.n)
+                if w is not None:
+                    np.add.at(w, idx, ps.w)
+                    np.add.at(w2, idx, ps.w2)
+            keep = np.flatnonzero(n.sum(axis=1) > 0)
+            codes = np.stack(np.unravel_index(keep, sizes), axis=1).astype(np.int64)
+            stats.append(CellStats(grouping, codes, n[keep], None if w is None else w[keep],
+                                   None if w2 is None else w2[keep]))
+        meta = dict(first.meta)
+        meta.update(
+            n_rows=sum(p.n_rows for p in parts),
+            data_sha256=None, data_hash="merged: the parts' data hashes are listed in 'parts'",
+            parts=[{"name": nm, "n_rows": p.n_rows, "data_sha256": p.meta.get("data_sha256"),
+                    "data_hash": p.meta.get("data_hash")} for p, nm in zip(parts, names, strict=True)],
+            created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), fairscan_version=__version__,
+            warnings=list(dict.fromkeys(w for p in parts for w in p.meta.get("warnings", []))),
+            groupings=[{"attributes": [counts_attribute(a) for a in st.grouping.attributes]} for st in stats],
+        )
+        merged = cls(stats, [np.zeros(len(s.codes), dtype=np.int8) for s in stats], meta)
+        merged.meta["protection"] = {"kind": "none", "exact": "every group"}
+        return merged if suppress_below is None else protect(merged, suppress_below)
+
+
+def _merge_attribute(attrs: list[Attribute], names: list[str]) -> Attribute:
+    """One attribute's definition across the parts: the same column, kind and cut points;
+    its groups the union of the parts' (sorted by value, the missing group last)."""
+    first = attrs[0]
+    for a in attrs[1:]:
+        if (a.column, a.kind, a.edges) != (first.column, first.kind, first.edges):
+            what = (f"cut at {', '.join(f'{e:g}' for e in a.edges)} against {', '.join(f'{e:g}' for e in first.edges)}"
+                    if a.kind == first.kind == "tiers" else f"{a.kind} of '{a.column}' against {first.kind} of "
+                                                            f"'{first.column}'")
+            raise FairscanError(f"the parts count '{first.name}' differently ({what}); quantile tiers differ from "
+                                "shard to shard: count every part with the same cut points (--tiers COL=c1,c2)")
+    has_unknown = any(a.has_unknown for a in attrs)
+    if first.kind == "tiers":
+        base = [lab for lab in first.labels if not (first.has_unknown and lab == first.labels[-1])]
+        return replace(first, labels=(*base, UNKNOWN) if has_unknown else tuple(base), has_unknown=has_unknown)
+    if all(a.values == first.values for a in attrs):
+        values, labels = list(first.values), [lab for lab in first.labels[:len(first.values)]]
+    else:
+        pairs: dict[Any, str] = {}
+        for a in attrs:
+            pairs.update(zip(a.values, a.labels[:len(a.values)], strict=True))
+        try:
+            values = sorted(pairs)
+        except TypeError:
+            raise FairscanError(f"the parts hold values of different types in '{first.name}'; convert the column "
+                                "to one type in every part") from None
+        labels = [pairs[v] for v in values]
+    notes = list(dict.fromkeys(a.note for a in attrs if a.note))
+    return replace(first, labels=(*labels, UNKNOWN) if has_unknown else tuple(labels), values=tuple(values),
+                   has_unknown=has_unknown, note="; ".join(notes))
+
+
+def _describe(key: str, value: Any) -> str:
+    if key == "decision" and value:
+        return (f"{value['kind']} on '{value['column']}'" +
+                (f" at {value['threshold']}" if value.get("threshold") is not None else "") +
+                (f" (top {value['k']:,})" if value.get("k") is not None else ""))
+    return plain(value)
+
+
+def protect(counts: Counts, suppress_below: int, reference: dict[str, str] | None = None) -> Counts:
+    """The counts as the audit releases them: the groups the audit suppresses (fewer than
+    ``suppress_below`` rows, plus complementary suppression, the ``reference`` groups kept)
+    listed without their cells. The one suppression rule, :func:`fairscan.privacy.suppress`."""
+    masks = suppress(count_tables(counts.stats, reference or {}), suppress_below)
+    stats, withheld = [], []
+    for st, (sup, comp) in zip(counts.stats, masks, strict=True):
+        keep = ~sup[:, None]
+        stats.append(CellStats(st.grouping, st.codes, np.where(keep, st.n, 0),
+                               None if st.w is None else np.where(keep, st.w, 0.0),
+                               None if st.w2 is None else np.where(keep, st.w2, 0.0)))
+        withheld.append(np.where(sup, np.where(comp, 2, 1), 0).astype(np.int8))
+    meta = {**counts.meta, "protection": {
+        "kind": "suppressed", "suppress_below": int(suppress_below),
+        "exact": "the groups listed with cells; the others are suppressed as an audit suppresses them (fewer "
+                 f"than {int(suppress_below)} rows, or complementary)"}}
+    return Counts(stats, withheld, meta)

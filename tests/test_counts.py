@@ -1,0 +1,238 @@
+"""Counts files: an audit's sufficient statistics instead of rows.
+
+- Equality: the audit from a counts file equals the row-level audit (groups, rates, intervals,
+  tests, verdicts) on every bundled dataset case of the engine tests — prediction, threshold,
+  budget, weights, intersections, missing values — counted in memory and through DuckDB, and
+  with inferred purchasing-power tiers from the command line.
+- Merging: ten shards counted apart and added up equal the whole counted at once (and an
+  independent pandas groupby); mismatched files are refused with what differs.
+- Privacy: nothing in the file identifies a person (the raw-value scan), and a group of 5 is
+  withheld together with a complement, so neither its cells nor its size can be worked out
+  from the file and the row count.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from test_engines import CASES, _frame, _parquet
+from test_privacy import assert_no_raw_values
+
+import fairscan
+from fairscan import Counts, schemas
+from fairscan.engines.counts import COUNTS_KEY, is_counts_file
+from fairscan.errors import FairscanError
+
+PARTS = ("groups", "disparities", "summary", "findings")
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, pd.DataFrame]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return tmp_path_factory.mktemp("counts")
+
+
+def same_audit(row: fairscan.AuditResult, from_counts: fairscan.AuditResult) -> None:
+    a, b = row.to_dict(), from_counts.to_dict()
+    for part in PARTS:
+        assert a[part] == b[part], part  # exactly: every number, every verdict
+    for key in ("n_rows", "data_sha256", "data_hash", "decision", "attributes", "reference", "target"):
+        assert a[key] == b[key], key
+    assert b["engine"] == "counts" and set(a["warnings"]) <= set(b["warnings"])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_audit_from_counts_equals_the_row_level_audit(case, frames, files, tmp_path):
+    name, kw = CASES[case]
+    df = _frame(frames, name)
+    row = fairscan.audit(df, **kw, n_boot=200)
+    path = fairscan.counts(df, **kw).write(tmp_path / "c.parquet")
+    assert is_counts_file(path)
+    got = fairscan.audit(path, n_boot=200)
+    same_audit(row, got)
+    jsonschema.validate(json.loads(pq.read_schema(path).metadata[COUNTS_KEY]), schemas.load("counts"))
+    assert any("audited from a counts file" in w for w in got.meta["warnings"])
+    # counted by DuckDB from Parquet: the same file contents, the same audit
+    duck = fairscan.counts(str(_parquet(frames, files, name)), **kw)
+    assert duck.meta["engine"] == "duckdb"
+    pd.testing.assert_frame_equal(duck.to_frame(), Counts.read(path).to_frame())
+    same_audit(row, fairscan.audit(duck, n_boot=200))
+
+
+def test_counts_audit_picks_attributes_and_keeps_the_policy(frames, tmp_path):
+    name, kw = CASES["bank-threshold-quantile-tiers-intersection"]
+    df = _frame(frames, name)
+    path = fairscan.counts(df, **kw).write(tmp_path / "c.parquet")
+    one = fairscan.audit(path, sensitive="job", n_boot=0, min_group_size=50, tolerances={
+        "selection_rate": {"min_ratio": 0.9}})
+    assert one.meta["attributes"] == ["job"]
+    row = fairscan.audit(df, target="y", score="score", threshold=0.5, sensitive="job", n_boot=0, min_group_size=50,
+                         tolerances={"selection_rate": {"min_ratio": 0.9}})
+    assert one.to_dict()["findings"] == row.to_dict()["findings"]
+    with pytest.raises(FairscanError, match=r"no attribute 'jobb'.*did you mean: job"):
+        fairscan.audit(path, sensitive="jobb")
+    with pytest.raises(FairscanError, match="leave out score"):
+        fairscan.audit(path, score="score")
+    with pytest.raises(FairscanError, match="tiers cannot be cut again"):
+        fairscan.audit(path, tiers={"age": [30, 50]})
+    with pytest.raises(FairscanError, match="--suppress-below 10 or more"):
+        fairscan.audit(path, suppress_below=5)
+    more = fairscan.audit(path, suppress_below=200, n_boot=0)  # suppressing more than the file: allowed
+    assert more.groups["suppressed"].sum() > fairscan.audit(path, n_boot=0).groups["suppressed"].sum()
+
+
+def test_counts_with_inferred_spend_tiers_from_the_cli(cli, tmp_path):
+    from test_inferred import customers
+
+    df = customers(3000, seed=3)
+    df.to_csv(tmp_path / "c.csv", index=False)
+    flags = ["--target", "bought", "--score", "score", "--budget", "0.3", "--infer-tier",
+             "spend:customer,basket,3"]
+    assert cli("audit", str(tmp_path / "c.csv"), *flags, "--format", "json", "--out", str(tmp_path / "a.json")).code == 0
+    r = cli("counts", str(tmp_path / "c.csv"), *flags, "--out", str(tmp_path / "n.parquet"))
+    assert r.code == 0 and "wrote" in r.err
+    assert cli("audit", str(tmp_path / "n.parquet"), "--format", "json", "--out", str(tmp_path / "b.json")).code == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    for part in PARTS:
+        assert a[part] == b[part], part
+
+
+def _shards(n: int = 40_000, k: int = 10, seed: int = 4) -> list[pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"region": rng.choice(["n", "s", "e", "w", "tiny"], n, p=[0.3, 0.3, 0.2, 0.1998, 0.0002]),
+                       "age": rng.integers(18, 90, n), "y": rng.integers(0, 2, n), "score": rng.random(n),
+                       "w": rng.gamma(2.0, 1.0, n)})
+    edges = np.linspace(0, n, k + 1).astype(int)
+    return [df.iloc[a:b].reset_index(drop=True) for a, b in itertools.pairwise(edges)]
+
+
+def test_ten_shards_merged_equal_the_whole(tmp_path):
+    shards = _shards()
+    whole = pd.concat(shards, ignore_index=True)
+    kw = dict(target="y", score="score", threshold=0.7, sensitive="region", tiers={"age": [30, 50, 65]},
+              intersect=True, weights="w")
+    paths = [fairscan.counts(s, protect="none", **kw).write(tmp_path / f"part-{i}.parquet")
+             for i, s in enumerate(shards)]
+    merged = Counts.merge([Counts.read(p) for p in paths], names=[str(p) for p in paths])
+    at_once = fairscan.counts(whole, protect="none", **kw)
+    for m, o in zip(merged.stats, at_once.stats, strict=True):
+        assert (m.codes == o.codes).all() and (m.n == o.n).all()
+        np.testing.assert_allclose(m.w, o.w, rtol=1e-12)
+        np.testing.assert_allclose(m.w2, o.w2, rtol=1e-12)
+    # the cells against an independent pandas groupby
+    d = (whole["score"] >= 0.7).astype(int)
+    want = whole.assign(c=2 * whole["y"] + d).groupby(["region", "c"]).size().unstack(fill_value=0)
+    region = next(s for s in merged.stats if s.grouping.name == "region")
+    assert (region.n == want.loc[region.labels].to_numpy()).all()
+    assert merged.n_rows == len(whole) and len(merged.meta["parts"]) == 10
+    # protected after merging, the audit equals the row-level audit of the whole
+    protected = Counts.merge([Counts.read(p) for p in paths], suppress_below=10)
+    assert protected.protection["kind"] == "suppressed"
+    a = fairscan.audit(whole, **kw, n_boot=100).to_dict()
+    b = fairscan.audit(protected, n_boot=100).to_dict()
+    for part in PARTS:  # weights summed shard by shard: equal to the last bits of a float
+        assert_close(a[part], b[part])
+
+
+def assert_close(a, b, rel: float = 1e-9) -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_close(a[k], b[k], rel)
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert_close(x, y, rel)
+    elif isinstance(a, float) and isinstance(b, float):
+        assert b == pytest.approx(a, rel=rel, abs=1e-12)
+    else:
+        assert a == b
+
+
+def test_merge_refuses_what_does_not_add_up(cli, tmp_path):
+    a, b = _shards(4000, 2)
+    base = dict(target="y", score="score", threshold=0.5, sensitive="region")
+    pa = fairscan.counts(a, protect="none", **base).write(tmp_path / "a.parquet")
+    other = fairscan.counts(b, protect="none", **{**base, "threshold": 0.6}).write(tmp_path / "b.parquet")
+    r = cli("counts", "merge", str(pa), str(other), "--out", str(tmp_path / "m.parquet"))
+    assert r.code == 2 and "another decision rule" in r.err and "at 0.6" in r.err and "at 0.5" in r.err
+    groups = fairscan.counts(b, protect="none", **{**base, "sensitive": "age"}).write(tmp_path / "g.parquet")
+    r = cli("counts", "merge", str(pa), str(groups), "--out", str(tmp_path / "m.parquet"))
+    assert r.code == 2 and "other groups" in r.err and "age against region" in r.err
+    protected = fairscan.counts(b, **base).write(tmp_path / "p.parquet")
+    r = cli("counts", "merge", str(pa), str(protected), "--out", str(tmp_path / "m.parquet"))
+    assert r.code == 2 and "is protected" in r.err and "--protect none" in r.err
+    quantiles = [fairscan.counts(x, protect="none", **{**base, "tiers": {"age": 3}}) for x in (a, b)]
+    with pytest.raises(FairscanError, match=r"count 'age' differently \(cut at .* against .*\).*--tiers COL=c1,c2"):
+        Counts.merge(quantiles)
+    budget = fairscan.counts(a, protect="none", **{**base, "threshold": None, "budget": 100})
+    with pytest.raises(FairscanError, match="budget counts do not add up"):
+        Counts.merge([budget, budget])
+    r = cli("counts", "merge", str(pa), str(tmp_path / "b.parquet"), "--out", str(tmp_path / "ok.parquet"),
+                       "--protect", "none")
+    assert r.code == 2  # still the rule mismatch
+    r = cli("counts", "merge", str(pa), str(pa), "--out", str(tmp_path / "ok.parquet"))
+    assert r.code == 0 and "2 files" in r.err
+
+
+def test_bad_counts_files_are_one_line_errors(tmp_path):
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "plain.parquet")
+    assert not is_counts_file(tmp_path / "plain.parquet")
+    with pytest.raises(FairscanError, match="was not written by 'fairscan counts'"):
+        Counts.read(tmp_path / "plain.parquet")
+    df = _shards(2000, 1)[0]
+    path = fairscan.counts(df, target="y", score="score", threshold=0.5, sensitive="region").write(tmp_path / "c.parquet")
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[COUNTS_KEY])
+    meta["schema_version"] = "9.0"
+    pq.write_table(table.replace_schema_metadata({COUNTS_KEY: json.dumps(meta)}), tmp_path / "future.parquet")
+    with pytest.raises(FairscanError, match=r"schema version '9\.0'.*upgrade fairscan") as e:
+        Counts.read(tmp_path / "future.parquet")
+    assert "\n" not in str(e.value)
+    (tmp_path / "junk.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(FairscanError, match=r"not a readable Parquet"):
+        Counts.read(tmp_path / "junk.parquet")
+
+
+def test_nothing_in_a_counts_file_identifies_a_person(tmp_path):
+    rng = np.random.default_rng(9)
+    n = 500
+    ids = [f"CUST-{i:06d}-{rng.integers(1e9)}" for i in range(n)]
+    spend = np.round(rng.lognormal(6, 1, n), 2) + 0.001
+    df = pd.DataFrame({"customer_id": ids, "spend": spend, "region": rng.choice(["north", "south", "east"], n),
+                       "y": rng.integers(0, 2, n), "score": rng.random(n)})
+    path = fairscan.counts(df, target="y", score="score", budget=100, sensitive="region",
+                           tiers={"spend": [100, 1000]}).write(tmp_path / "c.parquet")
+    table = pq.read_table(path)
+    text = table.to_pandas().to_csv() + table.schema.metadata[COUNTS_KEY].decode()
+    assert_no_raw_values({"counts": text}, ids[:100], spend[:100], df["score"].head(100))
+    assert "customer_id" not in text  # an unaudited column is not even named
+
+
+def test_a_group_of_five_cannot_be_told_apart(tmp_path):
+    """Without DP: the group of 5 is withheld, and so is a complement, so its cells are not in
+    the file and its size is not the row count minus the listed groups."""
+    rng = np.random.default_rng(5)
+    region = np.array(["a"] * 5 + ["b"] * 400 + ["c"] * 300 + ["d"] * 295)
+    df = pd.DataFrame({"region": region, "y": rng.integers(0, 2, 1000), "score": rng.random(1000)})
+    c = fairscan.counts(df, target="y", score="score", threshold=0.5, sensitive="region")
+    path = c.write(tmp_path / "c.parquet")
+    frame = pd.read_parquet(path)
+    small = frame[frame["group"] == "a"]
+    assert small["withheld"].all() and small["count"].isna().all() and (small["suppression"] == "primary").all()
+    withheld = frame[frame["withheld"]]["group"].unique()
+    assert len(withheld) >= 2  # a complement: the small group's size cannot be subtracted out
+    listed = frame[~frame["withheld"]]["count"].sum()
+    assert c.n_rows - listed != 5
+    audit = fairscan.audit(path, n_boot=0)
+    assert audit.groups.set_index("group").loc["a", "suppressed"]
