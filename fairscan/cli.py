@@ -18,7 +18,7 @@ from fairscan.errors import FairscanError, plain
 from fairscan.validation import parse_budget
 
 __all__ = [
-    "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_compare", "cmd_datasets", "cmd_demo",
+    "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_compare", "cmd_counts", "cmd_counts_merge", "cmd_datasets", "cmd_demo",
     "cmd_discover", "cmd_explain", "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
     "cmd_train_recommender", "main",
 ]
