@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairscan.engines.base import fits_jointly
 from fairscan.engines.choose import make_engine
 from fairscan.engines.counts import (
     COUNTS_SCHEMA_VERSION,
@@ -19,6 +20,7 @@ from fairscan.engines.counts import (
     counts_attribute,
     counts_decision,
     is_counts_file,
+    private_counts,
 )
 from fairscan.engines.counts import protect as protect_counts
 from fairscan.errors import FairscanError, plain, suggest
@@ -222,8 +224,9 @@ class _Counted:
     notes: list[str]
 
 
-def _count(data: Any, params: AuditParams, **engine_options: Any) -> _Counted:
-    """Score (with a model), choose the engine, resolve the rule, label and groups, and count."""
+def _count(data: Any, params: AuditParams, joint: bool = False, **engine_options: Any) -> _Counted:
+    """Score (with a model), choose the engine, resolve the rule, label and groups, and count;
+    ``joint``: also count every attribute crossed, as the last grouping (in the same pass)."""
     rule, spec = params.decision, params.groups
     model_meta = None
     if params.model is not None:
@@ -246,7 +249,15 @@ def _count(data: Any, params: AuditParams, **engine_options: Any) -> _Counted:
     for attr in spec.reference:
         if attr not in names:
             raise FairscanError(f"reference names attribute '{attr}', which is not audited{suggest(attr, names)}")
-    agg = engine.aggregate(groupings, label, decision, params.weights)
+    counted = groupings
+    if joint:
+        attrs = list({a.name: a for g in groupings for a in g.attributes}.values())
+        if not fits_jointly([a.n_levels for a in attrs]):
+            raise FairscanError(f"a private release noises every combination of the attributes' groups, and "
+                                f"{' x '.join(str(a.n_levels) for a in attrs)} are too many: count fewer attributes "
+                                "or coarser tiers")
+        counted = [*groupings, Grouping(tuple(attrs))]
+    agg = engine.aggregate(counted, label, decision, params.weights)
     notes = [a.note for g in groupings for a in g.attributes if a.note]
     if model_meta and model_meta.get("warning"):
         notes.append(model_meta["warning"])
@@ -279,6 +290,7 @@ def _analysed(stats: list[CellStats], label: Label | None, policy: AuditPolicy, 
     reference = resolve_references({st.grouping.name: st.labels for st in stats}, reference_spec)
     settings = Settings.of(policy, metrics, reference)
     groups, disparities, summary, findings = analyse(stats, settings, masks)
+    noisy = any(st.noise_var is not None for st in stats)
 
     warnings = list(notes)
     n_sup = int(groups["suppressed"].sum())
@@ -309,9 +321,11 @@ def _analysed(stats: list[CellStats], label: Label | None, policy: AuditPolicy, 
             "alpha": policy.alpha,
             "tolerances": {m: t.to_dict() for m, t in settings.tolerances.items()},
             "ci_methods": {
-                "rates": "wilson",
-                "disparities": "bootstrap percentile (multinomial over cells, stratified by group)"
-                if policy.n_boot else "none (n_boot=0)",
+                "rates": "wilson" if not noisy else "wilson on the size at which each rate has its variance "
+                                                     "with the noise (delta method)",
+                "disparities": ("bootstrap percentile (multinomial over cells, stratified by group"
+                                + (", each replicate with fresh noise of the release's variance" if noisy else "")
+                                + ")") if policy.n_boot else "none (n_boot=0)",
                 "p_values": "fisher exact if any expected count < 5, else pooled two-proportion z; holm-adjusted",
             },
         },
@@ -326,6 +340,7 @@ def counts(
     data: Any,
     *,
     protect: str = "suppressed",
+    epsilon: float | None = None,
     **audit_options: Any,
 ) -> Counts:
     """The sufficient statistics of an audit of ``data``, to write with :meth:`Counts.write`
@@ -333,16 +348,23 @@ def counts(
     ``audit_options``: :func:`audit`'s keywords (label, decision rule, groups, weights, model,
     engine, and ``suppress_below``/``reference`` for the protection). ``protect``:
     ``"suppressed"`` (the default: the groups an audit suppresses are listed without their
-    cells) or ``"none"`` (every cell, exact: for merging shards, not for handing over)."""
-    return counts_of(data, audit_params(**audit_options), protect=protect)
+    cells) or ``"none"`` (every cell, exact: for merging shards, not for handing over).
+    ``epsilon``: instead, an epsilon-differentially private release of every cell
+    (:func:`fairscan.engines.counts.private_counts`)."""
+    return counts_of(data, audit_params(**audit_options), protect=protect, epsilon=epsilon)
 
 
-def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", **engine_options: Any) -> Counts:
+def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", epsilon: float | None = None,
+              **engine_options: Any) -> Counts:
     """:func:`counts` under checked ``params`` (the CLI's path); ``engine_options`` as for
     :func:`run_audit`."""
     if protect not in ("suppressed", "none"):
         raise FairscanError(f"protect must be 'suppressed' or 'none', got {plain(protect)}")
-    c = _count(data, params, **engine_options)
+    epsilon = parse_epsilon(epsilon, "epsilon")
+    if epsilon is not None and params.weights is not None:
+        raise FairscanError("a private release counts people: leave out --weights (weighted sums have no bounded "
+                            "sensitivity)")
+    c = _count(data, params, joint=epsilon is not None, **engine_options)
     meta = {
         "schema_version": COUNTS_SCHEMA_VERSION, "kind": "fairscan counts", "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "engine": c.engine,
@@ -354,6 +376,8 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", **
         "groupings": [{"attributes": [counts_attribute(a) for a in g.attributes]} for g in c.groupings],
         "warnings": c.notes, "protection": {"kind": "none", "exact": "every group"},
     }
+    if epsilon is not None:
+        return private_counts(c.agg.stats[:-1], c.agg.stats[-1], meta, epsilon)
     out = Counts(c.agg.stats, [np.zeros(len(st.codes), dtype=np.int8) for st in c.agg.stats], meta)
     if protect == "none":
         return out
@@ -432,6 +456,9 @@ def _counts_audit(data: Any, sensitive: str | Sequence[str] | None, tiers: Mappi
 
 
 def _protection_text(prot: dict[str, Any]) -> str:
+    if prot.get("kind") == "differential privacy":
+        return (f"from differentially private counts (ε = {prot['epsilon']:g}); every interval includes the noise, "
+                "and groups are suppressed by their noisy sizes")
     if prot.get("kind") == "suppressed":
         return f"groups under {prot['suppress_below']} rows and their complements withheld"
     return "every cell, exact"

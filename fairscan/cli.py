@@ -174,8 +174,8 @@ def cmd_counts(a: argparse.Namespace) -> int:
     if infer:
         exclude = [c for c in params.columns() if c != INFERRED]
         data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=exclude, seed=a.seed)[0]})
-    c = counts_of(data, params, protect=a.protect, columns=params.columns(), categorical=sensitive,
-                  memory_limit=a.memory_limit, threads=a.threads)
+    c = counts_of(data, params, protect=a.protect, epsilon=a.epsilon, columns=params.columns(),
+                  categorical=sensitive, memory_limit=a.memory_limit, threads=a.threads)
     path = c.write(a.out)
     withheld = sum(int((w > 0).sum()) for w in c.withheld)
     print(f"fairscan: wrote {path}: {c.n_rows:,} rows as {sum(len(st.codes) for st in c.stats):,} groups' cells "
@@ -693,6 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--protect", choices=("suppressed", "none"), default="suppressed",
                     help="suppressed (default): the groups an audit suppresses are listed without their cells; "
                          "none: every cell, exact (to merge shards; not to hand over)")
+    co.add_argument("--epsilon", type=float, metavar="E",
+                    help="release every cell E-differentially private instead (discrete Laplace noise on the "
+                         "joint table of the attributes; one row per person); audits from the file widen their "
+                         "intervals by the noise")
     co.set_defaults(func=cmd_counts, min_group_size=30, n_boot=0)
 
     cm = sub.add_parser("counts-merge", help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""Small-group protection: primary and complementary suppression, and a DP release of counts.
+"""Small-group protection: primary and complementary suppression, and DP releases of counts.
 
 **Suppression rule** (applied to every output of an audit):
 
@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CountTable", "laplace_counts", "suppress"]
+__all__ = ["CountTable", "discrete_laplace", "discrete_laplace_variance", "laplace_counts", "private_joint_counts",
+           "suppress"]
 
 
 @dataclass(frozen=True)
@@ -120,3 +121,30 @@ def laplace_counts(counts: np.ndarray, epsilon: float, rng: np.random.Generator,
         raise ValueError("epsilon must be > 0")
     noisy = np.asarray(counts, dtype=float) + rng.laplace(0.0, sensitivity / epsilon, size=np.shape(counts))
     return np.clip(np.rint(noisy), 0, None)
+
+
+def discrete_laplace(shape: tuple[int, ...], epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Integer noise of the discrete Laplace (two-sided geometric) mechanism: P(k) is
+    proportional to exp(-epsilon |k|), epsilon-DP for a count of sensitivity 1. Drawn as the
+    difference of two geometric counts of failures with success probability 1 - exp(-epsilon)."""
+    if not epsilon > 0:
+        raise ValueError("epsilon must be > 0")
+    p = -np.expm1(-epsilon)  # 1 - exp(-epsilon), accurate for small epsilon
+    return (rng.geometric(p, size=shape) - rng.geometric(p, size=shape)).astype(np.int64)
+
+
+def discrete_laplace_variance(epsilon: float) -> float:
+    """The variance of :func:`discrete_laplace` noise: 2 a / (1 - a)^2 with a = exp(-epsilon)."""
+    a = float(np.exp(-epsilon))
+    return 2 * a / (1 - a) ** 2
+
+
+def private_joint_counts(joint: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """The epsilon-DP release of a joint table of counts in which every person is in exactly
+    one cell (sensitivity 1 under adding or removing a person): discrete Laplace noise on
+    *every* cell, empty ones included (which cells are empty is itself private), then clipped
+    at 0. Every table published from the result is a sum of its cells (post-processing), so
+    all of them are non-negative and add up consistently: an attribute's groups to the same
+    total, an intersection's cells to their attributes' groups."""
+    noisy = np.asarray(joint, dtype=np.int64) + discrete_laplace(np.shape(joint), epsilon, rng)
+    return np.clip(noisy, 0, None)

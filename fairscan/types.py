@@ -94,7 +94,9 @@ class CellStats:
 
     ``codes[g]`` are the attribute codes of group g (only non-empty groups are kept);
     ``n[g, c]`` the number of rows in cell c; ``w``/``w2`` the sums of weights and squared
-    weights per cell when the audit is weighted (else None).
+    weights per cell when the audit is weighted (else None); ``noise_var[g, c]`` the variance
+    of the noise added to each count when they are a differentially private release (else
+    None), which widens every interval.
     """
 
     grouping: Grouping
@@ -102,6 +104,7 @@ class CellStats:
     n: np.ndarray
     w: np.ndarray | None = None
     w2: np.ndarray | None = None
+    noise_var: np.ndarray | None = None
 
     @property
     def labels(self) -> list[str]:

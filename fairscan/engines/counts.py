@@ -18,6 +18,9 @@ Protection, recorded in the file (``meta["protection"]``):
   an audit from it publishes the same numbers as the row-level audit.
 - ``none``: every cell, exact (for merging shards inside one organisation; not for handing
   over).
+- ``differential privacy`` (``epsilon``): every cell released by the discrete Laplace
+  mechanism (:func:`private_counts`); nothing is withheld, and an audit from the file widens
+  every interval by the noise.
 
 Files with the same rule, label, weights and groups add up (:meth:`Counts.merge`): daily
 files into a quarter, shards from several machines. Merging needs every cell, so it takes
@@ -45,7 +48,7 @@ from fairscan.types import N_CELLS, UNKNOWN, Attribute, CellStats, Decision, Gro
 from fairscan.version import __version__
 
 __all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "counts_attribute", "counts_decision", "is_counts_file",
-           "protect"]
+           "private_counts", "protect"]
 
 #: the Parquet metadata key that marks a counts file and holds its metadata (JSON)
 COUNTS_KEY = b"fairscan.counts"
@@ -245,7 +248,7 @@ class Counts:
                           else np.zeros((0, len(sizes)), dtype=np.int64))
             stats.append(CellStats(grouping, unravelled.astype(np.int64), n, w, w2))
             withheld.append(held)
-        return cls(stats, withheld, meta)
+        return cls(_with_noise(stats, meta.get("protection", {})), withheld, meta)
 
     # -- adding files up ------------------------------------------------------------------------
     @classmethod
@@ -357,6 +360,64 @@ def _describe(key: str, value: Any) -> str:
                 (f" at {value['threshold']}" if value.get("threshold") is not None else "") +
                 (f" (top {value['k']:,})" if value.get("k") is not None else ""))
     return plain(value)
+
+
+def _with_noise(stats: list[CellStats], prot: dict[str, Any]) -> list[CellStats]:
+    """A private release's cells with the variance of their noise: each cell of a grouping is
+    the sum of the joint table's cells over the attributes it does not use, each noised once."""
+    if prot.get("kind") != "differential privacy":
+        return stats
+    levels = {a["name"]: int(a["levels"]) for a in prot["joint"]}
+    out = []
+    for st in stats:
+        used = {a.name for a in st.grouping.attributes}
+        summed = int(np.prod([n for name, n in levels.items() if name not in used], dtype=np.float64))
+        out.append(replace(st, noise_var=np.full(st.n.shape, summed * float(prot["noise_variance_per_cell"]))))
+    return out
+
+
+def private_counts(stats: list[CellStats], joint: CellStats, meta: dict[str, Any], epsilon: float,
+                   rng: np.random.Generator | None = None) -> Counts:
+    """The epsilon-differentially private release of an audit's counts.
+
+    The joint table of every audited attribute (all their groups crossed, times the 4 cells)
+    holds each person in exactly one cell, so noising it costs epsilon once (sensitivity 1),
+    where noising each attribute's table apart would split epsilon between them. Every cell,
+    empty ones too, gets discrete Laplace noise and is clipped at 0
+    (:func:`fairscan.privacy.private_joint_counts`); each grouping's table, and the row count,
+    are sums of the noisy cells, so they are non-negative and add up consistently. The noise
+    comes from the operating system's randomness (``rng`` only in tests), never from a seed.
+    The groups' names are taken as public, as an audit's output names them."""
+    from fairscan.privacy import discrete_laplace_variance, private_joint_counts
+
+    rng = rng or np.random.default_rng()
+    attrs = joint.grouping.attributes
+    sizes = [a.n_levels for a in attrs]
+    dense = np.zeros((*sizes, N_CELLS), dtype=np.int64)
+    if len(joint.codes):
+        dense[tuple(joint.codes.T)] = joint.n
+    noisy = private_joint_counts(dense, epsilon, rng)
+    names = [a.name for a in attrs]
+    out = []
+    for st in stats:
+        axes = [names.index(a.name) for a in st.grouping.attributes]
+        other = tuple(i for i in range(len(names)) if i not in axes)
+        table = noisy.sum(axis=other) if other else noisy
+        # the remaining axes are in joint order: put them in the grouping's order
+        order = sorted(axes)
+        table = np.moveaxis(table, [order.index(i) for i in axes] + [len(axes)], list(range(len(axes) + 1)))
+        g_sizes = [a.n_levels for a in st.grouping.attributes]
+        codes = np.indices(g_sizes).reshape(len(g_sizes), -1).T.astype(np.int64)
+        out.append(CellStats(st.grouping, codes, table.reshape(-1, N_CELLS).astype(np.int64)))
+    prot = {"kind": "differential privacy", "epsilon": float(epsilon),
+            "mechanism": "discrete Laplace noise on every cell of the joint table of the audited attributes "
+                         "(sensitivity 1: a person is in one cell), clipped at 0; every table and the row count "
+                         "are sums of those cells",
+            "noise_variance_per_cell": discrete_laplace_variance(epsilon),
+            "joint": [{"name": a.name, "levels": a.n_levels} for a in attrs],
+            "exact": "no group: every count carries noise; intervals include it"}
+    meta = {**meta, "n_rows": int(noisy.sum()), "protection": prot}
+    return Counts(_with_noise(out, prot), [np.zeros(len(st.codes), dtype=np.int8) for st in out], meta)
 
 
 def protect(counts: Counts, suppress_below: int, reference: dict[str, str] | None = None) -> Counts:

@@ -31,7 +31,7 @@ from scipy import special
 __all__ = [
     "FISHER_MIN_EXPECTED", "benjamini_yekutieli", "bootstrap_cells", "effective_n", "fisher_exact", "group_streams",
     "holm",
-    "newcombe_difference", "percentile_interval", "ratio_interval", "two_proportion_test", "wilson",
+    "newcombe_difference", "noisy_effective_n", "percentile_interval", "ratio_interval", "two_proportion_test", "wilson",
     "z_value",
 ]
 
@@ -64,6 +64,21 @@ def effective_n(w: np.ndarray, w2: np.ndarray) -> np.ndarray:
         return np.where(w2 > 0, w * w / np.where(w2 > 0, w2, 1), 0.0)
 
 
+def noisy_effective_n(p: np.ndarray, n: np.ndarray, var_num: np.ndarray, var_rest: np.ndarray) -> np.ndarray:
+    """The sample size at which a rate ``p`` = x / n from *noisy* counts has the variance it
+    really has: the binomial p(1 - p) / n plus the noise's, by the delta method
+    ((1 - p)^2 var(noise of x) + p^2 var(noise of n - x)) / n^2. Wilson's interval and the
+    tests on this size widen by exactly the noise (as the Kish size does for weights). At
+    p = 0 or 1 the binomial term uses p = 0.5 / n."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.clip(p, 0.5 / np.maximum(n, 1), 1 - 0.5 / np.maximum(n, 1))
+        binom = q * (1 - q) / n
+        noise = ((1 - q) ** 2 * var_num + q * q * var_rest) / (n * n)
+        return np.where(n > 0, q * (1 - q) / (binom + noise), 0.0)
+
+
 def group_streams(seed: int, grouping: str, labels: Sequence[str]) -> list[np.random.Generator]:
     """One random stream per group, keyed by (seed, grouping's name, group's label): the same
     stream for the same group whatever other groups there are."""
@@ -80,12 +95,15 @@ def bootstrap_cells(
     w2: np.ndarray | None,
     n_boot: int,
     rng: np.random.Generator | Sequence[np.random.Generator],
+    noise_var: np.ndarray | None = None,
 ) -> np.ndarray:
     """``n_boot`` bootstrap replicates of the (G, C) cell table: shape (n_boot, G, C).
 
     Unweighted: each group's rows are redrawn over its cells (multinomial, size n_g).
     Weighted: drawn with the group's effective size over the weighted cell shares. ``rng``:
-    one generator for every group, or one per group (:func:`group_streams`).
+    one generator for every group, or one per group (:func:`group_streams`). ``noise_var``:
+    counts that are a differentially private release carry noise of this variance per cell;
+    each replicate gets fresh noise of the same variance (normal), clipped at 0.
     """
     if w is None:
         size = n.sum(axis=1)
@@ -101,6 +119,8 @@ def bootstrap_cells(
     out = np.empty((n_boot, *n.shape))
     for i, g in enumerate(rng):
         out[:, i] = g.multinomial(int(size[i]), shares[i], size=n_boot)
+        if noise_var is not None:
+            out[:, i] = np.clip(out[:, i] + g.normal(0.0, np.sqrt(noise_var[i]), size=(n_boot, n.shape[1])), 0, None)
     return out
 
 

@@ -18,6 +18,7 @@ from fairscan.metrics.stats import (
     effective_n,
     group_streams,
     holm,
+    noisy_effective_n,
     percentile_interval,
     two_proportion_test,
     wilson,
@@ -72,6 +73,11 @@ def _analyse_grouping(st: CellStats, s: Settings, suppressed: np.ndarray,
         _, _, den_w2 = rates(st.w2, s.metrics)
         den = effective_n(den, den_w2)
         num = rate * den
+    elif st.noise_var is not None:
+        # differentially private counts: the size at which the rate has its real variance
+        _, var_num, var_den = rates(st.noise_var, s.metrics)
+        den = noisy_effective_n(rate, den, var_num, var_den - var_num)
+        num = rate * den
     rate[suppressed] = np.nan
     name = st.grouping.name
     if name in s.reference:
@@ -92,7 +98,7 @@ def _analyse_grouping(st: CellStats, s: Settings, suppressed: np.ndarray,
         ref = int(np.argmax(np.where(suppressed, -1, count)))
     boot = None
     if s.n_boot > 0:
-        reps = bootstrap_cells(st.n, st.w, st.w2, s.n_boot, group_streams(s.seed, name, labels))
+        reps = bootstrap_cells(st.n, st.w, st.w2, s.n_boot, group_streams(s.seed, name, labels), st.noise_var)
         boot = rates(reps, s.metrics)[0]
         boot[:, suppressed, :] = np.nan
     return GroupingTables(st, labels, count, suppressed, rate, num, den, ref, boot, complementary)

@@ -181,7 +181,8 @@ def method_lines(result: AuditLike) -> list[str]:
         f"Decision: {m['decision']['description']}.",
         f"Label: {m['target'] or 'none (label-free metrics only)'}"
         + (f" = {plain(m['positive_label'])}" if m["target"] else "") + ".",
-        f"Rates: {round(100 * s['confidence'])}% Wilson intervals. Differences and ratios: "
+        f"Rates: {round(100 * s['confidence'])}% Wilson intervals"
+        + ("" if s["ci_methods"]["rates"] == "wilson" else f" ({s['ci_methods']['rates'].removeprefix('wilson ')})") + ". Differences and ratios: "
         f"{s['ci_methods']['disparities']}, {s['n_boot']} replicates, seed {s['seed']}.",
         f"Tests: {s['ci_methods']['p_values']}; verdicts at alpha = {s['alpha']}.",
         f"Groups under {s['min_group_size']} rows get no pass/fail verdict; groups under "
