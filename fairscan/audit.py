@@ -25,7 +25,7 @@ from fairscan.engines.counts import (
 from fairscan.engines.counts import protect as protect_counts
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
-from fairscan.groups import TierSpec, resolve, resolve_references
+from fairscan.groups import TierSpec, bin_edges, histogram_bins, resolve, resolve_references
 from fairscan.metrics.classification import LABEL_FREE, METRICS
 from fairscan.metrics.tables import Settings, analyse, count_tables
 from fairscan.modeling import score_frame
@@ -222,11 +222,16 @@ class _Counted:
     engine: str
     model_meta: dict[str, Any] | None
     notes: list[str]
+    #: with histograms: the shared edges, and one grouping per audited one crossed with the bins
+    edges: list[float] | None = None
+    histograms: list[Grouping] = field(default_factory=list)
 
 
-def _count(data: Any, params: AuditParams, joint: bool = False, **engine_options: Any) -> _Counted:
+def _count(data: Any, params: AuditParams, joint: bool = False, histograms: int | Sequence[float] | None = None,
+           **engine_options: Any) -> _Counted:
     """Score (with a model), choose the engine, resolve the rule, label and groups, and count;
-    ``joint``: also count every attribute crossed, as the last grouping (in the same pass)."""
+    ``histograms``: also each grouping crossed with the score's bins; ``joint``: also every
+    attribute (and the bins) crossed, as the last grouping. One pass over the rows."""
     rule, spec = params.decision, params.groups
     model_meta = None
     if params.model is not None:
@@ -249,20 +254,29 @@ def _count(data: Any, params: AuditParams, joint: bool = False, **engine_options
     for attr in spec.reference:
         if attr not in names:
             raise FairscanError(f"reference names attribute '{attr}', which is not audited{suggest(attr, names)}")
-    counted = groupings
+    counted = list(groupings)
+    edges, hists = None, []
+    if histograms is not None:
+        if decision.kind == "prediction":
+            raise FairscanError("histograms are of a score: give --score with --threshold or --budget")
+        edges = bin_edges(histograms, engine, decision.column,
+                          [decision.threshold] if decision.kind == "threshold" else [])
+        bins = histogram_bins(decision.column, edges, engine.has_missing(decision.column))
+        hists = [Grouping((*g.attributes, bins)) for g in groupings]
+        counted += hists
     if joint:
-        attrs = list({a.name: a for g in groupings for a in g.attributes}.values())
+        attrs = list({a.name: a for g in counted for a in g.attributes}.values())
         if not fits_jointly([a.n_levels for a in attrs]):
             raise FairscanError(f"a private release noises every combination of the attributes' groups, and "
                                 f"{' x '.join(str(a.n_levels) for a in attrs)} are too many: count fewer attributes "
                                 "or coarser tiers")
-        counted = [*groupings, Grouping(tuple(attrs))]
+        counted = [*counted, Grouping(tuple(attrs))]
     agg = engine.aggregate(counted, label, decision, params.weights)
     notes = [a.note for g in groupings for a in g.attributes if a.note]
     if model_meta and model_meta.get("warning"):
         notes.append(model_meta["warning"])
     return _Counted(agg, groupings, label, decision, rule.describe(decision, score_range), engine.name,
-                    model_meta, list(dict.fromkeys(notes)))
+                    model_meta, list(dict.fromkeys(notes)), edges, hists)
 
 
 def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditResult:
@@ -341,6 +355,7 @@ def counts(
     *,
     protect: str = "suppressed",
     epsilon: float | None = None,
+    histograms: int | Sequence[float] | None = None,
     **audit_options: Any,
 ) -> Counts:
     """The sufficient statistics of an audit of ``data``, to write with :meth:`Counts.write`
@@ -350,12 +365,15 @@ def counts(
     ``"suppressed"`` (the default: the groups an audit suppresses are listed without their
     cells) or ``"none"`` (every cell, exact: for merging shards, not for handing over).
     ``epsilon``: instead, an epsilon-differentially private release of every cell
-    (:func:`fairscan.engines.counts.private_counts`)."""
-    return counts_of(data, audit_params(**audit_options), protect=protect, epsilon=epsilon)
+    (:func:`fairscan.engines.counts.private_counts`). ``histograms``: also per group and label
+    the score's histogram, on N quantile bins (edges rounded to 3 significant digits) or on
+    the edges given, so that other thresholds and budgets can be cut from the file and budget
+    files can be merged (:meth:`Counts.recut`)."""
+    return counts_of(data, audit_params(**audit_options), protect=protect, epsilon=epsilon, histograms=histograms)
 
 
 def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", epsilon: float | None = None,
-              **engine_options: Any) -> Counts:
+              histograms: int | Sequence[float] | None = None, **engine_options: Any) -> Counts:
     """:func:`counts` under checked ``params`` (the CLI's path); ``engine_options`` as for
     :func:`run_audit`."""
     if protect not in ("suppressed", "none"):
@@ -364,16 +382,20 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", ep
     if epsilon is not None and params.weights is not None:
         raise FairscanError("a private release counts people: leave out --weights (weighted sums have no bounded "
                             "sensitivity)")
-    c = _count(data, params, joint=epsilon is not None, **engine_options)
+    c = _count(data, params, joint=epsilon is not None, histograms=histograms, **engine_options)
     meta = {
         "schema_version": COUNTS_SCHEMA_VERSION, "kind": "fairscan counts", "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "engine": c.engine,
         "n_rows": c.agg.n_rows, "data_sha256": c.agg.data_sha256, "data_hash": c.agg.data_hash,
         "target": params.target, "positive_label": c.label.positive if c.label else None,
         "label": None if c.label is None else {"column": c.label.column, "positive": jsonable(c.label.positive)},
-        "decision": counts_decision(c.decision), "decision_description": c.score_range,
+        "decision": {**counts_decision(c.decision), "budget_spec": jsonable(params.decision.budget)},
+        "decision_description": c.score_range,
         "weights": params.weights, "model": c.model_meta,
-        "groupings": [{"attributes": [counts_attribute(a) for a in g.attributes]} for g in c.groupings],
+        "groupings": [{"attributes": [counts_attribute(a) for a in g.attributes]} for g in [*c.groupings,
+                                                                                         *c.histograms]],
+        "histograms": None if c.edges is None else {"column": c.decision.column, "edges": c.edges,
+                                                    "groupings": len(c.histograms)},
         "warnings": c.notes, "protection": {"kind": "none", "exact": "every group"},
     }
     if epsilon is not None:
@@ -404,14 +426,15 @@ def audit_counts(
         cts = cts.select(groupings)
     prot = cts.protection
     masks = None
+    withheld = cts.withheld[:len(cts.audited)]
     if prot.get("kind") == "suppressed":
         k = int(prot["suppress_below"])
         if policy.suppress_below < k:
             raise FairscanError(f"the counts file withholds groups under {k} rows (and their complements): audit it "
                                 f"with --suppress-below {k} or more")
-        masks = [(w > 0, w == 2) for w in cts.withheld]
+        masks = [(w > 0, w == 2) for w in withheld]
         if policy.suppress_below > k:  # suppress more: the audit's rule on the listed groups, on top of the file's
-            fresh = suppress(count_tables(cts.stats, {}), policy.suppress_below)
+            fresh = suppress(count_tables(cts.audited, {}), policy.suppress_below)
             masks = [(sup | fs, comp | (fc & ~sup)) for (sup, comp), (fs, fc) in zip(masks, fresh, strict=True)]
     meta = {
         "engine": "counts", "n_rows": cts.n_rows, "data_sha256": cts.meta.get("data_sha256"),
@@ -421,18 +444,24 @@ def audit_counts(
         "counts": {"protection": prot, "parts": cts.meta.get("parts")},
     }
     notes = [*cts.meta.get("warnings", []), f"audited from a counts file ({_protection_text(prot)})"]
-    return _analysed(cts.stats, cts.label, policy, dict(reference or {}), meta, notes, dp_epsilon, masks)
+    return _analysed(cts.audited, cts.label, policy, dict(reference or {}), meta, notes, dp_epsilon, masks)
 
 
 def _counts_audit(data: Any, sensitive: str | Sequence[str] | None, tiers: Mapping[str, TierSpec] | None,
                   intersect: bool | Sequence[Sequence[str]], reference: Mapping[str, str] | str | None,
                   policy: AuditPolicy, dp_epsilon: float | None, given: dict[str, Any]) -> AuditResult:
-    """:func:`audit` of a counts file: the file's rule and label, its groups (or those named)."""
+    """:func:`audit` of a counts file: the file's rule and label, its groups (or those named);
+    a ``threshold`` or ``budget`` is cut from the file's score histograms."""
+    cut = {k: given.pop(k) for k in ("threshold", "budget")}
     extra = [k for k, v in given.items() if v not in (None, False, (), [])]
     if extra:
         raise FairscanError(f"a counts file holds its own decision rule, label and weights: leave out "
-                            f"{', '.join(extra)} (give only the groups to audit and the policy)")
+                            f"{', '.join(extra)} (give only the groups to audit, the policy, and a threshold or "
+                            "budget to cut from its histograms)")
     cts = data if isinstance(data, Counts) else Counts.read(data)
+    if cut["threshold"] is not None or cut["budget"] is not None:
+        cts, note = cts.recut(**cut)
+        cts.meta["warnings"] = [*cts.meta.get("warnings", []), note]
     wanted = [*([sensitive] if isinstance(sensitive, str) else list(sensitive or [])), *(tiers or {})]
     names = None
     if wanted:

@@ -154,14 +154,14 @@ def _audit_counts_file(a: argparse.Namespace) -> Any:
     import fairscan
 
     for flag, v in (("--target", a.target), ("--prediction", a.prediction), ("--score", a.score),
-                    ("--threshold", a.threshold), ("--budget", a.budget), ("--model", a.model),
-                    ("--weights", a.weights), ("--infer-tier", a.infer_tier)):
+                    ("--model", a.model), ("--weights", a.weights), ("--infer-tier", a.infer_tier)):
         if v is not None:
             raise FairscanError(f"{a.data} is a counts file: it holds its own decision rule, label and groups; "
-                                f"leave out {flag}")
+                                f"leave out {flag} (--threshold or --budget cut from its histograms)")
     return fairscan.audit(a.data, sensitive=a.sensitive, tiers=_tiers(a.tiers), intersect=a.intersect,
                           reference=_references(a.reference) or None, min_group_size=a.min_group_size,
-                          suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed, dp_epsilon=a.dp_epsilon)
+                          suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed, dp_epsilon=a.dp_epsilon,
+                          threshold=a.threshold, budget=parse_budget(a.budget, "--budget"))
 
 
 def cmd_counts(a: argparse.Namespace) -> int:
@@ -174,13 +174,25 @@ def cmd_counts(a: argparse.Namespace) -> int:
     if infer:
         exclude = [c for c in params.columns() if c != INFERRED]
         data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=exclude, seed=a.seed)[0]})
-    c = counts_of(data, params, protect=a.protect, epsilon=a.epsilon, columns=params.columns(),
-                  categorical=sensitive, memory_limit=a.memory_limit, threads=a.threads)
+    c = counts_of(data, params, protect=a.protect, epsilon=a.epsilon, histograms=_histograms(a.histograms),
+                  columns=params.columns(), categorical=sensitive, memory_limit=a.memory_limit, threads=a.threads)
     path = c.write(a.out)
     withheld = sum(int((w > 0).sum()) for w in c.withheld)
     print(f"fairscan: wrote {path}: {c.n_rows:,} rows as {sum(len(st.codes) for st in c.stats):,} groups' cells "
           f"({withheld} withheld: {c.protection['kind']})", file=sys.stderr)
     return EXIT_OK
+
+
+def _histograms(text: str | None) -> int | list[float] | None:
+    """--histograms: a number of bins, or the edges (comma-separated)."""
+    if text is None:
+        return None
+    try:
+        if "," in text:
+            return [float(x) for x in text.split(",") if x.strip()]
+        return int(text)
+    except ValueError:
+        raise FairscanError(f"--histograms takes a number of bins (100) or edges (0.1,0.2,0.5), got '{text}'") from None
 
 
 def cmd_counts_merge(a: argparse.Namespace) -> int:
@@ -697,6 +709,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="release every cell E-differentially private instead (discrete Laplace noise on the "
                          "joint table of the attributes; one row per person); audits from the file widen their "
                          "intervals by the noise")
+    co.add_argument("--histograms", metavar="N|e1,e2,...",
+                    help="also each group's score histogram per label: N quantile bins (edges rounded to 3 "
+                         "significant digits) or the edges given (the same edges in every file you will merge), "
+                         "so that other thresholds and budgets can be cut from the file")
     co.set_defaults(func=cmd_counts, min_group_size=30, n_boot=0)
 
     cm = sub.add_parser("counts-merge", help=argparse.SUPPRESS)

@@ -2,6 +2,7 @@
 
 - :func:`jsonable`: a JSON-safe value (numpy scalars to Python, NaN, NA and infinities to
   null, mappings with text keys, sequences and arrays to lists): what the JSON outputs hold.
+- :func:`round_significant`: a score published without giving any customer's own away.
 - :func:`pct`, :func:`points` and :func:`number`: a rate as a percentage, a difference of
   rates in signed percentage points, a number to fixed digits, and the text shown where there
   is no value (``—`` in tables, ``n/a`` in sentences).
@@ -12,12 +13,13 @@ Messages of errors show values with :func:`fairscan.errors.plain`.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["NA", "is_missing", "jsonable", "number", "pct", "points"]
+__all__ = ["NA", "is_missing", "jsonable", "number", "pct", "points", "round_significant"]
 
 #: what a sentence shows where there is no value (tables show "—")
 NA = "n/a"
@@ -57,3 +59,14 @@ def points(v: Any, digits: int = 1, missing: str = "—") -> str:
 def number(v: Any, digits: int = 2, missing: str = "—") -> str:
     """A number to ``digits`` decimals: 1.234 -> '1.23'; ``missing`` where there is none."""
     return missing if is_missing(v) else f"{v:.{digits}f}"
+
+
+def round_significant(v: float, digits: int = 3, up: bool = False) -> float:
+    """``v`` rounded to ``digits`` significant digits, down (or ``up``), in decimal: exact for
+    every float. How fairscan publishes a score (a range, a histogram edge) without giving a
+    customer's own score away."""
+    if v == 0 or not math.isfinite(v):
+        return float(v)
+    d = Decimal(float(v))
+    step = Decimal(1).scaleb(d.adjusted() - digits + 1)
+    return float(d.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from fairscan.engines import ENGINES
 from fairscan.engines.base import Engine
 from fairscan.errors import FairscanError, plain, suggest
+from fairscan.formatting import round_significant
 from fairscan.groups import GroupSpec, TierSpec
 from fairscan.policy import AuditPolicy, parse_tolerances
 from fairscan.types import Decision
@@ -258,12 +258,6 @@ def audit_params(
 def outward(r: tuple[float, float], digits: int = 3) -> list[float]:
     """A range rounded outward to ``digits`` significant digits: the scale of the scores
     without publishing the lowest and highest customer's own score."""
+    return [round_significant(float(r[0]), digits), round_significant(float(r[1]), digits, up=True)]
 
-    def rnd(v: float, up: bool) -> float:  # in decimal: exact for every float, subnormals included
-        if v == 0 or not math.isfinite(v):
-            return float(v)
-        d = Decimal(v)
-        step = Decimal(1).scaleb(d.adjusted() - digits + 1)
-        return float(d.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
 
-    return [rnd(float(r[0]), False), rnd(float(r[1]), True)]

@@ -327,3 +327,84 @@ def test_a_private_file_round_trips_and_states_its_protection(tmp_path, cli):
     r = cli("counts", str(tmp_path / "d.csv"), "--prediction", "d", "--sensitive", "g", "--epsilon", "0",
             "--out", str(tmp_path / "x.parquet"))
     assert r.code == 2 and "epsilon must be > 0" in r.err
+
+
+# -- score histograms: other thresholds and budgets, budget files merged ---------------------------
+def _scored(n: int = 30_000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "b", "c", "d", "tiny"], n, p=[0.4, 0.3, 0.2, 0.0998, 0.0002])
+    return pd.DataFrame({"g": g, "y": rng.integers(0, 2, n),
+                         "s": np.round(rng.beta(2, 5, n) + np.where(g == "a", 0.05, 0.0), 3)})
+
+
+def test_thresholds_cut_from_histograms_equal_the_row_level_audit(tmp_path, files):
+    df = _scored()
+    kw = dict(target="y", score="s", threshold=0.4, sensitive="g")
+    path = fairscan.counts(df, histograms=40, **kw).write(tmp_path / "h.parquet")
+    c = Counts.read(path)
+    edges = c.meta["histograms"]["edges"]
+    assert 0.4 in edges and all(len(f"{e:.3g}") <= 6 for e in edges)  # the threshold, and rounded quantiles
+    for t in (edges[3], 0.4, edges[-2]):
+        a = fairscan.audit(df, **{**kw, "threshold": t}, n_boot=100).to_dict()
+        b = fairscan.audit(path, threshold=t, n_boot=100).to_dict()
+        for part in PARTS:
+            assert a[part] == b[part], (t, part)
+    # between two edges: rounded up to the next one, and said so
+    r = fairscan.audit(path, threshold=(edges[5] + edges[6]) / 2, n_boot=0)
+    assert any(f"rounded up to the next histogram edge {edges[6]:g}" in w for w in r.meta["warnings"])
+    # counted by DuckDB: the same bins (edges just below each value, so v >= edge exactly)
+    df.to_parquet(files / "scored.parquet")
+    duck = fairscan.counts(str(files / "scored.parquet"), histograms=edges, **kw)
+    assert duck.meta["engine"] == "duckdb"
+    for x, y in zip(duck.stats, c.stats, strict=True):
+        assert (x.codes == y.codes).all() and (x.n == y.n).all()
+
+
+def test_a_budget_cut_from_histograms_offers_at_least_the_budget():
+    df = _scored()
+    c = fairscan.counts(df, target="y", score="s", budget=0.2, sensitive="g", histograms=60, protect="none")
+    cut, note = c.recut(budget=3000)
+    offered = sum(int(st.n[:, [1, 3]].sum()) for st in cut.audited[:1])
+    used = cut.decision.threshold
+    assert offered >= 3000 and offered == int((df["s"] >= used).sum())  # everyone from the edge up
+    assert f"{offered:,} offered" in note
+    # the same cells as the row-level audit at that edge
+    a = fairscan.audit(df, target="y", score="s", threshold=used, sensitive="g", n_boot=0).to_dict()
+    b = fairscan.audit(c, budget=3000, n_boot=0).to_dict()
+    assert a["groups"] == b["groups"]
+
+
+def test_budget_shards_merge_through_their_histograms(tmp_path, cli):
+    shards = _shards(20_000, 4)
+    whole = pd.concat(shards, ignore_index=True)
+    edges = [round(x, 2) for x in np.linspace(0.05, 0.95, 19)]
+    kw = dict(target="y", score="score", budget=0.1, sensitive="region")
+    paths = [fairscan.counts(s, protect="none", histograms=edges, **kw).write(tmp_path / f"p{i}.parquet")
+             for i, s in enumerate(shards)]
+    r = cli("counts", "merge", *map(str, paths), "--out", str(tmp_path / "m.parquet"))
+    assert r.code == 0, r.err
+    m = Counts.read(tmp_path / "m.parquet")
+    used = m.decision.threshold
+    assert any("budget 2,000 cut from the score histograms" in w for w in m.meta["warnings"])
+    a = fairscan.audit(whole, target="y", score="score", threshold=used, sensitive="region", n_boot=50).to_dict()
+    b = fairscan.audit(m, n_boot=50).to_dict()
+    for part in PARTS:
+        assert a[part] == b[part], part
+    quantile = [fairscan.counts(s, protect="none", histograms=10, **kw) for s in shards[:2]]
+    with pytest.raises(FairscanError, match=r"same histogram edges \(--histograms e1,e2"):
+        Counts.merge(quantile)
+
+
+def test_histograms_are_withheld_with_their_group_and_private_ones_add_up():
+    df = _scored()
+    c = fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g", histograms=20)
+    g, h = c.audited[0], c.histograms[0]
+    tiny = g.labels.index("tiny")
+    assert c.withheld[0][tiny] > 0
+    in_tiny = (h.codes[:, 0] == g.codes[tiny, 0])
+    assert (c.withheld[1][in_tiny] > 0).all() and h.n[in_tiny].sum() == 0
+    p = fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g", histograms=20, epsilon=1.0)
+    g, h = p.audited[0], p.histograms[0]
+    per_group = np.zeros_like(g.n)
+    np.add.at(per_group, h.codes[:, 0], h.n)
+    assert (per_group == g.n).all()  # the private histograms add up to the private cells

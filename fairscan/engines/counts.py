@@ -130,8 +130,26 @@ class Counts:
         return int(self.meta["n_rows"])
 
     @property
+    def n_histograms(self) -> int:
+        """How many of ``stats`` (the last ones) are score histograms: one per audited grouping
+        crossed with the score's bins, or none."""
+        h = self.meta.get("histograms")
+        return int(h["groupings"]) if h else 0
+
+    @property
+    def audited(self) -> list[CellStats]:
+        """The audited groupings' cells (without the histograms)."""
+        return self.stats[:len(self.stats) - self.n_histograms]
+
+    @property
+    def histograms(self) -> list[CellStats]:
+        """Per audited grouping, its groups' cells per score bin (empty without histograms)."""
+        return self.stats[len(self.stats) - self.n_histograms:]
+
+    @property
     def groupings(self) -> list[Grouping]:
-        return [st.grouping for st in self.stats]
+        """The audited groupings."""
+        return [st.grouping for st in self.audited]
 
     def select(self, names: Sequence[str]) -> Counts:
         """Only the groupings named (attribute or intersection names, as the file lists them)."""
@@ -144,7 +162,60 @@ class Counts:
                 raise FairscanError(f"the counts file has no attribute '{n}'{suggest(n, have)}; it holds "
                                     f"{', '.join(have)}")
             keep.append(have.index(n))
-        return replace(self, stats=[self.stats[i] for i in keep], withheld=[self.withheld[i] for i in keep])
+        nh = self.n_histograms
+        idx = keep + ([len(have) + i for i in keep] if nh else [])
+        meta = self.meta if not nh else {**self.meta, "histograms": {**self.meta["histograms"], "groupings": len(keep)}}
+        return replace(self, stats=[self.stats[i] for i in idx], withheld=[self.withheld[i] for i in idx], meta=meta)
+
+    def recut(self, threshold: float | None = None, budget: int | float | None = None) -> tuple[Counts, str]:
+        """The cells under another threshold or budget, cut from the score histograms, and a
+        note of how. A threshold is rounded up to the next histogram edge (exact there); a
+        budget K offers everyone at or above the highest edge that reaches K, so the number
+        offered may exceed K by the rows of the bin at the cut (the audit of rows breaks ties by
+        row order to offer exactly K). Missing scores are never offered."""
+        if not self.n_histograms:
+            raise FairscanError("the counts file has no score histograms to cut another threshold or budget from: "
+                                "count it with --histograms N")
+        if (threshold is None) == (budget is None):
+            raise FairscanError("give exactly one of a threshold or a budget to cut")
+        edges = np.asarray(self.meta["histograms"]["edges"], dtype=float)
+        n_bins = len(edges) + 1  # bin 0 below the first edge; bin j from edge j - 1 up
+        hist0 = self.histograms[0]
+        bin_code = hist0.codes[:, -1]
+        per_bin = np.bincount(bin_code, weights=hist0.n.sum(axis=1), minlength=n_bins + 1)[:n_bins]
+        above = np.concatenate([np.cumsum(per_bin[::-1])[::-1], [0.0]])  # rows offered when cutting at bin j
+        old = self.decision
+        if threshold is not None:
+            t = float(threshold)
+            j = int(np.searchsorted(edges, t, side="left")) + 1 if t > -np.inf else 0
+            used = float(edges[j - 1]) if 0 < j <= len(edges) else (-np.inf if j == 0 else np.inf)
+            note = (f"threshold {t:g} cut from the score histograms" + ("" if used == t else
+                    f", rounded up to the next histogram edge {used:g}"))
+            k = None
+        else:
+            from fairscan.validation import resolve_budget
+
+            k = resolve_budget(budget, self.n_rows)  # type: ignore[arg-type]
+            j = int(np.searchsorted(-above, -k, side="right")) - 1
+            used = float(edges[j - 1]) if 0 < j <= len(edges) else (-np.inf if j == 0 else np.inf)
+            offered = int(above[j])
+            note = (f"budget {k:,} cut from the score histograms at edge {used:g}: {offered:,} offered"
+                    + ("" if offered == k else f", {offered - k:,} more than the budget (the rows of the bin at "
+                                                  "the cut; the audit of rows breaks ties to offer exactly "
+                                                  "the budget)"))
+        stats = [_recut(st, hist, j, n_bins, old.favourable)
+                 for st, hist in zip(self.audited, self.histograms, strict=True)]
+        kind = "threshold" if threshold is not None else "budget"
+        new = Decision("threshold", old.column, old.favourable, threshold=None if np.isinf(used) else used)
+        desc = dict(self.meta["decision_description"])
+        desc.update(kind=kind, threshold=None if np.isinf(used) else used, budget=k,
+                    description=(f"score '{old.column}' >= {used:g}" if kind == "threshold" else
+                                 f"top {k:,} rows by score '{old.column}' (budget {budget}), cut from the histograms "
+                                 f"at {used:g}") + ("" if old.favourable == 1 else " means refusal"))
+        meta = {**self.meta, "decision": {**counts_decision(new), "budget_spec": jsonable(budget)},
+                "decision_description": desc}
+        out = Counts([*stats, *self.histograms], list(self.withheld), meta)
+        return out, note
 
     # -- reading and writing ---------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -269,7 +340,7 @@ class Counts:
                                     "added up; merge files written with --protect none, then protect the merged file")
         for p, name in zip(parts[1:], names[1:], strict=True):
             for key, what in (("label", "label"), ("decision", "decision rule"), ("weights", "weights")):
-                if jsonable(p.meta.get(key)) != jsonable(first.meta.get(key)):
+                if _rule(key, p.meta.get(key)) != _rule(key, first.meta.get(key)):
                     raise FairscanError(f"{name} has another {what} than {names[0]}: "
                                         f"{_describe(key, p.meta.get(key))} against "
                                         f"{_describe(key, first.meta.get(key))}; merge files counted alike")
@@ -277,13 +348,17 @@ class Counts:
                 raise FairscanError(f"{name} has other groups than {names[0]}: "
                                     f"{', '.join(g.name for g in p.groupings)} against "
                                     f"{', '.join(g.name for g in first.groupings)}; merge files counted alike")
-        if first.decision.kind == "budget":
-            raise FairscanError("a budget picks the top rows of each file, so budget counts do not add up; count "
-                                "with a threshold (or a decision column), or count the files together")
+            if p.n_histograms != first.n_histograms:
+                raise FairscanError(f"{name} and {names[0]}: one has score histograms, the other not; count both "
+                                    "with the same --histograms")
+        if first.decision.kind == "budget" and not first.n_histograms:
+            raise FairscanError("a budget picks the top rows of each file, so budget counts do not add up: count "
+                                "the files with --histograms (the same edges, e.g. --histograms 0.1,0.2,...) to cut "
+                                "the budget again from the merged histograms, or use a threshold")
         # each attribute's groups: the union of the parts' (a shard may lack a rare group)
-        merged_attrs = {a.name: _merge_attribute([p_a for p in parts for g in p.groupings for p_a in g.attributes
-                                                   if p_a.name == a.name], names)
-                        for g in first.groupings for a in g.attributes}
+        merged_attrs = {a.name: _merge_attribute([p_a for p in parts for st in p.stats
+                                                   for p_a in st.grouping.attributes if p_a.name == a.name], names)
+                        for st in first.stats for a in st.grouping.attributes}
         stats = []
         for gi, st in enumerate(first.stats):
             grouping = Grouping(tuple(merged_attrs[a.name] for a in st.grouping.attributes))
@@ -319,6 +394,10 @@ class Counts:
         )
         merged = cls(stats, [np.zeros(len(s.codes), dtype=np.int8) for s in stats], meta)
         merged.meta["protection"] = {"kind": "none", "exact": "every group"}
+        if first.decision.kind == "budget":  # the top K of the whole: cut again from the merged histograms
+            spec = first.meta["decision"].get("budget_spec")
+            merged, note = merged.recut(budget=spec if spec is not None else first.decision.k)
+            merged.meta["warnings"] = [*merged.meta.get("warnings", []), note]
         return merged if suppress_below is None else protect(merged, suppress_below)
 
 
@@ -331,8 +410,10 @@ def _merge_attribute(attrs: list[Attribute], names: list[str]) -> Attribute:
             what = (f"cut at {', '.join(f'{e:g}' for e in a.edges)} against {', '.join(f'{e:g}' for e in first.edges)}"
                     if a.kind == first.kind == "tiers" else f"{a.kind} of '{a.column}' against {first.kind} of "
                                                             f"'{first.column}'")
-            raise FairscanError(f"the parts count '{first.name}' differently ({what}); quantile tiers differ from "
-                                "shard to shard: count every part with the same cut points (--tiers COL=c1,c2)")
+            how = ("histogram edges" if first.name.startswith("bins of ") else "cut points")
+            flag = "--histograms e1,e2,..." if first.name.startswith("bins of ") else "--tiers COL=c1,c2"
+            raise FairscanError(f"the parts count '{first.name}' differently ({what}); quantiles differ from shard "
+                                f"to shard: count every part with the same {how} ({flag})")
     has_unknown = any(a.has_unknown for a in attrs)
     if first.kind == "tiers":
         base = [lab for lab in first.labels if not (first.has_unknown and lab == first.labels[-1])]
@@ -354,12 +435,40 @@ def _merge_attribute(attrs: list[Attribute], names: list[str]) -> Attribute:
                    has_unknown=has_unknown, note="; ".join(notes))
 
 
+def _rule(key: str, value: Any) -> Any:
+    """What must agree between merged files: a budget's own top-K count differs from file to
+    file (the budget as given, a share or a count, must not)."""
+    v = jsonable(value)
+    if key == "decision" and isinstance(v, dict) and v.get("kind") == "budget":
+        v = {**v, "k": None}
+    return v
+
+
 def _describe(key: str, value: Any) -> str:
     if key == "decision" and value:
         return (f"{value['kind']} on '{value['column']}'" +
                 (f" at {value['threshold']}" if value.get("threshold") is not None else "") +
-                (f" (top {value['k']:,})" if value.get("k") is not None else ""))
+                (f" (budget {value['budget_spec']})" if value.get("budget_spec") is not None else ""))
     return plain(value)
+
+
+def _recut(st: CellStats, hist: CellStats, j: int, n_bins: int, favourable: int) -> CellStats:
+    """A grouping's cells when everyone from bin ``j`` up is offered (missing scores never):
+    its histogram's counts per (group, label) summed over the bins on each side of the cut."""
+    offered = (hist.codes[:, -1] >= j) & (hist.codes[:, -1] < n_bins)
+    d = (offered ^ (favourable == 0)).astype(np.int64)
+    pos = {tuple(c): i for i, c in enumerate(st.codes)}
+    rows = np.asarray([pos[tuple(c)] for c in hist.codes[:, :-1]], dtype=np.int64)
+
+    def cells(x: np.ndarray | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        out = np.zeros((len(st.codes), N_CELLS), dtype=x.dtype)
+        for y in (0, 1):  # the stored decision is summed out: the bin decides
+            np.add.at(out, (rows, 2 * y + d), x[:, 2 * y] + x[:, 2 * y + 1])
+        return out
+
+    return CellStats(st.grouping, st.codes, cells(hist.n), cells(hist.w), cells(hist.w2), cells(hist.noise_var))
 
 
 def _with_noise(stats: list[CellStats], prot: dict[str, Any]) -> list[CellStats]:
@@ -424,7 +533,12 @@ def protect(counts: Counts, suppress_below: int, reference: dict[str, str] | Non
     """The counts as the audit releases them: the groups the audit suppresses (fewer than
     ``suppress_below`` rows, plus complementary suppression, the ``reference`` groups kept)
     listed without their cells. The one suppression rule, :func:`fairscan.privacy.suppress`."""
-    masks = suppress(count_tables(counts.stats, reference or {}), suppress_below)
+    masks = suppress(count_tables(counts.audited, reference or {}), suppress_below)
+    for st, hist, (sup, comp) in zip(counts.audited, counts.histograms, masks, strict=False):
+        # a histogram's cells are withheld with their group (a bin is what the explorer publishes)
+        pos = {tuple(c): i for i, c in enumerate(st.codes)}
+        base = np.asarray([pos[tuple(c)] for c in hist.codes[:, :-1]], dtype=np.int64)
+        masks.append((sup[base], comp[base]))
     stats, withheld = [], []
     for st, (sup, comp) in zip(counts.stats, masks, strict=True):
         keep = ~sup[:, None]

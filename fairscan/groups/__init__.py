@@ -19,6 +19,7 @@ Conventions (documented for users):
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
     from fairscan.engines.base import Engine
 
 __all__ = [
-    "DEFAULT_MAX_GROUPS", "GroupSpec", "TierSpec", "assign_groups", "format_number",
-    "group_aliases", "match_group", "parse_tier_specs", "resolve", "resolve_references",
+    "DEFAULT_MAX_GROUPS", "GroupSpec", "TierSpec", "assign_groups", "bin_edges", "format_number",
+    "group_aliases", "histogram_bins", "match_group", "parse_tier_specs", "resolve", "resolve_references",
     "tier_edges", "tier_labels", "value_label",
 ]
 
@@ -357,3 +358,42 @@ def assign_groups(data: object, sensitive: Sequence[str] = (), tiers: Mapping[st
     # which columns are intersections, and of which attributes (for the suppression rule)
     frame.attrs["crosses"] = {g.name: [a.name for a in g.attributes] for g in groupings if len(g.attributes) > 1}
     return frame
+
+
+def histogram_bins(column: str, edges: Sequence[float], has_missing: bool) -> Attribute:
+    """A score's histogram bins on shared ``edges`` e1 < e2 < ...: bin 0 holds the scores
+    below e1, bin j the scores in [e_j, e_(j+1)), the last the scores from the last edge up
+    (and an ``unknown`` bin for missing scores). Counted like tiers, whose groups are
+    (a, b]: each edge is moved to the float just below it, so that ``v > edge`` is
+    ``v >= e`` exactly and a threshold on an edge splits the bins where the audit would."""
+    clean = [float(e) for e in edges]
+    if any(b <= a for a, b in itertools.pairwise(clean)):
+        raise FairscanError(f"histogram edges of '{column}' must increase")
+    labels = [f"(..{clean[0]:g})" if clean else "(..)"]
+    labels += [f"[{a:g}..{b:g})" for a, b in itertools.pairwise(clean)]
+    labels += [f"[{clean[-1]:g}..)"] if clean else []
+    return Attribute(
+        name=f"bins of {column}", column=column, kind="tiers",
+        labels=(*labels, UNKNOWN) if has_missing else tuple(labels),
+        edges=tuple(float(np.nextafter(e, -np.inf)) for e in clean), has_unknown=has_missing,
+        note="",
+    )
+
+
+def bin_edges(spec: int | Sequence[float], engine: Engine, column: str, extra: Sequence[float] = ()) -> list[float]:
+    """The shared edges of a score's histograms: ``spec`` edges as given, or for a number N
+    the score's N-quantiles rounded down to 3 significant digits (so no customer's own score
+    is published), with the ``extra`` edges (a threshold) added."""
+    from fairscan.formatting import round_significant
+
+    if isinstance(spec, int | np.integer) and not isinstance(spec, bool):
+        if spec < 2:
+            raise FairscanError(f"histograms need at least 2 bins, got {spec}")
+        probs = np.linspace(0, 1, int(spec) + 1)[1:-1]
+        qs, _ = engine.quantiles(column, probs)
+        edges = {round_significant(float(q)) for q in qs if math.isfinite(q)}
+    else:
+        edges = {float(e) for e in spec}
+        if not edges or not all(math.isfinite(e) for e in edges):
+            raise FairscanError("histogram edges must be finite numbers, e.g. --histograms 0.1,0.2,0.5")
+    return sorted(edges | {float(e) for e in extra if math.isfinite(e)})
