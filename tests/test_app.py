@@ -684,3 +684,30 @@ def test_compare_page_with_uploaded_score_and_decision_columns():
         sw = r.switches.set_index("group")
         assert list(table["gained (B only)"]) == [sw.loc[g, "gained"] for g in sr["group"]]
         assert list(table["lost (A only)"]) == [sw.loc[g, "lost"] for g in sr["group"]]
+
+
+def test_a_counts_file_is_audited_on_the_overview_and_row_pages_say_why_not(bank_scores):
+    """A counts file as the current analysis: the overview's verdicts equal the row-level
+    audit's; pages that need rows give one line that says so (no traceback)."""
+    from streamlit.testing.v1 import AppTest
+
+    kw = dict(target="y", positive_label="yes", score="score", budget=0.2, tiers=BANK_TIERS)
+    c = fairscan.counts(bank_scores, **kw)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["uploads"] = {"upload:counts:t": {"counts": c, "name": "bank-counts.parquet", "kind": "counts"}}
+    at.session_state["setup"] = {
+        "source": "counts", "dataset": None, "upload_id": "upload:counts:t", "target": "y", "positive_label": "yes",
+        "decision": "counts", "score": None, "budget": None, "threshold": None, "prediction": None,
+        "sensitive": ["age", "balance"], "tiers": {}, "infer": None, "reference": {}, "subgroup": None}
+    at = goto(at, "overview")
+    no_errors(at)
+    v = fairscan.audit(bank_scores, **kw).verdict_counts()
+    assert {m.label: int(m.value) for m in at.metric} == {
+        "Fail": v["fail"], "Pass": v["pass"], "Insufficient evidence": v["insufficient"]}
+    assert "(counts file)" in at.sidebar.markdown[0].value
+    for path in ("excluded", "explorer", "compare", "mitigations"):
+        at = goto(at, path)
+        assert not at.exception, path
+        assert [e.value for e in at.error] == [
+            "this page needs the customers' rows, and the current analysis is a counts file (counts only): the "
+            "overview audits it; upload scored data on the Data & model page for this page"], path

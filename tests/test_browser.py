@@ -375,6 +375,30 @@ def test_compare_with_an_uploaded_challenger(browser, server, tmp_path):
     context.close()
 
 
+def test_upload_a_counts_file_then_overview(browser, server, tmp_path):
+    """Data & model -> 'Upload a counts file' (written by fairscan counts) -> the overview shows
+    the audit of the counts, equal to the row-level audit's verdicts."""
+    from fairscan.modeling import reference_scores
+
+    _, rows = reference_scores("bank")
+    kw = dict(target="y", positive_label="yes", score="score", budget=0.2, tiers={"age": [24, 59], "balance": 4})
+    fairscan.counts(rows, **kw).write(tmp_path / "bank-counts.parquet")
+    v = fairscan.audit(rows, **kw).verdict_counts()
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    page = context.new_page()
+    page.goto(f"{server}/data")
+    wait_rendered(page, "Data & model", '[data-testid="stDownloadButton"]')
+    page.get_by_text("Upload a counts file", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        str(tmp_path / "bank-counts.parquet"))
+    page.get_by_text(f"{v['fail']} fail · {v['pass']} pass").wait_for(timeout=60_000)
+    page.get_by_role("link", name="See the overview").click()
+    wait_rendered(page, "Overview", '[data-testid="stVegaLiteChart"]')
+    assert "(counts file)" in page.locator('[data-testid="stSidebar"]').inner_text()
+    assert not error_texts(page)
+    context.close()
+
+
 HOSTILE_GROUPS = ['<img src=x onerror="window.__pwned=1">', "<script>window.__pwned=1</script>",
                   "**bold** [link](http://evil.example) $x^2$", "=HYPERLINK(\"http://evil.example\")"]
 

@@ -30,9 +30,9 @@ __all__ = [
     "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "UPLOAD_MODEL",
     "audit_kwargs", "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer",
     "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_tradeoff", "checked_params",
-    "comparison_candidates", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
+    "comparison_candidates", "counts_of_setup", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
     "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "model_of", "parse_tiers", "preset_model",
-    "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text", "upload_key",
+    "read_counts_upload", "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text", "upload_key",
     "with_inferred", "with_subgroup",
 ]
 
@@ -87,6 +87,9 @@ def with_inferred(data_id: str, df: pd.DataFrame, setup: dict[str, Any]) -> tupl
 
 def current_data(setup: dict[str, Any]) -> tuple[str, pd.DataFrame, dict[str, Any]]:
     """(data id, scored rows, what we know about them) for the current settings."""
+    if setup["source"] == "counts":
+        raise FairscanError("this page needs the customers' rows, and the current analysis is a counts file (counts "
+                            "only): the overview audits it; upload scored data on the Data & model page for this page")
     if setup["source"] == "dataset":
         card, df = reference_data(setup["dataset"])
         info = {"title": datasets.card(setup["dataset"])["title"], "model_card": card, "dataset": setup["dataset"]}
@@ -229,7 +232,40 @@ def cached_audit(data_id: str, _df: pd.DataFrame, kwargs_json: str) -> fairscan.
     return audit_by_params(_df, audit_params(**json.loads(kwargs_json)))
 
 
+def read_counts_upload(f: Any) -> Any:
+    """An uploaded counts file, read and checked by ``Counts.read`` (errors name the user's file)."""
+    from fairscan.engines.counts import Counts
+
+    if f.size > max_upload_mb() * 1024 * 1024:
+        raise FairscanError(f"file '{f.name}' is larger than {max_upload_mb()} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "counts.parquet"
+        path.write_bytes(f.getvalue())
+        try:
+            return Counts.read(path)
+        except FairscanError as e:
+            raise FairscanError(str(e).replace(str(path), f.name)) from None
+
+
+def counts_of_setup(setup: dict[str, Any]) -> Any:
+    """The uploaded counts file of a counts analysis (a one-line error once it is gone)."""
+    info = st.session_state.get("uploads", {}).get(setup["upload_id"])
+    if info is None:
+        raise FairscanError("the uploaded counts file is no longer in this session (uploads are not kept across "
+                            "reloads): upload it again on the Data & model page")
+    return info
+
+
+@st.cache_data(show_spinner="Auditing the counts…", max_entries=16)
+def _counts_audit(upload_id: str, _counts: Any, kwargs_json: str) -> fairscan.AuditResult:
+    return fairscan.audit(_counts, **json.loads(kwargs_json))
+
+
 def run_audit(setup: dict[str, Any], **override: Any) -> fairscan.AuditResult:
+    if setup["source"] == "counts":  # the file holds the rule, label and groups
+        info = counts_of_setup(setup)
+        kw = {"reference": setup.get("reference") or None, **override}
+        return _counts_audit(setup["upload_id"], info["counts"], json.dumps(kw, sort_keys=True, default=jsonable))
     data_id, df, _ = current_data(setup)
     kw = {**audit_kwargs(setup), **override}
     if "threshold" in override:

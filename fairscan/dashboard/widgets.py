@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from fairscan.dashboard import PAGES_DIR
-from fairscan.dashboard.state import current_data, groups_of
+from fairscan.dashboard.state import counts_of_setup, current_data, groups_of
 from fairscan.errors import FairscanError
 from fairscan.formatting import pct
 from fairscan.report.common import break_autolinks, count_text, interval
@@ -105,14 +105,21 @@ def sidebar(setup: dict[str, Any]) -> None:
     with st.sidebar:
         st.caption("Current analysis")
         try:
-            _, df, info = current_data(setup)
-            src = info.get("title") or info.get("name", "uploaded data")
-            st.markdown(f"**{md(src)}** · {len(df):,} rows")
+            if setup["source"] == "counts":
+                info = counts_of_setup(setup)
+                st.markdown(f"**{md(info['name'])}** (counts file) · {info['counts'].n_rows:,} customers")
+            else:
+                _, df, info = current_data(setup)
+                src = info.get("title") or info.get("name", "uploaded data")
+                st.markdown(f"**{md(src)}** · {len(df):,} rows")
         except FairscanError as e:
             st.markdown(md(e))
+            info = {}
         rule = {"budget": f"top {100 * (setup['budget'] or 0):g}% by score",
                 "threshold": f"score >= {setup['threshold']}",
-                "prediction": f"decision column '{setup['prediction']}'"}[setup["decision"]]
+                "prediction": f"decision column '{setup['prediction']}'",
+                "counts": (info.get("counts").meta["decision_description"]["description"]
+                           if info.get("counts") else "from the counts file")}[setup["decision"]]
         groups = [*groups_of(setup), *[f"{c} in {v} quantile tiers" if isinstance(v, int) else
                                          f"{c} cut at {', '.join(f'{x:g}' for x in v)}" for c, v in setup["tiers"].items()]]
         st.markdown(f"Decision: {md(rule)}  \nGroups: {md('; '.join(groups) or '—')}")

@@ -23,6 +23,7 @@ from fairscan.dashboard.state import (
     load_uploaded_model,
     max_upload_mb,
     parse_tiers,
+    read_counts_upload,
     read_upload,
     reference_data,
     run_audit,
@@ -37,11 +38,15 @@ def page_data() -> None:
     setup = get_setup()
     st.title("Data & model")
     st.caption("Choose the scored customers to audit, how the offer is decided, and which groups to compare.")
-    source = st.radio("Source", ["Bundled dataset with its reference model", "Upload scored data",
-                                 "Upload a model and data"], horizontal=True, key="d_source", persist_state="session",
-                      index=0 if setup["source"] == "dataset" else 1)
+    sources = ["Bundled dataset with its reference model", "Upload scored data", "Upload a model and data",
+               "Upload a counts file"]
+    source = st.radio("Source", sources, horizontal=True, key="d_source", persist_state="session",
+                      index={"dataset": 0, "counts": 3}.get(setup["source"], 1))
     new = copy.deepcopy(setup)
     report: dict[str, Any] = {}
+    if source == sources[3]:
+        counts_source(setup)
+        return
     if source.startswith("Bundled"):
         names = list(modeling.PRESETS)
         name = st.selectbox("Dataset", names, index=names.index(setup["dataset"]) if setup["source"] == "dataset"
@@ -213,6 +218,46 @@ def page_data() -> None:
         for col, (label, (text, fname)) in zip(cols2, report.items(), strict=True):
             col.download_button(label, text, file_name=fname, key=f"dl_{fname}", on_click="ignore",
                                 icon=":material/download:")
+
+
+def counts_source(setup: dict[str, Any]) -> None:
+    """A counts file instead of rows: its rule, label and groups are the file's; the overview
+    audits it (the pages that need rows say so)."""
+    st.caption("A counts file (written by 'fairscan counts') holds, per group, label and decision, only the number of "
+               "customers: no rows. The overview audits it exactly as it would audit the rows; finding subgroups, "
+               "explaining gaps, comparing models and mitigating need the rows themselves.")
+    f = st.file_uploader(f"Counts file (Parquet, at most {max_upload_mb()} MB)", type=["parquet"], key="d_counts_file")
+    if f is None:
+        st.info("Upload a counts file to continue; until then the dashboard keeps showing the current analysis.")
+        return
+    upload_id = upload_key("counts", {"counts": f})
+    uploads = st.session_state.setdefault("uploads", {})
+    if upload_id not in uploads:
+        try:
+            uploads[upload_id] = {"counts": read_counts_upload(f), "name": f.name, "kind": "counts"}
+        except FairscanError as e:
+            st.error(str(e), icon=":material/error:")
+            return
+    c = uploads[upload_id]["counts"]
+    prot = c.protection
+    st.markdown(f"**{md(f.name)}**: {c.n_rows:,} customers; decision by "
+                f"{md(c.meta['decision_description']['description'])}; groups: "
+                f"{md(', '.join(g.name for g in c.groupings))}; protection: {md(prot['kind'])}"
+                + (f" (ε = {prot['epsilon']:g})" if prot.get("epsilon") else ""))
+    new = {**copy.deepcopy(setup), "source": "counts", "dataset": None, "upload_id": upload_id,
+           "target": c.meta.get("target"), "positive_label": c.meta.get("positive_label"), "decision": "counts",
+           "score": None, "budget": None, "threshold": None, "prediction": None,
+           "sensitive": [g.name for g in c.groupings if len(g.attributes) == 1], "tiers": {}, "infer": None,
+           "reference": {}, "subgroup": None}
+    st.session_state["setup"] = new
+    try:
+        r = run_audit(new)
+        v = r.verdict_counts()
+        st.success(f"Ready: {r.meta['n_rows']:,} customers. {v['fail']} fail · {v['pass']} pass · "
+                   f"{v['insufficient']} insufficient evidence.", icon=":material/check_circle:")
+        st.page_link(page("overview"), label="See the overview", icon=":material/insights:")
+    except FairscanError as e:
+        st.error(str(e), icon=":material/error:")
 
 
 def reference_groups(new: dict[str, Any], data_id: str) -> None:

@@ -69,7 +69,8 @@ def page_overview() -> None:
                          "pass": "The whole interval is within the tolerance.",
                          "insufficient": "Too few people, or too uncertain, to tell."}[v])
     st.markdown(md(verdict_sentence(r)))
-    inference_note(setup, current_data(setup)[2])
+    if setup.get("infer"):
+        inference_note(setup, current_data(setup)[2])
     heads = headlines(r)
     if heads:
         st.subheader("In plain words", divider="gray")
