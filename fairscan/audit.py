@@ -19,6 +19,7 @@ from fairscan.engines.counts import (
     Counts,
     counts_attribute,
     counts_decision,
+    histogram_totals,
     is_counts_file,
     private_counts,
 )
@@ -398,6 +399,9 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", ep
                                                     "groupings": len(c.histograms)},
         "warnings": c.notes, "protection": {"kind": "none", "exact": "every group"},
     }
+    if c.edges is not None:  # everyone's histogram, before any group is withheld
+        first_hist = c.agg.stats[len(c.groupings)]
+        meta["histograms"]["all"] = histogram_totals(first_hist, len(c.edges) + 1).tolist()
     if epsilon is not None:
         return private_counts(c.agg.stats[:-1], c.agg.stats[-1], meta, epsilon)
     out = Counts(c.agg.stats, [np.zeros(len(st.codes), dtype=np.int8) for st in c.agg.stats], meta)

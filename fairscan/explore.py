@@ -214,6 +214,64 @@ class ThresholdExplorer:
                                            _reverse_cumsum(counts[keep]))
         self._suppress(groups, first)
 
+    @classmethod
+    def from_counts(cls, counts: Any, confidence: float = 0.95) -> ThresholdExplorer:
+        """The explorer of a counts file with score histograms (``fairscan counts --histograms``):
+        its cut points are the histogram edges, the lowest one the score range's rounded floor;
+        groups are suppressed as the file withholds them (or, for a private release, by the
+        audit's rule on the noisy sizes)."""
+        from fairscan.engines.counts import Counts
+        from fairscan.metrics.tables import count_tables
+
+        if not isinstance(counts, Counts):
+            counts = Counts.read(counts)
+        h = counts.meta.get("histograms")
+        if not h:
+            raise FairscanError("the counts file has no score histograms: count it with --histograms N to explore "
+                                "thresholds and budgets")
+        edges = np.asarray(h["edges"], dtype=float)
+        rng = counts.meta["decision_description"].get("score_range") or [float(edges[0]) - 1, None]
+        low = min(float(rng[0]), float(edges[0]))
+        self = cls.__new__(cls)
+        self.score = str(h["column"])
+        label = counts.label
+        self.target = label.column if label else None
+        self.positive_label = label.positive if label else None
+        self.confidence = confidence
+        prot = counts.protection
+        self.suppress_below = int(prot.get("suppress_below", 10))
+        self.metrics = list(METRICS) if label else list(LABEL_FREE)
+        self.exact = False
+        self.edges = np.concatenate([[low], edges]) if low < edges[0] else edges
+        shift = 1 if low < edges[0] else 0  # the file's bin b is the explorer's bin b - 1 + shift
+        n_bins = len(edges) + 1
+        self._hists = {}
+        for st, hist in zip(counts.audited, counts.histograms, strict=True):
+            b = hist.codes[:, -1]
+            if (hist.n[b >= n_bins].sum() if len(b) else 0) > 0:
+                raise FairscanError(f"score '{self.score}' has missing values in the counts file; the explorer "
+                                    "needs every score")
+            pos = {tuple(c): i for i, c in enumerate(st.codes)}
+            g = np.asarray([pos[tuple(c)] for c in hist.codes[:, :-1]], dtype=np.int64)
+            counts_gyb = np.zeros((len(st.codes), 2, len(self.edges)), dtype=np.int64)
+            keep = b < n_bins
+            for y in (0, 1):
+                np.add.at(counts_gyb, (g[keep], y, b[keep] - 1 + shift),
+                          (hist.n[keep, 2 * y] + hist.n[keep, 2 * y + 1]).astype(np.int64))
+            self._hists[st.grouping.name] = _Hist(st.grouping.name, list(st.labels), _reverse_cumsum(counts_gyb))
+        every = counts.bin_totals().sum(axis=1)  # withheld groups included
+        per_edge = np.zeros(len(self.edges), dtype=np.int64)
+        np.add.at(per_edge, np.arange(len(every)) - 1 + shift, every)
+        self._all = _reverse_cumsum(per_edge)
+        self.n_rows = int(self._all[0])
+        if prot.get("kind") == "suppressed":
+            masks = [(w > 0, w == 2) for w in counts.withheld[:len(counts.audited)]]
+        else:
+            masks = suppress(count_tables(counts.audited, {}), self.suppress_below)
+        for hh, (sup, comp) in zip(self._hists.values(), masks, strict=True):
+            hh.suppressed, hh.complementary = sup, comp
+        return self
+
     def _suppress(self, groups: pd.DataFrame, first: dict[str, np.ndarray]) -> None:
         """Primary and complementary suppression of every attribute's groups, by the audit's one
         rule (:func:`fairscan.privacy.suppress`): the groups of an attribute add up to the rows

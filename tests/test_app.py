@@ -705,9 +705,25 @@ def test_a_counts_file_is_audited_on_the_overview_and_row_pages_say_why_not(bank
     assert {m.label: int(m.value) for m in at.metric} == {
         "Fail": v["fail"], "Pass": v["pass"], "Insufficient evidence": v["insufficient"]}
     assert "(counts file)" in at.sidebar.markdown[0].value
-    for path in ("excluded", "explorer", "compare", "mitigations"):
+    for path in ("excluded", "compare", "mitigations", "explorer"):
         at = goto(at, path)
         assert not at.exception, path
-        assert [e.value for e in at.error] == [
+        assert [e.value for e in at.error] == ([
             "this page needs the customers' rows, and the current analysis is a counts file (counts only): the "
-            "overview audits it; upload scored data on the Data & model page for this page"], path
+            "overview audits it; upload scored data on the Data & model page for this page"] if path != "explorer" else
+            ["the counts file has no score histograms: count it with --histograms N to explore thresholds and "
+             "budgets"]), path
+    # with histograms the explorer works from the counts
+    at.session_state["uploads"]["upload:counts:t"]["counts"] = fairscan.counts(bank_scores, histograms=50, **kw)
+    at.session_state["setup"] = {**at.session_state["setup"], "upload_id": "upload:counts:t"}
+    st_cache_clear()
+    at = goto(at, "explorer")
+    no_errors(at)
+    assert at.metric  # the offered share at the cut
+
+
+def st_cache_clear() -> None:
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -372,6 +372,9 @@ def test_a_budget_cut_from_histograms_offers_at_least_the_budget():
     a = fairscan.audit(df, target="y", score="s", threshold=used, sensitive="g", n_boot=0).to_dict()
     b = fairscan.audit(c, budget=3000, n_boot=0).to_dict()
     assert a["groups"] == b["groups"]
+    # a protected file withholds small groups' histograms, not everyone's: the same cut
+    protected = fairscan.counts(df, target="y", score="s", budget=0.2, sensitive="g", histograms=60)
+    assert protected.recut(budget=3000)[0].decision.threshold == used
 
 
 def test_budget_shards_merge_through_their_histograms(tmp_path, cli):
@@ -408,3 +411,25 @@ def test_histograms_are_withheld_with_their_group_and_private_ones_add_up():
     per_group = np.zeros_like(g.n)
     np.add.at(per_group, h.codes[:, 0], h.n)
     assert (per_group == g.n).all()  # the private histograms add up to the private cells
+
+
+def test_the_explorer_from_a_counts_file_equals_the_audit_at_its_edges(tmp_path):
+    from fairscan.explore import ThresholdExplorer
+
+    df = _scored()
+    path = fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g", histograms=30).write(
+        tmp_path / "h.parquet")
+    ex = ThresholdExplorer.from_counts(path)
+    assert ex.n_rows == len(df) and not ex.exact
+    for t in ex.thresholds[1::7]:
+        cut = ex.at_threshold(float(t)).groups.set_index("group")
+        audit = fairscan.audit(df, target="y", score="s", threshold=float(t), sensitive="g", n_boot=0).groups
+        for r in audit.itertuples():
+            if r.suppressed:
+                assert cut.loc[r.group, "suppressed"]
+                continue
+            assert cut.loc[r.group, "count"] == r.count
+            assert cut.loc[r.group, "selection_rate"] == pytest.approx(r.selection_rate, abs=1e-15)
+            assert cut.loc[r.group, "true_positive_rate"] == pytest.approx(r.true_positive_rate, abs=1e-15)
+    with pytest.raises(FairscanError, match="--histograms N to explore"):
+        ThresholdExplorer.from_counts(fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g"))

@@ -278,7 +278,14 @@ def cached_explorer(data_id: str, _df: pd.DataFrame, kwargs_json: str) -> Thresh
     return ThresholdExplorer(_df, **json.loads(kwargs_json))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _counts_explorer(upload_id: str, _counts: Any) -> ThresholdExplorer:
+    return ThresholdExplorer.from_counts(_counts)
+
+
 def get_explorer(setup: dict[str, Any]) -> ThresholdExplorer:
+    if setup["source"] == "counts":  # its score histograms, if it has them
+        return _counts_explorer(setup["upload_id"], counts_of_setup(setup)["counts"])
     data_id, df, _ = current_data(setup)
     kw = {"score": setup["score"], "target": setup["target"], "positive_label": setup["positive_label"],
           "sensitive": groups_of(setup), "tiers": setup["tiers"]}

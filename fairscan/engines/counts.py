@@ -47,8 +47,8 @@ from fairscan.privacy import suppress
 from fairscan.types import N_CELLS, UNKNOWN, Attribute, CellStats, Decision, Grouping, Label
 from fairscan.version import __version__
 
-__all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "counts_attribute", "counts_decision", "is_counts_file",
-           "private_counts", "protect"]
+__all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "counts_attribute", "counts_decision", "histogram_totals",
+           "is_counts_file", "private_counts", "protect"]
 
 #: the Parquet metadata key that marks a counts file and holds its metadata (JSON)
 COUNTS_KEY = b"fairscan.counts"
@@ -146,6 +146,13 @@ class Counts:
         """Per audited grouping, its groups' cells per score bin (empty without histograms)."""
         return self.stats[len(self.stats) - self.n_histograms:]
 
+    def bin_totals(self) -> np.ndarray:
+        """Everyone's rows per (score bin, label), withheld groups included: shape (bins, 2)."""
+        h = self.meta["histograms"]
+        if h.get("all") is not None:
+            return np.asarray(h["all"], dtype=np.int64).reshape(-1, 2)
+        return histogram_totals(self.histograms[0], len(h["edges"]) + 1)
+
     @property
     def groupings(self) -> list[Grouping]:
         """The audited groupings."""
@@ -180,9 +187,7 @@ class Counts:
             raise FairscanError("give exactly one of a threshold or a budget to cut")
         edges = np.asarray(self.meta["histograms"]["edges"], dtype=float)
         n_bins = len(edges) + 1  # bin 0 below the first edge; bin j from edge j - 1 up
-        hist0 = self.histograms[0]
-        bin_code = hist0.codes[:, -1]
-        per_bin = np.bincount(bin_code, weights=hist0.n.sum(axis=1), minlength=n_bins + 1)[:n_bins]
+        per_bin = self.bin_totals().sum(axis=1)[:n_bins].astype(float)
         above = np.concatenate([np.cumsum(per_bin[::-1])[::-1], [0.0]])  # rows offered when cutting at bin j
         old = self.decision
         if threshold is not None:
@@ -394,6 +399,10 @@ class Counts:
         )
         merged = cls(stats, [np.zeros(len(s.codes), dtype=np.int8) for s in stats], meta)
         merged.meta["protection"] = {"kind": "none", "exact": "every group"}
+        if merged.n_histograms:
+            h = merged.meta["histograms"]
+            merged.meta["histograms"] = {**h, "all": histogram_totals(merged.histograms[0],
+                                                                      len(h["edges"]) + 1).tolist()}
         if first.decision.kind == "budget":  # the top K of the whole: cut again from the merged histograms
             spec = first.meta["decision"].get("budget_spec")
             merged, note = merged.recut(budget=spec if spec is not None else first.decision.k)
@@ -450,6 +459,17 @@ def _describe(key: str, value: Any) -> str:
                 (f" at {value['threshold']}" if value.get("threshold") is not None else "") +
                 (f" (budget {value['budget_spec']})" if value.get("budget_spec") is not None else ""))
     return plain(value)
+
+
+def histogram_totals(hist: CellStats, n_bins: int) -> np.ndarray:
+    """Rows per (score bin, label) over every group of one histogram grouping: (bins, 2), the
+    missing scores' bin dropped."""
+    out = np.zeros((n_bins, 2), dtype=np.int64)
+    b = hist.codes[:, -1]
+    keep = b < n_bins
+    for y in (0, 1):
+        np.add.at(out[:, y], b[keep], (hist.n[keep, 2 * y] + hist.n[keep, 2 * y + 1]).astype(np.int64))
+    return out
 
 
 def _recut(st: CellStats, hist: CellStats, j: int, n_bins: int, favourable: int) -> CellStats:
@@ -526,6 +546,10 @@ def private_counts(stats: list[CellStats], joint: CellStats, meta: dict[str, Any
             "joint": [{"name": a.name, "levels": a.n_levels} for a in attrs],
             "exact": "no group: every count carries noise; intervals include it"}
     meta = {**meta, "n_rows": int(noisy.sum()), "protection": prot}
+    if meta.get("histograms"):  # everyone's histogram, from the same noisy cells
+        h = meta["histograms"]
+        first_hist = out[len(out) - int(h["groupings"])]
+        meta["histograms"] = {**h, "all": histogram_totals(first_hist, len(h["edges"]) + 1).tolist()}
     return Counts(_with_noise(out, prot), [np.zeros(len(st.codes), dtype=np.int8) for st in out], meta)
 
 
