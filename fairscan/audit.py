@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,12 +27,11 @@ from fairscan.engines.counts import protect as protect_counts
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, bin_edges, histogram_bins, resolve, resolve_references
-from fairscan.metrics.classification import LABEL_FREE, METRICS
-from fairscan.metrics.tables import Settings, analyse, count_tables
+from fairscan.metrics.classification import LABEL_FREE, METRICS, paired_projections
+from fairscan.metrics.tables import Settings, analyse
 from fairscan.modeling import score_frame
 from fairscan.params import AuditParams, audit_params, check_column, decision_rule, group_spec
 from fairscan.policy import AuditPolicy, parse_tolerances
-from fairscan.privacy import suppress
 from fairscan.schemas import SCHEMA_VERSION
 from fairscan.types import Aggregate, CellStats, Decision, Grouping, Label
 from fairscan.validation import binary_positive, parse_epsilon
@@ -226,13 +225,18 @@ class _Counted:
     #: with histograms: the shared edges, and one grouping per audited one crossed with the bins
     edges: list[float] | None = None
     histograms: list[Grouping] = field(default_factory=list)
+    #: a paired second decision (two models' columns on the same rows), and its description
+    paired: Decision | None = None
+    paired_description: dict[str, Any] | None = None
 
 
 def _count(data: Any, params: AuditParams, joint: bool = False, histograms: int | Sequence[float] | None = None,
-           **engine_options: Any) -> _Counted:
+           paired: str | None = None, **engine_options: Any) -> _Counted:
     """Score (with a model), choose the engine, resolve the rule, label and groups, and count;
     ``histograms``: also each grouping crossed with the score's bins; ``joint``: also every
-    attribute (and the bins) crossed, as the last grouping. One pass over the rows."""
+    attribute (and the bins) crossed, as the last grouping; ``paired``: a second score or
+    prediction column decided by the same rule, counted pair by pair (8 cells per group).
+    One pass over the rows."""
     rule, spec = params.decision, params.groups
     model_meta = None
     if params.model is not None:
@@ -246,6 +250,17 @@ def _count(data: Any, params: AuditParams, joint: bool = False, histograms: int 
     for col, role in ((params.target, "target"), (params.weights, "weight")):
         check_column(engine, col, role)
     decision, score_range = rule.resolve(engine)
+    decision_b = description_b = None
+    if paired is not None:
+        if params.model is not None:
+            raise FairscanError("pair two score or prediction columns (score the data with each model first)")
+        if histograms is not None:
+            raise FairscanError("histograms are of one score: leave out --histograms with a paired column")
+        kind = "prediction" if rule.prediction is not None else "score"
+        check_column(engine, paired, kind)
+        rule_b = replace(rule, **{kind: paired})
+        decision_b, range_b = rule_b.resolve(engine)
+        description_b = rule_b.describe(decision_b, range_b)
     label = None
     if params.target is not None:
         label = Label(params.target, binary_positive(engine, params.target, params.positive_label, "label",
@@ -272,12 +287,12 @@ def _count(data: Any, params: AuditParams, joint: bool = False, histograms: int 
                                 f"{' x '.join(str(a.n_levels) for a in attrs)} are too many: count fewer attributes "
                                 "or coarser tiers")
         counted = [*counted, Grouping(tuple(attrs))]
-    agg = engine.aggregate(counted, label, decision, params.weights)
+    agg = engine.aggregate(counted, label, decision, params.weights, paired=decision_b)
     notes = [a.note for g in groupings for a in g.attributes if a.note]
     if model_meta and model_meta.get("warning"):
         notes.append(model_meta["warning"])
     return _Counted(agg, groupings, label, decision, rule.describe(decision, score_range), engine.name,
-                    model_meta, list(dict.fromkeys(notes)), edges, hists)
+                    model_meta, list(dict.fromkeys(notes)), edges, hists, decision_b, description_b)
 
 
 def run_audit(data: Any, params: AuditParams, **engine_options: Any) -> AuditResult:
@@ -357,6 +372,7 @@ def counts(
     protect: str = "suppressed",
     epsilon: float | None = None,
     histograms: int | Sequence[float] | None = None,
+    paired: str | None = None,
     **audit_options: Any,
 ) -> Counts:
     """The sufficient statistics of an audit of ``data``, to write with :meth:`Counts.write`
@@ -366,15 +382,19 @@ def counts(
     ``"suppressed"`` (the default: the groups an audit suppresses are listed without their
     cells) or ``"none"`` (every cell, exact: for merging shards, not for handing over).
     ``epsilon``: instead, an epsilon-differentially private release of every cell
-    (:func:`fairscan.engines.counts.private_counts`). ``histograms``: also per group and label
+    (:func:`fairscan.engines.counts.private_counts`). ``paired``: a second score (or
+    prediction) column decided by the same rule, counted pair by pair (8 cells per group) so
+    that :func:`fairscan.compare` runs from the file. ``histograms``: also per group and label
     the score's histogram, on N quantile bins (edges rounded to 3 significant digits) or on
     the edges given, so that other thresholds and budgets can be cut from the file and budget
     files can be merged (:meth:`Counts.recut`)."""
-    return counts_of(data, audit_params(**audit_options), protect=protect, epsilon=epsilon, histograms=histograms)
+    return counts_of(data, audit_params(**audit_options), protect=protect, epsilon=epsilon, histograms=histograms,
+                     paired=paired)
 
 
 def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", epsilon: float | None = None,
-              histograms: int | Sequence[float] | None = None, **engine_options: Any) -> Counts:
+              histograms: int | Sequence[float] | None = None, paired: str | None = None,
+              **engine_options: Any) -> Counts:
     """:func:`counts` under checked ``params`` (the CLI's path); ``engine_options`` as for
     :func:`run_audit`."""
     if protect not in ("suppressed", "none"):
@@ -383,7 +403,7 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", ep
     if epsilon is not None and params.weights is not None:
         raise FairscanError("a private release counts people: leave out --weights (weighted sums have no bounded "
                             "sensitivity)")
-    c = _count(data, params, joint=epsilon is not None, histograms=histograms, **engine_options)
+    c = _count(data, params, joint=epsilon is not None, histograms=histograms, paired=paired, **engine_options)
     meta = {
         "schema_version": COUNTS_SCHEMA_VERSION, "kind": "fairscan counts", "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "engine": c.engine,
@@ -398,6 +418,10 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", ep
         "histograms": None if c.edges is None else {"column": c.decision.column, "edges": c.edges,
                                                     "groupings": len(c.histograms)},
         "warnings": c.notes, "protection": {"kind": "none", "exact": "every group"},
+        "paired": None if c.paired is None else {
+            "decision": counts_decision(c.paired), "decision_description": c.paired_description,
+            "models": [{"name": "A", "column": c.decision.column, "sha256": c.agg.column_sha256.get(c.decision.column)},
+                       {"name": "B", "column": c.paired.column, "sha256": c.agg.column_sha256.get(c.paired.column)}]},
     }
     if c.edges is not None:  # everyone's histogram, before any group is withheld
         first_hist = c.agg.stats[len(c.groupings)]
@@ -429,17 +453,7 @@ def audit_counts(
     if groupings:
         cts = cts.select(groupings)
     prot = cts.protection
-    masks = None
-    withheld = cts.withheld[:len(cts.audited)]
-    if prot.get("kind") == "suppressed":
-        k = int(prot["suppress_below"])
-        if policy.suppress_below < k:
-            raise FairscanError(f"the counts file withholds groups under {k} rows (and their complements): audit it "
-                                f"with --suppress-below {k} or more")
-        masks = [(w > 0, w == 2) for w in withheld]
-        if policy.suppress_below > k:  # suppress more: the audit's rule on the listed groups, on top of the file's
-            fresh = suppress(count_tables(cts.audited, {}), policy.suppress_below)
-            masks = [(sup | fs, comp | (fc & ~sup)) for (sup, comp), (fs, fc) in zip(masks, fresh, strict=True)]
+    masks = cts.masks(policy.suppress_below)
     meta = {
         "engine": "counts", "n_rows": cts.n_rows, "data_sha256": cts.meta.get("data_sha256"),
         "data_hash": cts.meta.get("data_hash"), "target": cts.meta.get("target"),
@@ -447,8 +461,15 @@ def audit_counts(
         "weights": cts.weights, "model": cts.meta.get("model"),
         "counts": {"protection": prot, "parts": cts.meta.get("parts")},
     }
-    notes = [*cts.meta.get("warnings", []), f"audited from a counts file ({_protection_text(prot)})"]
-    return _analysed(cts.audited, cts.label, policy, dict(reference or {}), meta, notes, dp_epsilon, masks)
+    notes = [*cts.meta.get("warnings", []), f"audited from a counts file ({cts.protection_text()})"]
+    stats = cts.audited
+    if cts.meta.get("paired"):  # two decisions counted pair by pair: the audit is of decision A
+        to_a = paired_projections()[0]
+        stats = [replace(st, n=(st.n @ to_a).astype(np.int64),
+                         noise_var=None if st.noise_var is None else st.noise_var @ to_a) for st in stats]
+        notes.append("the file pairs two decisions; this is the audit of the first (A); compare them with "
+                     "'fairscan compare FILE'")
+    return _analysed(stats, cts.label, policy, dict(reference or {}), meta, notes, dp_epsilon, masks)
 
 
 def _counts_audit(data: Any, sensitive: str | Sequence[str] | None, tiers: Mapping[str, TierSpec] | None,
@@ -486,15 +507,6 @@ def _counts_audit(data: Any, sensitive: str | Sequence[str] | None, tiers: Mappi
                  if all(a.name in wanted for a in g.attributes) and (len(g.attributes) == 1 or intersect)]
     ref = group_spec([g.name for g in cts.groupings], None, True, reference).reference if reference else {}
     return audit_counts(cts, policy=policy, reference=ref, groupings=names, dp_epsilon=dp_epsilon)
-
-
-def _protection_text(prot: dict[str, Any]) -> str:
-    if prot.get("kind") == "differential privacy":
-        return (f"from differentially private counts (ε = {prot['epsilon']:g}); every interval includes the noise, "
-                "and groups are suppressed by their noisy sizes")
-    if prot.get("kind") == "suppressed":
-        return f"groups under {prot['suppress_below']} rows and their complements withheld"
-    return "every cell, exact"
 
 
 def decide(

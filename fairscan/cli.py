@@ -174,7 +174,10 @@ def cmd_counts(a: argparse.Namespace) -> int:
     if infer:
         exclude = [c for c in params.columns() if c != INFERRED]
         data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=exclude, seed=a.seed)[0]})
+    if a.paired_score and a.paired_prediction:
+        raise FairscanError("give one of --paired-score and --paired-prediction")
     c = counts_of(data, params, protect=a.protect, epsilon=a.epsilon, histograms=_histograms(a.histograms),
+                  paired=a.paired_score or a.paired_prediction,
                   columns=params.columns(), categorical=sensitive, memory_limit=a.memory_limit, threads=a.threads)
     path = c.write(a.out)
     withheld = sum(int((w > 0).sum()) for w in c.withheld)
@@ -709,6 +712,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="release every cell E-differentially private instead (discrete Laplace noise on the "
                          "joint table of the attributes; one row per person); audits from the file widen their "
                          "intervals by the noise")
+    co.add_argument("--paired-score", metavar="COL",
+                    help="a second score column (the challenger), decided by the same rule and counted pair by pair "
+                         "with the first: 'fairscan compare FILE' then compares the two")
+    co.add_argument("--paired-prediction", metavar="COL",
+                    help="a second 0/1 decision column, counted pair by pair with --prediction")
     co.add_argument("--histograms", metavar="N|e1,e2,...",
                     help="also each group's score histogram per label: N quantile bins (edges rounded to 3 "
                          "significant digits) or the edges given (the same edges in every file you will merge), "
@@ -778,7 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Compare model A (champion) with model B (challenger) on the same customers: per "
                                     "group, each model's rates, the paired change with intervals, McNemar's test, "
                                     "who gains and who loses the offer, and a verdict against a margin.")
-    cp.add_argument("data", help=DATA_HELP)
+    cp.add_argument("data", help=DATA_HELP + "; or a counts file with two decisions (fairscan counts "
+                                             "--paired-score)")
     cp.add_argument("--model", action="append", metavar="PATH", help="a model (twice: A then B)")
     cp.add_argument("--score", action="append", metavar="COL", help="a score column (twice: A then B)")
     cp.add_argument("--prediction", action="append", metavar="COL", help="a 0/1 decision column (twice: A then B)")

@@ -38,19 +38,22 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.choose import make_engine
+from fairscan.engines.counts import Counts, is_counts_file
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
-from fairscan.metrics.classification import EXCLUSION_SIGN, masks, rates
-from fairscan.metrics.stats import bootstrap_cells, holm, percentile_interval, wilson
+from fairscan.metrics.classification import EXCLUSION_SIGN, masks, paired_projections, rates
+from fairscan.metrics.stats import bootstrap_cells, group_streams, holm, percentile_interval, wilson
+from fairscan.metrics.tables import count_tables
 from fairscan.params import audit_params, check_column
-from fairscan.privacy import CountTable, suppress
+from fairscan.policy import AuditPolicy
+from fairscan.privacy import suppress
 from fairscan.schemas import SCHEMA_VERSION
-from fairscan.types import Label
+from fairscan.types import CellStats, Label
 from fairscan.validation import binary_positive
 from fairscan.version import __version__
 
-__all__ = ["COMPARED_METRICS", "HARM_SIGN", "ComparisonResult", "compare", "mcnemar_exact"]
+__all__ = ["COMPARED_METRICS", "HARM_SIGN", "ComparisonResult", "compare", "compare_cells", "mcnemar_exact"]
 
 #: the metrics compared, and the sign of a change that harms the group (one rule for every analysis)
 COMPARED_METRICS = ("selection_rate", "true_positive_rate", "false_negative_rate", "false_positive_rate")
@@ -169,6 +172,15 @@ def compare(
     ``data`` and ``engine`` as for :func:`fairscan.audit`: score or prediction columns are
     counted where the data lives (in memory, by DuckDB for Parquet/CSV paths, or by Spark) in
     one pass; models are scored in memory."""
+    if isinstance(data, Counts) or is_counts_file(data):
+        if any(x is not None and not (isinstance(x, dict | list | tuple) and not x)
+               for x in (models, scores, predictions, threshold, budget, target, sensitive, tiers)):
+            raise FairscanError("a counts file holds its own two decisions, label and groups: give only the policy "
+                                "(margin, bootstrap, sizes) to compare them")
+        policy = AuditPolicy(min_group_size=min_group_size, suppress_below=suppress_below, n_boot=n_boot, seed=seed,
+                             confidence=confidence, alpha=alpha)
+        return _compare_counts(data if isinstance(data, Counts) else Counts.read(data), policy, reference, metrics,
+                               margin, names)
     given = [x for x in (models, scores, predictions) if x is not None]
     if len(given) != 1 or len(given[0]) != 2:
         raise FairscanError("give two models (--model A --model B), two score columns or two prediction columns")
@@ -210,13 +222,7 @@ def compare(
                            spark_master=spark_master, **{kind: c}, **rule_kw)
               for c in cols]
     policy = params[0].policy
-    chosen = list(metrics) if metrics else (list(COMPARED_METRICS) if target is not None else ["selection_rate"])
-    for m in chosen:
-        if m not in COMPARED_METRICS:
-            raise FairscanError(f"metric '{m}' cannot be compared{suggest(m, COMPARED_METRICS)}; use "
-                                f"{', '.join(COMPARED_METRICS)}")
-        if m != "selection_rate" and target is None:
-            raise FairscanError(f"metric '{m}' needs the outcome: give the label column (--target COL)")
+    chosen = _chosen_metrics(metrics, target is not None)
     needed = list(dict.fromkeys(c for p in params for c in p.columns()))
     eng = make_engine(data, engine, spark_master, columns=needed, memory_limit=memory_limit, threads=threads)
     if eng.n_rows() == 0:
@@ -236,24 +242,96 @@ def compare(
         for i, c in enumerate(cols):
             # the column's own stream digest from the data hash (None with a fast digest)
             model_meta.append({"name": (a_name, b_name)[i], "column": c, "sha256": agg.column_sha256.get(c)})
-    tables = []
-    for st in agg.stats:
-        g = st.grouping
-        keys = [tuple(a.labels[int(k)] for a, k in zip(g.attributes, code, strict=True)) for code in st.codes]
-        tables.append((g, st.labels, st.n, keys))
-    masks = suppress([CountTable(tuple(a.name for a in g.attributes), keys, n8.sum(axis=1)) for g, _, n8, keys in tables],
-                     policy.suppress_below)
-    ref_names = resolve_references({g.name: labels for g, labels, _, _ in tables}, dict(params[0].groups.reference))
+    changes, switches, used_refs = compare_cells(agg.stats, policy, dict(params[0].groups.reference), chosen,
+                                                 margin)
+    describe = [p.decision.describe(d, None) for p, (d, _) in zip(params, decisions, strict=True)]
+    meta = {
+        "fairscan_version": __version__,
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "engine": eng.name,
+        "n_rows": agg.n_rows,
+        "data_sha256": agg.data_sha256,
+        "data_hash": agg.data_hash,
+        "models": model_meta,
+        "decision": {"a": describe[0], "b": describe[1]},
+        "target": target,
+        "metrics": chosen,
+        "reference": used_refs,
+        "settings": {"n_boot": n_boot, "seed": seed, "confidence": policy.confidence, "alpha": policy.alpha,
+                     "min_group_size": policy.min_group_size, "suppress_below": policy.suppress_below,
+                     "margin": margin, "interval": "paired bootstrap (multinomial over each group's 8 cells)",
+                     "test": "McNemar exact, within the group, Holm-adjusted across the table"},
+        "warnings": warnings,
+    }
+    return ComparisonResult(changes, switches, meta)
 
-    rng = np.random.default_rng(seed)
+
+def _chosen_metrics(metrics: Sequence[str] | None, labelled: bool) -> list[str]:
+    chosen = list(metrics) if metrics else (list(COMPARED_METRICS) if labelled else ["selection_rate"])
+    for m in chosen:
+        if m not in COMPARED_METRICS:
+            raise FairscanError(f"metric '{m}' cannot be compared{suggest(m, COMPARED_METRICS)}; use "
+                                f"{', '.join(COMPARED_METRICS)}")
+        if m != "selection_rate" and not labelled:
+            raise FairscanError(f"metric '{m}' needs the outcome: give the label column (--target COL)")
+    return chosen
+
+
+def _compare_counts(cts: Counts, policy: AuditPolicy, reference: Mapping[str, str] | str | None,
+                    metrics: Sequence[str] | None, margin: float | None, names: Sequence[str] | None,
+                    ) -> ComparisonResult:
+    """The comparison from a counts file with two decisions counted pair by pair."""
+    paired = cts.meta.get("paired")
+    if not paired:
+        raise FairscanError("the counts file holds one decision: count it with --paired-score COL (or "
+                            "--paired-prediction COL) to compare two models from it")
+    if cts.protection.get("kind") == "differential privacy":
+        raise FairscanError("comparing two models from differentially private counts is not supported yet: count "
+                            "the pair without --epsilon")
+    chosen = _chosen_metrics(metrics, cts.label is not None)
+    ref = ({} if not reference else reference if isinstance(reference, Mapping) else
+           {k: v for k, _, v in [reference.partition("=")]})
+    changes, switches, used_refs = compare_cells(cts.audited, policy, ref, chosen, margin, cts.masks(policy.suppress_below))
+    a_name, b_name = list(names) if names else ["A", "B"]
+    models = [{**m, "name": n} for m, n in zip(paired["models"], (a_name, b_name), strict=True)]
+    meta = {
+        "fairscan_version": __version__,
+        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "engine": "counts", "n_rows": cts.n_rows, "data_sha256": cts.meta.get("data_sha256"),
+        "data_hash": cts.meta.get("data_hash"), "models": models,
+        "decision": {"a": cts.meta["decision_description"], "b": paired["decision_description"]},
+        "target": cts.meta.get("target"), "metrics": chosen, "reference": used_refs,
+        "settings": {"n_boot": policy.n_boot, "seed": policy.seed, "confidence": policy.confidence,
+                     "alpha": policy.alpha, "min_group_size": policy.min_group_size,
+                     "suppress_below": policy.suppress_below, "margin": margin,
+                     "interval": "paired bootstrap (multinomial over each group's 8 cells)",
+                     "test": "McNemar exact, within the group, Holm-adjusted across the table"},
+        "warnings": [*cts.meta.get("warnings", []), f"compared from a counts file ({cts.protection_text()})"],
+    }
+    return ComparisonResult(changes, switches, meta)
+
+
+def compare_cells(stats: list[CellStats], policy: AuditPolicy, reference: Mapping[str, str], chosen: Sequence[str],
+                  margin: float | None, masks: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """The comparison from paired counts (8 cells per group): the changes, the switches and
+    each attribute's reference group. ``masks``: the suppressed groups when already decided
+    (a counts file that withholds them); else the audit's one suppression rule decides. Each
+    group's bootstrap draws from its own stream (:func:`~fairscan.metrics.stats.group_streams`)."""
+    n_boot, seed = policy.n_boot, policy.seed
+    ref_names = resolve_references({st.grouping.name: st.labels for st in stats}, dict(reference))
+    if masks is None:
+        masks = suppress(count_tables(stats, ref_names), policy.suppress_below)
     default_margin = margin
     rows, switch_rows = [], []
     used_refs: dict[str, str] = {}
-    for (g, labels, n8, _), (sup, _) in zip(tables, masks, strict=True):
+    for st, (sup, _) in zip(stats, masks, strict=True):
+        g, labels, n8 = st.grouping, st.labels, st.n
         count = n8.sum(axis=1)
         ref = labels.index(ref_names[g.name]) if g.name in ref_names else int(np.argmax(np.where(sup, -1, count)))
         used_refs[g.name] = labels[ref]
-        reps = bootstrap_cells(n8, None, None, n_boot, rng) if n_boot else np.zeros((0, len(labels), 8))
+        reps = (bootstrap_cells(n8, None, None, n_boot, group_streams(seed, g.name, labels)) if n_boot
+                else np.zeros((0, len(labels), 8)))
         for i, lab in enumerate(labels):
             gained, lost = int(n8[i, [1, 5]].sum()), int(n8[i, [2, 6]].sum())
             switch_rows.append({"attribute": g.name, "group": lab, "count": None if sup[i] else int(count[i]),
@@ -298,41 +376,10 @@ def compare(
     changes["verdict"] = _verdicts(changes, policy.alpha)
     changes = changes.drop(columns=["small"])
     switches = pd.DataFrame(switch_rows).drop_duplicates(["attribute", "group"]).reset_index(drop=True)
-    describe = [p.decision.describe(d, None) for p, (d, _) in zip(params, decisions, strict=True)]
-    meta = {
-        "fairscan_version": __version__,
-        "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "engine": eng.name,
-        "n_rows": agg.n_rows,
-        "data_sha256": agg.data_sha256,
-        "data_hash": agg.data_hash,
-        "models": model_meta,
-        "decision": {"a": describe[0], "b": describe[1]},
-        "target": target,
-        "metrics": chosen,
-        "reference": used_refs,
-        "settings": {"n_boot": n_boot, "seed": seed, "confidence": policy.confidence, "alpha": policy.alpha,
-                     "min_group_size": policy.min_group_size, "suppress_below": policy.suppress_below,
-                     "margin": margin, "interval": "paired bootstrap (multinomial over each group's 8 cells)",
-                     "test": "McNemar exact, within the group, Holm-adjusted across the table"},
-        "warnings": warnings,
-    }
-    return ComparisonResult(changes, switches, meta)
+    return changes, switches, used_refs
 
 
-def _projections() -> tuple[np.ndarray, np.ndarray]:
-    """(8, 4) matrices taking the paired cells 4y + 2a + b to model A's and model B's own
-    4-cell tables (2y + d, the audit's TN/FP/FN/TP)."""
-    pa, pb = np.zeros((8, 4)), np.zeros((8, 4))
-    for y in (0, 1):
-        for a in (0, 1):
-            for b in (0, 1):
-                pa[4 * y + 2 * a + b, 2 * y + a] = 1
-                pb[4 * y + 2 * a + b, 2 * y + b] = 1
-    return pa, pb
-
-
-_TO_A, _TO_B = _projections()
+_TO_A, _TO_B = paired_projections()
 
 
 def _rates(cells: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -433,3 +433,51 @@ def test_the_explorer_from_a_counts_file_equals_the_audit_at_its_edges(tmp_path)
             assert cut.loc[r.group, "true_positive_rate"] == pytest.approx(r.true_positive_rate, abs=1e-15)
     with pytest.raises(FairscanError, match="--histograms N to explore"):
         ThresholdExplorer.from_counts(fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g"))
+
+
+# -- two decisions counted pair by pair: the model comparison from counts --------------------------
+def _pair_scores(n: int = 20_000, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "b", "c", "d", "tiny"], n, p=[0.4, 0.3, 0.2, 0.0996, 0.0004])
+    base = rng.normal(0, 1, n)
+    return pd.DataFrame({"g": g, "y": (base + rng.normal(0, 1, n) > 0).astype(int),
+                         "old": base + rng.normal(0, 0.3, n),
+                         "new": base + rng.normal(0, 0.3, n) - np.where(g == "b", 0.3, 0.0)})
+
+
+def test_compare_from_paired_counts_equals_the_row_level_comparison(tmp_path, cli):
+    df = _pair_scores()
+    kw = dict(target="y", score="old", budget=0.2, sensitive="g")
+    path = fairscan.counts(df, paired="new", **kw).write(tmp_path / "pair.parquet")
+    got = fairscan.compare(path, n_boot=300)
+    want = fairscan.compare(df, scores=["old", "new"], budget=0.2, target="y", sensitive="g", n_boot=300)
+    pd.testing.assert_frame_equal(got.changes, want.changes)
+    pd.testing.assert_frame_equal(got.switches, want.switches)
+    assert got.switches.set_index("group").loc["tiny", "suppressed"]  # withheld in the file, suppressed here
+    assert [m["sha256"] for m in got.meta["models"]] == [m["sha256"] for m in want.meta["models"]]
+    # the audit of the paired file is the audit of the first decision
+    a = fairscan.audit(df, **kw, n_boot=100).to_dict()
+    b = fairscan.audit(path, n_boot=100).to_dict()
+    for part in PARTS:
+        assert a[part] == b[part], part
+    r = cli("compare", str(path), "--format", "json")
+    assert r.code == 0 and json.loads(r.out)["changes"]
+    one = fairscan.counts(df, **kw).write(tmp_path / "one.parquet")
+    with pytest.raises(FairscanError, match="--paired-score COL"):
+        fairscan.compare(one)
+    with pytest.raises(FairscanError, match="holds its own two decisions"):
+        fairscan.compare(path, scores=["old", "new"])
+
+
+def test_paired_shards_merge_and_private_pairs_are_audited_not_compared():
+    df = _pair_scores()
+    kw = dict(target="y", score="old", threshold=0.5, sensitive="g", paired="new")
+    halves = [df.iloc[:8000], df.iloc[8000:].reset_index(drop=True)]
+    merged = Counts.merge([fairscan.counts(h, protect="none", **kw) for h in halves])
+    whole = fairscan.counts(df, protect="none", **kw)
+    for m, w in zip(merged.stats, whole.stats, strict=True):
+        assert m.n.shape[1] == 8 and (m.codes == w.codes).all() and (m.n == w.n).all()
+    private = fairscan.counts(df, epsilon=1.0, **kw)
+    assert private.stats[0].n.shape[1] == 8 and fairscan.audit(private, n_boot=0).groups["count"].notna().any()
+    with pytest.raises(FairscanError, match="differentially private counts is not supported yet"):
+        fairscan.compare(private)

@@ -44,19 +44,33 @@ from fairscan.errors import FairscanError, plain
 from fairscan.formatting import jsonable
 from fairscan.metrics.tables import count_tables
 from fairscan.privacy import suppress
-from fairscan.types import N_CELLS, UNKNOWN, Attribute, CellStats, Decision, Grouping, Label
+from fairscan.types import (
+    N_CELLS,
+    PAIRED_CELLS,
+    UNKNOWN,
+    Attribute,
+    CellStats,
+    Decision,
+    Grouping,
+    Label,
+)
 from fairscan.version import __version__
 
-__all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "counts_attribute", "counts_decision", "histogram_totals",
-           "is_counts_file", "private_counts", "protect"]
+__all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "cell_count", "counts_attribute", "counts_decision",
+           "histogram_totals", "is_counts_file", "private_counts", "protect"]
 
 #: the Parquet metadata key that marks a counts file and holds its metadata (JSON)
 COUNTS_KEY = b"fairscan.counts"
 COUNTS_SCHEMA_VERSION = "1.0"
-_COLUMNS = ["attribute", "group", "grouping", "code", "withheld", "suppression", "label", "decision", "count",
-            "weight_sum", "weight_sq_sum"]
+_COLUMNS = ["attribute", "group", "grouping", "code", "withheld", "suppression", "label", "decision", "decision_b",
+            "count", "weight_sum", "weight_sq_sum"]
 #: why a group's cells are withheld: 0 they are not, 1 a small group, 2 its complement
 _SUPPRESSION = {1: "primary", 2: "complementary"}
+
+
+def cell_count(meta: dict[str, Any]) -> int:
+    """Cells per group in a counts file: 4 (2y + d), or 8 with a paired second decision."""
+    return PAIRED_CELLS if meta.get("paired") else N_CELLS
 
 
 def is_counts_file(path: Any) -> bool:
@@ -174,6 +188,34 @@ class Counts:
         meta = self.meta if not nh else {**self.meta, "histograms": {**self.meta["histograms"], "groupings": len(keep)}}
         return replace(self, stats=[self.stats[i] for i in idx], withheld=[self.withheld[i] for i in idx], meta=meta)
 
+    def protection_text(self) -> str:
+        """How the file is protected, in the words every output of an analysis of it uses."""
+        prot = self.protection
+        if prot.get("kind") == "differential privacy":
+            return (f"from differentially private counts (ε = {prot['epsilon']:g}); every interval includes the "
+                    "noise, and groups are suppressed by their noisy sizes")
+        if prot.get("kind") == "suppressed":
+            return f"groups under {prot['suppress_below']} rows and their complements withheld"
+        return "every cell, exact"
+
+    def masks(self, suppress_below: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """The (suppressed, complementary) groups of an analysis of the file at
+        ``suppress_below``: those the file withholds, and more when asked for more (the
+        audit's rule on the listed groups); None when the file withholds nothing (the rule
+        then decides on the counts). Fewer than the file withholds is an error."""
+        prot = self.protection
+        if prot.get("kind") != "suppressed":
+            return None
+        k = int(prot["suppress_below"])
+        if suppress_below < k:
+            raise FairscanError(f"the counts file withholds groups under {k} rows (and their complements): analyse it "
+                                f"with --suppress-below {k} or more")
+        masks = [(w > 0, w == 2) for w in self.withheld[:len(self.audited)]]
+        if suppress_below > k:
+            fresh = suppress(count_tables(self.audited, {}), suppress_below)
+            masks = [(sup | fs, comp | (fc & ~sup)) for (sup, comp), (fs, fc) in zip(masks, fresh, strict=True)]
+        return masks
+
     def recut(self, threshold: float | None = None, budget: int | float | None = None) -> tuple[Counts, str]:
         """The cells under another threshold or budget, cut from the score histograms, and a
         note of how. A threshold is rounded up to the next histogram edge (exact there); a
@@ -231,19 +273,23 @@ class Counts:
             sizes = [a.n_levels for a in st.grouping.attributes]
             codes = (np.ravel_multi_index(tuple(st.codes.T), sizes) if len(st.codes)
                      else np.zeros(0, dtype=np.int64))
-            g = len(st.labels)
-            cell = np.tile(np.arange(N_CELLS), g)
-            rows = np.repeat(np.arange(g), N_CELLS)
-            hidden = np.repeat(held > 0, N_CELLS)
-            why = np.repeat(np.asarray([_SUPPRESSION.get(int(x)) for x in held], dtype=object), N_CELLS)
+            g, nc = len(st.labels), st.n.shape[1]
+            cell = np.tile(np.arange(nc), g)
+            rows = np.repeat(np.arange(g), nc)
+            hidden = np.repeat(held > 0, nc)
+            why = np.repeat(np.asarray([_SUPPRESSION.get(int(x)) for x in held], dtype=object), nc)
+            half = nc // 2  # 4 cells: 2y + d; 8 (a paired second decision): 4y + 2a + b
             count = pd.array(np.where(hidden, 0, st.n.ravel()), dtype="Int64")
             count[hidden] = pd.NA
             part = pd.DataFrame({
                 "attribute": st.grouping.name, "group": np.asarray(st.labels, dtype=object)[rows],
                 "grouping": np.int32(gi), "code": codes[rows].astype(np.int64), "withheld": hidden,
                 "suppression": why,
-                "label": (cell // 2).astype(np.int8), "decision": (cell % 2).astype(np.int8), "count": count,
+                "label": (cell // half).astype(np.int8), "decision": ((cell % half) // (half // 2)).astype(np.int8),
+                "decision_b": pd.array(np.where(nc == N_CELLS, 0, cell % 2), dtype="Int8"), "count": count,
             })
+            if nc == N_CELLS:
+                part["decision_b"] = pd.array([pd.NA] * len(part), dtype="Int8")
             for name, x in (("weight_sum", st.w), ("weight_sq_sum", st.w2)):
                 v = pd.array(x.ravel() if weighted and x is not None else np.full(len(part), np.nan), dtype="Float64")
                 v[hidden | (not weighted)] = pd.NA
@@ -299,27 +345,28 @@ class Counts:
     def from_frame(cls, df: pd.DataFrame, meta: dict[str, Any], where: str = "the counts") -> Counts:
         """Counts from the file's table and metadata (:meth:`to_frame`'s inverse)."""
         weighted = meta.get("weights") is not None
+        nc = cell_count(meta)
         stats, withheld = [], []
         for gi, gdef in enumerate(meta["groupings"]):
             grouping = Grouping(tuple(_attribute(a) for a in gdef["attributes"]))
             sizes = [a.n_levels for a in grouping.attributes]
             part = df[df["grouping"] == gi]
-            if len(part) % N_CELLS:
+            if len(part) % nc:
                 raise FairscanError(f"{where}: attribute '{grouping.name}' has an incomplete cell table")
-            part = part.sort_values(["code", "label", "decision"], kind="stable")
-            codes = part["code"].to_numpy(dtype=np.int64)[::N_CELLS]
+            part = part.sort_values(["code", "label", "decision", "decision_b"], kind="stable")
+            codes = part["code"].to_numpy(dtype=np.int64)[::nc]
             if len(codes) and (codes.min() < 0 or codes.max() >= int(np.prod(sizes))):
                 raise FairscanError(f"{where}: attribute '{grouping.name}' has group codes outside its groups")
-            why = part["suppression"].to_numpy(dtype=object)[::N_CELLS]
+            why = part["suppression"].to_numpy(dtype=object)[::nc]
             held = np.asarray([2 if x == "complementary" else 1 if x == "primary" else 0 for x in why], dtype=np.int8)
-            held[(held == 0) & part["withheld"].to_numpy(dtype=bool).reshape(-1, N_CELLS).any(axis=1)] = 1
-            n = part["count"].fillna(0).to_numpy(dtype=np.int64).reshape(-1, N_CELLS)
+            held[(held == 0) & part["withheld"].to_numpy(dtype=bool).reshape(-1, nc).any(axis=1)] = 1
+            n = part["count"].fillna(0).to_numpy(dtype=np.int64).reshape(-1, nc)
             if (n < 0).any():
                 raise FairscanError(f"{where}: attribute '{grouping.name}' has negative counts")
             w = w2 = None
             if weighted:
-                w = part["weight_sum"].astype("Float64").fillna(0).to_numpy(dtype=float).reshape(-1, N_CELLS)
-                w2 = part["weight_sq_sum"].astype("Float64").fillna(0).to_numpy(dtype=float).reshape(-1, N_CELLS)
+                w = part["weight_sum"].astype("Float64").fillna(0).to_numpy(dtype=float).reshape(-1, nc)
+                w2 = part["weight_sq_sum"].astype("Float64").fillna(0).to_numpy(dtype=float).reshape(-1, nc)
             unravelled = (np.stack(np.unravel_index(codes, sizes), axis=1) if len(codes)
                           else np.zeros((0, len(sizes)), dtype=np.int64))
             stats.append(CellStats(grouping, unravelled.astype(np.int64), n, w, w2))
@@ -344,7 +391,8 @@ class Counts:
                 raise FairscanError(f"{name} is protected ({p.protection.get('kind')}): its withheld cells cannot be "
                                     "added up; merge files written with --protect none, then protect the merged file")
         for p, name in zip(parts[1:], names[1:], strict=True):
-            for key, what in (("label", "label"), ("decision", "decision rule"), ("weights", "weights")):
+            for key, what in (("label", "label"), ("decision", "decision rule"), ("weights", "weights"),
+                              ("paired", "paired decision")):
                 if _rule(key, p.meta.get(key)) != _rule(key, first.meta.get(key)):
                     raise FairscanError(f"{name} has another {what} than {names[0]}: "
                                         f"{_describe(key, p.meta.get(key))} against "
@@ -369,9 +417,10 @@ class Counts:
             grouping = Grouping(tuple(merged_attrs[a.name] for a in st.grouping.attributes))
             sizes = [a.n_levels for a in grouping.attributes]
             total = int(np.prod(sizes))
-            n = np.zeros((total, N_CELLS), dtype=np.int64)
-            w = np.zeros((total, N_CELLS)) if first.weights else None
-            w2 = np.zeros((total, N_CELLS)) if first.weights else None
+            nc = st.n.shape[1]
+            n = np.zeros((total, nc), dtype=np.int64)
+            w = np.zeros((total, nc)) if first.weights else None
+            w2 = np.zeros((total, nc)) if first.weights else None
             for p in parts:
                 ps = p.stats[gi]
                 if not len(ps.codes):
@@ -397,6 +446,8 @@ class Counts:
             warnings=list(dict.fromkeys(w for p in parts for w in p.meta.get("warnings", []))),
             groupings=[{"attributes": [counts_attribute(a) for a in st.grouping.attributes]} for st in stats],
         )
+        if meta.get("paired"):  # each part's columns were hashed apart: see the parts
+            meta["paired"] = {**meta["paired"], "models": [{**m, "sha256": None} for m in meta["paired"]["models"]]}
         merged = cls(stats, [np.zeros(len(s.codes), dtype=np.int8) for s in stats], meta)
         merged.meta["protection"] = {"kind": "none", "exact": "every group"}
         if merged.n_histograms:
@@ -448,6 +499,8 @@ def _rule(key: str, value: Any) -> Any:
     """What must agree between merged files: a budget's own top-K count differs from file to
     file (the budget as given, a share or a count, must not)."""
     v = jsonable(value)
+    if key == "paired" and isinstance(v, dict):  # the second rule, not its range or its column's hash
+        return _rule("decision", v["decision"])
     if key == "decision" and isinstance(v, dict) and v.get("kind") == "budget":
         v = {**v, "k": None}
     return v
@@ -522,7 +575,8 @@ def private_counts(stats: list[CellStats], joint: CellStats, meta: dict[str, Any
     rng = rng or np.random.default_rng()
     attrs = joint.grouping.attributes
     sizes = [a.n_levels for a in attrs]
-    dense = np.zeros((*sizes, N_CELLS), dtype=np.int64)
+    nc = joint.n.shape[1]
+    dense = np.zeros((*sizes, nc), dtype=np.int64)
     if len(joint.codes):
         dense[tuple(joint.codes.T)] = joint.n
     noisy = private_joint_counts(dense, epsilon, rng)
@@ -537,7 +591,7 @@ def private_counts(stats: list[CellStats], joint: CellStats, meta: dict[str, Any
         table = np.moveaxis(table, [order.index(i) for i in axes] + [len(axes)], list(range(len(axes) + 1)))
         g_sizes = [a.n_levels for a in st.grouping.attributes]
         codes = np.indices(g_sizes).reshape(len(g_sizes), -1).T.astype(np.int64)
-        out.append(CellStats(st.grouping, codes, table.reshape(-1, N_CELLS).astype(np.int64)))
+        out.append(CellStats(st.grouping, codes, table.reshape(-1, nc).astype(np.int64)))
     prot = {"kind": "differential privacy", "epsilon": float(epsilon),
             "mechanism": "discrete Laplace noise on every cell of the joint table of the audited attributes "
                          "(sensitivity 1: a person is in one cell), clipped at 0; every table and the row count "

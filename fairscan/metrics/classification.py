@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DESCRIPTIONS", "EXCLUSION_SIGN", "LABEL_FREE", "METRICS", "masks", "rates"]
+__all__ = ["DESCRIPTIONS", "EXCLUSION_SIGN", "LABEL_FREE", "METRICS", "masks", "paired_projections", "rates"]
 
 TN, FP, FN, TP = 0, 1, 2, 3
 
@@ -74,3 +74,15 @@ def rates(cells: np.ndarray, metrics: list[str]) -> tuple[np.ndarray, np.ndarray
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     return r, num, den
+
+
+def paired_projections() -> tuple[np.ndarray, np.ndarray]:
+    """(8, 4) matrices taking two decisions' paired cells 4y + 2a + b (two models on the same
+    rows) to decision A's and decision B's own 4-cell tables (2y + d: TN/FP/FN/TP)."""
+    pa, pb = np.zeros((8, 4)), np.zeros((8, 4))
+    for y in (0, 1):
+        for a in (0, 1):
+            for b in (0, 1):
+                pa[4 * y + 2 * a + b, 2 * y + a] = 1
+                pb[4 * y + 2 * a + b, 2 * y + b] = 1
+    return pa, pb
