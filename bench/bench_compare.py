@@ -25,7 +25,7 @@ import pandas as pd
 import fairscan
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _chunks import write_chunks  # noqa: E402
+from _chunks import write_chunks
 
 DATA = Path(__file__).parent / "_data" / "compare"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -231,12 +232,13 @@ class _Counted:
 
 
 def _count(data: Any, params: AuditParams, joint: bool = False, histograms: int | Sequence[float] | None = None,
-           paired: str | None = None, **engine_options: Any) -> _Counted:
+           paired: str | None = None, subgroups: int | None = None, **engine_options: Any) -> _Counted:
     """Score (with a model), choose the engine, resolve the rule, label and groups, and count;
     ``histograms``: also each grouping crossed with the score's bins; ``joint``: also every
     attribute (and the bins) crossed, as the last grouping; ``paired``: a second score or
-    prediction column decided by the same rule, counted pair by pair (8 cells per group).
-    One pass over the rows."""
+    prediction column decided by the same rule, counted pair by pair (8 cells per group);
+    ``subgroups``: instead of the groups asked for, every combination of up to that many of
+    their attributes (the subgroups discovery tests). One pass over the rows."""
     rule, spec = params.decision, params.groups
     model_meta = None
     if params.model is not None:
@@ -266,6 +268,12 @@ def _count(data: Any, params: AuditParams, joint: bool = False, histograms: int 
         label = Label(params.target, binary_positive(engine, params.target, params.positive_label, "label",
                                                      "--positive-label"))
     groupings = resolve(spec, engine)
+    if subgroups is not None:
+        singles = [g.attributes[0] for g in groupings if len(g.attributes) == 1]
+        if subgroups < 1:
+            raise FairscanError(f"subgroups must be a depth of at least 1, got {subgroups}")
+        groupings = [Grouping(tuple(singles[i] for i in combo)) for d in range(1, min(subgroups, len(singles)) + 1)
+                     for combo in itertools.combinations(range(len(singles)), d)]
     names = [g.name for g in groupings]
     for attr in spec.reference:
         if attr not in names:
@@ -373,6 +381,7 @@ def counts(
     epsilon: float | None = None,
     histograms: int | Sequence[float] | None = None,
     paired: str | None = None,
+    subgroups: int | None = None,
     **audit_options: Any,
 ) -> Counts:
     """The sufficient statistics of an audit of ``data``, to write with :meth:`Counts.write`
@@ -384,17 +393,19 @@ def counts(
     ``epsilon``: instead, an epsilon-differentially private release of every cell
     (:func:`fairscan.engines.counts.private_counts`). ``paired``: a second score (or
     prediction) column decided by the same rule, counted pair by pair (8 cells per group) so
-    that :func:`fairscan.compare` runs from the file. ``histograms``: also per group and label
+    that :func:`fairscan.compare` runs from the file. ``subgroups``: every combination of up to
+    that many of the attributes, so that :func:`fairscan.discover` runs from the file.
+    ``histograms``: also per group and label
     the score's histogram, on N quantile bins (edges rounded to 3 significant digits) or on
     the edges given, so that other thresholds and budgets can be cut from the file and budget
     files can be merged (:meth:`Counts.recut`)."""
     return counts_of(data, audit_params(**audit_options), protect=protect, epsilon=epsilon, histograms=histograms,
-                     paired=paired)
+                     paired=paired, subgroups=subgroups)
 
 
 def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", epsilon: float | None = None,
               histograms: int | Sequence[float] | None = None, paired: str | None = None,
-              **engine_options: Any) -> Counts:
+              subgroups: int | None = None, **engine_options: Any) -> Counts:
     """:func:`counts` under checked ``params`` (the CLI's path); ``engine_options`` as for
     :func:`run_audit`."""
     if protect not in ("suppressed", "none"):
@@ -403,7 +414,9 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", ep
     if epsilon is not None and params.weights is not None:
         raise FairscanError("a private release counts people: leave out --weights (weighted sums have no bounded "
                             "sensitivity)")
-    c = _count(data, params, joint=epsilon is not None, histograms=histograms, paired=paired, **engine_options)
+    c = _count(data, params, joint=epsilon is not None, histograms=histograms, paired=paired, subgroups=subgroups,
+               **engine_options)
+    first = c.agg.stats[0]
     meta = {
         "schema_version": COUNTS_SCHEMA_VERSION, "kind": "fairscan counts", "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "engine": c.engine,
@@ -418,6 +431,11 @@ def counts_of(data: Any, params: AuditParams, *, protect: str = "suppressed", ep
         "histograms": None if c.edges is None else {"column": c.decision.column, "edges": c.edges,
                                                     "groupings": len(c.histograms)},
         "warnings": c.notes, "protection": {"kind": "none", "exact": "every group"},
+        # everyone's cells (a population total, published by every audit): complements of any group
+        "totals": {"n": first.n.sum(axis=0).tolist(),
+                   "w": None if first.w is None else first.w.sum(axis=0).tolist(),
+                   "w2": None if first.w2 is None else first.w2.sum(axis=0).tolist()},
+        "subgroups": None if subgroups is None else {"depth": min(subgroups, len(c.groupings))},
         "paired": None if c.paired is None else {
             "decision": counts_decision(c.paired), "decision_description": c.paired_description,
             "models": [{"name": "A", "column": c.decision.column, "sha256": c.agg.column_sha256.get(c.decision.column)},

@@ -177,7 +177,7 @@ def cmd_counts(a: argparse.Namespace) -> int:
     if a.paired_score and a.paired_prediction:
         raise FairscanError("give one of --paired-score and --paired-prediction")
     c = counts_of(data, params, protect=a.protect, epsilon=a.epsilon, histograms=_histograms(a.histograms),
-                  paired=a.paired_score or a.paired_prediction,
+                  paired=a.paired_score or a.paired_prediction, subgroups=a.subgroups,
                   columns=params.columns(), categorical=sensitive, memory_limit=a.memory_limit, threads=a.threads)
     path = c.write(a.out)
     withheld = sum(int((w > 0).sum()) for w in c.withheld)
@@ -606,6 +606,7 @@ def _label_defaults(a: argparse.Namespace) -> tuple[str | None, object]:
 
 def cmd_discover(a: argparse.Namespace) -> int:
     from fairscan.discover import discover
+    from fairscan.engines.counts import is_counts_file
     from fairscan.report.discover import (
         render_discover_html,
         render_discover_markdown,
@@ -613,7 +614,10 @@ def cmd_discover(a: argparse.Namespace) -> int:
     )
 
     target, positive = _label_defaults(a)
-    _require_decision(a)
+    if is_counts_file(a.data):  # the file holds the rule and label
+        target = positive = None
+    else:
+        _require_decision(a)
     result = discover(
         a.data, target=target, positive_label=positive, prediction=a.prediction, score=a.score,
         threshold=a.threshold, budget=parse_budget(a.budget, "--budget"), favourable_decision=a.favourable_decision,
@@ -717,6 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "with the first: 'fairscan compare FILE' then compares the two")
     co.add_argument("--paired-prediction", metavar="COL",
                     help="a second 0/1 decision column, counted pair by pair with --prediction")
+    co.add_argument("--subgroups", type=int, metavar="D",
+                    help="count every combination of up to D of the attributes (the subgroups 'fairscan discover "
+                         "FILE' searches) instead of the attributes alone")
     co.add_argument("--histograms", metavar="N|e1,e2,...",
                     help="also each group's score histogram per label: N quantile bins (edges rounded to 3 "
                          "significant digits) or the edges given (the same edges in every file you will merge), "

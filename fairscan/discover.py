@@ -44,6 +44,7 @@ import pandas as pd
 
 from fairscan.engines.base import Engine
 from fairscan.engines.choose import make_engine
+from fairscan.engines.counts import Counts, is_counts_file
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable, pct
 from fairscan.groups import GroupSpec, TierSpec, resolve
@@ -187,6 +188,44 @@ class Lattice:
     n: list[np.ndarray]
     w: list[np.ndarray] | None
     w2: list[np.ndarray] | None
+    #: everyone's cells (n, w, w2), when the tables may not add up to them (a counts file
+    #: withholding small groups); None: the first table's sum
+    totals: tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None = None
+
+
+def lattice_of_counts(counts: Any, depth: int) -> Lattice:
+    """The lattice of a counts file written with ``subgroups`` (every combination of up to its
+    depth of attributes), and its totals."""
+    stored = counts.meta.get("subgroups")
+    if not stored:
+        raise FairscanError("the counts file does not hold the subgroups' counts: count it with --subgroups D "
+                            "(every combination of up to D attributes) to search it")
+    if counts.meta.get("paired") or counts.protection.get("kind") == "differential privacy":
+        raise FairscanError("subgroup discovery from a counts file needs one decision and exact or suppressed "
+                            "counts (not a paired or differentially private file)")
+    singles = [st.grouping.attributes[0] for st in counts.audited if len(st.grouping.attributes) == 1]
+    names = [a.name for a in singles]
+    by_name = {tuple(a.name for a in st.grouping.attributes): st for st in counts.audited}
+    depth = min(depth, int(stored["depth"]), len(singles))
+    combos, codes, ns, ws, w2s = [], [], [], [], []
+    for d in range(1, depth + 1):
+        for combo in itertools.combinations(range(len(singles)), d):
+            st = by_name.get(tuple(names[i] for i in combo))
+            if st is None:
+                raise FairscanError(f"the counts file lacks the subgroups of {' x '.join(names[i] for i in combo)}")
+            keep = st.n.sum(axis=1) > 0  # withheld groups hold no counts: not tested, as if empty
+            combos.append(combo)
+            codes.append(st.codes[keep].astype(np.int64))
+            ns.append(st.n[keep])
+            ws.append(st.w[keep] if st.w is not None else None)
+            w2s.append(st.w2[keep] if st.w2 is not None else None)
+    tot = counts.meta.get("totals") or {}
+    totals = None
+    if tot.get("n") is not None:
+        totals = (np.asarray(tot["n"], dtype=float), None if tot.get("w") is None else np.asarray(tot["w"], dtype=float),
+                  None if tot.get("w2") is None else np.asarray(tot["w2"], dtype=float))
+    weighted = counts.weights is not None
+    return Lattice(singles, combos, codes, ns, ws if weighted else None, w2s if weighted else None, totals)
 
 
 def count_lattice(engine: Engine, attributes: list[Attribute], depth: int, label: Label | None, decision: Any,
@@ -392,7 +431,8 @@ def discover(
     if metric not in DISCOVER_METRICS:
         raise FairscanError(f"metric '{metric}' cannot be searched{suggest(metric, DISCOVER_METRICS)}; "
                             f"use one of {', '.join(DISCOVER_METRICS)}")
-    if metric != "selection_rate" and target is None:
+    from_counts = isinstance(data, Counts) or is_counts_file(data)
+    if metric != "selection_rate" and target is None and not from_counts:
         raise FairscanError(f"metric '{metric}' needs the outcome: give the label column (--target COL)")
     if reference not in COMPARISONS:
         raise FairscanError(f"reference must be 'complement' or 'population', got {plain(reference)}"
@@ -408,48 +448,76 @@ def discover(
            else DEFAULT_TOLERANCES.get(metric, Tolerance("ratio", FOUR_FIFTHS)))
     policy = AuditPolicy({metric: tol}, min_group_size=min_size, suppress_below=suppress_below, n_boot=0,
                          seed=seed, confidence=confidence, alpha=alpha)
-    rule = decision_rule(prediction, score, threshold, budget, favourable_decision, model=model is not None)
+    if from_counts:
+        given = {"target": target, "prediction": prediction, "score": score, "threshold": threshold,
+                 "budget": budget, "attributes": attributes, "tiers": tiers, "infer_tier": infer_tier,
+                 "weights": weights, "model": model}
+        extra = [k for k, v in given.items() if v is not None and not (isinstance(v, dict | list | tuple) and not v)]
+        if extra:
+            raise FairscanError(f"a counts file holds its own decision rule, label and attributes: leave out "
+                                f"{', '.join(extra)}")
+        cts = data if isinstance(data, Counts) else Counts.read(data)
+        note(0.3, "reading every subgroup's counts from the file")
+        lattice = lattice_of_counts(cts, max_depth)
+        attrs = lattice.attributes
+        if metric != "selection_rate" and cts.label is None:
+            raise FairscanError(f"metric '{metric}' needs the outcome, and the counts file has no label")
+        source = {"engine": "counts", "n_rows": cts.n_rows, "data_sha256": cts.meta.get("data_sha256"),
+                  "data_hash": cts.meta.get("data_hash"), "target": cts.meta.get("target"),
+                  "positive_label": cts.meta.get("positive_label"), "decision": cts.meta["decision_description"],
+                  "model": cts.meta.get("model"), "weights": cts.weights}
+        skipped: Any = []
+        extra_warnings = [*cts.meta.get("warnings", []),
+                          f"searched from a counts file ({cts.protection_text()}); subgroups withheld in the file "
+                          "are not tested"]
+    else:
+        rule = decision_rule(prediction, score, threshold, budget, favourable_decision, model=model is not None)
 
-    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
+        from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
 
-    infer = parse_infer_tier(infer_tier)  # type: ignore[arg-type]
-    model_meta = None
-    if model is not None or infer:
-        from fairscan.io import read_table
+        infer = parse_infer_tier(infer_tier)  # type: ignore[arg-type]
+        model_meta = None
+        if model is not None or infer:
+            from fairscan.io import read_table
 
-        if isinstance(data, str | os.PathLike):
-            data = read_table(data)
-        elif not isinstance(data, pd.DataFrame):
-            data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
-    if model is not None:
-        from fairscan.modeling import score_frame
+            if isinstance(data, str | os.PathLike):
+                data = read_table(data)
+            elif not isinstance(data, pd.DataFrame):
+                data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
+        if model is not None:
+            from fairscan.modeling import score_frame
 
-        note(0.05, "scoring with the model")
-        data, column, model_meta = score_frame(data, model, positive_label, trust=trust, trust_pickle=trust_pickle)
-        rule = rule.with_score(column)
-    if infer:
-        note(0.1, "inferring purchasing-power tiers")
-        used = [c for c in (target, rule.prediction, rule.score, weights) if c]
-        data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=used, seed=seed)[0]})
-        if attributes is not None:
-            attributes = [*attributes, INFERRED]
-    eng = make_engine(data, engine or "auto", spark_master, memory_limit=memory_limit, threads=threads)
-    if eng.n_rows() == 0:
-        raise FairscanError("the data has no rows")
-    for col, role in ((target, "target"), (weights, "weight")):
-        if col is not None and col not in eng.columns():
-            raise FairscanError(f"{role} column '{col}' not found{suggest(col, eng.columns())}")
-    note(0.15, "checking the decision rule")
-    decision, _ = rule.resolve(eng)
-    label = Label(target, binary_positive(eng, target, positive_label, "label", "--positive-label")) if target else None
-    used = [c for c in (target, rule.prediction, rule.score, weights, *exclude) if c]
-    if infer.get("kind") == "model":  # the observed tier is what the proxy predicts: not a candidate
-        used += [c for c in (infer.get("column"), infer.get("person")) if c]
-    note(0.2, "choosing the candidate attributes")
-    cands = candidate_attributes(eng, exclude=used, attributes=attributes, tiers=tiers, n_tiers=n_tiers)
-    attrs = [a for g in resolve(cands.spec, eng) for a in g.attributes]
-    note(0.3, f"counting every subgroup of up to {max_depth} of {len(attrs)} attributes")
-    lattice, agg = count_lattice(eng, attrs, max_depth, label, decision, weights)
+            note(0.05, "scoring with the model")
+            data, column, model_meta = score_frame(data, model, positive_label, trust=trust, trust_pickle=trust_pickle)
+            rule = rule.with_score(column)
+        if infer:
+            note(0.1, "inferring purchasing-power tiers")
+            used = [c for c in (target, rule.prediction, rule.score, weights) if c]
+            data = data.assign(**{INFERRED: infer_tiers(data, infer, exclude=used, seed=seed)[0]})
+            if attributes is not None:
+                attributes = [*attributes, INFERRED]
+        eng = make_engine(data, engine or "auto", spark_master, memory_limit=memory_limit, threads=threads)
+        if eng.n_rows() == 0:
+            raise FairscanError("the data has no rows")
+        for col, role in ((target, "target"), (weights, "weight")):
+            if col is not None and col not in eng.columns():
+                raise FairscanError(f"{role} column '{col}' not found{suggest(col, eng.columns())}")
+        note(0.15, "checking the decision rule")
+        decision, _ = rule.resolve(eng)
+        label = Label(target, binary_positive(eng, target, positive_label, "label", "--positive-label")) if target else None
+        used = [c for c in (target, rule.prediction, rule.score, weights, *exclude) if c]
+        if infer.get("kind") == "model":  # the observed tier is what the proxy predicts: not a candidate
+            used += [c for c in (infer.get("column"), infer.get("person")) if c]
+        note(0.2, "choosing the candidate attributes")
+        cands = candidate_attributes(eng, exclude=used, attributes=attributes, tiers=tiers, n_tiers=n_tiers)
+        attrs = [a for g in resolve(cands.spec, eng) for a in g.attributes]
+        note(0.3, f"counting every subgroup of up to {max_depth} of {len(attrs)} attributes")
+        lattice, agg = count_lattice(eng, attrs, max_depth, label, decision, weights)
+        source = {"engine": eng.name, "n_rows": agg.n_rows, "data_sha256": agg.data_sha256,
+                  "data_hash": agg.data_hash, "target": target, "positive_label": label.positive if label else None,
+                  "decision": rule.describe(decision, None), "model": model_meta, "weights": weights}
+        skipped = cands.skipped
+        extra_warnings = []
     note(0.7, "testing the subgroups")
     table, overall = _analyse(lattice, metric, policy, tol, reference)
     note(0.9, "suppressing small groups and folding")
@@ -458,15 +526,7 @@ def discover(
     meta = {
         "fairscan_version": __version__,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "engine": eng.name,
-        "n_rows": agg.n_rows,
-        "data_sha256": agg.data_sha256,
-        "data_hash": agg.data_hash,
-        "target": target,
-        "positive_label": label.positive if label else None,
-        "decision": rule.describe(decision, None),
-        "model": model_meta,
-        "weights": weights,
+        **source,
         "metric": metric,
         "metric_description": DESCRIPTIONS[metric],
         "comparison": reference,
@@ -478,7 +538,7 @@ def discover(
         "top": top,
         "tolerance": tol.to_dict(),
         "attributes": [{"attribute": a.name, "kind": a.kind, "groups": list(a.labels)} for a in attrs],
-        "skipped": cands.skipped,
+        "skipped": skipped,
         "subgroups_counted": int(sum(len(c) for c in lattice.codes)),
         "tested": int(table["p_value"].notna().sum()),
         "folded": int(table["parent"].notna().sum()),
@@ -489,7 +549,7 @@ def discover(
                              "p_value": "fisher exact if any expected count < 5, else pooled two-proportion z"},
         "overall": overall,
         "verdict_counts": {v: int((table["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")},
-        "warnings": [a.note for a in attrs if a.note],
+        "warnings": [*[a.note for a in attrs if a.note], *extra_warnings],
     }
     note(1.0, "done")
     return DiscoveryResult(table, meta)
@@ -503,8 +563,12 @@ def _analyse(lat: Lattice, metric: str, policy: AuditPolicy, tol: Tolerance,
     n = np.concatenate(lat.n).astype(float)
     count = n.sum(axis=1)
     cells = np.concatenate(lat.w) if lat.w is not None else n
-    total_n = lat.n[0].sum(axis=0).astype(float)
-    total = lat.w[0].sum(axis=0) if lat.w is not None else total_n
+    if lat.totals is not None:
+        total_n = lat.totals[0]
+        total = lat.totals[1] if lat.w is not None and lat.totals[1] is not None else total_n
+    else:
+        total_n = lat.n[0].sum(axis=0).astype(float)
+        total = lat.w[0].sum(axis=0) if lat.w is not None else total_n
     num, den = cells @ num_mask, cells @ den_mask
     num_all, den_all = float(total @ num_mask), float(total @ den_mask)
     num_c, den_c = num_all - num, den_all - den
@@ -515,7 +579,7 @@ def _analyse(lat: Lattice, metric: str, policy: AuditPolicy, tol: Tolerance,
     # test and interval scale: the denominators' sizes, or their Kish effective sizes if weighted
     if lat.w is not None and lat.w2 is not None:
         w2 = np.concatenate(lat.w2)
-        w2_all = lat.w2[0].sum(axis=0)
+        w2_all = lat.totals[2] if lat.totals is not None and lat.totals[2] is not None else lat.w2[0].sum(axis=0)
         size, size_c = effective_n(den, w2 @ den_mask), effective_n(den_c, float(w2_all @ den_mask) - w2 @ den_mask)
         size_all = float(effective_n(np.array(den_all), np.array(float(w2_all @ den_mask))))
     else:

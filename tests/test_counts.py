@@ -481,3 +481,28 @@ def test_paired_shards_merge_and_private_pairs_are_audited_not_compared():
     assert private.stats[0].n.shape[1] == 8 and fairscan.audit(private, n_boot=0).groups["count"].notna().any()
     with pytest.raises(FairscanError, match="differentially private counts is not supported yet"):
         fairscan.compare(private)
+
+
+# -- subgroup discovery from the subgroups' counts -----------------------------------------------
+def test_discovery_from_a_subgroups_counts_file_equals_discovery_of_the_rows(tmp_path, cli):
+    from fairscan.datasets.synthetic import planted_subgroups
+
+    df = planted_subgroups(100_000, seed=3)
+    attrs = ["a1", "a2", "a3", "a4"]
+    exact = fairscan.counts(df, prediction="offer", sensitive=attrs, subgroups=3, protect="none")
+    want = fairscan.discover(df, prediction="offer", attributes=attrs, max_depth=3).to_dict()
+    got = fairscan.discover(exact, max_depth=3).to_dict()
+    assert got["subgroups"] == want["subgroups"] and got["overall"] == want["overall"]
+    assert got["tested"] == want["tested"] and got["engine"] == "counts"
+    # a file that withholds small subgroups: searched without them, and said so
+    path = fairscan.counts(df, prediction="offer", sensitive=attrs, subgroups=3).write(tmp_path / "s.parquet")
+    r = cli("discover", str(path), "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert any("subgroups withheld in the file are not tested" in w for w in doc["warnings"])
+    assert doc["overall"] == want["overall"]  # everyone's cells are in the file
+    plain = fairscan.counts(df, prediction="offer", sensitive=attrs)
+    with pytest.raises(FairscanError, match="--subgroups D"):
+        fairscan.discover(plain)
+    with pytest.raises(FairscanError, match="leave out attributes"):
+        fairscan.discover(exact, attributes=["a1"])

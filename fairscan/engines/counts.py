@@ -446,6 +446,10 @@ class Counts:
             warnings=list(dict.fromkeys(w for p in parts for w in p.meta.get("warnings", []))),
             groupings=[{"attributes": [counts_attribute(a) for a in st.grouping.attributes]} for st in stats],
         )
+        if all(p.meta.get("totals") for p in parts):
+            tot = [p.meta["totals"] for p in parts]
+            meta["totals"] = {k: (None if tot[0].get(k) is None else
+                                  np.sum([np.asarray(t[k]) for t in tot], axis=0).tolist()) for k in ("n", "w", "w2")}
         if meta.get("paired"):  # each part's columns were hashed apart: see the parts
             meta["paired"] = {**meta["paired"], "models": [{**m, "sha256": None} for m in meta["paired"]["models"]]}
         merged = cls(stats, [np.zeros(len(s.codes), dtype=np.int8) for s in stats], meta)
@@ -599,7 +603,8 @@ def private_counts(stats: list[CellStats], joint: CellStats, meta: dict[str, Any
             "noise_variance_per_cell": discrete_laplace_variance(epsilon),
             "joint": [{"name": a.name, "levels": a.n_levels} for a in attrs],
             "exact": "no group: every count carries noise; intervals include it"}
-    meta = {**meta, "n_rows": int(noisy.sum()), "protection": prot}
+    meta = {**meta, "n_rows": int(noisy.sum()), "protection": prot,
+            "totals": {"n": noisy.reshape(-1, nc).sum(axis=0).tolist(), "w": None, "w2": None}}
     if meta.get("histograms"):  # everyone's histogram, from the same noisy cells
         h = meta["histograms"]
         first_hist = out[len(out) - int(h["groupings"])]
