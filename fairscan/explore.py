@@ -229,6 +229,9 @@ class ThresholdExplorer:
         if not h:
             raise FairscanError("the counts file has no score histograms: count it with --histograms N to explore "
                                 "thresholds and budgets")
+        if counts.protection.get("kind") == "differential privacy":
+            raise FairscanError("the explorer does not yet widen its intervals by the noise of differentially private "
+                                "counts: audit the file at a threshold instead (fairscan audit FILE --threshold T)")
         edges = np.asarray(h["edges"], dtype=float)
         rng = counts.meta["decision_description"].get("score_range") or [float(edges[0]) - 1, None]
         low = min(float(rng[0]), float(edges[0]))

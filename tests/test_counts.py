@@ -211,7 +211,7 @@ def test_nothing_in_a_counts_file_identifies_a_person(tmp_path):
     spend = np.round(rng.lognormal(6, 1, n), 2) + 0.001
     df = pd.DataFrame({"customer_id": ids, "spend": spend, "region": rng.choice(["north", "south", "east"], n),
                        "y": rng.integers(0, 2, n), "score": rng.random(n)})
-    path = fairscan.counts(df, target="y", score="score", budget=100, sensitive="region",
+    path = fairscan.counts(df, target="y", score="score", budget=100, sensitive="region", histograms=20,
                            tiers={"spend": [100, 1000]}).write(tmp_path / "c.parquet")
     table = pq.read_table(path)
     text = table.to_pandas().to_csv() + table.schema.metadata[COUNTS_KEY].decode()
@@ -433,6 +433,9 @@ def test_the_explorer_from_a_counts_file_equals_the_audit_at_its_edges(tmp_path)
             assert cut.loc[r.group, "true_positive_rate"] == pytest.approx(r.true_positive_rate, abs=1e-15)
     with pytest.raises(FairscanError, match="--histograms N to explore"):
         ThresholdExplorer.from_counts(fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g"))
+    with pytest.raises(FairscanError, match="does not yet widen its intervals"):
+        ThresholdExplorer.from_counts(fairscan.counts(df, target="y", score="s", threshold=0.4, sensitive="g",
+                                                      histograms=10, epsilon=1.0))
 
 
 # -- two decisions counted pair by pair: the model comparison from counts --------------------------
