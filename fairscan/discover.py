@@ -75,9 +75,9 @@ from fairscan.validation import binary_positive
 from fairscan.version import __version__
 
 __all__ = [
-    "CHILDREN_SHOWN", "COMPARISONS", "DIRECTIONS", "DISCOVER_METRICS", "EXCLUDED_SIGN", "FDR_METHOD", "MAX_LEVELS", "Candidates",
-    "DiscoveryResult", "Lattice", "candidate_attributes", "count_lattice", "describe_conditions", "discover",
-    "headline",
+    "CHILDREN_SHOWN", "COMPARISONS", "DIRECTIONS", "DISCOVER_METRICS", "EXCLUDED_SIGN", "FDR_METHOD", "MAX_LEVELS",
+    "Candidates", "DiscoveryResult", "Lattice", "candidate_attributes", "count_lattice", "describe_conditions",
+    "discover", "headline", "lattice_of_counts",
 ]
 
 #: the decision metrics a discovery can search by (label-free: selection_rate only)
