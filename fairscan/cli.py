@@ -285,7 +285,7 @@ def cmd_mitigate(a: argparse.Namespace) -> int:
     result = compare(
         data, a.target, a.sensitive or [], _tiers(a.tiers), positive_label=a.positive_label, model=model,
         methods=a.method, constraint=a.constraint, budget=parse_budget(a.budget, "--budget"), seed=a.seed,
-        dataset=a.dataset or name, drop=drop, sweep=not a.no_sweep,
+        dataset=a.dataset or name, drop=drop, sweep=not a.no_sweep, progress=_progress(a),
     )
     render = {"json": lambda r: r.to_json(), "md": rep.render_mitigation_markdown,
               "html": rep.render_mitigation_html, "table": rep.render_mitigation_table}[a.format]
@@ -527,6 +527,7 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
                    help="table (terminal), json (the documented schema), md or html (reports)")
     p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
 
 
 #: what a command's DATA may be (one text for every command that reads rows)
@@ -626,7 +627,7 @@ def cmd_discover(a: argparse.Namespace) -> int:
         infer_tier=a.infer_tier, metric=a.metric, max_depth=a.max_depth, min_size=a.min_size, alpha=a.alpha,
         top=a.top, reference=a.reference, direction=a.direction, suppress_below=a.suppress_below, seed=a.seed,
         engine=a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit, threads=a.threads,
-        progress=_progress(),
+        progress=_progress(a),
     )
     render = {"json": lambda r: r.to_json(), "md": render_discover_markdown, "html": render_discover_html,
               "table": lambda r: render_discover_table(r, width=None if a.out is None else 120)}[a.format]
@@ -642,7 +643,7 @@ def cmd_explain(a: argparse.Namespace) -> int:
         a.data, model=a.model, group=a.group, reference=a.reference, tiers=_tiers(a.tiers), threshold=a.threshold,
         budget=parse_budget(a.budget, "--budget"), favourable_decision=a.favourable_decision, features=a.features,
         n_permutations=a.n_permutations, n_boot=a.n_boot, proxies=not a.no_proxies, seed=a.seed,
-        trust=a.trust or (), trust_pickle=a.trust_pickle, progress=_progress(),
+        trust=a.trust or (), trust_pickle=a.trust_pickle, progress=_progress(a),
     )
     render = {"json": lambda r: r.to_json(), "md": render_explain_markdown, "html": render_explain_html,
               "table": render_explain_markdown}[a.format]
@@ -672,15 +673,25 @@ def cmd_compare(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _progress() -> Any:
-    """A progress line on stderr when it is a terminal (nothing in pipes, logs and CI)."""
-    if not sys.stderr.isatty():
+def _progress(a: argparse.Namespace | None = None) -> Any:
+    """A progress bar on stderr (rich) when it is a terminal; nothing in pipes, logs and CI,
+    or with --quiet. The returned function takes (fraction, text); the bar ends at 1."""
+    if (a is not None and getattr(a, "quiet", False)) or not sys.stderr.isatty():
         return None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+    state: dict[str, Any] = {}
 
     def show(fraction: float, text: str) -> None:
-        end = "\n" if fraction >= 1 else ""
-        sys.stderr.write(f"\r\033[K{100 * fraction:3.0f}% {text}" + end)
-        sys.stderr.flush()
+        if "task" not in state:
+            bar.start()
+            state["task"] = bar.add_task(text, total=1.0)
+        bar.update(state["task"], completed=min(1.0, max(0.0, float(fraction))), description=text)
+        if fraction >= 1:
+            bar.stop()
 
     return show
 
@@ -889,6 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--no-sweep", action="store_true", help="only each method's default strength")
     mi.add_argument("--seed", type=int, default=0)
     mi.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
+    mi.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
     mi.add_argument("--out", metavar="FILE")
     mi.add_argument("--save-model", metavar="DIR", help="save the chosen (or recommended) mitigated model")
     mi.set_defaults(func=cmd_mitigate)

@@ -197,3 +197,37 @@ def test_group_thresholds_need_both_outcomes_in_every_group(cli):
     assert_plain_message(message)
     assert message.startswith("group 'no x (45..]' has only positive outcomes in the training split")
     assert "--method budget" in message
+
+
+def test_progress_is_reported_per_method_and_the_cli_bar_only_in_a_terminal(monkeypatch):
+    """mitigation.compare says what it is doing before the base model and each method (the
+    fractions only grow, the last is 1); the CLI's bar draws on a terminal's stderr and never
+    with --quiet or in a pipe."""
+    import io
+    import sys
+
+    from fairscan.cli import _progress, build_parser
+
+    seen: list[tuple[float, str]] = []
+    compare(datasets.load("german"), "credit", ["foreign_worker"], positive_label=1,
+            methods=["threshold", "reweigh"], sweep=False, n_boot=0, progress=lambda f, t: seen.append((f, t)))
+    fractions = [f for f, _ in seen]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    texts = " ".join(t for _, t in seen)
+    assert "base model" in texts and "method 1 of 2: threshold" in texts and "method 2 of 2: reweigh" in texts
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    args = build_parser().parse_args(["mitigate", "dataset:german", "--target", "credit"])
+    show = _progress(args)
+    show(0.0, "fitting the base model")
+    show(1.0, "compared 1 method(s)")
+    assert "compared 1 method(s)" in err.getvalue() and "100%" in err.getvalue()
+    quiet = build_parser().parse_args(["mitigate", "dataset:german", "--target", "credit", "--quiet"])
+    assert _progress(quiet) is None
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe: no bar
+    assert _progress(args) is None

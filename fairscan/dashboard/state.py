@@ -314,7 +314,12 @@ def cached_compare(key: str, _data: pd.DataFrame, _model: Any) -> Any:
 
     kw = json.loads(key)
     kw.pop("data_id")
-    return compare(_data, model=_model, **kw)
+    bar = st.progress(0.0, text="Comparing the mitigations…")
+    try:
+        return compare(_data, model=_model, progress=lambda f, text: bar.progress(
+            min(1.0, f), text=f"Comparing the mitigations: {text}"), **kw)
+    finally:
+        bar.empty()
 
 
 #: the candidate of the model comparison that asks for a model file

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,6 +166,7 @@ def compare(
     n_boot: int = 200,
     dataset: str | None = None,
     drop: Sequence[str] = (),
+    progress: Callable[[float, str], None] | None = None,
 ) -> MitigationResult:
     """Fit each mitigation on a training split and compare them on the held-out split.
 
@@ -174,7 +175,9 @@ def compare(
     training split (all non-target, non-sensitive columns as features). Without ``budget`` the
     baseline offers to score >= 0.5; with it, to the top K (a count or a fraction of the
     held-out rows). ``min_ratio`` is the policy the recommendation must meet: selection-rate
-    ratio (min/max over groups) >= 0.8 by default.
+    ratio (min/max over groups) >= 0.8 by default. ``progress(fraction, text)`` is called
+    before the base model and before each method (and its sweep), so that a long comparison
+    can be followed, and cancelled between methods.
     """
     from fairscan import modeling
     from fairscan.engines.memory import MemoryEngine
@@ -212,6 +215,12 @@ def compare(
         features = [c for c in data.columns if c != target and c not in group_cols and c not in drop]
     split = _split(data, features, y, a, seed, test_size)
 
+    note = progress or (lambda fraction, text: None)
+    # each method's share of the work, from its measured cost on bank (the in-processing
+    # methods fit many models; post-processing reuses the base model's scores)
+    weight = {m: _COST.get(m, 1.0) for m in methods}
+    done, total = _COST["base"], _COST["base"] + sum(weight.values())
+    note(0.0, "fitting the base model" if model is None else "scoring with the model")
     t0 = time.perf_counter()
     base_scores_train, base_scores, base = _base_model(model, split, seed)
     k = None
@@ -226,10 +235,13 @@ def compare(
     runners = {"threshold": ctx.threshold, "budget": ctx.budget, "expgrad": ctx.expgrad,
                "gridsearch": ctx.gridsearch, "reweigh": ctx.reweigh, "correlation": ctx.correlation}
     points, curve = [], []
-    for m in methods:
+    for i, m in enumerate(methods):
+        note(done / total, f"method {i + 1} of {len(methods)}: {m}" + (" and its sweep" if sweep and SWEEP[m] else ""))
         default, swept = runners[m](SWEEP[m] if sweep else ())
         points.append(default)
         curve += swept
+        done += weight[m]
+    note(1.0, f"compared {len(methods)} method(s)")
     everything = [baseline, *points, *curve]
     _mark(everything, min_ratio, k is not None)
     recommended = _recommend(baseline, points + curve, min_ratio, k is not None)
@@ -246,6 +258,12 @@ def compare(
         "dataset": dataset,
     }
     return MitigationResult(baseline, points, curve, recommended, meta, ctx.fitted)
+
+
+#: relative cost of the base model and of each method with its sweep (bank, 2 cores): what the
+#: progress fraction advances by
+_COST = {"base": 2.0, "threshold": 1.0, "budget": 1.0, "expgrad": 30.0, "gridsearch": 15.0, "reweigh": 12.0,
+         "correlation": 2.0}
 
 
 def _split(data: pd.DataFrame, features: list[str], y: np.ndarray, a: np.ndarray, seed: int,
