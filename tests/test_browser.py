@@ -375,6 +375,30 @@ def test_compare_with_an_uploaded_challenger(browser, server, tmp_path):
     context.close()
 
 
+def test_two_people_at_once_each_get_their_own_analysis(browser, server, tmp_path):
+    """Two browser sessions on one server: one uploads its own scored data, the other keeps
+    the default bank analysis; each overview shows its own data, and neither changes the
+    other's."""
+    rng = np.random.default_rng(4)
+    n = 600
+    pd.DataFrame({"segment": rng.choice(["alpha", "beta"], n), "bought": rng.integers(0, 2, n),
+                  "p": rng.random(n)}).to_csv(tmp_path / "mine.csv", index=False)
+    ctx_a, page_a = upload_scored(browser, server, tmp_path / "mine.csv")
+    ctx_b, page_b = open_page(browser, server, "overview")
+    choose(page_a, "Categorical attributes", "segment")
+    page_a.get_by_text("Ready: 600 customers").wait_for(timeout=60_000)
+    page_a.get_by_role("link", name="Overview").first.click()
+    wait_rendered(page_a, "Overview", '[data-testid="stVegaLiteChart"]')
+    assert "mine.csv" in page_a.locator('[data-testid="stSidebar"]').inner_text()
+    page_b.reload()
+    wait_rendered(page_b, "Overview", '[data-testid="stVegaLiteChart"]')
+    side_b = page_b.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Bank Marketing" in side_b and "mine.csv" not in side_b
+    assert not error_texts(page_a) and not error_texts(page_b)
+    ctx_a.close()
+    ctx_b.close()
+
+
 def test_upload_a_counts_file_then_overview(browser, server, tmp_path):
     """Data & model -> 'Upload a counts file' (written by fairscan counts) -> the overview shows
     the audit of the counts, equal to the row-level audit's verdicts."""
