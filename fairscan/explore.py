@@ -50,8 +50,8 @@ from fairscan.privacy import CountTable, suppress
 from fairscan.types import INTERSECTION_SEP
 
 __all__ = [
-    "COUPON_TYPES", "CURVE_METRICS", "DEFAULT_MAX_EDGES", "FOUR_FIFTHS", "Cut",
-    "ThresholdExplorer", "before_after", "coupon_recs_example",
+    "COUPON_TYPES", "CURVE_METRICS", "DEFAULT_MAX_EDGES", "FOUR_FIFTHS", "RETAIL_K", "Cut", "ThresholdExplorer",
+    "before_after", "coupon_recs_example", "retail_recs_example",
 ]
 
 DEFAULT_MAX_EDGES = 1001
@@ -499,6 +499,40 @@ def _point_rates(point: Any, metric: str) -> tuple[dict[str, float | None], dict
 # -------------------------------------------------------------- recommendation example
 
 COUPON_TYPES = ("Bar", "Coffee House", "Carry out & Take away", "Restaurant(<20)", "Restaurant(20-50)")
+
+
+#: the bundled online-retail case's list length (the reference recommender's lists are this long)
+RETAIL_K = 10
+
+
+def retail_recs_example() -> dict[str, Any]:
+    """The purchasing-power case of the bundled online-retail data, for the dashboard: the
+    reference recommender (:func:`fairscan.recommenders.train_preset_recommender`, item-kNN
+    with a temporal split, seed 0) gives every customer a top-10 list; customers are grouped
+    by spend tier in the training period (cold-start customers, with no purchase there, are
+    ``unknown``), items by price tier; truth: the purchases of the last five weeks.
+
+    Returns ``{"recs", "users", "items", "truth", "interactions", "user_group", "item_group",
+    "user_order", "item_order", "k", "description"}``, ready for
+    :func:`fairscan.recs.audit_recs`."""
+    from fairscan import recommenders
+
+    t = recommenders.train_preset_recommender("online-retail", k=RETAIL_K, seed=0)
+    users, items = t.users, t.items
+    assert users is not None and items is not None
+    n_cold = int((users["history"] == "cold start").sum())
+    return {
+        "recs": t.recommendations[["user", "item", "rank"]], "users": users[["user", "spend_tier"]],
+        "items": items[["item", "price_tier"]], "truth": t.truth, "interactions": t.interactions,
+        "user_group": "spend_tier", "item_group": "price_tier",
+        "user_order": sorted(str(v) for v in users["spend_tier"].dropna().unique()),
+        "item_order": sorted(str(v) for v in items["price_tier"].dropna().unique()),
+        "k": RETAIL_K,
+        "description": (f"Online retail: the reference recommender's top-{RETAIL_K} list for each of "
+                        f"{len(users):,} customers ({n_cold:,} without a purchase in the training period get the "
+                        "popularity list and no spend tier: 'unknown'), customers by spend tier, items by median "
+                        "price tier; truth: their purchases in the last five weeks."),
+    }
 
 
 def coupon_recs_example(k: int = 2) -> dict[str, Any]:

@@ -448,9 +448,22 @@ def test_choose_a_dataset_then_overview_and_quick_mitigation():
 
 
 def test_recommendations_page_equals_audit_recs(coupon_example):
+    """The page's default, the online-retail purchasing-power case, and the coupon case each
+    equal fairscan.recs.audit_recs of the same lists."""
+    from fairscan.explore import retail_recs_example
     from fairscan.recs import audit_recs
 
     at = fresh("recommendations")
+    no_errors(at)
+    rx = retail_recs_example()
+    rres = audit_recs(rx["recs"], rx["users"], rx["items"], user_group="spend_tier", item_group="price_tier", k=10,
+                      truth=rx["truth"], interactions=rx["interactions"])
+    c = rres.verdict_counts()
+    assert [int(m.value) for m in at.metric] == [c["fail"], c["pass"], c["insufficient"]]
+    excl = next(d.value for d in at.dataframe if "excluded" in d.value.columns)
+    pd.testing.assert_frame_equal(excl.reset_index(drop=True), rres.exclusion.reset_index(drop=True))
+    at.radio(key="rec_source").set_value("coupon")
+    at.run()
     no_errors(at)
     ex = coupon_example
     res = audit_recs(ex["recs"], ex["users"], ex["items"], user_group="income", item_group="coupon", k=2,

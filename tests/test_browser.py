@@ -375,6 +375,50 @@ def test_compare_with_an_uploaded_challenger(browser, server, tmp_path):
     context.close()
 
 
+def test_recommendations_page_on_uploaded_lists_equals_the_cli(browser, server, tmp_path, cli):
+    """Recommendations -> 'Upload your lists': the online-retail lists, users, items and
+    truth as files; the page's verdict counts equal 'fairscan recs' on the same
+    files."""
+    import json
+
+    from fairscan.explore import retail_recs_example
+
+    ex = retail_recs_example()
+    for name in ("recs", "users", "items", "truth"):
+        ex[name].to_parquet(tmp_path / f"{name}.parquet")
+    r = cli("recs", str(tmp_path / "recs.parquet"), "--users", str(tmp_path / "users.parquet"), "--items",
+            str(tmp_path / "items.parquet"), "--user-group", "spend_tier", "--item-group", "price_tier", "--k", "10",
+            "--truth", str(tmp_path / "truth.parquet"), "--format", "json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    want = {v: sum(f["verdict"] == v for f in doc["findings"]) for v in ("fail", "pass", "insufficient")}
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    page = context.new_page()
+    page.goto(f"{server}/recommendations")
+    wait_rendered(page, "Recommendations", '[data-testid="stVegaLiteChart"]')
+    page.get_by_text("Upload your lists", exact=True).click()
+
+    def upload(label: str, name: str) -> None:
+        box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
+        box.locator('input[type="file"]').set_input_files(str(tmp_path / f"{name}.parquet"))
+
+    page.get_by_text("Upload the lists, the users and the items").wait_for(timeout=30_000)
+    upload("Lists", "recs")
+    upload("Users", "users")
+    upload("Items", "items")
+    page.get_by_text("User group column").wait_for(timeout=60_000)
+    assert not error_texts(page), error_texts(page)
+    upload("Held-out truth", "truth")
+    page.get_by_text("Usefulness of the lists by spend_tier").wait_for(timeout=90_000)  # the truth is in
+    page.wait_for_function("""() => !document.querySelector('[data-testid="stStatusWidget"]')""", timeout=60_000)
+    metrics = [[x.strip() for x in m.inner_text().split("\n") if x.strip()]
+               for m in page.locator('[data-testid="stMetric"]').all()]
+    got = {parts[0]: int(parts[-1]) for parts in metrics}
+    assert got == {"Fail": want["fail"], "Pass": want["pass"], "Insufficient evidence": want["insufficient"]}
+    assert not error_texts(page)
+    context.close()
+
+
 def test_two_people_at_once_each_get_their_own_analysis(browser, server, tmp_path):
     """Two browser sessions on one server: one uploads its own scored data, the other keeps
     the default bank analysis; each overview shows its own data, and neither changes the

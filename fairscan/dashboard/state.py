@@ -29,10 +29,11 @@ from fairscan.params import AuditParams, audit_params
 __all__ = [
     "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "UPLOAD_MODEL",
     "audit_kwargs", "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer",
-    "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_tradeoff", "checked_params",
-    "comparison_candidates", "counts_of_setup", "current_data", "default_groups", "discover_kwargs", "full_dataset", "get_explorer",
-    "get_setup", "groups_of", "jsonable", "load_uploaded_model", "max_upload_mb", "model_of", "parse_tiers", "preset_model",
-    "read_counts_upload", "read_upload", "recs_audit", "recs_example", "reference_data", "run_audit", "tiers_text", "upload_key",
+    "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_recs_audit", "cached_tradeoff",
+    "checked_params", "comparison_candidates", "counts_of_setup", "current_data", "default_groups",
+    "discover_kwargs", "full_dataset", "get_explorer", "get_setup", "groups_of", "jsonable", "load_uploaded_model",
+    "max_upload_mb", "model_of", "parse_tiers", "preset_model", "read_counts_upload", "read_upload", "recs_audit",
+    "recs_example", "reference_data", "retail_example", "run_audit", "spend_tiers_of", "tiers_text", "upload_key",
     "with_inferred", "with_subgroup",
 ]
 
@@ -426,6 +427,38 @@ def cached_model_comparison(setup: dict[str, Any], a: dict[str, Any], b: dict[st
 @st.cache_resource(show_spinner="Ranking coupons with the coupon reference model…")
 def recs_example(k: int) -> dict[str, Any]:
     return coupon_recs_example(k)
+
+
+@st.cache_resource(show_spinner="Training the online-retail reference recommender (a few seconds, once)…")
+def retail_example() -> dict[str, Any]:
+    from fairscan.explore import retail_recs_example
+
+    return retail_recs_example()
+
+
+@st.cache_resource(show_spinner="Auditing the recommendation lists…", max_entries=16)
+def cached_recs_audit(key: str, _case: dict[str, Any]) -> Any:
+    """fairscan.recs.audit_recs of a case's lists (``_case``: recs, users, items, truth,
+    interactions), with the keywords in ``key`` (JSON; its ``case`` names the inputs)."""
+    from fairscan.recs import audit_recs
+
+    kw = json.loads(key)
+    kw.pop("case")
+    return audit_recs(_case["recs"], _case["users"], _case["items"], truth=_case.get("truth"),
+                      interactions=_case.get("interactions"), **kw)
+
+
+def spend_tiers_of(transactions: pd.DataFrame, customer: str, amount: str, n: int, users: pd.DataFrame,
+                   user_col: str) -> pd.DataFrame:
+    """The users table with each user's inferred spend tier (``spend_tier``): quantile tiers of
+    each customer's total ``amount`` in the transactions (fairscan.inferred.infer_tiers, as
+    the audit's --infer-tier spend:CUSTOMER,AMOUNT,N); users without transactions are
+    ``unknown``."""
+    tiers, _ = infer_tiers(transactions, {"kind": "spend", "customer": customer, "amount": amount, "n": n})
+    per_customer = pd.Series(np.asarray(tiers, dtype=object), index=transactions[customer].to_numpy())
+    per_customer = per_customer[~per_customer.index.duplicated()]
+    tier = users[user_col].map(per_customer)
+    return users.assign(spend_tier=tier.astype(object).where(tier.notna(), "unknown").astype(str))
 
 
 @st.cache_resource(show_spinner="Auditing the recommendation lists…")
