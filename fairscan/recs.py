@@ -37,7 +37,12 @@ from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import match_group
 from fairscan.metrics import ranking
-from fairscan.metrics.stats import percentile_interval, two_proportion_test, wilson
+from fairscan.metrics.stats import (
+    benjamini_hochberg,
+    percentile_interval,
+    two_proportion_test,
+    wilson,
+)
 from fairscan.policy import FOUR_FIFTHS, AuditPolicy, Gap, Tolerance, four_fifths_flags, judge
 from fairscan.privacy import CountTable, suppress
 from fairscan.schemas import SCHEMA_VERSION
@@ -875,7 +880,7 @@ def analyse_recs(st: RecsStats, s: AuditPolicy, reference: str | None, *, discou
     gaps["p_value_adjusted"] = np.nan
     for fam in gaps["family"].unique():
         m = (gaps["family"] == fam).to_numpy()
-        gaps.loc[m, "p_value_adjusted"] = ranking.benjamini_hochberg(gaps.loc[m, "p_value"].to_numpy(dtype=float))
+        gaps.loc[m, "p_value_adjusted"] = benjamini_hochberg(gaps.loc[m, "p_value"].to_numpy(dtype=float))
     for col in ("group_users", "reference_users"):
         gaps[col] = gaps[col].astype("Int64")
     gaps["verdict"], findings = _judge(gaps, s, k)

@@ -639,3 +639,21 @@ def test_past_items_outside_the_catalog_are_unknown(tier_toy):
     qt = 0.99 * q + 0.01 * p
     expected_h1 = sum(pi * math.log(pi / qi) for pi, qi in zip(p, qt, strict=True) if pi > 0)
     assert res.calibration.set_index("user_group").loc["H", "c_kl"] == pytest.approx(expected_h1, abs=1e-12)
+
+
+def test_welch_and_bh_equal_scipy_without_importing_it_on_the_hot_path():
+    """The large-sample test (Welch) and the false discovery adjustment (BH) equal scipy's
+    (the oracle), computed from scipy.special so that an audit need not import scipy.stats."""
+    from fairscan.metrics.stats import benjamini_hochberg, welch_test
+
+    rng = np.random.default_rng(11)
+    for nx, ny, shift in ((6000, 4000, 0.0), (7000, 9000, 0.03), (20, 35000, 0.2)):
+        x, y = rng.normal(shift, 1, nx), rng.gamma(2.0, 0.5, ny) - 1.0
+        assert welch_test(x, y) == pytest.approx(stats.ttest_ind(x, y, equal_var=False).pvalue, rel=1e-9)
+        p, test = ranking.mean_difference_test(x, y, 999, rng)
+        assert test == "welch_t" and p == pytest.approx(stats.ttest_ind(x, y, equal_var=False).pvalue, rel=1e-9)
+    p = rng.random(40) ** 3
+    p[[3, 9]] = np.nan
+    want = np.full(40, np.nan)
+    want[~np.isnan(p)] = stats.false_discovery_control(p[~np.isnan(p)], method="bh")
+    np.testing.assert_allclose(benjamini_hochberg(p), want, rtol=1e-12)

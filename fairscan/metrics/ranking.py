@@ -38,15 +38,16 @@ golden values: ``docs/RECS_METRICS.md``):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
+from fairscan.metrics.stats import welch_test
+
 __all__ = [
     "KL_ALPHA", "NORMAL_ABOVE", "PERMUTATION_MAX", "STECK_ALPHA", "Discount",
-    "aggregate_diversity", "benjamini_hochberg", "bias_disparity", "bias_ratio",
+    "aggregate_diversity", "bias_disparity", "bias_ratio",
     "binomial_bootstrap", "discount_name", "discount_weights", "gini", "ideal_dcg",
     "kl_divergence", "mean_difference_test", "resample_means", "steck_ckl", "total_variation",
     "user_utilities",
@@ -256,13 +257,13 @@ def mean_difference_test(
     otherwise ``"welch_t"``: Welch's t-test (unequal variances), which holds its level at
     large n. (NaN, "") when a side has fewer than two users.
     """
-    from scipy import stats
-
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if len(x) < 2 or len(y) < 2:
         return float("nan"), ""
     if len(x) + len(y) <= permutation_max and n_resamples > 0:
+        from scipy import stats  # only here: importing scipy.stats costs most of a second
+
         if np.ptp(np.concatenate([x, y])) == 0:
             return 1.0, "permutation"
 
@@ -277,20 +278,7 @@ def mean_difference_test(
         return float(res.pvalue), "permutation"
     if np.ptp(np.concatenate([x, y])) == 0:
         return 1.0, "welch_t"
-    with warnings.catch_warnings():  # "precision loss" on near-constant samples: p is still defined
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p = stats.ttest_ind(x, y, equal_var=False).pvalue
-    return (float(p) if np.isfinite(p) else float("nan")), "welch_t"
+    p = welch_test(x, y)
+    return (p if np.isfinite(p) else float("nan")), "welch_t"
 
 
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``);
-    NaN entries are ignored and stay NaN."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        from scipy import stats
-
-        out[ok] = stats.false_discovery_control(p[ok], method="bh")
-    return out

@@ -29,9 +29,9 @@ import numpy as np
 from scipy import special
 
 __all__ = [
-    "FISHER_MIN_EXPECTED", "benjamini_yekutieli", "bootstrap_cells", "effective_n", "fisher_exact", "group_streams",
+    "FISHER_MIN_EXPECTED", "benjamini_hochberg", "benjamini_yekutieli", "bootstrap_cells", "effective_n", "fisher_exact", "group_streams",
     "holm",
-    "newcombe_difference", "noisy_effective_n", "percentile_interval", "ratio_interval", "two_proportion_test", "wilson",
+    "newcombe_difference", "noisy_effective_n", "percentile_interval", "ratio_interval", "two_proportion_test", "welch_test", "wilson",
     "z_value",
 ]
 
@@ -240,17 +240,47 @@ def holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def benjamini_yekutieli(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Yekutieli adjusted p-values: false discovery rate control under any
-    dependence between the tests (overlapping subgroups), at the price of a factor
-    sum(1/i, i=1..m). NaN entries are ignored and stay NaN."""
+def _step_up(p: np.ndarray, dependent: bool) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values, with Yekutieli's factor
+    sum(1/i, i=1..m) when ``dependent``; NaN entries are ignored and stay NaN."""
     out, order, ranked = _ranked(p)
     m = len(order)
     if m:
         rank = np.arange(1, m + 1)
-        scaled = ranked * m * float(np.sum(1.0 / rank)) / rank
+        scaled = ranked * m * (float(np.sum(1.0 / rank)) if dependent else 1.0) / rank
         out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return out
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (as ``scipy.stats.false_discovery_control``):
+    false discovery rate control for independent or positively dependent tests. NaN entries
+    are ignored and stay NaN."""
+    return _step_up(p, dependent=False)
+
+
+def benjamini_yekutieli(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Yekutieli adjusted p-values: false discovery rate control under any
+    dependence between the tests (overlapping subgroups), at the price of a factor
+    sum(1/i, i=1..m). NaN entries are ignored and stay NaN."""
+    return _step_up(p, dependent=True)
+
+
+def welch_test(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Welch's t-test (unequal variances) for equal means, as
+    ``scipy.stats.ttest_ind(x, y, equal_var=False)``; NaN when undefined. Student's t from
+    ``scipy.special`` (importing ``scipy.stats`` costs most of a second)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    nx, ny = len(x), len(y)
+    if nx < 2 or ny < 2:
+        return float("nan")
+    vx, vy = x.var(ddof=1) / nx, y.var(ddof=1) / ny
+    se2 = vx + vy
+    if not se2 > 0:
+        return float("nan")
+    t = (x.mean() - y.mean()) / np.sqrt(se2)
+    df = se2 * se2 / (vx * vx / (nx - 1) + vy * vy / (ny - 1))
+    return float(2 * special.stdtr(df, -abs(t)))
 
 
 def newcombe_difference(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray,
