@@ -45,7 +45,7 @@ from fairscan.groups import TierSpec, resolve, resolve_references
 from fairscan.metrics.classification import EXCLUSION_SIGN, masks, paired_projections, rates
 from fairscan.metrics.stats import bootstrap_cells, group_streams, holm, percentile_interval, wilson
 from fairscan.metrics.tables import count_tables
-from fairscan.params import audit_params, check_column
+from fairscan.params import audit_params, check_column, group_spec
 from fairscan.policy import AuditPolicy
 from fairscan.privacy import suppress
 from fairscan.schemas import SCHEMA_VERSION
@@ -289,8 +289,8 @@ def _compare_counts(cts: Counts, policy: AuditPolicy, reference: Mapping[str, st
         raise FairscanError("comparing two models from differentially private counts is not supported yet: count "
                             "the pair without --epsilon")
     chosen = _chosen_metrics(metrics, cts.label is not None)
-    ref = ({} if not reference else reference if isinstance(reference, Mapping) else
-           {k: v for k, _, v in [reference.partition("=")]})
+    # the audit's one reading of a reference (ATTRIBUTE=GROUP, or GROUP with one attribute)
+    ref = group_spec([g.name for g in cts.groupings], None, True, reference).reference if reference else {}
     changes, switches, used_refs = compare_cells(cts.audited, policy, ref, chosen, margin, cts.masks(policy.suppress_below))
     a_name, b_name = list(names) if names else ["A", "B"]
     models = [{**m, "name": n} for m, n in zip(paired["models"], (a_name, b_name), strict=True)]
