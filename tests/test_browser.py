@@ -399,8 +399,12 @@ def test_recommendations_page_on_uploaded_lists_equals_the_cli(browser, server, 
     page.get_by_text("Upload your lists", exact=True).click()
 
     def upload(label: str, name: str) -> None:
+        """One file into the uploader labelled ``label``; returns once the page has rerun with it."""
         box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
         box.locator('input[type="file"]').set_input_files(str(tmp_path / f"{name}.parquet"))
+        box.get_by_text(f"{name}.parquet").wait_for(timeout=60_000)
+        page.wait_for_function("""() => !document.querySelector('[data-testid="stStatusWidget"]')""",
+                               timeout=60_000)
 
     page.get_by_text("Upload the lists, the users and the items").wait_for(timeout=30_000)
     upload("Lists", "recs")
