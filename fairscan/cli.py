@@ -229,7 +229,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.dataset:
         if a.data:
             raise FairscanError("give DATA or --dataset NAME, not both")
-        trained = modeling.train_preset(a.dataset, model=a.model, seed=a.seed)
+        trained = modeling.train_preset(a.dataset, model=a.model, seed=a.seed, progress=_progress(a))
         name = a.dataset
     else:
         if not a.data or not a.target:
@@ -239,7 +239,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         name = Path(a.data).stem if spec is None else spec[0]
         trained = modeling.train_targeting(
             data, a.target, a.positive_label, features=a.features, drop=a.drop or (), sensitive=a.sensitive or (),
-            model=a.model, seed=a.seed, test_size=a.test_size, name=name,
+            model=a.model, seed=a.seed, test_size=a.test_size, name=name, progress=_progress(a),
         )
     out = modeling.save_model(trained, a.out or Path("models") / name)
     m = trained.metrics
@@ -362,7 +362,7 @@ def cmd_recs(a: argparse.Namespace) -> int:
         a.recs, a.users, a.items, user_group=a.user_group, item_group=a.item_group, k=a.k, truth=a.truth,
         interactions=a.interactions, user_col=a.user_col, item_col=a.item_col, rank_col=a.rank_col,
         reference=a.reference, n_boot=a.n_boot, seed=a.seed, min_group_size=a.min_group_size,
-        suppress_below=a.suppress_below,
+        suppress_below=a.suppress_below, progress=_progress(a),
     )
     if a.format == "json":
         _write(result.to_json(), a.out)
@@ -848,6 +848,7 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--test-size", type=float, default=0.3)
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--out", metavar="DIR", help="output folder (default models/NAME)")
+    tt.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
     tt.set_defaults(func=cmd_train)
     trr = trs.add_parser("recommender", help="train a reference recommender on implicit feedback",
                          description="Temporal (or leave-last-out) split, popularity baseline and item-kNN; "
@@ -942,6 +943,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--n-boot", type=int, default=1000)
     rc.add_argument("--seed", type=int, default=0)
     rc.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
+    rc.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
     rc.add_argument("--out", metavar="FILE")
     rc.set_defaults(func=cmd_recs)
 

@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -155,13 +155,15 @@ def train_targeting(
     test_size: float = 0.3,
     name: str = "model",
     dataset: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> TrainedModel:
     """Train a calibrated targeting model of ``target == positive_label``.
 
     ``positive_label=None`` recognises {0, 1}, {False, True} and {no, yes} labels.
     Features default to every column except the target, ``drop`` and ``sensitive``.
     Returns the model, its hold-out metrics (ROC AUC, accuracy at 0.5, Brier score) and the
-    scored hold-out rows (row id, label, score, sensitive columns).
+    scored hold-out rows (row id, label, score, sensitive columns). ``progress(fraction,
+    text)`` is told each step (split, fit, held-out scoring).
     """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
@@ -193,10 +195,14 @@ def train_targeting(
             f"label '{target}' has no {'negative' if y.all() else 'positive'} rows for positive label "
             f"{plain(positive_label)}; check --positive-label"
         )
+    note = progress or (lambda fraction, text: None)
+    note(0.0, "splitting the rows (stratified, seeded)")
     train_idx, test_idx = holdout_split(y, test_size, seed)
     X = data[features]
     est = CalibratedClassifierCV(_pipeline(X, model, seed), method="isotonic", cv=3)
+    note(0.05, f"fitting the {model} model on {len(train_idx):,} rows (3-fold isotonic calibration)")
     est.fit(X.iloc[train_idx], y[train_idx])
+    note(0.9, f"scoring the {len(test_idx):,} held-out rows")
     score = est.predict_proba(X.iloc[test_idx])[:, 1]
     y_test = y[test_idx]
     metrics = {
@@ -208,12 +214,14 @@ def train_targeting(
     holdout = data.iloc[test_idx][keep].reset_index(drop=True)
     holdout.insert(0, ROW_ID, test_idx)
     holdout[SCORE] = score
+    note(1.0, f"trained: held-out ROC AUC {metrics['roc_auc']:.3f}")
     return TrainedModel(est, name, features, list(sensitive), target, positive_label, holdout, metrics,
                         seed, test_size, model, frame_sha256(data), list(drop), dataset,
                         {"n_train": len(train_idx)})
 
 
-def train_preset(dataset: str, *, model: Literal["gbm", "logistic"] = "gbm", seed: int = 0) -> TrainedModel:
+def train_preset(dataset: str, *, model: Literal["gbm", "logistic"] = "gbm", seed: int = 0,
+                 progress: Callable[[float, str], None] | None = None) -> TrainedModel:
     """The reference model of a bundled dataset: its card's label, its sensitive columns kept
     out of the features, its ``drop_for_modeling`` columns dropped (bank: ``duration``)."""
     from fairscan import datasets
@@ -224,7 +232,7 @@ def train_preset(dataset: str, *, model: Literal["gbm", "logistic"] = "gbm", see
     card = datasets.card(dataset)
     return train_targeting(
         datasets.load(dataset), card["target"], card["positive_label"], drop=card["drop_for_modeling"],
-        sensitive=card["sensitive"], model=model, seed=seed, name=dataset, dataset=dataset,
+        sensitive=card["sensitive"], model=model, seed=seed, name=dataset, dataset=dataset, progress=progress,
     )
 
 

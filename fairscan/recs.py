@@ -546,12 +546,14 @@ def audit_recs(
     suppress_below: int = 10,
     confidence: float = 0.95,
     alpha: float = 0.05,
+    progress: Callable[[float, str], None] | None = None,
 ) -> RecsAuditResult:
     """Audit top-``k`` recommendation lists for disparate exclusion across user groups.
 
     ``recs``: long table ``user, item, rank`` (1 = top; a ``score`` column is ignored);
     ``users``: ``user -> user_group``; ``items``: ``item -> item_group``; optional ``truth``
     (``user, item[, relevance]``: held-out relevant items, relevance > 0) and
+    ``progress(fraction, text)`` is called as the work advances (reading, counting, statistics).
     ``interactions`` (``user, item[, weight]``: past interactions, for Steck's calibration
     and the bias source BS). Each may be a DataFrame, a CSV/Parquet file, glob or directory
     (several files are read through DuckDB, which sends only the needed columns), a DuckDB
@@ -581,6 +583,8 @@ def audit_recs(
     except ValueError as e:
         raise FairscanError(str(e)) from None
 
+    note = progress or (lambda fraction, text: None)
+    note(0.0, "reading the lists, users and items")
     recs_df = _frame(recs, "RECS", [user_col, item_col, rank_col], [user_col, item_col])
     users_df = _frame(users, "USERS", [user_col, user_group], [user_col])
     items_df = _frame(items, "ITEMS", [item_col, item_group], [item_col])
@@ -592,12 +596,16 @@ def audit_recs(
                 if c not in df.columns:
                     raise FairscanError(f"{role} has no column '{c}'{suggest(c, [str(x) for x in df.columns])}")
 
+    note(0.2, "counting exposure, exclusion and usefulness per group")
     st = build_stats(recs_df, users_df, items_df, user_group=user_group, item_group=item_group, k=k,
                      truth=truth_df, interactions=past_df, user_col=user_col, item_col=item_col,
                      rank_col=rank_col, discount=discount)  # type: ignore[arg-type]
     s = AuditPolicy(TOLERANCES, min_group_size, suppress_below, n_boot, seed, confidence, alpha)
-    return analyse_recs(st, s, reference, discount_name=ranking.discount_name(discount),  # type: ignore[arg-type]
-                        columns={"user_group": user_group, "item_group": item_group})
+    note(0.6, "intervals, tests and verdicts")
+    result = analyse_recs(st, s, reference, discount_name=ranking.discount_name(discount),  # type: ignore[arg-type]
+                          columns={"user_group": user_group, "item_group": item_group})
+    note(1.0, "done")
+    return result
 
 
 def _interval(reps: np.ndarray, s: AuditPolicy) -> tuple[np.ndarray, np.ndarray]:

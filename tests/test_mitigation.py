@@ -231,3 +231,23 @@ def test_progress_is_reported_per_method_and_the_cli_bar_only_in_a_terminal(monk
     assert _progress(quiet) is None
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe: no bar
     assert _progress(args) is None
+
+
+def test_training_and_the_recommendation_audit_report_their_steps():
+    """train and recs tell what they are doing (the CLI draws it as a bar on a terminal)."""
+    from fairscan import modeling
+    from fairscan.recs import audit_recs
+
+    seen: list[tuple[float, str]] = []
+    modeling.train_preset("german", model="logistic", progress=lambda f, t: seen.append((f, t)))
+    assert seen[0][0] == 0.0 and seen[-1][0] == 1.0 and [f for f, _ in seen] == sorted(f for f, _ in seen)
+    assert any("fitting the logistic model" in t for _, t in seen) and "held-out ROC AUC" in seen[-1][1]
+    rng = np.random.default_rng(0)
+    recs = pd.DataFrame({"user": np.repeat(np.arange(200), 3), "item": rng.integers(0, 30, 600),
+                         "rank": np.tile([1, 2, 3], 200)}).drop_duplicates(["user", "item"])
+    users = pd.DataFrame({"user": np.arange(200), "g": rng.choice(["a", "b"], 200)})
+    items = pd.DataFrame({"item": np.arange(30), "c": rng.choice(["x", "y"], 30)})
+    steps: list[tuple[float, str]] = []
+    audit_recs(recs, users, items, user_group="g", item_group="c", k=3, n_boot=50,
+               progress=lambda f, t: steps.append((f, t)))
+    assert [f for f, _ in steps] == sorted(f for f, _ in steps) and steps[0][0] == 0.0 and steps[-1][0] == 1.0
