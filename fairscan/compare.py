@@ -26,7 +26,6 @@ tolerance: 0.05 for a four-fifths ratio, 0.025 for a 10-point difference):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -123,14 +122,6 @@ class ComparisonResult:
         return self.changes[self.changes["verdict"] == "worse"]
 
 
-def _sha256_of(model: Any) -> str | None:
-    if isinstance(model, str | os.PathLike):
-        from fairscan import modeling
-
-        return hashlib.sha256(modeling.resolve_model_path(model).read_bytes()).hexdigest()
-    return None
-
-
 def compare(
     data: Any,
     *,
@@ -209,7 +200,7 @@ def compare(
             frame = frame.assign(**{column: scored[col].to_numpy()})
             cols.append(column)
             model_meta.append({"name": (a_name, b_name)[i], "model": str(m) if isinstance(m, str | os.PathLike)
-                               else type(m).__name__, "sha256": _sha256_of(m)})
+                               else type(m).__name__, "sha256": scoring.get("sha256")})  # the artifact's, hashed once
         data, kind = frame, "score"
     else:
         cols = list(scores if scores is not None else predictions)  # type: ignore[arg-type]

@@ -256,3 +256,16 @@ def test_models_need_rows_in_memory(tmp_path):
     with pytest.raises(FairscanError, match="score the data first"):
         compare(_tied(100), models=["reference:logistic", "reference:logistic"], sensitive="sex",
                 engine="duckdb")
+
+
+def test_a_model_file_is_named_by_the_sha256_of_its_bytes():
+    import hashlib
+
+    from fairscan import datasets
+    from fairscan.modeling import resolve_model_path
+
+    r = compare(datasets.load("german", split="holdout"), models=["reference:german", "reference:german"],
+                threshold=0.5, sensitive="foreign_worker", n_boot=0)
+    want = hashlib.sha256(resolve_model_path("reference:german").read_bytes()).hexdigest()
+    assert [m["sha256"] for m in r.meta["models"]] == [want, want]
+    assert (r.changes["change"] == 0).all()
