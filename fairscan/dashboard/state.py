@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ __all__ = [
     "discover_kwargs", "full_dataset", "get_explorer", "get_setup", "groups_of", "jsonable", "load_uploaded_model",
     "max_upload_mb", "model_of", "parse_tiers", "preset_model", "read_counts_upload", "read_upload", "recs_audit",
     "recs_example", "reference_data", "retail_example", "run_audit", "spend_tiers_of", "tiers_text", "upload_key",
-    "with_inferred", "with_subgroup",
+    "with_inferred", "with_progress", "with_subgroup",
 ]
 
 DEFAULT_SETUP: dict[str, Any] = {
@@ -137,6 +138,16 @@ def with_subgroup(data_id: str, df: pd.DataFrame, setup: dict[str, Any]) -> tupl
     return f"{data_id}+{json.dumps(sub, sort_keys=True)}", df.assign(**{SUBGROUP: marks})
 
 
+def with_progress(what: str, work: Callable[[Callable[[float, str], None]], Any]) -> Any:
+    """Run ``work(progress)`` under a progress bar that says ``what`` and each step the library
+    reports (``progress(fraction, text)``); the bar goes once the work is done or stopped."""
+    bar = st.progress(0.0, text=f"{what}…")
+    try:
+        return work(lambda fraction, text: bar.progress(min(1.0, max(0.0, fraction)), text=f"{what}: {text}"))
+    finally:
+        bar.empty()
+
+
 def discover_kwargs(setup: dict[str, Any]) -> dict[str, Any]:
     """fairscan.discover keyword arguments of the current settings' data, label and decision."""
     kw: dict[str, Any] = {"target": setup["target"], "positive_label": setup["positive_label"]}
@@ -154,12 +165,7 @@ def _discovery(key: str, _df: pd.DataFrame) -> Any:
 
     kw = json.loads(key)
     kw.pop("data_id")
-    bar = st.progress(0.0, text="Searching the subgroups…")
-    try:
-        return discover(_df, progress=lambda f, text: bar.progress(min(1.0, f), text=text[:1].upper() + text[1:]),
-                        **kw)
-    finally:
-        bar.empty()
+    return with_progress("Searching the subgroups", lambda progress: discover(_df, progress=progress, **kw))
 
 
 def model_of(setup: dict[str, Any]) -> Any:
@@ -176,12 +182,7 @@ def _explanation(key: str, _df: pd.DataFrame, _model: Any) -> Any:
 
     kw = json.loads(key)
     kw.pop("data_id")
-    bar = st.progress(0.0, text="Explaining the gap…")
-    try:
-        return explain(_df, model=_model, progress=lambda f, text: bar.progress(min(1.0, f), text=text[:1].upper() +
-                                                                                text[1:]), **kw)
-    finally:
-        bar.empty()
+    return with_progress("Explaining the gap", lambda progress: explain(_df, model=_model, progress=progress, **kw))
 
 
 def cached_explanation(setup: dict[str, Any], group: dict[str, str], reference: dict[str, str] | None) -> Any:
@@ -315,12 +316,8 @@ def cached_compare(key: str, _data: pd.DataFrame, _model: Any) -> Any:
 
     kw = json.loads(key)
     kw.pop("data_id")
-    bar = st.progress(0.0, text="Comparing the mitigations…")
-    try:
-        return compare(_data, model=_model, progress=lambda f, text: bar.progress(
-            min(1.0, f), text=f"Comparing the mitigations: {text}"), **kw)
-    finally:
-        bar.empty()
+    return with_progress("Comparing the mitigations",
+                         lambda progress: compare(_data, model=_model, progress=progress, **kw))
 
 
 #: the candidate of the model comparison that asks for a model file
@@ -450,15 +447,14 @@ def cached_recs_audit(key: str, _case: dict[str, Any]) -> Any:
 
 def spend_tiers_of(transactions: pd.DataFrame, customer: str, amount: str, n: int, users: pd.DataFrame,
                    user_col: str) -> pd.DataFrame:
-    """The users table with each user's inferred spend tier (``spend_tier``): quantile tiers of
-    each customer's total ``amount`` in the transactions (fairscan.inferred.infer_tiers, as
-    the audit's --infer-tier spend:CUSTOMER,AMOUNT,N); users without transactions are
-    ``unknown``."""
-    tiers, _ = infer_tiers(transactions, {"kind": "spend", "customer": customer, "amount": amount, "n": n})
-    per_customer = pd.Series(np.asarray(tiers, dtype=object), index=transactions[customer].to_numpy())
-    per_customer = per_customer[~per_customer.index.duplicated()]
-    tier = users[user_col].map(per_customer)
-    return users.assign(spend_tier=tier.astype(object).where(tier.notna(), "unknown").astype(str))
+    """The users table with each user's spend tier (``spend_tier``): quantile tiers of each
+    customer's total ``amount`` (:func:`fairscan.groups.purchasing.assign_spend_tiers`, the
+    rule of the audit's --infer-tier spend); users without transactions have no tier, and the
+    recommendation audit counts them as ``unknown``."""
+    from fairscan.groups.purchasing import assign_spend_tiers
+
+    tx = transactions.rename(columns={customer: user_col}) if customer != user_col else transactions
+    return users.assign(spend_tier=assign_spend_tiers(users, user_col, amount, n, transactions=tx).to_numpy())
 
 
 @st.cache_resource(show_spinner="Auditing the recommendation lists…")
