@@ -740,3 +740,18 @@ def st_cache_clear() -> None:
 
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+def test_spend_tiers_for_uploaded_recommendation_users_by_hand():
+    """The recommendations page's spend tiers from a transactions file (the audit's
+    --infer-tier spend rule), on a case computed by hand: totals 10, 1, 30, 2, 3, 50 and 8 for
+    customers 1-7; the median total is 8, so 2, 4, 5 and 7 are in the lower tier; customer 8
+    bought nothing and has no tier (the recommendation audit's 'unknown')."""
+    from fairscan.dashboard.state import spend_tiers_of
+
+    tx = pd.DataFrame({"cust": [1, 1, 2, 3, 3, 3, 4, 5, 6, 7], "amt": [5, 5, 1, 10, 10, 10, 2, 3, 50, 8.0]})
+    users = pd.DataFrame({"user": [1, 2, 3, 4, 5, 6, 7, 8]})
+    out = spend_tiers_of(tx, "cust", "amt", 2, users, "user")
+    low, high = "Q1 (..8]", "Q2 (8..]"
+    assert out["spend_tier"].tolist()[:7] == [high, low, high, low, low, high, low]
+    assert pd.isna(out["spend_tier"].iloc[7])
