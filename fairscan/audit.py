@@ -23,6 +23,7 @@ from fairscan.engines.counts import (
     histogram_totals,
     is_counts_file,
     private_counts,
+    refuse_row_options,
 )
 from fairscan.engines.counts import protect as protect_counts
 from fairscan.errors import FairscanError, plain, suggest
@@ -496,11 +497,8 @@ def _counts_audit(data: Any, sensitive: str | Sequence[str] | None, tiers: Mappi
     """:func:`audit` of a counts file: the file's rule and label, its groups (or those named);
     a ``threshold`` or ``budget`` is cut from the file's score histograms."""
     cut = {k: given.pop(k) for k in ("threshold", "budget")}
-    extra = [k for k, v in given.items() if v not in (None, False, (), [])]
-    if extra:
-        raise FairscanError(f"a counts file holds its own decision rule, label and weights: leave out "
-                            f"{', '.join(extra)} (give only the groups to audit, the policy, and a threshold or "
-                            "budget to cut from its histograms)")
+    refuse_row_options(given, "decision rule, label and weights", "give only the groups to audit, the policy, and a "
+                       "threshold or budget to cut from its histograms")
     cts = data if isinstance(data, Counts) else Counts.read(data)
     if cut["threshold"] is not None or cut["budget"] is not None:
         cts, note = cts.recut(**cut)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.choose import make_engine
-from fairscan.engines.counts import Counts, is_counts_file
+from fairscan.engines.counts import Counts, is_counts_file, refuse_row_options
 from fairscan.errors import FairscanError, suggest
 from fairscan.formatting import jsonable
 from fairscan.groups import TierSpec, resolve, resolve_references
@@ -164,10 +164,9 @@ def compare(
     counted where the data lives (in memory, by DuckDB for Parquet/CSV paths, or by Spark) in
     one pass; models are scored in memory."""
     if isinstance(data, Counts) or is_counts_file(data):
-        if any(x is not None and not (isinstance(x, dict | list | tuple) and not x)
-               for x in (models, scores, predictions, threshold, budget, target, sensitive, tiers)):
-            raise FairscanError("a counts file holds its own two decisions, label and groups: give only the policy "
-                                "(margin, bootstrap, sizes) to compare them")
+        refuse_row_options({"models": models, "scores": scores, "predictions": predictions, "threshold": threshold,
+                            "budget": budget, "target": target, "sensitive": sensitive, "tiers": tiers},
+                           "two decisions, label and groups", "give only the policy (margin, bootstrap, sizes)")
         policy = AuditPolicy(min_group_size=min_group_size, suppress_below=suppress_below, n_boot=n_boot, seed=seed,
                              confidence=confidence, alpha=alpha)
         return _compare_counts(data if isinstance(data, Counts) else Counts.read(data), policy, reference, metrics,

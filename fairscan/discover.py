@@ -44,7 +44,7 @@ import pandas as pd
 
 from fairscan.engines.base import Engine
 from fairscan.engines.choose import make_engine
-from fairscan.engines.counts import Counts, is_counts_file
+from fairscan.engines.counts import Counts, is_counts_file, refuse_row_options
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable, pct
 from fairscan.groups import GroupSpec, TierSpec, resolve
@@ -452,10 +452,7 @@ def discover(
         given = {"target": target, "prediction": prediction, "score": score, "threshold": threshold,
                  "budget": budget, "attributes": attributes, "tiers": tiers, "infer_tier": infer_tier,
                  "weights": weights, "model": model}
-        extra = [k for k, v in given.items() if v is not None and not (isinstance(v, dict | list | tuple) and not v)]
-        if extra:
-            raise FairscanError(f"a counts file holds its own decision rule, label and attributes: leave out "
-                                f"{', '.join(extra)}")
+        refuse_row_options(given, "decision rule, label and attributes")
         cts = data if isinstance(data, Counts) else Counts.read(data)
         note(0.3, "reading every subgroup's counts from the file")
         lattice = lattice_of_counts(cts, max_depth)

@@ -57,7 +57,7 @@ from fairscan.types import (
 from fairscan.version import __version__
 
 __all__ = ["COUNTS_KEY", "COUNTS_SCHEMA_VERSION", "Counts", "cell_count", "counts_attribute", "counts_decision",
-           "histogram_totals", "is_counts_file", "private_counts", "protect"]
+           "histogram_totals", "is_counts_file", "private_counts", "protect", "refuse_row_options"]
 
 #: the Parquet metadata key that marks a counts file and holds its metadata (JSON)
 COUNTS_KEY = b"fairscan.counts"
@@ -66,6 +66,17 @@ _COLUMNS = ["attribute", "group", "grouping", "code", "withheld", "suppression",
             "count", "weight_sum", "weight_sq_sum"]
 #: why a group's cells are withheld: 0 they are not, 1 a small group, 2 its complement
 _SUPPRESSION = {1: "primary", 2: "complementary"}
+
+
+def refuse_row_options(given: dict[str, Any], holds: str, advice: str = "") -> None:
+    """One-line error when any of the options that describe rows (``given``: name -> value)
+    was given for a counts file, which holds its own ``holds``; an empty value (None, False,
+    an empty list or mapping) counts as not given."""
+    extra = [k for k, v in given.items() if v is not None and v is not False
+             and not (isinstance(v, dict | list | tuple) and not v)]
+    if extra:
+        raise FairscanError(f"a counts file holds its own {holds}: leave out {', '.join(extra)}"
+                            + (f" ({advice})" if advice else ""))
 
 
 def cell_count(meta: dict[str, Any]) -> int:
