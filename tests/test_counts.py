@@ -343,7 +343,16 @@ def test_thresholds_cut_from_histograms_equal_the_row_level_audit(tmp_path, file
     path = fairscan.counts(df, histograms=40, **kw).write(tmp_path / "h.parquet")
     c = Counts.read(path)
     edges = c.meta["histograms"]["edges"]
-    assert 0.4 in edges and all(len(f"{e:.3g}") <= 6 for e in edges)  # the threshold, and rounded quantiles
+    assert 0.4 in edges  # the threshold is an edge
+    # every other edge is a quantile of the scores (numpy, the oracle) rounded down to 3 significant digits:
+    # no more digits than that, at most the quantile, and within the rounding step below it
+    from decimal import Decimal
+
+    qs = np.quantile(df["s"], np.linspace(0, 1, 41)[1:-1])
+    for e in (e for e in edges if e != 0.4):
+        assert len(Decimal(repr(e)).normalize().as_tuple().digits) <= 3, e
+        nearest = qs[np.argmin(np.where(qs >= e, qs - e, np.inf))]
+        assert e <= nearest < e + 10.0 ** (Decimal(repr(e)).adjusted() - 2) + 1e-12, (e, nearest)
     for t in (edges[3], 0.4, edges[-2]):
         a = fairscan.audit(df, **{**kw, "threshold": t}, n_boot=100).to_dict()
         b = fairscan.audit(path, threshold=t, n_boot=100).to_dict()
