@@ -157,12 +157,14 @@ def test_paired_rates_and_changes_carry_the_comparison(comparison):
     for r in kept.itertuples():
         v = shown[f"g = {r.group}"]
         assert (v["a"], v["b"], v["verdict"], v["n"]) == (r.value_a, r.value_b, r.verdict, r.count)
-        assert f"{100 * r.value_a:.1f}% → {100 * r.value_b:.1f}% · {r.verdict}" == v["label"]  # written out
+        assert f"{100 * r.value_a:.1f}% → {100 * r.value_b:.1f}% (n={int(r.count):,}) · {r.verdict}" == v["label"]
     changes = valid(charts.paired_changes(rows, "share offered", 0.05, -1))
     values = {v["who"]: v for v in changes["data"]["values"]}
     for r in kept.itertuples():
         v = values[f"g = {r.group}"]
         assert (v["change"], v["lo"], v["hi"]) == (r.change, r.change_ci_low, r.change_ci_high)
+        assert v["label"] == (f"{100 * r.change:+.1f} pts ({100 * r.change_ci_low:+.1f} to "
+                              f"{100 * r.change_ci_high:+.1f}) · {r.verdict}")
     margin_rule = [ly for ly in changes["layer"] if ly.get("mark", {}).get("strokeDash")]
     assert margin_rule[0]["data"]["values"] == [{"x": -0.05}]  # on the harmful side: fewer offers
     assert values["g = south"]["verdict"] == "worse"

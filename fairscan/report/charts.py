@@ -270,7 +270,8 @@ def _compared(rows: pd.DataFrame) -> pd.DataFrame:
 def paired_rates(rows: pd.DataFrame, names: tuple[str, str], title: str) -> Spec | None:
     """Per group, model A's rate (grey) and model B's (coloured by the verdict on the change),
     a line between them, and 'A% → B% · verdict' written beside: one metric of a paired
-    comparison (``fairscan.compare``'s changes). None when no group may be shown."""
+    comparison (``fairscan.compare``'s changes), with the group's size. None when no group may
+    be shown."""
     df = _compared(rows)
     if df.empty:
         return None
@@ -278,7 +279,8 @@ def paired_rates(rows: pd.DataFrame, names: tuple[str, str], title: str) -> Spec
                       "b": df["value_b"].astype(float).to_numpy(), "verdict": df["verdict"].astype(str).to_numpy(),
                       "n": df["count"].astype(int).to_numpy()})
     d["right"] = d[["a", "b"]].max(axis=1)
-    d["label"] = [f"{pct(a)} → {pct(b)} · {v}" for a, b, v in zip(d["a"], d["b"], d["verdict"], strict=True)]
+    d["label"] = [f"{pct(a)} → {pct(b)} (n={n:,}) · {v}"
+                  for a, b, n, v in zip(d["a"], d["b"], d["n"], d["verdict"], strict=True)]
     y = _field("who", "nominal", sort=list(d["who"]), title=None, axis={"labelLimit": 260})
     top = max(1e-9, float(d["right"].max()))
     x = _field("a", title=f"{title}: {names[0]} (grey) → {names[1]} (coloured)", axis={"format": "%"},
@@ -310,7 +312,8 @@ def paired_changes(rows: pd.DataFrame, title: str, margin: float, harm_sign: int
                       "lo": df["change_ci_low"].astype(float).to_numpy(),
                       "hi": df["change_ci_high"].astype(float).to_numpy(),
                       "verdict": df["verdict"].astype(str).to_numpy()})
-    d["label"] = [f"{points(c)} pts · {v}" for c, v in zip(d["change"], d["verdict"], strict=True)]
+    d["label"] = [f"{points(c)} pts ({points(lo)} to {points(hi)}) · {v}"
+                  for c, lo, hi, v in zip(d["change"], d["lo"], d["hi"], d["verdict"], strict=True)]
     y = _field("who", "nominal", sort=list(d["who"]), title=None, axis={"labelLimit": 260})
     span = max(float(np.nanmax(np.abs(d[["lo", "hi", "change"]].to_numpy()))) if d[["lo", "hi"]].notna().any().any()
                else 0.0, abs(margin), 1e-3)
