@@ -54,7 +54,6 @@ import itertools
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -63,6 +62,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _child import run_json
 from _chunks import CHUNK, write_chunks
 
 HERE = Path(__file__).resolve().parent
@@ -420,15 +420,8 @@ def child_floor(source: str, memory_limit: str) -> dict[str, Any]:
 
 
 def run_child(kind: str, source: str, memory_limit: str) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", kind, "--source", source, "--memory-limit", memory_limit]
-    t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t
-    if out.returncode != 0:
-        raise SystemExit(f"{kind} child failed:\n{out.stderr[-3000:]}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    res["process_wall_seconds"] = wall
-    return res
+    return run_json([sys.executable, __file__, "--child", kind, "--source", source, "--memory-limit", memory_limit],
+                    kind)
 
 
 def bench_duckdb(rows: int, memory_limit: str, data: Path) -> None:

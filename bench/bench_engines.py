@@ -26,12 +26,12 @@ import argparse
 import json
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _child import run_json
 from _chunks import CHUNK, write_chunks
 
 HERE = Path(__file__).resolve().parent
@@ -98,14 +98,8 @@ def run_child(kind: str, files: list[Path], memory_limit: str, threads: int | No
     cmd = [sys.executable, __file__, "--child", kind, "--memory-limit", memory_limit,
            *(["--threads", str(threads)] if threads else []), "--files", *map(str, files)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t
-    if out.returncode != 0:
-        raise SystemExit(f"{kind} child failed:\n{out.stderr[-3000:]}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res = run_json(cmd, kind)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    res["process_wall_seconds"] = wall
     # RUSAGE_CHILDREN is the largest child so far: meaningful when this child set a new maximum
     res["children_max_rss_mib"] = after / 1024 if after > before else None
     return res
