@@ -10,7 +10,7 @@ import pytest
 
 from fairscan import datasets
 from fairscan.errors import FairscanError
-from fairscan.mitigation import compare, save_mitigated
+from fairscan.mitigation import SWEEP, compare, save_mitigated
 from fairscan.mitigation.budget import allocate, largest_remainder
 
 
@@ -215,6 +215,12 @@ def test_progress_is_reported_per_method_and_the_cli_bar_only_in_a_terminal(monk
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
     texts = " ".join(t for _, t in seen)
     assert "base model" in texts and "method 1 of 2: threshold" in texts and "method 2 of 2: reweigh" in texts
+    seen.clear()  # with the sweep, every setting of a method is announced before it is fitted
+    compare(datasets.load("german"), "credit", ["foreign_worker"], positive_label=1,
+            methods=["budget"], n_boot=0, progress=lambda f, t: seen.append((f, t)))
+    settings = [t for _, t in seen if "setting" in t]
+    assert len(settings) == len(SWEEP["budget"]) and "setting 1 of 4 (strength 1)" in settings[0]
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
