@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,15 @@ import pytest
 
 from fairscan import datasets
 from fairscan.cli import main
+
+#: Property and fuzz tests (marked ``fuzz``) run the example counts written in them, which is
+#: what CI runs; a thorough run multiplies them: ``FAIRSCAN_FUZZ_SCALE=20 pytest -m fuzz``.
+FUZZ_SCALE = float(os.environ.get("FAIRSCAN_FUZZ_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    """Hypothesis' max_examples for a test written with ``n``, scaled by FAIRSCAN_FUZZ_SCALE."""
+    return max(1, round(n * FUZZ_SCALE))
 
 
 @dataclass

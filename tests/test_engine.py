@@ -12,6 +12,7 @@ import fairscan
 from fairscan.engines import base, memory
 from fairscan.engines.memory import top_k_mask
 from fairscan.groups import tier_labels
+from tests.conftest import examples
 
 
 def _frame(n: int = 5000, seed: int = 1) -> pd.DataFrame:
@@ -105,7 +106,8 @@ def test_weights_and_hash_change_with_data():
     assert r.meta["data_sha256"] != r2.meta["data_sha256"]
 
 
-@settings(max_examples=40, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(40), deadline=None)
 @given(
     groups=st.lists(st.sampled_from(["a", "b", "c"]), min_size=12, max_size=60),
     seed=st.integers(0, 10_000),

@@ -26,9 +26,10 @@ from fairscan.cli import main
 from fairscan.errors import FairscanError
 from fairscan.io import read_table
 from fairscan.review.config import ReviewConfig, load_config, starter
-from tests.conftest import assert_plain_message
+from tests.conftest import assert_plain_message, examples
 
 # function-scoped tmp_path / capsys are fine here: every example overwrites its own file
+pytestmark = pytest.mark.fuzz
 FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 COLUMNS = ["y", "p", "g"]
 AUDIT = ["--target", "y", "--prediction", "p", "--sensitive", "g"]
@@ -163,7 +164,7 @@ def check_cli(path: Path, capsys, must_fail: bool = False) -> None:
 
 
 # -- CSV ------------------------------------------------------------------------------------------
-@settings(max_examples=150, **FUZZ)
+@settings(max_examples=examples(150), **FUZZ)
 @given(data=mutated(VALID_CSV), columns=st.sampled_from([None, COLUMNS]))
 def test_mutated_csv(tmp_path, data, columns):
     path = tmp_path / "data.csv"
@@ -171,7 +172,7 @@ def test_mutated_csv(tmp_path, data, columns):
     check_read(path, columns=columns)
 
 
-@settings(max_examples=100, **FUZZ)
+@settings(max_examples=examples(100), **FUZZ)
 @given(data=ragged_csv(), columns=st.sampled_from([None, COLUMNS]))
 def test_ragged_csv(tmp_path, data, columns):
     path = tmp_path / "data.csv"
@@ -179,7 +180,7 @@ def test_ragged_csv(tmp_path, data, columns):
     check_read(path, columns=columns)
 
 
-@settings(max_examples=40, **FUZZ)
+@settings(max_examples=examples(40), **FUZZ)
 @given(data=st.binary(max_size=2000), suffix=st.sampled_from([".csv", ".tsv", ".parquet", ".csv.gz"]))
 def test_random_bytes(tmp_path, data, suffix):
     path = tmp_path / f"data{suffix}"
@@ -187,7 +188,7 @@ def test_random_bytes(tmp_path, data, suffix):
     check_read(path, columns=COLUMNS)
 
 
-@settings(max_examples=60, **FUZZ)
+@settings(max_examples=examples(60), **FUZZ)
 @given(data=st.one_of(mutated(gzip.compress(VALID_CSV), footer=16),  # a broken gzip stream
                       mutated(VALID_CSV).map(gzip.compress)))  # good gzip, broken CSV inside
 def test_mutated_gzip_csv(tmp_path, data):
@@ -224,7 +225,7 @@ def test_pathological_header_is_not_quadratic(tmp_path):
 
 
 # -- Parquet --------------------------------------------------------------------------------------
-@settings(max_examples=150, **FUZZ)
+@settings(max_examples=examples(150), **FUZZ)
 @given(codec=st.sampled_from(sorted(VALID_PARQUET)), data=st.data(),
        columns=st.sampled_from([None, COLUMNS]))
 def test_mutated_parquet(tmp_path, codec, data, columns):
@@ -283,7 +284,7 @@ def mutated_yaml(draw) -> bytes:
     return data
 
 
-@settings(max_examples=200, **FUZZ)
+@settings(max_examples=examples(200), **FUZZ)
 @given(data=mutated_yaml())
 def test_mutated_review_yaml(tmp_path, data):
     path = tmp_path / "review.yaml"
@@ -291,7 +292,7 @@ def test_mutated_review_yaml(tmp_path, data):
     check_config(path)
 
 
-@settings(max_examples=60, **FUZZ)
+@settings(max_examples=examples(60), **FUZZ)
 @given(data=st.one_of(st.binary(max_size=500), st.text(max_size=300).map(str.encode)))
 def test_random_review_yaml(tmp_path, data):
     path = tmp_path / "review.yaml"
@@ -433,7 +434,7 @@ def test_name_cannot_end_in_a_newline(tmp_path):
 
 
 # -- end to end: the CLI ---------------------------------------------------------------------------
-@settings(max_examples=15, **FUZZ)
+@settings(max_examples=examples(15), **FUZZ)
 @given(suffix=st.sampled_from([".csv", ".parquet", ".csv.gz"]), data=st.data())
 def test_cli_mutated_files(tmp_path, capsys, suffix, data):
     seed = {".csv": VALID_CSV, ".parquet": VALID_PARQUET["snappy"], ".csv.gz": gzip.compress(VALID_CSV)}[suffix]

@@ -24,11 +24,13 @@ from hypothesis import strategies as st
 
 import fairscan
 from fairscan.errors import FairscanError
+from tests.conftest import examples
 
 pytest.importorskip("duckdb")
 # tests/ is on sys.path (no __init__.py, pytest's default import mode): reuse the engine comparison
 from test_engines import assert_same
 
+pytestmark = pytest.mark.fuzz
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 COMMON = dict(suppress_below=0, min_group_size=0, n_boot=0)
 # group labels: unicode, spaces, tabs, digits, case variants ("unknown" is what missing values are called)
@@ -82,7 +84,7 @@ def _top(s: np.ndarray, k: int) -> np.ndarray:
 
 
 # -- DuckDB equals memory --------------------------------------------------------------------------
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=examples(20), **SETTINGS)
 @given(df=frames(), data=st.data())
 def test_engines_equal(df, data):
     n = len(df)
@@ -118,7 +120,7 @@ def _reorder_keeping_ties(s: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return out
 
 
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=examples(20), **SETTINGS)
 @given(df=frames(), data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_budget_row_order(df, data, seed):
     n = len(df)
@@ -153,7 +155,7 @@ def test_budget_row_order(df, data, seed):
 
 
 # -- integer weights = replicated rows --------------------------------------------------------------
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=examples(20), **SETTINGS)
 @given(df=frames(integer_weights=True), data=st.data())
 def test_integer_weights_equal_replication(df, data):
     n = len(df)
@@ -186,7 +188,7 @@ def test_integer_weights_equal_replication(df, data):
 
 
 # -- renaming groups -------------------------------------------------------------------------------
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=examples(20), **SETTINGS)
 @given(df=frames(), data=st.data())
 def test_renaming_groups_permutes_rows(df, data):
     present = sorted({v for v in df["g"] if v is not None})
