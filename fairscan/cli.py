@@ -118,8 +118,11 @@ def cmd_audit(a: argparse.Namespace) -> int:
         inferred = audit_inferred(data.drop(columns=[c for c in data.columns if c not in keep]),
                                   tier_model, sensitive=sensitive, **kw)
     if inferred is None:
+        show = _progress(a)  # DuckDB reports each pass over large files
         result = run_audit(data, params, columns=params.columns(), categorical=sensitive,
-                           memory_limit=a.memory_limit, threads=a.threads)
+                           memory_limit=a.memory_limit, threads=a.threads, progress=show)
+        if show:
+            show(1.0, "counted")
     else:
         result = inferred.hard
     if inferred is not None and a.format == "json":
@@ -686,6 +689,8 @@ def _progress(a: argparse.Namespace | None = None) -> Any:
     state: dict[str, Any] = {}
 
     def show(fraction: float, text: str) -> None:
+        if "task" not in state and fraction >= 1:  # work too quick to have shown a bar
+            return
         if "task" not in state:
             bar.start()
             state["task"] = bar.add_task(text, total=1.0)

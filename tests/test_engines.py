@@ -818,3 +818,38 @@ def test_spark_paired_cells_and_hash_equal_memory(spark, tmp_path, monkeypatch):
     want = df.assign(c=cell).groupby(["g", "c"]).size().unstack(fill_value=0).reindex(columns=range(8), fill_value=0)
     g_stats = next(s for s in spk.stats if s.grouping.name == "g")
     assert (g_stats.n == want.to_numpy()).all()
+
+
+@pytest.mark.slow
+def test_duckdb_reports_its_passes_over_large_files(tmp_path, monkeypatch):
+    """With ``progress``, a DuckDB pass that runs longer than half a second is reported as it
+    goes (fractions in [0, 1), the pass and the file named), and the counts are the same as
+    without it. The CLI's audit draws them on a terminal's stderr, never with --quiet or in a pipe."""
+    path = tmp_path / "big.parquet"
+    duckdb.sql("COPY (SELECT i % 7 AS g, (hash(i) % 1000) / 1000.0 AS s, i % 3 = 0 AS y "
+               f"FROM range(40000000) t(i)) TO '{path}'")
+    seen: list[tuple[float, str]] = []
+    kw = dict(target="y", score="s", budget=0.1, sensitive="g", n_boot=0)
+    watched = fairscan.audit(dd.DuckDBEngine(path, progress=lambda f, t: seen.append((f, t))), **kw)
+    assert seen and all(0 <= f < 1 for f, _ in seen)
+    assert all(t.startswith("DuckDB pass ") and t.endswith(f"over file '{path}'") for _, t in seen)
+    plain = fairscan.audit(dd.DuckDBEngine(path), **kw)
+    assert watched.groups.equals(plain.groups)
+
+    import io
+    import sys
+
+    from fairscan.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    args = ["audit", str(path), "--target", "y", "--score", "s", "--budget", "0.1", "--sensitive", "g",
+            "--n-boot", "0", "--format", "json", "--out", str(tmp_path / "a.json")]
+    for quiet, terminal in ((False, True), (True, True), (False, False)):
+        err = Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert main(args + ["--quiet"] * quiet) == 0
+        assert ("DuckDB pass" in err.getvalue()) == (terminal and not quiet)
+

@@ -4,7 +4,7 @@ and every face."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fairscan.engines import ENGINES
@@ -24,6 +24,7 @@ def make_engine(
     categorical: Sequence[str] = (),
     memory_limit: str | None = None,
     threads: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> Engine:
     """The engine for ``data``. ``"auto"``: an Engine as is; a DuckDB relation, or a path to
     Parquet/CSV files (a file, glob or directory) -> DuckDB, which streams files larger than
@@ -32,7 +33,9 @@ def make_engine(
 
     When a path or ``dataset:NAME`` is read into memory, only ``columns`` are read (all when
     None) and ``categorical`` ones as categoricals. ``memory_limit`` (default 1GB) and
-    ``threads`` set the DuckDB engine and are an error for any other."""
+    ``threads`` set the DuckDB engine and are an error for any other. ``progress(fraction,
+    text)`` hears how far each DuckDB pass over the data is (the other engines' passes are
+    not reported)."""
     if isinstance(data, Engine):
         return data
     if engine not in ENGINES:
@@ -57,5 +60,5 @@ def make_engine(
     if engine == "duckdb":
         from fairscan.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine(data, memory_limit=memory_limit or "1GB", threads=threads)
+        return DuckDBEngine(data, memory_limit=memory_limit or "1GB", threads=threads, progress=progress)
     return MemoryEngine(data)

@@ -37,11 +37,13 @@ DuckDB runs it (SQL text over a view of the data) and what only DuckDB does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -145,6 +147,7 @@ class DuckDBEngine(SqlEngine):
         quantiles: Literal["exact", "approx"] = "exact",
         data_hash: Literal["sha256", "fast"] = "sha256",
         csv_options: dict[str, Any] | None = None,
+        progress: Callable[[float, str], None] | None = None,
     ) -> None:
         try:
             import duckdb
@@ -157,6 +160,8 @@ class DuckDBEngine(SqlEngine):
         self._rel = None
         self._frame = None
         self._notes: dict[str, str] = {}
+        self.progress = progress
+        self._passes = 0
         if isinstance(data, duckdb.DuckDBPyRelation):
             self._rel = data
             self._con = None
@@ -164,6 +169,9 @@ class DuckDBEngine(SqlEngine):
         else:
             self._con = duckdb.connect()
             settings = {"preserve_insertion_order": "true"}
+            if progress is not None:  # DuckDB tracks a query's progress only with its bar on
+                settings |= {"enable_progress_bar": "true", "enable_progress_bar_print": "false",
+                             "progress_bar_time": "500"}
             if memory_limit:
                 settings["memory_limit"] = f"'{memory_limit}'"
             if threads:
@@ -275,9 +283,39 @@ class DuckDBEngine(SqlEngine):
 
     def _rows(self, sql: str, where: str | None = None) -> list[tuple]:
         try:
-            return self._relation(sql, where).fetchall()
+            with self._watched():
+                return self._relation(sql, where).fetchall()
         except self._duckdb.Error as e:
             raise self._error(e, where) from None
+
+    @contextlib.contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Tell ``progress`` how far the running query is, from a thread that asks DuckDB
+        every 0.2 s (DuckDB answers once a query has run for half a second)."""
+        if self.progress is None or self._con is None:
+            yield
+            return
+        self._passes += 1
+        con, report, text = self._con, self.progress, f"DuckDB pass {self._passes} over {self._where}"
+        error = self._duckdb.Error
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.2):
+                try:
+                    done = float(con.query_progress())
+                except error:  # the query ended meanwhile: nothing to report
+                    return
+                if done >= 0:
+                    report(min(done / 100, 0.99), text)
+
+        watcher = threading.Thread(target=watch, name="fairscan-duckdb-progress", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
 
     def _error(self, e: Exception, where: str | None) -> FairscanError:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
