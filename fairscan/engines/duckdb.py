@@ -101,7 +101,7 @@ class _SQLRanks(SqlRanks):
 
     def histogram(self, intervals: list[tuple[float, float, float]], nbins: int) -> list[tuple[int, int, float, float]]:
         return self.e._rows(
-            f"SELECT k, count(*), min(v), max(v) FROM (SELECT v, {histogram_key(intervals, nbins)} AS k "
+            f"SELECT k, count(*), min(v), max(v) FROM (SELECT v, {histogram_key(intervals, nbins, covers=self.stats[3:])} AS k "
             f"FROM ({self.inner}) WHERE isfinite(v)) WHERE k IS NOT NULL GROUP BY k")
 
     def fetch(self, lo: float, hi: float) -> np.ndarray:

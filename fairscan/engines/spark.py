@@ -101,7 +101,7 @@ class _SparkRanks(SqlRanks):
 
     def histogram(self, intervals: list[tuple[float, float, float]], nbins: int) -> list[tuple[int, int, float, float]]:
         F = self.F
-        key = F.expr(shared.histogram_key(intervals, nbins)).alias("k")
+        key = F.expr(shared.histogram_key(intervals, nbins, covers=self.stats[3:])).alias("k")
         finite = self.df.where(F.expr("abs(v) <> CAST('inf' AS DOUBLE)"))
         rows = (finite.select(key, "v").where(F.col("k").isNotNull())
                 .groupBy("k").agg(F.count(F.lit(1)), F.min("v"), F.max("v")).collect())
