@@ -11,7 +11,10 @@ Prints the figures. Not a test: run `python bench/bench_app.py [--rows 1000000] 
    in this browser), `streamlit run app.py`, and `fairscan app` (the same, started from
    fairscan's command line). Also printed: the time until the server answers its health check, and a
    warm load (a new session, caches filled).
-2. **Slider move on 1M scored rows** (target < 200 ms server-side): seeded synthetic rows
+2. **First visit of a page on a running server** (target: the Recommendations page within
+   1.5x of the Threshold & budget page): from a click in the sidebar of the rendered
+   overview to the page's last change, a fresh server per trial.
+3. **Slider move on 1M scored rows** (target < 200 ms server-side): seeded synthetic rows
    (score, label, age, balance, job). (a) `ThresholdExplorer` build once, then the query a
    move triggers (`at_budget`, `at_threshold`, and the chart's `curve`); (b) the whole page
    rerun after a move, measured with Streamlit's AppTest on the explorer page with the 1M rows
@@ -197,15 +200,90 @@ def bench_browser(trials: int) -> None:
               f"(min {min(r['cold']):.2f}){extra}; warm load (new session) {statistics.median(r['warm']):.2f} s")
 
 
+#: how long the page must stay unchanged to count as finished (the render time excludes it)
+SETTLE_MS = 1500
+
+
+def settled_at(page, heading: str, ready: str, timeout_ms: int = 120_000) -> float:
+    """Wait for the page's title and its last kind of element, no "Running" status and no
+    placeholder skeleton, and no change for SETTLE_MS; return when it last changed (page
+    clock, ms). Charts and tables draw lazily, so "last change" is the honest end."""
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=timeout_ms)
+    page.wait_for_selector(ready, timeout=timeout_ms)
+    return page.evaluate_handle(
+        """(settle) => new Promise(done => {
+            let n = -1, since = Date.now();
+            const tick = () => {
+                const busy = document.querySelector('[data-testid="stStatusWidget"]')
+                    || document.querySelector('[data-testid="stSkeleton"]');
+                const m = document.querySelectorAll('[data-testid]').length;
+                if (busy || m !== n) { n = m; since = Date.now(); }
+                if (!busy && Date.now() - since > settle) { done(since); return; }
+                setTimeout(tick, 50);
+            };
+            tick();
+        })""", SETTLE_MS).json_value()
+
+
+def bench_pages(trials: int, idle: float = 8.0) -> None:
+    """First visit of the Recommendations page on a running server against the Threshold &
+    budget page's first visit, same server: each from a click in the sidebar of a rendered
+    overview to the page's last change. A fresh server for every visit (its caches empty), the
+    page clicked right after the overview has rendered (the worst case: the server's warm-up
+    of the Recommendations page has not finished) and after ``idle`` seconds on it."""
+    import tempfile
+
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGES, free_port, start_server, stop_server
+
+    if not Path(CHROMIUM).exists():
+        print(f"page benchmark skipped: no chromium at {CHROMIUM}")
+        return
+    from playwright.sync_api import sync_playwright
+
+    links = {"explorer": "Threshold & budget", "recommendations": "Recommendations"}
+    ready = {path: sel for path, _, sel in PAGES}
+    titles = {path: title for path, title, _ in PAGES}
+    fairscan_exe = Path(sys.executable).with_name("fairscan")
+    times: dict[tuple[str, float], list[float]] = {(p, w): [] for p in links for w in (0.0, idle)}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for wait, path in [(w, p) for _ in range(trials) for w in (0.0, idle) for p in links]:
+            port = free_port()
+            proc = start_server(port, cmd=[str(fairscan_exe), "app", "--no-browser", "--port", str(port),
+                                           "--address", "127.0.0.1"], cwd=Path(tempfile.mkdtemp(prefix="fairscan-cwd-")))
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"http://127.0.0.1:{port}/")
+                rendered(page)
+                page.wait_for_timeout(wait * 1000)
+                t0 = page.evaluate("() => Date.now()")
+                page.get_by_role("link", name=links[path]).first.click()
+                times[path, wait].append((settled_at(page, titles[path], ready[path]) - t0) / 1000)
+                page.close()
+            finally:
+                stop_server(proc)
+        browser.close()
+    for wait in (0.0, idle):
+        exp, rec = (statistics.median(times[k, wait]) for k in ("explorer", "recommendations"))
+        when = "right after the overview" if not wait else f"after {wait:g} s on the overview"
+        print(f"first visits {when}, median of {trials} (click -> last change on the page): "
+              f"Threshold & budget {exp:.2f} s, Recommendations {rec:.2f} s = {rec / exp:.2f}x (target <= 1.5x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--moves", type=int, default=30)
     ap.add_argument("--skip-browser", action="store_true")
     ap.add_argument("--trials", type=int, default=3, help="cold starts per server (default 3)")
+    ap.add_argument("--pages-only", action="store_true", help="only the first visits of two pages")
     a = ap.parse_args()
+    if a.pages_only:
+        bench_pages(a.trials)
+        return
     if not a.skip_browser:
         bench_browser(a.trials)
+        bench_pages(a.trials)
     t = time.perf_counter()
     df = synthetic(a.rows)
     print(f"\nsynthetic data, {a.rows:,} rows: {time.perf_counter() - t:.2f} s")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -447,24 +447,35 @@ def _port_free(address: str, port: int) -> bool:
         return False
 
 
-def _open_when_ready(url: str, health: str, timeout: float = 60.0) -> None:
-    """Open ``url`` in the default browser once the server's health endpoint answers."""
+def _when_ready(health: str, *actions: Callable[[], object], timeout: float = 60.0) -> None:
+    """Run ``actions`` on a thread once the server's health endpoint answers."""
     import threading
     import time
     import urllib.request
-    import webbrowser
 
-    def wait_then_open() -> None:
+    def wait_then_act() -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(health, timeout=2):
-                    webbrowser.open(url)
-                    return
+                    break
             except OSError:
-                time.sleep(0.25)
+                time.sleep(0.05)
+        else:
+            return
+        for act in actions:
+            act()
 
-    threading.Thread(target=wait_then_open, name="fairscan-open-browser", daemon=True).start()
+    threading.Thread(target=wait_then_act, name="fairscan-when-ready", daemon=True).start()
+
+
+def _import_dashboard() -> None:
+    """Import the dashboard's modules (pandas, the analyses, the pages' state) while the browser
+    loads Streamlit's JavaScript, so that the first page does not wait for them."""
+    import importlib
+
+    importlib.import_module("fairscan.dashboard.state")
+    importlib.import_module("fairscan.dashboard.widgets")
 
 
 def cmd_app(a: argparse.Namespace) -> int:
@@ -487,8 +498,10 @@ def cmd_app(a: argparse.Namespace) -> int:
     if bind not in ("localhost", "127.0.0.1", "::1"):
         print(f"fairscan: warning: --address {bind} serves the dashboard beyond this machine; the data it shows is "
               "personal: serve it only on a network you trust", file=sys.stderr)
-    if browser:
-        _open_when_ready(url, f"http://{'127.0.0.1' if shown == 'localhost' else shown}:{a.port}/_stcore/health")
+    import webbrowser
+
+    health = f"http://{'127.0.0.1' if shown == 'localhost' else shown}:{a.port}/_stcore/health"
+    _when_ready(health, *([lambda: webbrowser.open(url)] if browser else []), _import_dashboard)
     # `streamlit run` in this process. Always headless and without Streamlit's first-run e-mail prompt: the
     # prompt reads standard input, so with it closed (cron, CI, a service) the server would never start.
     # The rest of the settings come from the dashboard's own .streamlit/config.toml (a script-level config,

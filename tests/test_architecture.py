@@ -94,3 +94,32 @@ def test_no_import_cycle_counting_imports_inside_functions():
         if m not in index:
             visit(m)
     assert not cycles, cycles
+
+
+def test_the_package_imports_its_analyses_on_first_use():
+    """``import fairscan.cli`` (what ``fairscan app`` and ``--version`` need) loads neither pandas
+    nor the analyses; ``fairscan.audit`` and its siblings are the functions whether or not
+    their modules were imported first, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import fairscan.cli
+assert 'pandas' not in sys.modules and 'fairscan.audit' not in sys.modules, sorted(sys.modules)
+import fairscan.audit as by_module, fairscan.compare, fairscan.discover, fairscan.explain
+from fairscan.audit import run_audit
+import fairscan
+for name in ("audit", "compare", "discover", "explain", "counts"):
+    assert callable(getattr(fairscan, name)) and type(getattr(fairscan, name)).__name__ == "function", name
+assert by_module is fairscan.audit and fairscan.Counts.__name__ == "Counts"
+assert set(fairscan.__all__) <= set(dir(fairscan))
+try:
+    fairscan.nothing
+except AttributeError as e:
+    assert "nothing" in str(e)
+else:
+    raise AssertionError("no AttributeError")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fairscan.dashboard.state import get_setup
+from fairscan.dashboard.state import get_setup, warm_up
 from fairscan.dashboard.widgets import PAGES, page, sidebar
 from fairscan.errors import FairscanError
 
@@ -36,6 +36,7 @@ def main() -> None:
         st.error(f"{e}", icon=":material/error:")
         st.page_link(page("data"), label="Change the data or settings", icon=":material/tune:")
     sidebar(get_setup())  # after the page: it shows the settings the page may just have changed
+    warm_up()  # once per server: the slowest page's default view, computed before anyone opens it
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,8 @@ __all__ = [
     "checked_params", "comparison_candidates", "counts_of_setup", "current_data", "default_groups",
     "discover_kwargs", "full_dataset", "get_explorer", "get_setup", "groups_of", "jsonable", "load_uploaded_model",
     "max_upload_mb", "model_of", "parse_tiers", "preset_model", "read_counts_upload", "read_upload", "recs_audit",
-    "recs_example", "reference_data", "retail_example", "run_audit", "spend_tiers_of", "tiers_text", "upload_key",
-    "with_inferred", "with_progress", "with_subgroup",
+    "recs_example", "reference_data", "retail_audit_key", "retail_example", "run_audit", "spend_tiers_of",
+    "tiers_text", "upload_key", "warm_up", "with_inferred", "with_progress", "with_subgroup",
 ]
 
 DEFAULT_SETUP: dict[str, Any] = {
@@ -426,14 +427,23 @@ def recs_example(k: int) -> dict[str, Any]:
     return coupon_recs_example(k)
 
 
-@st.cache_resource(show_spinner="Training the online-retail reference recommender (a few seconds, once)…")
+# The two caches below show no spinner of their own (the page shows one around the call):
+# the warm-up thread fills them without a page to draw on.
+@st.cache_resource(show_spinner=False)
 def retail_example() -> dict[str, Any]:
+    """The online-retail case (the reference recommender's lists, spend and price tiers)."""
     from fairscan.explore import retail_recs_example
 
     return retail_recs_example()
 
 
-@st.cache_resource(show_spinner="Auditing the recommendation lists…", max_entries=16)
+def retail_audit_key(case: dict[str, Any], k: int) -> str:
+    """The :func:`cached_recs_audit` key of the online-retail case at list length ``k``."""
+    return json.dumps({"case": "retail", "user_group": case["user_group"], "item_group": case["item_group"],
+                       "k": k}, sort_keys=True)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
 def cached_recs_audit(key: str, _case: dict[str, Any]) -> Any:
     """fairscan.recs.audit_recs of a case's lists (``_case``: recs, users, items, truth,
     interactions), with the keywords in ``key`` (JSON; its ``case`` names the inputs)."""
@@ -443,6 +453,38 @@ def cached_recs_audit(key: str, _case: dict[str, Any]) -> Any:
     kw.pop("case")
     return audit_recs(_case["recs"], _case["users"], _case["items"], truth=_case.get("truth"),
                       interactions=_case.get("interactions"), **kw)
+
+
+_warm_up_lock = threading.Lock()
+_warm_up_started = False
+
+
+def warm_up(delay: float = 0.5) -> bool:
+    """Once per server process, ``delay`` seconds after the first page has run: compute the
+    Recommendations page's default view (training the online-retail recommender, then its
+    audit; about 3 s) on a background thread, into the caches every session shares, so that
+    nobody waits for it on their first visit. A visit during the warm-up waits for the same
+    computation rather than starting a second. Returns whether this call started it."""
+    global _warm_up_started
+    with _warm_up_lock:
+        if _warm_up_started:
+            return False
+        _warm_up_started = True
+
+    def work() -> None:
+        import time
+
+        from fairscan.explore import RETAIL_K
+
+        time.sleep(delay)  # let the first page reach the browser first
+        try:
+            case = retail_example()
+            cached_recs_audit(retail_audit_key(case, RETAIL_K), case)
+        except Exception:  # a failed warm-up only means the page computes (and reports) it on its visit
+            return
+
+    threading.Thread(target=work, name="fairscan-warm-up", daemon=True).start()
+    return True
 
 
 def spend_tiers_of(transactions: pd.DataFrame, customer: str, amount: str, n: int, users: pd.DataFrame,

@@ -16,6 +16,7 @@ from fairscan.dashboard.state import (
     read_upload,
     recs_audit,
     recs_example,
+    retail_audit_key,
     retail_example,
     spend_tiers_of,
     upload_key,
@@ -46,11 +47,12 @@ def page_recs() -> None:
 def retail_case() -> None:
     from fairscan.explore import RETAIL_K
 
-    ex = retail_example()
+    with st.spinner("Training the online-retail reference recommender (a few seconds, once)…"):
+        ex = retail_example()
     k = st.select_slider("List length k", list(range(1, RETAIL_K + 1)), value=RETAIL_K, key="rec_retail_k")
     st.info(md(ex["description"]), icon=":material/info:")
-    kw = {"case": "retail", "user_group": ex["user_group"], "item_group": ex["item_group"], "k": k}
-    res = cached_recs_audit(json.dumps(kw, sort_keys=True), ex)
+    with st.spinner("Auditing the recommendation lists…"):
+        res = cached_recs_audit(retail_audit_key(ex, k), ex)
     show_audit(res, k, "spend tier", "price tier", ex["user_order"], ex["item_order"], "fairscan-recs-retail")
 
 
@@ -135,7 +137,8 @@ def upload_case() -> None:
                      ("rec_up_recs", "rec_up_users", "rec_up_items", "rec_up_truth", "rec_up_tx")) if f is not None)
     kw = {"case": f"{ident}|{tx_key}", "user_group": user_group, "item_group": item_group, "k": k,
           "user_col": user_col, "item_col": item_col, "rank_col": rank_col}
-    res = cached_recs_audit(json.dumps(kw, sort_keys=True, default=str), case)
+    with st.spinner("Auditing the recommendation lists…"):
+        res = cached_recs_audit(json.dumps(kw, sort_keys=True, default=str), case)
     order = sorted(str(v) for v in users[user_group].dropna().unique())
     show_audit(res, k, user_group, item_group, order, None, "fairscan-recs-audit")
 
