@@ -675,7 +675,8 @@ def test_permutation_pvalue_equals_scipy_exactly_when_exact_and_within_noise_oth
         assert ranking.permutation_pvalue(x, y, 9999, rng) == scipy_p(x, y, 9999)
     for nx, ny, shift in ((30, 50, 0.4), (200, 700, 0.1), (12, 900, 0.7)):
         x, y = rng.normal(shift, 1, nx), rng.normal(0, 1, ny)
-        want = scipy_p(x, y, 200_000)  # near-exact reference
+        want = scipy_p(x, y, 40_000)
         got = ranking.permutation_pvalue(x, y, 20_000, rng)
-        assert abs(got - want) <= 4 * math.sqrt(max(want * (1 - want), 1e-4) * 2 / 20_000) + 1e-4
+        sd = math.sqrt(2 * max(want, 1e-3) * (1 / 20_000 + 1 / 40_000))  # both are Monte Carlo estimates
+        assert abs(got - want) <= 4 * sd
     assert ranking.permutation_pvalue(np.ones(4), np.ones(6), 999, rng) == 1.0
