@@ -177,16 +177,26 @@ def render_overview(browser, url: str) -> None:
     context.close()
 
 
-def test_fairscan_app_serves_a_new_user(browser, tmp_path):
+def test_fairscan_app_serves_a_new_user(browser, tmp_path, record_property, capsys):
     """The README's first command, as cron, CI or a container runs it: ``fairscan app`` with an
     empty HOME (no Streamlit credentials or config), no display and standard input closed
-    serves within 60 s (no e-mail prompt), says where, and renders the overview."""
+    serves within 60 s (no e-mail prompt), says where, and renders the overview. The time from
+    starting the process to the rendered overview is recorded in the log, not asserted (it
+    depends on the machine; bench/bench_app.py measures it against a floor)."""
+    import time
+
     port = free_port()
+    t0 = time.perf_counter()
     proc = start_app(port, tmp_path)
     try:
         render_overview(browser, f"http://127.0.0.1:{port}/")
+        seconds = time.perf_counter() - t0
     finally:
         stop_server(proc)
+    record_property("overview_rendered_seconds", round(seconds, 2))
+    with capsys.disabled():
+        print(f"\n[recorded] fairscan app: process start to the rendered overview (1 s of stillness included) "
+              f"{seconds:.2f} s")
     out = proc.stdout.read()
     assert f"fairscan dashboard: http://localhost:{port}" in out
     assert "no display here" in out and "Email" not in out
