@@ -543,6 +543,10 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("table", "json", "md", "html"), default="table",
                    help="table (terminal), json (the documented schema), md or html (reports)")
     p.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
+    _quiet_option(p)
+
+
+def _quiet_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
 
 
@@ -866,7 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--test-size", type=float, default=0.3)
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--out", metavar="DIR", help="output folder (default models/NAME)")
-    tt.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
+    _quiet_option(tt)
     tt.set_defaults(func=cmd_train)
     trr = trs.add_parser("recommender", help="train a reference recommender on implicit feedback",
                          description="Temporal (or leave-last-out) split, popularity baseline and item-kNN; "
@@ -919,7 +923,7 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--no-sweep", action="store_true", help="only each method's default strength")
     mi.add_argument("--seed", type=int, default=0)
     mi.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
-    mi.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
+    _quiet_option(mi)
     mi.add_argument("--out", metavar="FILE")
     mi.add_argument("--save-model", metavar="DIR", help="save the chosen (or recommended) mitigated model")
     mi.set_defaults(func=cmd_mitigate)
@@ -961,7 +965,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--n-boot", type=int, default=1000)
     rc.add_argument("--seed", type=int, default=0)
     rc.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
-    rc.add_argument("--quiet", action="store_true", help="no progress bar on stderr (it only shows in a terminal)")
+    _quiet_option(rc)
     rc.add_argument("--out", metavar="FILE")
     rc.set_defaults(func=cmd_recs)
 
