@@ -31,7 +31,7 @@ from scipy import special
 __all__ = [
     "FISHER_MIN_EXPECTED", "benjamini_hochberg", "benjamini_yekutieli", "bootstrap_cells", "effective_n", "fisher_exact", "group_streams",
     "holm",
-    "newcombe_difference", "noisy_effective_n", "percentile_interval", "ratio_interval", "two_proportion_test", "welch_test", "wilson",
+    "newcombe_difference", "noisy_effective_n", "percentile_interval", "ratio_interval", "t_quantile", "two_proportion_test", "welch_moments", "welch_test", "wilson",
     "z_value",
 ]
 
@@ -274,13 +274,25 @@ def welch_test(x: np.ndarray, y: np.ndarray) -> float:
     nx, ny = len(x), len(y)
     if nx < 2 or ny < 2:
         return float("nan")
-    vx, vy = x.var(ddof=1) / nx, y.var(ddof=1) / ny
+    return welch_moments(x.mean() - y.mean(), x.var(ddof=1) / nx, nx, y.var(ddof=1) / ny, ny)[2]
+
+
+def welch_moments(difference: float, vx: float, nx: float, vy: float, ny: float) -> tuple[float, float, float]:
+    """Welch's test from summaries: a difference of two means whose squared standard errors
+    are ``vx`` and ``vy``, from ``nx`` and ``ny`` observations (effective sizes with weights).
+    Returns (standard error, Welch-Satterthwaite degrees of freedom, two-sided p); NaN p where
+    undefined."""
     se2 = vx + vy
-    if not se2 > 0:
-        return float("nan")
-    t = (x.mean() - y.mean()) / np.sqrt(se2)
+    if not (se2 > 0 and nx > 1 and ny > 1):
+        return float(np.sqrt(max(se2, 0.0))), float("nan"), float("nan")
     df = se2 * se2 / (vx * vx / (nx - 1) + vy * vy / (ny - 1))
-    return float(2 * special.stdtr(df, -abs(t)))
+    t = difference / np.sqrt(se2)
+    return float(np.sqrt(se2)), float(df), float(2 * special.stdtr(df, -abs(t)))
+
+
+def t_quantile(df: float, confidence: float) -> float:
+    """The two-sided critical value of Student's t with ``df`` degrees of freedom."""
+    return float(special.stdtrit(df, 0.5 + confidence / 2))
 
 
 def newcombe_difference(x1: np.ndarray, n1: np.ndarray, x2: np.ndarray, n2: np.ndarray,

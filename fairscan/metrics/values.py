@@ -1,0 +1,269 @@
+"""Offer values (price, discount, credit limit) by group, from value cells.
+
+A group's values are held as **cells**: its sorted distinct values ``u`` and, per value, the
+number of rows ``n``, the sum of their weights ``w`` and of their squared weights ``w2``
+(:class:`ValueCells`). These are sufficient statistics for everything the value audit
+reports, so an engine only has to count rows per (group, stratum, value):
+
+- the **mean** (weighted: ``sum(w*u) / sum(w)``) and its standard error, the linearised
+  (sandwich) one with the small-sample factor ``n/(n-1)`` on the Kish effective size, which
+  is ``s / sqrt(n)`` without weights; differences by **Welch's** t (Welch-Satterthwaite
+  degrees of freedom), ratios by the **delta method** on the log ratio;
+- **quantiles**: without weights numpy's default (``method="linear"``) exactly, from the
+  counts; with weights numpy's weighted definition (``method="inverted_cdf"``); the median's
+  interval from **order statistics** (the distribution-free binomial interval);
+- the two-sample **Kolmogorov-Smirnov** statistic (largest gap between the two weighted
+  empirical distribution functions, ``scipy.stats.ks_2samp``'s statistic without weights)
+  and the **Wasserstein-1** distance in the value's units (``scipy.stats.wasserstein_distance``);
+- the share of a group whose value lies in the most favourable quarter of a pooled
+  distribution;
+- the symmetric **Kitagawa decomposition** of a difference of means into a part within
+  strata (the same product at another price: discrimination) and a part from the strata
+  mix (other products: steering), with strata present on one side only reported apart.
+
+Everything is vectorised over the cells; nothing here loops over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from fairscan.metrics.stats import t_quantile, welch_moments, z_value
+
+__all__ = [
+    "Decomposition", "MeanComparison", "ValueCells", "decomposition", "ks_distance", "ks_pvalue",
+    "mean_comparison", "median_interval", "pooled", "quantiles", "share_beyond", "wasserstein_distance",
+]
+
+
+@dataclass(frozen=True)
+class ValueCells:
+    """A group's values as cells: sorted distinct values ``u``, and per value the rows ``n``,
+    the sum of weights ``w`` and of squared weights ``w2`` (``w = w2 = n`` without weights)."""
+
+    u: np.ndarray
+    n: np.ndarray
+    w: np.ndarray
+    w2: np.ndarray
+
+    @classmethod
+    def of(cls, values: Any, weights: Any = None) -> ValueCells:
+        """The cells of rows of values (no missing value; weights >= 0)."""
+        v = np.asarray(values, dtype=np.float64)
+        u, inv = np.unique(v, return_inverse=True)
+        n = np.bincount(inv, minlength=len(u)).astype(np.int64)
+        if weights is None:
+            w = n.astype(np.float64)
+            return cls(u, n, w, w.copy())
+        wt = np.asarray(weights, dtype=np.float64)
+        return cls(u, n, np.bincount(inv, wt, len(u)), np.bincount(inv, wt * wt, len(u)))
+
+    @property
+    def rows(self) -> int:
+        return int(self.n.sum())
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.w.sum())
+
+    @property
+    def weighted(self) -> bool:
+        """Whether any weight differs from 1 (then the weighted definitions apply)."""
+        return not (np.array_equal(self.w, self.n) and np.array_equal(self.w2, self.n))
+
+    @property
+    def effective_n(self) -> float:
+        """Kish's effective size (sum w)^2 / sum w^2: the row count without weights."""
+        w2 = float(self.w2.sum())
+        return float(self.w.sum()) ** 2 / w2 if w2 > 0 else 0.0
+
+    @property
+    def mean(self) -> float:
+        total = self.total_weight
+        return float(self.w @ self.u) / total if total > 0 else float("nan")
+
+    @property
+    def mean_variance(self) -> float:
+        """Squared standard error of the mean: sum w^2 (u - mean)^2 / (sum w)^2 times
+        n_eff / (n_eff - 1); ``var(ddof=1) / n`` without weights."""
+        total, n_eff = self.total_weight, self.effective_n
+        if not (total > 0 and n_eff > 1):
+            return float("nan")
+        return float(self.w2 @ (self.u - self.mean) ** 2) / total**2 * n_eff / (n_eff - 1)
+
+
+def pooled(cells: Sequence[ValueCells]) -> ValueCells:
+    """The cells of several groups together (the pooled distribution)."""
+    u = np.concatenate([c.u for c in cells])
+    uniq, inv = np.unique(u, return_inverse=True)
+
+    def add(values: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.bincount(inv, np.concatenate(values).astype(np.float64), len(uniq)).astype(dtype)
+
+    return ValueCells(uniq, add([c.n for c in cells], np.int64), add([c.w for c in cells], np.float64),
+                      add([c.w2 for c in cells], np.float64))
+
+
+def quantiles(c: ValueCells, probs: Sequence[float]) -> np.ndarray:
+    """Quantiles of a group's values: ``numpy.quantile(values, probs)`` (linear) without
+    weights, ``numpy.quantile(values, probs, weights=w, method="inverted_cdf")`` with them.
+    NaN for an empty group."""
+    q = np.asarray(probs, dtype=np.float64)
+    if c.rows == 0:
+        return np.full(q.shape, np.nan)
+    if c.weighted:
+        cum = np.cumsum(c.w)
+        at = np.searchsorted(cum, q * cum[-1], side="left")  # first value whose cumulative weight reaches q
+        return c.u[np.minimum(at, len(c.u) - 1)]
+    return _order_values(c, (c.rows - 1) * q)
+
+
+def _order_values(c: ValueCells, h: np.ndarray) -> np.ndarray:
+    """numpy's linear interpolation between the order statistics at 0-based positions ``h``."""
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, c.rows - 1)
+    cum = np.cumsum(c.n)
+    a = c.u[np.searchsorted(cum, lo, side="right")]
+    b = c.u[np.searchsorted(cum, hi, side="right")]
+    g = h - lo
+    return np.where(g >= 0.5, b - (b - a) * (1 - g), a + (b - a) * g)  # numpy's _lerp
+
+
+def median_interval(c: ValueCells, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free interval for the median: the order statistics x_(l) and x_(n+1-l)
+    with the largest l such that P(Binomial(n, 1/2) < l) <= (1 - confidence) / 2 (on the
+    effective size, and weighted quantiles at the same ranks, with weights). NaN when the
+    group is too small for the confidence asked."""
+    n = c.effective_n if c.weighted else c.rows
+    m = int(np.floor(n))
+    if m < 1:
+        return float("nan"), float("nan")
+    alpha = (1 - confidence) / 2
+    ls = np.arange(1, (m + 1) // 2 + 1)
+    ok = ls[special.bdtr(ls - 1, m, 0.5) <= alpha]  # P(X <= l - 1) = P(X < l)
+    if not len(ok):
+        return float("nan"), float("nan")
+    lo_rank = int(ok.max())
+    if c.weighted:
+        lo, hi = quantiles(c, [(lo_rank - 1) / max(m - 1, 1), (m - lo_rank) / max(m - 1, 1)])
+        return float(lo), float(hi)
+    lo, hi = _order_values(c, np.array([lo_rank - 1, c.rows - lo_rank], dtype=np.float64))
+    return float(lo), float(hi)
+
+
+def _cdfs(a: ValueCells, b: ValueCells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The union of the two groups' values and both weighted empirical CDFs on it."""
+    grid = np.union1d(a.u, b.u)
+
+    def cdf(c: ValueCells) -> np.ndarray:
+        cum = np.concatenate([[0.0], np.cumsum(c.w)])
+        return cum[np.searchsorted(c.u, grid, side="right")] / (cum[-1] if cum[-1] > 0 else np.nan)
+
+    return grid, cdf(a), cdf(b)
+
+
+def ks_distance(a: ValueCells, b: ValueCells) -> float:
+    """The largest gap between the two weighted empirical CDFs (scipy's ks_2samp statistic)."""
+    if a.rows == 0 or b.rows == 0:
+        return float("nan")
+    _, fa, fb = _cdfs(a, b)
+    return float(np.max(np.abs(fa - fb)))
+
+
+def ks_pvalue(distance: float, a: ValueCells, b: ValueCells) -> float:
+    """Asymptotic two-sided p-value of the two-sample KS statistic (Kolmogorov's
+    distribution on n_a n_b / (n_a + n_b), effective sizes with weights)."""
+    na, nb = a.effective_n, b.effective_n
+    if not (na > 0 and nb > 0) or not np.isfinite(distance):
+        return float("nan")
+    return float(special.kolmogorov(np.sqrt(na * nb / (na + nb)) * distance))
+
+
+def wasserstein_distance(a: ValueCells, b: ValueCells) -> float:
+    """The Wasserstein-1 distance, in the value's units: the area between the two weighted
+    empirical CDFs (scipy.stats.wasserstein_distance with the weights)."""
+    if a.rows == 0 or b.rows == 0:
+        return float("nan")
+    grid, fa, fb = _cdfs(a, b)
+    return float(np.sum(np.abs(fa - fb)[:-1] * np.diff(grid)))
+
+
+def share_beyond(c: ValueCells, cut: float, higher: bool) -> tuple[float, float]:
+    """(weight of values >= ``cut`` (``higher``) or <= ``cut``, total weight)."""
+    pick = c.u >= cut if higher else c.u <= cut
+    return float(c.w[pick].sum()), c.total_weight
+
+
+@dataclass(frozen=True)
+class MeanComparison:
+    """A group's mean against the reference's: difference (group - reference) with Welch's
+    interval and p-value, and the ratio with its delta-method interval."""
+
+    group: float
+    reference: float
+    difference: float
+    difference_ci: tuple[float, float]
+    ratio: float
+    ratio_ci: tuple[float, float]
+    p_value: float
+
+
+def mean_comparison(g: ValueCells, r: ValueCells, confidence: float = 0.95) -> MeanComparison:
+    """Welch's comparison of two weighted means (see the module docstring)."""
+    mg, mr = g.mean, r.mean
+    vg, vr = g.mean_variance, r.mean_variance
+    d = mg - mr
+    se, df, p = welch_moments(d, vg, g.effective_n, vr, r.effective_n)
+    nan2 = (float("nan"), float("nan"))
+    ci = (d - t_quantile(df, confidence) * se, d + t_quantile(df, confidence) * se) if np.isfinite(df) else nan2
+    ratio = mg / mr if mr != 0 else float("nan")
+    ratio_ci = nan2
+    if mg > 0 and mr > 0 and np.isfinite(vg) and np.isfinite(vr):
+        half = z_value(confidence) * np.sqrt(vg / mg**2 + vr / mr**2)
+        ratio_ci = (float(ratio * np.exp(-half)), float(ratio * np.exp(half)))
+    return MeanComparison(mg, mr, d, (float(ci[0]), float(ci[1])), ratio, ratio_ci, p)
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """A difference of means split into strata: ``within + composition == total``."""
+
+    total: float
+    within: float
+    composition: float
+    unmatched_group: float
+    unmatched_reference: float
+
+
+def decomposition(group: Mapping[Any, ValueCells], reference: Mapping[Any, ValueCells]) -> Decomposition:
+    """The symmetric Kitagawa decomposition of mean(group) - mean(reference) over strata.
+
+    With p the strata's weight shares and m their means: over strata present on both sides,
+    ``within = sum 1/2 (p_g + p_r)(m_g - m_r)`` and ``composition = sum (p_g - p_r) 1/2 (m_g +
+    m_r)``; a stratum present on one side only adds ``(p_g - p_r) m`` (m its one mean) to the
+    composition, and its share is reported as unmatched."""
+    wg = {s: c.total_weight for s, c in group.items() if c.total_weight > 0}
+    wr = {s: c.total_weight for s, c in reference.items() if c.total_weight > 0}
+    tg, tr = sum(wg.values()), sum(wr.values())
+    if tg <= 0 or tr <= 0:
+        nan = float("nan")
+        return Decomposition(nan, nan, nan, nan, nan)
+    within = composition = 0.0
+    for s in set(wg) | set(wr):
+        pg, pr = wg.get(s, 0.0) / tg, wr.get(s, 0.0) / tr
+        if s in wg and s in wr:
+            mg, mr = group[s].mean, reference[s].mean
+            within += 0.5 * (pg + pr) * (mg - mr)
+            composition += (pg - pr) * 0.5 * (mg + mr)
+        else:
+            composition += (pg - pr) * (group[s].mean if s in wg else reference[s].mean)
+    mean_g = sum(group[s].mean * w for s, w in wg.items()) / tg
+    mean_r = sum(reference[s].mean * w for s, w in wr.items()) / tr
+    return Decomposition(mean_g - mean_r, within, composition,
+                         sum(w for s, w in wg.items() if s not in wr) / tg,
+                         sum(w for s, w in wr.items() if s not in wg) / tr)

@@ -1,0 +1,179 @@
+"""Offer-value metrics from value cells, against independent oracles: numpy's quantiles,
+scipy's KS, Wasserstein and Welch, statsmodels' weighted statistics, a pandas Kitagawa
+decomposition, and hand-computed cases (a Simpson's paradox among them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from fairscan.metrics import values as mv
+
+PROBS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 0.333, 0.01]
+
+
+def draws(rng: np.random.Generator, n: int, distinct: int) -> np.ndarray:
+    """Prices with many ties: ``distinct`` levels (cents), some heavy-tailed."""
+    levels = np.round(rng.lognormal(2.0, 0.7, distinct), 2)
+    return rng.choice(levels, n)
+
+
+@pytest.mark.parametrize("n,distinct", [(1, 1), (2, 2), (7, 3), (50, 50), (1000, 37), (5000, 4000)])
+def test_quantiles_equal_numpy_unweighted_and_weighted(n, distinct):
+    rng = np.random.default_rng(n)
+    x = draws(rng, n, distinct)
+    c = mv.ValueCells.of(x)
+    np.testing.assert_array_equal(mv.quantiles(c, PROBS), np.quantile(x, PROBS))
+    w = rng.uniform(0.1, 3.0, n)
+    cw = mv.ValueCells.of(x, w)
+    np.testing.assert_array_equal(mv.quantiles(cw, PROBS), np.quantile(x, PROBS, weights=w, method="inverted_cdf"))
+
+
+def test_mean_and_its_standard_error_equal_numpy_and_statsmodels():
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    rng = np.random.default_rng(3)
+    x = draws(rng, 800, 60)
+    c = mv.ValueCells.of(x)
+    assert c.mean == pytest.approx(x.mean(), rel=1e-12)
+    assert c.mean_variance == pytest.approx(x.var(ddof=1) / len(x), rel=1e-10)
+    w = rng.integers(1, 4, len(x)).astype(float)  # integer weights = replicated rows
+    cw = mv.ValueCells.of(x, w)
+    rep = np.repeat(x, w.astype(int))
+    assert cw.mean == pytest.approx(DescrStatsW(x, weights=w).mean, rel=1e-12)
+    assert cw.mean == pytest.approx(rep.mean(), rel=1e-12)
+    # the linearised (sandwich) variance of a weighted mean, n_eff/(n_eff-1) corrected
+    n_eff = w.sum() ** 2 / (w**2).sum()
+    manual = (w**2 * (x - cw.mean) ** 2).sum() / w.sum() ** 2 * n_eff / (n_eff - 1)
+    assert cw.mean_variance == pytest.approx(manual, rel=1e-10)
+
+
+def test_welch_comparison_equals_scipy_without_weights():
+    rng = np.random.default_rng(8)
+    g, r = draws(rng, 300, 40) * 1.08, draws(rng, 900, 40)
+    res = mv.mean_comparison(mv.ValueCells.of(g), mv.ValueCells.of(r))
+    t = stats.ttest_ind(g, r, equal_var=False)
+    assert res.p_value == pytest.approx(t.pvalue, rel=1e-9)
+    lo, hi = t.confidence_interval(0.95)
+    assert res.difference_ci == pytest.approx((lo, hi), rel=1e-9)
+    assert res.difference == pytest.approx(g.mean() - r.mean(), rel=1e-12)
+    assert res.ratio == pytest.approx(g.mean() / r.mean(), rel=1e-12)
+    # the delta-method ratio interval covers the ratio and is about symmetric on the log scale
+    assert res.ratio_ci[0] < res.ratio < res.ratio_ci[1]
+    assert np.log(res.ratio) - np.log(res.ratio_ci[0]) == pytest.approx(np.log(res.ratio_ci[1]) - np.log(res.ratio))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ks_and_wasserstein_equal_scipy(seed):
+    rng = np.random.default_rng(seed)
+    x, y = draws(rng, 20 + 70 * seed, 3 + 5 * seed), draws(rng, 15 + 40 * seed, 4 + 7 * seed) * 1.1
+    a, b = mv.ValueCells.of(x), mv.ValueCells.of(y)
+    assert mv.ks_distance(a, b) == pytest.approx(stats.ks_2samp(x, y).statistic, abs=1e-12)
+    assert mv.wasserstein_distance(a, b) == pytest.approx(stats.wasserstein_distance(x, y), rel=1e-9, abs=1e-12)
+    wx, wy = rng.uniform(0.2, 2, len(x)), rng.uniform(0.2, 2, len(y))
+    aw, bw = mv.ValueCells.of(x, wx), mv.ValueCells.of(y, wy)
+    assert mv.wasserstein_distance(aw, bw) == pytest.approx(
+        stats.wasserstein_distance(x, y, u_weights=wx, v_weights=wy), rel=1e-9, abs=1e-12)
+    # weighted KS by its definition: the largest gap of the two weighted ECDFs on every value
+    grid = np.union1d(x, y)
+    fx = np.array([wx[x <= t].sum() for t in grid]) / wx.sum()
+    fy = np.array([wy[y <= t].sum() for t in grid]) / wy.sum()
+    assert mv.ks_distance(aw, bw) == pytest.approx(np.abs(fx - fy).max(), abs=1e-12)
+
+
+def test_ks_pvalue_is_kolmogorovs_limiting_distribution():
+    """scipy's kstwobign (the limiting distribution of sqrt(n) D) as the oracle; close to
+    ks_2samp's own large-sample p-value (which uses the finite-n distribution at n_eff)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0, 1, 4000), rng.normal(0.05, 1, 3000)
+    a, b = mv.ValueCells.of(x), mv.ValueCells.of(y)
+    d = mv.ks_distance(a, b)
+    en = 4000 * 3000 / 7000
+    assert mv.ks_pvalue(d, a, b) == pytest.approx(stats.kstwobign.sf(np.sqrt(en) * d), rel=1e-9)
+    assert mv.ks_pvalue(d, a, b) == pytest.approx(stats.ks_2samp(x, y, method="asymp").pvalue, rel=0.1)
+
+
+def test_median_interval_is_the_binomial_order_statistic_interval():
+    x = np.arange(1.0, 11.0)  # n = 10: P(Bin(10, 1/2) <= 1) = 0.0107 <= 0.025 < P(<= 2): ranks 2 and 9
+    assert mv.median_interval(mv.ValueCells.of(x)) == (2.0, 9.0)
+    rng = np.random.default_rng(4)
+    y = draws(rng, 301, 80)
+    lo, hi = mv.median_interval(mv.ValueCells.of(y))
+    s = np.sort(y)
+    k = int(stats.binom.ppf(0.025, len(y), 0.5))  # the largest l with P(X < l) <= 0.025
+    while stats.binom.cdf(k, len(y), 0.5) <= 0.025:
+        k += 1
+    assert (lo, hi) == (s[k - 1], s[len(y) - k])
+    assert lo <= np.median(y) <= hi
+    assert all(np.isnan(mv.median_interval(mv.ValueCells.of([1.0, 2.0, 3.0]))))  # too few for 95%
+
+
+def test_share_in_the_favourable_quarter():
+    c = mv.ValueCells.of([1.0, 2, 3, 4, 5, 6, 7, 8])
+    assert mv.share_beyond(c, 7.0, higher=True) == (2.0, 8.0)
+    assert mv.share_beyond(c, 2.0, higher=False) == (2.0, 8.0)
+
+
+def pandas_kitagawa(df: pd.DataFrame, g: str, r: str) -> tuple[float, float, float]:
+    """The decomposition written directly in pandas on rows (the oracle)."""
+    sub = df[df["grp"].isin([g, r])]
+    agg = sub.assign(wv=sub["w"] * sub["v"]).groupby(["grp", "s"]).agg(w=("w", "sum"), wv=("wv", "sum"))
+    agg["m"] = agg["wv"] / agg["w"]
+    share = agg["w"] / agg.groupby(level="grp")["w"].transform("sum")
+    pg, pr = share.xs(g, level="grp"), share.xs(r, level="grp")
+    mg, mr = agg["m"].xs(g, level="grp"), agg["m"].xs(r, level="grp")
+    both = pg.index.intersection(pr.index)
+    within = (0.5 * (pg[both] + pr[both]) * (mg[both] - mr[both])).sum()
+    comp = ((pg[both] - pr[both]) * 0.5 * (mg[both] + mr[both])).sum()
+    comp += (pg.drop(both) * mg.drop(both)).sum() - (pr.drop(both) * mr.drop(both)).sum()
+    total = np.average(sub.loc[sub["grp"] == g, "v"], weights=sub.loc[sub["grp"] == g, "w"]) - np.average(
+        sub.loc[sub["grp"] == r, "v"], weights=sub.loc[sub["grp"] == r, "w"])
+    return total, within, comp
+
+
+def cells_by_stratum(df: pd.DataFrame, group: str) -> dict:
+    part = df[df["grp"] == group]
+    return {s: mv.ValueCells.of(p["v"], p["w"]) for s, p in part.groupby("s")}
+
+
+def test_decomposition_equals_pandas_with_strata_on_one_side_only():
+    rng = np.random.default_rng(12)
+    n = 3000
+    df = pd.DataFrame({"grp": rng.choice(["a", "b"], n), "s": rng.choice(list("pqrst"), n),
+                       "v": np.round(rng.lognormal(2, 0.5, n), 2), "w": rng.uniform(0.5, 2, n)})
+    df = df[~((df["grp"] == "a") & (df["s"] == "t")) & ~((df["grp"] == "b") & (df["s"] == "p"))]  # one-sided
+    d = mv.decomposition(cells_by_stratum(df, "a"), cells_by_stratum(df, "b"))
+    total, within, comp = pandas_kitagawa(df, "a", "b")
+    assert d.total == pytest.approx(total, rel=1e-10)
+    assert d.within == pytest.approx(within, rel=1e-10)
+    assert d.composition == pytest.approx(comp, rel=1e-10)
+    assert d.within + d.composition == pytest.approx(d.total, rel=1e-12)
+    a, b = df[df["grp"] == "a"], df[df["grp"] == "b"]
+    assert d.unmatched_group == pytest.approx(a.loc[a["s"] == "p", "w"].sum() / a["w"].sum())
+    assert d.unmatched_reference == pytest.approx(b.loc[b["s"] == "t", "w"].sum() / b["w"].sum())
+
+
+def test_simpsons_paradox_within_and_overall_have_opposite_signs():
+    """Low-spend customers pay 10% more for each product but are shown the cheap product far
+    more often: overall they pay less, within products more (hand-computed)."""
+    rows = ([("low", "cheap", 11.0)] * 90 + [("low", "dear", 110.0)] * 10
+            + [("high", "cheap", 10.0)] * 10 + [("high", "dear", 100.0)] * 90)
+    df = pd.DataFrame(rows, columns=["grp", "s", "v"]).assign(w=1.0)
+    d = mv.decomposition(cells_by_stratum(df, "low"), cells_by_stratum(df, "high"))
+    # means: low 0.9*11 + 0.1*110 = 20.9; high 0.1*10 + 0.9*100 = 91.0
+    assert d.total == pytest.approx(20.9 - 91.0)
+    assert d.within == pytest.approx(0.5 * (0.9 + 0.1) * 1.0 + 0.5 * (0.1 + 0.9) * 10.0)  # +5.5: pays more
+    assert d.composition == pytest.approx((0.9 - 0.1) * 10.5 + (0.1 - 0.9) * 105.0)  # -75.6: steered
+    assert d.total < 0 < d.within
+
+
+def test_pooled_cells_are_the_cells_of_all_rows():
+    rng = np.random.default_rng(1)
+    x, y = draws(rng, 100, 20), draws(rng, 80, 25)
+    wx, wy = rng.uniform(size=100), rng.uniform(size=80)
+    p = mv.pooled([mv.ValueCells.of(x, wx), mv.ValueCells.of(y, wy)])
+    both = mv.ValueCells.of(np.r_[x, y], np.r_[wx, wy])
+    for f in ("u", "n", "w", "w2"):
+        np.testing.assert_allclose(getattr(p, f), getattr(both, f), rtol=1e-12)
