@@ -611,7 +611,7 @@ def _analyse(lat: Lattice, metric: str, policy: AuditPolicy, tol: Tolerance,
         comparison = np.full(len(count), overall)
     p_adj = np.full(len(count), np.nan)
     p_adj[tested] = benjamini_yekutieli(p[tested])
-    ci_lo, ci_hi = (r_lo, r_hi) if tol.kind == "ratio" else (d_lo, d_hi)
+    ci_lo, ci_hi = (r_lo, r_hi) if tol.on_ratio else (d_lo, d_hi)
     verdict = verdicts(tol, diff, ratio, ci_lo, ci_hi, p_adj, policy.alpha)
     small_c = total_n.sum() - count < policy.min_group_size  # too few to compare with (the audit's rule)
     verdict[~tested | small_c] = "insufficient"

@@ -49,31 +49,44 @@ Verdict = Literal["pass", "fail", "insufficient"]
 class Tolerance:
     """A bound on a disparity: ``ratio`` >= bound (symmetric) or |``difference``| <= bound."""
 
-    kind: Literal["ratio", "difference"]
+    kind: Literal["ratio", "difference", "relative"]
     bound: float
+
+    @property
+    def on_ratio(self) -> bool:
+        """Whether the tolerance bounds the ratio (``ratio`` and ``relative``), not the difference."""
+        return self.kind != "difference"
+
+    def _range(self) -> tuple[float, float]:
+        if self.kind == "ratio":
+            return self.bound, 1 / self.bound
+        if self.kind == "relative":  # within ±bound of the reference's value: ratio in [1 - b, 1 + b]
+            return 1 - self.bound, 1 + self.bound
+        return -self.bound, self.bound
 
     def breached(self, difference: np.ndarray, ratio: np.ndarray) -> np.ndarray:
         """Where the disparity lies outside the tolerance (False where it is undefined)."""
-        d, r = np.asarray(difference, dtype=float), np.asarray(ratio, dtype=float)
+        x = np.asarray(ratio if self.on_ratio else difference, dtype=float)
+        low, high = self._range()
         with np.errstate(invalid="ignore"):
-            if self.kind == "ratio":
-                return (r < self.bound) | (r > 1 / self.bound)
-            return np.abs(d) > self.bound
+            return (x < low) | (x > high)
 
     def contains(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Where the interval [lo, hi] lies entirely within the tolerance (False if undefined)."""
         lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-        low, high = (self.bound, 1 / self.bound) if self.kind == "ratio" else (-self.bound, self.bound)
+        low, high = self._range()
         with np.errstate(invalid="ignore"):
             return (low <= lo) & (hi <= high)
 
     def describe(self) -> str:
         if self.kind == "ratio":
             return f"ratio between {self.bound:g} and {1 / self.bound:.3g}"
+        if self.kind == "relative":
+            return f"within ±{100 * self.bound:g}% of the reference"
         return f"difference within ±{100 * self.bound:g} points"
 
     def to_dict(self) -> dict:
-        return {"min_ratio" if self.kind == "ratio" else "max_difference": self.bound}
+        return {{"ratio": "min_ratio", "difference": "max_difference", "relative": "max_relative"}[self.kind]: self.bound}
 
 
 FOUR_FIFTHS = 0.8
@@ -191,7 +204,7 @@ def verdicts(
     where the estimate breaches the tolerance and the adjusted p-value is below ``alpha``,
     "pass" where the whole interval lies within it, else "insufficient"."""
     d, r, p = (np.asarray(x, dtype=float) for x in (difference, ratio, p_adjusted))
-    defined = ~np.isnan(r if tol.kind == "ratio" else d)
+    defined = ~np.isnan(r if tol.on_ratio else d)
     with np.errstate(invalid="ignore"):
         fail = defined & tol.breached(d, r) & (p < alpha)
     ok = defined & ~fail & tol.contains(ci_low, ci_high)
@@ -270,10 +283,10 @@ def judge(gap: Gap, tol: Tolerance, *, min_group_size: int, suppress_below: int,
         return "insufficient", (f"{who}: {label} has only {n} {gap.unit} (minimum {min_group_size}); too few to "
                                 "tell whether it is treated differently.")
     level = f"{round(100 * confidence)}%"
-    ci = gap.ci_ratio if tol.kind == "ratio" else gap.ci_difference
+    ci = gap.ci_ratio if tol.on_ratio else gap.ci_difference
     v = verdict(tol, gap.difference, gap.ratio, ci, gap.p_adjusted, alpha)
     est = (f"ratio {number(gap.ratio, missing=NA)} ({level} CI {number(ci[0], missing=NA)}–"
-           f"{number(ci[1], missing=NA)})" if tol.kind == "ratio" else
+           f"{number(ci[1], missing=NA)})" if tol.on_ratio else
            f"difference {number(100 * gap.difference, 1, missing=NA)} points ({level} CI "
            f"{number(100 * ci[0], 1, missing=NA)} to {number(100 * ci[1], 1, missing=NA)})")
     shown = pct if gap.as_rate else number
@@ -288,7 +301,7 @@ def judge(gap: Gap, tol: Tolerance, *, min_group_size: int, suppress_below: int,
         return v, f"{facts}: the whole interval is within the tolerance ({tol.describe()})."
     if is_missing(gap.difference):
         return v, f"{facts}: undefined (no one in the rate's denominator), no verdict."
-    if tol.kind == "ratio" and is_missing(gap.ratio):
+    if tol.on_ratio and is_missing(gap.ratio):
         return v, f"{facts}: undefined (the reference value is 0), no verdict."
     return v, f"{facts}: not enough evidence either way for the tolerance ({tol.describe()}; {p})."
 

@@ -177,3 +177,54 @@ def test_pooled_cells_are_the_cells_of_all_rows():
     both = mv.ValueCells.of(np.r_[x, y], np.r_[wx, wy])
     for f in ("u", "n", "w", "w2"):
         np.testing.assert_allclose(getattr(p, f), getattr(both, f), rtol=1e-12)
+
+
+def test_value_cells_of_many_keys_equal_each_keys_own_cells():
+    rng = np.random.default_rng(9)
+    keys, x, w = rng.integers(0, 5, 2000), draws(rng, 2000, 40), rng.uniform(0, 2, 2000)
+    kc, cells = mv.value_cells(keys, x, w)
+    for key in np.unique(keys):
+        got = mv.part(cells, kc == key)
+        want = mv.ValueCells.of(x[keys == key], w[keys == key])
+        for f in ("u", "n", "w", "w2"):
+            np.testing.assert_allclose(getattr(got, f), getattr(want, f), rtol=1e-12)
+
+
+def test_replicate_statistics_of_the_data_itself_equal_the_point_estimates():
+    """A bootstrap replicate that draws every row once is the data: its quantiles, distances
+    and decomposition equal the (oracle-checked) point estimates, weighted or not."""
+    rng = np.random.default_rng(21)
+    for weighted in (False, True):
+        x, y = draws(rng, 400, 30), draws(rng, 300, 45)
+        wx = rng.uniform(0.5, 2, 400) if weighted else None
+        wy = rng.uniform(0.5, 2, 300) if weighted else None
+        a, b = mv.ValueCells.of(x, wx), mv.ValueCells.of(y, wy)
+        for q in (0.1, 0.5, 0.9):
+            assert mv.replicate_quantiles(a, a.n[None, :], q)[0] == mv.quantiles(a, [q])[0]
+        ks, w1 = mv.replicate_distances(a, a.n[None, :], b, b.n[None, :])
+        assert ks[0] == pytest.approx(mv.ks_distance(a, b), abs=1e-12)
+        assert w1[0] == pytest.approx(mv.wasserstein_distance(a, b), rel=1e-12)
+    df = pd.DataFrame({"grp": rng.choice(["a", "b"], 900), "s": rng.choice(list("pqr"), 900),
+                       "v": draws(rng, 900, 50), "w": rng.uniform(0.5, 2, 900)})
+    df = df[~((df["grp"] == "a") & (df["s"] == "r"))]
+    codes = {"p": 0, "q": 1, "r": 2}
+    sides = []
+    for g in ("a", "b"):
+        part = df[df["grp"] == g]
+        kc, cells = mv.value_cells(part["s"].map(codes).to_numpy(), part["v"].to_numpy(), part["w"].to_numpy())
+        sides += [kc, cells.w[None, :], (cells.w * cells.u)[None, :]]
+    within, comp = mv.replicate_decompositions(*sides, n_strata=3)
+    d = mv.decomposition(cells_by_stratum(df, "a"), cells_by_stratum(df, "b"))
+    assert within[0] == pytest.approx(d.within, rel=1e-10) and comp[0] == pytest.approx(d.composition, rel=1e-10)
+
+
+def test_resampling_cells_is_the_row_bootstrap():
+    """Multinomial draws over cells have the row bootstrap's mean and spread: the replicate
+    means' standard deviation is the standard error of the mean."""
+    rng = np.random.default_rng(4)
+    x = draws(rng, 2000, 60)
+    c = mv.ValueCells.of(x)
+    counts = mv.resample(c, 4000, np.random.default_rng(0))
+    assert (counts.sum(axis=1) == 2000).all()
+    means = (counts @ c.u) / 2000
+    assert means.std() == pytest.approx(x.std(ddof=0) / np.sqrt(2000), rel=0.05)

@@ -37,7 +37,9 @@ from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
     "Decomposition", "MeanComparison", "ValueCells", "decomposition", "ks_distance", "ks_pvalue",
-    "mean_comparison", "median_interval", "pooled", "quantiles", "share_beyond", "wasserstein_distance",
+    "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
+    "replicate_decompositions", "replicate_distances", "replicate_quantiles", "replicate_weights", "resample",
+    "share_beyond", "value_cells", "wasserstein_distance",
 ]
 
 
@@ -95,6 +97,33 @@ class ValueCells:
         if not (total > 0 and n_eff > 1):
             return float("nan")
         return float(self.w2 @ (self.u - self.mean) ** 2) / total**2 * n_eff / (n_eff - 1)
+
+
+def value_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
+                ) -> tuple[np.ndarray, ValueCells]:
+    """The cells of every key at once (a key is a (group, stratum) code): one sort of the
+    rows by (key, value), then sums per run. Returns each cell's key and the cells in key
+    order (each key's cells contiguous and sorted by value), as an engine's GROUP BY key,
+    value would give them."""
+    k = np.asarray(keys, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    order = np.lexsort((v, k))
+    k, v = k[order], v[order]
+    if len(k) == 0:
+        empty = np.zeros(0)
+        return k, ValueCells(empty, empty.astype(np.int64), empty, empty)
+    start = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (v[1:] != v[:-1])])
+    n = np.diff(np.r_[start, len(k)]).astype(np.int64)
+    if weights is None:
+        w = n.astype(np.float64)
+        return k[start], ValueCells(v[start], n, w, w.copy())
+    wt = np.asarray(weights, dtype=np.float64)[order]
+    return k[start], ValueCells(v[start], n, np.add.reduceat(wt, start), np.add.reduceat(wt * wt, start))
+
+
+def part(cells: ValueCells, pick: np.ndarray | slice) -> ValueCells:
+    """The cells selected by ``pick`` (a slice of one key's run, or a mask)."""
+    return ValueCells(cells.u[pick], cells.n[pick], cells.w[pick], cells.w2[pick])
 
 
 def pooled(cells: Sequence[ValueCells]) -> ValueCells:
@@ -199,6 +228,52 @@ def share_beyond(c: ValueCells, cut: float, higher: bool) -> tuple[float, float]
     return float(c.w[pick].sum()), c.total_weight
 
 
+def resample(c: ValueCells, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """The nonparametric bootstrap over cells: ``n_boot`` multinomial draws of the group's rows
+    over its cells, as a (n_boot, cells) matrix of row counts (exactly resampling the rows;
+    with weights each drawn row carries its cell's mean weight, an approximation)."""
+    if c.rows == 0 or n_boot <= 0:
+        return np.zeros((max(n_boot, 0), len(c.u)), dtype=np.int64)
+    return rng.multinomial(c.rows, c.n / c.rows, size=n_boot)
+
+
+def replicate_weights(c: ValueCells, counts: np.ndarray) -> np.ndarray:
+    """Each replicate's weight per cell: its drawn rows times the cell's mean weight."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_row = np.where(c.n > 0, c.w / np.where(c.n > 0, c.n, 1), 0.0)
+    return counts * per_row
+
+
+def replicate_quantiles(c: ValueCells, counts: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile of each bootstrap replicate (rows of ``counts``), by the same
+    definition as :func:`quantiles` (linear without weights, inverted CDF with them)."""
+    if c.weighted:
+        cum = np.cumsum(replicate_weights(c, counts), axis=1)
+        at = (cum < q * cum[:, -1:]).sum(axis=1)
+        return c.u[np.minimum(at, len(c.u) - 1)]
+    cum = np.cumsum(counts, axis=1)
+    h = (cum[:, -1] - 1) * q
+    lo = np.floor(h)
+    a = c.u[np.minimum((cum <= lo[:, None]).sum(axis=1), len(c.u) - 1)]
+    b = c.u[np.minimum((cum <= np.minimum(lo + 1, cum[:, -1] - 1)[:, None]).sum(axis=1), len(c.u) - 1)]
+    g = h - lo
+    return np.where(g >= 0.5, b - (b - a) * (1 - g), a + (b - a) * g)
+
+
+def replicate_cdfs(c: ValueCells, counts: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Each replicate's weighted empirical CDF at ``grid`` (rows of ``counts``)."""
+    cum = np.concatenate([np.zeros((len(counts), 1)), np.cumsum(replicate_weights(c, counts), axis=1)], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cum[:, np.searchsorted(c.u, grid, side="right")] / cum[:, -1:]
+
+
+def replicate_distances(a: ValueCells, ca: np.ndarray, b: ValueCells, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(KS, Wasserstein-1) of each pair of bootstrap replicates of two groups."""
+    grid = np.union1d(a.u, b.u)
+    gap = np.abs(replicate_cdfs(a, ca, grid) - replicate_cdfs(b, cb, grid))
+    return gap.max(axis=1), (gap[:, :-1] * np.diff(grid)).sum(axis=1)
+
+
 @dataclass(frozen=True)
 class MeanComparison:
     """A group's mean against the reference's: difference (group - reference) with Welch's
@@ -238,6 +313,26 @@ class Decomposition:
     composition: float
     unmatched_group: float
     unmatched_reference: float
+
+
+def replicate_decompositions(strata_g: np.ndarray, wg: np.ndarray, vg: np.ndarray, strata_r: np.ndarray,
+                             wr: np.ndarray, vr: np.ndarray, n_strata: int) -> tuple[np.ndarray, np.ndarray]:
+    """(within, composition) of each bootstrap replicate, from each side's replicate weights
+    per cell (``wg``: replicates x cells), the cells' weighted value sums (``vg``, same
+    shape) and the cells' strata codes; the same rule as :func:`decomposition`, vectorised."""
+    def by_stratum(codes: np.ndarray, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), n_strata))
+        np.add.at(out.T, codes, x.T)
+        return out
+
+    Wg, Vg, Wr, Vr = by_stratum(strata_g, wg), by_stratum(strata_g, vg), by_stratum(strata_r, wr), by_stratum(strata_r, vr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pg, pr = Wg / Wg.sum(axis=1, keepdims=True), Wr / Wr.sum(axis=1, keepdims=True)
+        mg, mr = np.where(Wg > 0, Vg / np.where(Wg > 0, Wg, 1), 0.0), np.where(Wr > 0, Vr / np.where(Wr > 0, Wr, 1), 0.0)
+    both = (Wg > 0) & (Wr > 0)
+    within = np.where(both, 0.5 * (pg + pr) * (mg - mr), 0.0).sum(axis=1)
+    comp = np.where(both, (pg - pr) * 0.5 * (mg + mr), np.where(Wg > 0, pg * mg, 0.0) - np.where(Wr > 0, pr * mr, 0.0))
+    return within, comp.sum(axis=1)
 
 
 def decomposition(group: Mapping[Any, ValueCells], reference: Mapping[Any, ValueCells]) -> Decomposition:
