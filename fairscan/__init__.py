@@ -22,15 +22,17 @@ if TYPE_CHECKING:
     from fairscan.discover import DiscoveryResult, discover
     from fairscan.engines.counts import Counts
     from fairscan.explain import ExplainResult, explain
+    from fairscan.value import ValueResult, audit_value
 
 __all__ = ["AuditResult", "ComparisonResult", "Counts", "DiscoveryResult", "ExplainResult", "FairscanError",
-           "__version__", "audit", "compare", "counts", "discover", "explain"]
+           "ValueResult", "__version__", "audit", "audit_value", "compare", "counts", "discover", "explain"]
 
 #: public name -> the module that defines it
 _HOME = {"AuditResult": "fairscan.audit", "audit": "fairscan.audit", "counts": "fairscan.audit",
          "ComparisonResult": "fairscan.compare", "compare": "fairscan.compare",
          "DiscoveryResult": "fairscan.discover", "discover": "fairscan.discover",
-         "Counts": "fairscan.engines.counts", "ExplainResult": "fairscan.explain", "explain": "fairscan.explain"}
+         "Counts": "fairscan.engines.counts", "ExplainResult": "fairscan.explain", "explain": "fairscan.explain",
+         "ValueResult": "fairscan.value", "audit_value": "fairscan.value"}
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from fairscan.validation import parse_budget
 __all__ = [
     "build_parser", "can_open_browser", "cmd_app", "cmd_audit", "cmd_compare", "cmd_counts", "cmd_counts_merge", "cmd_datasets", "cmd_demo",
     "cmd_discover", "cmd_explain", "cmd_mitigate", "cmd_proxies", "cmd_recs", "cmd_rerank", "cmd_review", "cmd_train",
-    "cmd_train_recommender", "main",
+    "cmd_train_recommender", "cmd_value", "main",
 ]
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -355,6 +355,32 @@ def cmd_review(a: argparse.Namespace) -> int:
         from fairscan.report.table import render_history
 
         _write(render_history(table), None)
+    return EXIT_OK
+
+
+def cmd_value(a: argparse.Namespace) -> int:
+    """``fairscan value``: the offer's value (price, discount, limit) by group."""
+    from fairscan.groups.purchasing import parse_infer_tier
+    from fairscan.io import read_table
+    from fairscan.value import audit_value, check_favourable
+
+    check_favourable(a.favourable)  # before reading anything
+    infer = parse_infer_tier(a.infer_tier)
+    needed = [a.value, *(a.sensitive or []), *(t.split("=", 1)[0] for t in a.tiers or []), *(a.within or []),
+              *([a.offered] if a.offered else []), *([a.weights] if a.weights else []), *infer.get("columns", [])]
+    everything = infer.get("kind") == "model"  # a proxy model reads every column
+    data = read_table(a.data, columns=None if everything else list(dict.fromkeys(needed)), categorical=a.sensitive)
+    result = audit_value(
+        data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
+        infer_tier=infer or None, intersect=a.intersect, within=a.within, offered=a.offered,
+        reference=_references(a.reference), weights=a.weights, tolerance=a.tolerance,
+        min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed)
+    if a.format == "json":
+        _write(result.to_json(), a.out)
+    elif a.format in ("md", "html"):
+        raise FairscanError(f"--format {a.format} is not available for value audits yet: use table or json")
+    else:
+        _write(result.to_text(), a.out)
     return EXIT_OK
 
 
@@ -943,6 +969,35 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with verify: first delete records older than N days (the chain stays verifiable)")
     rv.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"), help="with init")
     rv.set_defaults(func=cmd_review)
+
+    va = sub.add_parser("value", help="audit the offer's value (price, discount, limit) by group",
+                        description="Audit the value of an offer by group: its distribution, the gaps to a "
+                                    "reference group and, with --within, discrimination (the same stratum at "
+                                    "another value) told apart from steering (another mix of strata).")
+    va.add_argument("data", help=DATA_HELP)
+    va.add_argument("--value", required=True, metavar="COL", help="the value column: price, discount, limit, ...")
+    va.add_argument("--favourable", choices=("higher", "lower"),
+                    help="which values are better for the customer: higher (a discount, a limit) or lower (a "
+                         "price, a premium, a rate); required")
+    _group_options(va)
+    va.add_argument("--infer-tier", metavar="SPEC",
+                    help="audit by inferred purchasing power: spend:CUSTOMER,AMOUNT[,N] or model:TIER[,PERSON]")
+    va.add_argument("--within", action="append", metavar="COL",
+                    help="stratum column (product, loan band, risk grade; repeatable): splits each gap into the "
+                         "part within strata and the part from the strata mix")
+    va.add_argument("--offered", metavar="COL", help="a 0/1 column: audit the value among the offered rows and "
+                                                      "report each group's offered share")
+    va.add_argument("--weights", metavar="COL", help="row weights (>= 0)")
+    va.add_argument("--tolerance", type=float, default=0.05, metavar="R",
+                    help="largest gap accepted, relative to the reference group's mean (default 0.05 = ±5%%)")
+    va.add_argument("--min-group-size", type=int, default=30, metavar="N",
+                    help="groups with fewer values get no pass/fail verdict (default 30)")
+    va.add_argument("--suppress-below", type=int, default=10, metavar="K",
+                    help="groups with fewer than K values are suppressed (default 10)")
+    va.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
+    va.add_argument("--seed", type=int, default=0)
+    _output_options(va)
+    va.set_defaults(func=cmd_value)
 
     rc = sub.add_parser("recs", help="audit recommendation lists: who is never shown what",
                         description="Exclusion, exposure, utility and calibration of top-k lists by user group x "

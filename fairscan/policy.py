@@ -36,6 +36,7 @@ __all__ = [
     "four_fifths_flags",
     "four_fifths_line",
     "impact_ratios",
+    "interval_verdict",
     "judge",
     "parse_tolerances",
     "verdict",
@@ -77,6 +78,13 @@ class Tolerance:
         low, high = self._range()
         with np.errstate(invalid="ignore"):
             return (low <= lo) & (hi <= high)
+
+    def excludes(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Where the interval [lo, hi] lies entirely outside the tolerance, on one side."""
+        lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+        low, high = self._range()
+        with np.errstate(invalid="ignore"):
+            return (hi < low) | (lo > high)
 
     def describe(self) -> str:
         if self.kind == "ratio":
@@ -225,6 +233,16 @@ def verdict(
 
     return str(verdicts(tol, num(difference), num(ratio), num(ci[0]), num(ci[1]), num(p_adjusted),
                         alpha)[()])  # type: ignore[return-value]
+
+
+def interval_verdict(tol: Tolerance, ci: tuple[float, float]) -> Verdict:
+    """The verdict on an estimate that has an interval but no test of its own (such as the
+    parts of a decomposition): "fail" when the whole interval lies outside the tolerance,
+    "pass" when it lies inside, else "insufficient". ``ci`` on the tolerance's scale."""
+    lo, hi = (math.nan if x is None else float(x) for x in ci)
+    if bool(tol.excludes(lo, hi)):
+        return "fail"
+    return "pass" if bool(tol.contains(lo, hi)) else "insufficient"
 
 
 @dataclass(frozen=True)

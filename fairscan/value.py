@@ -1,0 +1,553 @@
+"""The value audit: not only who gets an offer, but at what price, discount or limit.
+
+:func:`audit_value` reads one numeric value per row (a price quoted, a discount, a credit
+limit) and the customer groups (the audit's attributes, tiers and inferred tiers), and
+reports per group the value's distribution, its gaps to a reference group, and, with strata
+(``within``: the product, a loan band), how much of a gap is **discrimination** (another
+value for the same stratum) and how much **steering** (another mix of strata): the symmetric
+Kitagawa decomposition. Direction matters: ``favourable="lower"`` for a price, a premium or a
+rate, ``"higher"`` for a discount or a limit; every finding says who is worse off.
+
+Everything is computed from value cells (:mod:`fairscan.metrics.values`): per (group,
+stratum, distinct value) the rows, the weights and the squared weights. Group numbers pass
+the one suppression rule (:func:`fairscan.privacy.suppress`, complementary suppression
+included); strata-level numbers are never published.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairscan.errors import FairscanError, plain, suggest
+from fairscan.formatting import jsonable, number, pct
+from fairscan.groups import TierSpec, assign_groups, resolve_references
+from fairscan.metrics import values as mv
+from fairscan.metrics.stats import (
+    group_streams,
+    holm,
+    newcombe_difference,
+    percentile_interval,
+    ratio_interval,
+    t_quantile,
+    two_proportion_test,
+    wilson,
+)
+from fairscan.policy import Tolerance, interval_verdict, verdict
+from fairscan.privacy import CountTable, suppress
+from fairscan.types import INTERSECTION_SEP
+
+__all__ = ["FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable"]
+
+FAVOURABLE = ("higher", "lower")
+#: the disparity rows of every group against its reference
+VALUE_METRICS = ("mean", "median", "share_favourable", "ks", "wasserstein")
+#: what each row's interval and p-value come from (in the output's ``methods``)
+METHODS = {
+    "mean": "difference: Welch's t interval and test (effective sizes with weights); ratio: delta method on the "
+            "log ratio",
+    "median": "group median: distribution-free order-statistic interval; difference: percentile bootstrap over "
+              "cells, two-sided bootstrap p-value",
+    "share_favourable": "share in the most favourable quarter of the pooled values: Wilson interval; difference: "
+                        "Newcombe; ratio: Katz log; test: two-proportion z (Fisher for small counts)",
+    "ks": "two-sample Kolmogorov-Smirnov distance (weighted ECDFs): percentile bootstrap interval, asymptotic "
+          "Kolmogorov p-value",
+    "wasserstein": "Wasserstein-1 distance in the value's units: percentile bootstrap interval; no test (the ks "
+                   "row tests equal distributions)",
+    "decomposition": "symmetric Kitagawa decomposition; intervals: percentile bootstrap over (stratum, value) cells",
+    "p_value_adjusted": "Holm over every p-value of the disparity table",
+}
+
+
+@dataclass
+class ValueResult:
+    """Per-group value statistics, gaps to the reference, the decomposition and findings."""
+
+    groups: pd.DataFrame
+    disparities: pd.DataFrame
+    decomposition: pd.DataFrame
+    findings: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        from fairscan.schemas import SCHEMA_VERSION
+
+        def rows(frame: pd.DataFrame, pairs: Sequence[str]) -> list[dict[str, Any]]:
+            out = []
+            for row in frame.to_dict("records"):
+                obj = {k: jsonable(v) for k, v in row.items() if not k.endswith(("_ci_low", "_ci_high"))}
+                for name in pairs:
+                    if f"{name}_ci_low" in row:
+                        obj[f"{name}_ci"] = [jsonable(row[f"{name}_ci_low"]), jsonable(row[f"{name}_ci_high"])]
+                out.append(obj)
+            return out
+
+        return {
+            "schema_version": SCHEMA_VERSION, **self.meta,
+            "groups": rows(self.groups, ["mean", "median", "share_favourable", "offered_rate"]),
+            "disparities": rows(self.disparities, ["difference", "ratio"]),
+            "decomposition": rows(self.decomposition, ["within", "composition"]),
+            "findings": [{k: jsonable(v) for k, v in r.items()} for r in self.findings.to_dict("records")],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=str)
+
+    def to_text(self) -> str:
+        """The terminal table: each group's numbers, then the findings."""
+        lines = [f"value '{self.meta['value']}' ({self.meta['favourable']} is better), {self.meta['n_rows']:,} rows"]
+        for attr, part in self.groups.groupby("attribute", sort=False):
+            lines.append(f"\n{attr}")
+            for r in part.to_dict("records"):
+                if r["suppressed"]:
+                    lines.append(f"  {r['group']}: suppressed ({r['suppression']})")
+                    continue
+                ref = " (reference)" if r["reference"] else ""
+                lines.append(f"  {r['group']}{ref}: n {r['count']:,}, missing {r['missing']:,}, mean "
+                             f"{number(r['mean'])}, median {number(r['median'])}, p10-p90 {number(r['p10'])}-"
+                             f"{number(r['p90'])}, in the favourable quarter {pct(r['share_favourable'])}")
+        if len(self.findings):
+            lines.append("\nfindings")
+            lines += [f"  [{r['verdict']}] {r['message']}" for r in self.findings.to_dict("records")]
+        return "\n".join(lines) + "\n"
+
+
+def check_favourable(favourable: object) -> None:
+    """The direction must be given: a one-line error that says which to use."""
+    if favourable not in FAVOURABLE:
+        got = "" if favourable is None else f" (got {plain(favourable)})"
+        raise FairscanError(f"say which values are better for the customer{got}: --favourable higher for a discount "
+                            "or a limit, --favourable lower for a price, a premium or a rate")
+
+
+def _value_column(data: pd.DataFrame, value: str) -> np.ndarray:
+    if value not in data.columns:
+        raise FairscanError(f"value column '{value}' not found{suggest(value, [str(c) for c in data.columns])}")
+    col = data[value]
+    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+        raise FairscanError(f"value column '{value}' is not numeric ({col.dtype}); give the price, discount or limit "
+                            "as numbers")
+    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(v).any():
+        raise FairscanError(f"value column '{value}' has {int(np.isinf(v).sum()):,} infinite values; fix them first")
+    if np.isnan(v).all():
+        raise FairscanError(f"value column '{value}' has no values (all {len(v):,} are missing)")
+    return v
+
+
+def _weights(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if weights not in data.columns:
+        raise FairscanError(f"weight column '{weights}' not found{suggest(weights, [str(c) for c in data.columns])}")
+    col = data[weights]
+    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+        raise FairscanError(f"weight column '{weights}' is not numeric ({col.dtype})")
+    w = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if (~np.isfinite(w)).any():
+        raise FairscanError(f"weight column '{weights}' has {int((~np.isfinite(w)).sum()):,} missing or infinite "
+                            "values; fix them first")
+    if (w < 0).any():
+        raise FairscanError(f"weight column '{weights}' has {int((w < 0).sum()):,} negative values; weights must be "
+                            ">= 0")
+    return w
+
+
+def _offered(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
+    if offered is None:
+        return None
+    if offered not in data.columns:
+        raise FairscanError(f"offered column '{offered}' not found{suggest(offered, [str(c) for c in data.columns])}")
+    col = data[offered]
+    vals = set(pd.unique(col.dropna()).tolist())
+    if col.isna().any() or not vals <= {0, 1}:
+        bad = sorted((plain(v) for v in vals - {0, 1}), key=str)[:3]
+        raise FairscanError(f"offered column '{offered}' must be 0/1 for every row"
+                            + (f" (found {', '.join(bad)})" if bad else f" ({int(col.isna().sum()):,} missing)"))
+    return col.to_numpy().astype(bool)
+
+
+def _strata(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Each row's stratum code (the cross of the ``within`` columns; missing is a stratum)."""
+    for c in within:
+        if c not in data.columns:
+            raise FairscanError(f"stratum column '{c}' (--within) not found{suggest(c, [str(x) for x in data.columns])}")
+    if not within:
+        return np.zeros(len(data), dtype=np.int64), ["all"]
+    keys = data[list(within)].astype(object).where(data[list(within)].notna(), "unknown").astype(str)
+    joined = keys.iloc[:, 0] if len(within) == 1 else keys.agg(INTERSECTION_SEP.join, axis=1)
+    codes, labels = pd.factorize(joined, sort=True)
+    return codes.astype(np.int64), [str(x) for x in labels]
+
+
+def audit_value(
+    data: Any,
+    *,
+    value: str,
+    favourable: str | None,
+    sensitive: str | Sequence[str] | None = None,
+    tiers: Mapping[str, TierSpec] | None = None,
+    infer_tier: str | Mapping[str, Any] | None = None,
+    intersect: bool = False,
+    within: str | Sequence[str] | None = None,
+    offered: str | None = None,
+    reference: Mapping[str, str] | None = None,
+    weights: str | None = None,
+    tolerance: float = 0.05,
+    min_group_size: int = 30,
+    suppress_below: int = 10,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ValueResult:
+    """Audit the value of an offer (``value``: price, discount, limit, premium, rate) by group.
+
+    ``favourable``: ``"higher"`` (a discount, a limit) or ``"lower"`` (a price, a premium, a
+    rate). Groups as in :func:`fairscan.audit` (``sensitive``, ``tiers``, ``intersect``,
+    ``infer_tier`` as the CLI's ``--infer-tier``: ``spend:CUSTOMER,AMOUNT[,N]`` or
+    ``model:TIER[,PERSON]``). ``within``: strata columns (the product, a risk grade) for the
+    decomposition into discrimination (``within``) and steering (``composition``).
+    ``offered``: a 0/1 column; values are audited among the offered rows and each group's
+    offered share is reported. ``tolerance``: the largest gap accepted, relative to the
+    reference group's mean (0.05 = within ±5%). Rows with a missing value are counted per
+    group as ``missing``, never dropped silently. Intervals and tests: ``METHODS``.
+    """
+    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
+    from fairscan.io import read_table
+
+    check_favourable(favourable)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 < tolerance < 1:
+        raise FairscanError(f"tolerance must be a relative gap in (0, 1), e.g. 0.05 for ±5%, got {plain(tolerance)}")
+    if not isinstance(data, pd.DataFrame):
+        data = read_table(data)
+    if len(data) == 0:
+        raise FairscanError("the data has no rows")
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
+    within = [within] if isinstance(within, str) else list(within or [])
+    infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
+    if infer:
+        data = data.assign(**{INFERRED: infer_tiers(data, infer, seed=seed)[0]})
+        sensitive = [*sensitive, INFERRED]
+    if not sensitive and not tiers:
+        raise FairscanError("name the groups to compare: --sensitive COL, --tiers COL=N or --infer-tier")
+    v = _value_column(data, value)
+    w = _weights(data, weights)
+    base = _offered(data, offered)
+    strata, strata_labels = _strata(data, within)
+    groups = assign_groups(data, sensitive, tiers, intersect=intersect and len(sensitive) + len(tiers or {}) > 1)
+    crosses = groups.attrs.get("crosses", {})
+    in_base = np.ones(len(data), dtype=bool) if base is None else base
+    valid = in_base & ~np.isnan(v)
+    higher = favourable == "higher"
+
+    pooled = mv.value_cells(np.zeros(int(valid.sum()), dtype=np.int64), v[valid], None if w is None else w[valid])[1]
+    cut = float(mv.quantiles(pooled, [0.75 if higher else 0.25])[0])
+    labels_of = {str(a): [str(x) for x in groups[a].cat.categories] for a in groups.columns}
+    refs = resolve_references(labels_of, dict(reference or {}))
+    for name in refs:
+        if name not in labels_of:
+            raise FairscanError(f"reference for unknown attribute '{name}'{suggest(name, list(labels_of))}")
+
+    group_rows: list[dict[str, Any]] = []
+    disp_rows: list[dict[str, Any]] = []
+    dec_rows: list[dict[str, Any]] = []
+    tables: list[CountTable] = []
+    spans: list[tuple[int, int]] = []
+    for attr in groups.columns:
+        attr = str(attr)
+        codes = groups[attr].cat.codes.to_numpy().astype(np.int64)
+        labels = labels_of[attr]
+        n_groups = len(labels)
+        s_count = len(strata_labels)
+        wv = None if w is None else w[valid]
+        key_g, cells_g = mv.value_cells(codes[valid], v[valid], wv)
+        key_gs, cells_gs = mv.value_cells(codes[valid] * s_count + strata[valid], v[valid], wv)
+        per_group = [mv.part(cells_g, key_g == g) for g in range(n_groups)]
+        counts = np.array([c.rows for c in per_group], dtype=np.int64)
+        present = np.flatnonzero(np.bincount(codes, minlength=n_groups) > 0)
+        ref_label = refs.get(attr) or labels[int(present[np.argmax(counts[present])])]
+        ref = labels.index(ref_label)
+        missing = np.bincount(codes[in_base & np.isnan(v)], minlength=n_groups)
+        offered_n = np.bincount(codes[in_base], minlength=n_groups)
+        all_n = np.bincount(codes, minlength=n_groups)
+        if attr in crosses:
+            parts = [str(p) for p in crosses[attr]]
+            first = {int(g): i for i, g in reversed(list(enumerate(codes)))}
+            keys = [tuple(str(groups[p].iloc[first[g]]) for p in parts) for g in present]
+            columns = tuple(parts)
+        else:
+            keys, columns = [(labels[g],) for g in present], (attr,)
+        tables.append(CountTable(columns, keys, counts[present],
+                                 protect=int(np.flatnonzero(present == ref)[0]) if ref in present else None))
+        spans.append((len(group_rows), len(group_rows) + len(present)))
+        # each group draws from its own stream (seed, attribute, group name): its intervals
+        # depend on its own cells only, whatever else is in the data
+        streams = group_streams(seed, attr, labels)
+        boots = [mv.resample(c, n_boot, streams[i]) for i, c in enumerate(per_group)]
+        for g in present:
+            c = per_group[g]
+            row: dict[str, Any] = {"attribute": attr, "group": labels[g], "reference": g == ref,
+                                   "count": int(c.rows), "missing": int(missing[g])}
+            if base is not None:
+                rate = offered_n[g] / all_n[g] if all_n[g] else math.nan
+                lo, hi = wilson(np.array([rate]), np.array([all_n[g]]), confidence)
+                row.update(offered_rate=rate, offered_rate_ci_low=float(lo[0]), offered_rate_ci_high=float(hi[0]))
+            row.update(_group_numbers(c, cut, higher, confidence))
+            group_rows.append(row)
+        gs_groups = key_gs // s_count
+        for g in present:
+            if g == ref:
+                continue
+            disp_rows += _disparities(attr, labels[g], labels[ref], per_group[g], per_group[ref], boots[g],
+                                      boots[ref], cut, higher, confidence)
+            if within:
+                dec_rows.append(_decomposition_row(
+                    attr, labels[g], labels[ref], cells_gs, key_gs % s_count, gs_groups, g, ref, s_count,
+                    n_boot, streams[g], streams[ref], confidence))
+
+    masks = suppress(tables, int(suppress_below))
+    hidden: set[tuple[str, str]] = set()
+    for (start, _), (sup, comp) in zip(spans, masks, strict=True):
+        for i, (s_, c_) in enumerate(zip(sup, comp, strict=True)):
+            row = group_rows[start + i]
+            row["suppressed"] = bool(s_)
+            row["suppression"] = ("complementary" if c_ else "primary") if s_ else None
+            if s_:
+                hidden.add((row["attribute"], row["group"]))
+    group_frame = _suppressed(pd.DataFrame(group_rows), "group", hidden,
+                              keep=("attribute", "group", "reference", "suppressed", "suppression"))
+    disp = pd.DataFrame(disp_rows, columns=_DISP_COLUMNS)
+    if len(disp):
+        p = disp["p_value"].to_numpy(dtype=float)
+        ok = ~np.isnan(p)
+        adj = np.full(len(p), np.nan)
+        adj[ok] = holm(p[ok])
+        disp["p_value_adjusted"] = adj
+    disp["suppressed"] = [(a, g) in hidden or (a, r) in hidden
+                          for a, g, r in zip(disp["attribute"], disp["group"], disp["reference_group"], strict=True)]
+    disp = _suppressed(disp, "row", set(), keep=("attribute", "group", "reference_group", "metric", "suppressed"))
+    dec = pd.DataFrame(dec_rows, columns=_DEC_COLUMNS)
+    dec["suppressed"] = [(a, g) in hidden or (a, r) in hidden
+                         for a, g, r in zip(dec["attribute"], dec["group"], dec["reference_group"], strict=True)]
+    dec = _suppressed(dec, "row", set(), keep=("attribute", "group", "reference_group", "suppressed"))
+    tol = Tolerance("relative", float(tolerance))
+    findings = _findings(group_frame, disp, dec, tol, value, higher, within, min_group_size, suppress_below,
+                         confidence, alpha)
+    meta = {
+        "analysis": "value", "value": value, "favourable": favourable, "n_rows": len(data),
+        "n_values": int(valid.sum()), "attributes": [str(a) for a in groups.columns],
+        "within": within, "n_strata": len(strata_labels) if within else 0, "offered": offered, "weights": weights,
+        "reference": {a: next(r["group"] for r in group_rows if r["attribute"] == a and r["reference"])
+                      for a in map(str, groups.columns)},
+        "favourable_quarter": {"cut": cut, "rule": f"value {'>=' if higher else '<='} the pooled "
+                                                   f"{'75th' if higher else '25th'} percentile"},
+        "settings": {"tolerance": {"max_relative": float(tolerance)}, "min_group_size": int(min_group_size),
+                     "suppress_below": int(suppress_below), "confidence": confidence, "alpha": alpha,
+                     "n_boot": int(n_boot), "seed": int(seed)},
+        "methods": METHODS,
+        "inferred_tier": {k: v for k, v in infer.items() if k != "columns"} or None,
+    }
+    return ValueResult(group_frame, disp, dec, findings, meta)
+
+
+_DISP_COLUMNS = ["attribute", "group", "reference_group", "metric", "group_value", "reference_value", "difference",
+                 "difference_ci_low", "difference_ci_high", "ratio", "ratio_ci_low", "ratio_ci_high", "p_value",
+                 "p_value_adjusted"]
+_DEC_COLUMNS = ["attribute", "group", "reference_group", "total", "within", "within_ci_low", "within_ci_high",
+                "composition", "composition_ci_low", "composition_ci_high", "unmatched_group", "unmatched_reference",
+                "reference_mean"]
+
+
+def _suppressed(frame: pd.DataFrame, what: str, hidden: set[tuple[str, str]], keep: Sequence[str]) -> pd.DataFrame:
+    """Blank every number of the suppressed rows (``suppressed`` column, or ``hidden`` groups)."""
+    if not len(frame):
+        return frame
+    mask = frame["suppressed"].to_numpy(dtype=bool) if "suppressed" in frame else np.zeros(len(frame), dtype=bool)
+    out = frame.astype(object)
+    cols = [c for c in out.columns if c not in keep]
+    out.loc[mask, cols] = None
+    return out
+
+
+def _group_numbers(c: mv.ValueCells, cut: float, higher: bool, confidence: float) -> dict[str, Any]:
+    """A group's distribution: mean with its t interval, median with its order-statistic
+    interval, deciles and quartiles, and its share in the favourable quarter (Wilson)."""
+    mean, var = c.mean, c.mean_variance
+    n_eff = c.effective_n
+    half = t_quantile(n_eff - 1, confidence) * math.sqrt(var) if n_eff > 1 and np.isfinite(var) else math.nan
+    q = mv.quantiles(c, [0.5, 0.1, 0.25, 0.75, 0.9])
+    med_lo, med_hi = mv.median_interval(c, confidence)
+    fav, total = mv.share_beyond(c, cut, higher)
+    share = fav / total if total > 0 else math.nan
+    lo, hi = wilson(np.array([share]), np.array([n_eff]), confidence)
+    return {"mean": mean, "mean_ci_low": mean - half, "mean_ci_high": mean + half, "median": float(q[0]),
+            "median_ci_low": med_lo, "median_ci_high": med_hi, "p10": float(q[1]), "p25": float(q[2]),
+            "p75": float(q[3]), "p90": float(q[4]), "share_favourable": share,
+            "share_favourable_ci_low": float(lo[0]), "share_favourable_ci_high": float(hi[0])}
+
+
+def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueCells, bg: np.ndarray,
+                 br: np.ndarray, cut: float, higher: bool, confidence: float) -> list[dict[str, Any]]:
+    """The five disparity rows of one group against the reference."""
+    nan = math.nan
+    out = []
+
+    def row(metric: str, gv: float, rv: float, d: float, d_ci: tuple[float, float], ratio: float,
+            r_ci: tuple[float, float], p: float) -> None:
+        out.append({"attribute": attr, "group": group, "reference_group": ref, "metric": metric, "group_value": gv,
+                    "reference_value": rv, "difference": d, "difference_ci_low": d_ci[0], "difference_ci_high": d_ci[1],
+                    "ratio": ratio, "ratio_ci_low": r_ci[0], "ratio_ci_high": r_ci[1], "p_value": p})
+
+    m = mv.mean_comparison(g, r, confidence)
+    row("mean", m.group, m.reference, m.difference, m.difference_ci, m.ratio, m.ratio_ci, m.p_value)
+    med_g, med_r = float(mv.quantiles(g, [0.5])[0]), float(mv.quantiles(r, [0.5])[0])
+    boot = len(bg) > 0 and g.rows > 0 and r.rows > 0
+    if boot:
+        d_star = mv.replicate_quantiles(g, bg, 0.5) - mv.replicate_quantiles(r, br, 0.5)
+        lo, hi = percentile_interval(d_star[:, None], confidence)
+        p_med = float(min(1.0, 2 * min((d_star <= 0).mean(), (d_star >= 0).mean()))) if len(d_star) else nan
+        med_ci = (float(lo[0]), float(hi[0]))
+    else:
+        med_ci, p_med = (nan, nan), nan
+    row("median", med_g, med_r, med_g - med_r, med_ci, med_g / med_r if med_r else nan, (nan, nan), p_med)
+    fg, tg = mv.share_beyond(g, cut, higher)
+    fr, tr = mv.share_beyond(r, cut, higher)
+    ng, nr = g.effective_n, r.effective_n
+    xg, xr = (fg / tg * ng if tg else 0.0), (fr / tr * nr if tr else 0.0)
+    sg, sr = (fg / tg if tg else nan), (fr / tr if tr else nan)
+    dl, dh = newcombe_difference(np.array([xg]), np.array([ng]), np.array([xr]), np.array([nr]), confidence)
+    rl, rh = ratio_interval(np.array([xg]), np.array([ng]), np.array([xr]), np.array([nr]), confidence)
+    p_share = float(two_proportion_test(np.array([xg]), np.array([ng]), np.array([xr]), np.array([nr]))[0][0])
+    row("share_favourable", sg, sr, sg - sr, (float(dl[0]), float(dh[0])), sg / sr if sr else nan,
+        (float(rl[0]), float(rh[0])), p_share)
+    ks = mv.ks_distance(g, r)
+    w1 = mv.wasserstein_distance(g, r)
+    if boot:
+        ks_star, w_star = mv.replicate_distances(g, bg, r, br)
+        kl, kh = percentile_interval(ks_star[:, None], confidence)
+        wl, wh = percentile_interval(w_star[:, None], confidence)
+        ks_ci, w_ci = (float(kl[0]), float(kh[0])), (float(wl[0]), float(wh[0]))
+    else:
+        ks_ci = w_ci = (nan, nan)
+    row("ks", nan, nan, ks, ks_ci, nan, (nan, nan), mv.ks_pvalue(ks, g, r))
+    row("wasserstein", nan, nan, w1, w_ci, nan, (nan, nan), nan)
+    return out
+
+
+def _decomposition_row(attr: str, group: str, ref: str, cells: mv.ValueCells, strata: np.ndarray,
+                       owners: np.ndarray, g: int, r: int, n_strata: int, n_boot: int, rng_g: np.random.Generator,
+                       rng_r: np.random.Generator, confidence: float) -> dict[str, Any]:
+    """One decomposition row: the point estimate and its bootstrap intervals."""
+    side = {}
+    for who in (g, r):
+        pick = owners == who
+        side[who] = (strata[pick], mv.part(cells, pick))
+    by = {who: {int(s): mv.part(c, st == s) for s in np.unique(st)} for who, (st, c) in side.items()}
+    d = mv.decomposition(by[g], by[r])
+    nan = math.nan
+    w_ci = c_ci = (nan, nan)
+    if n_boot > 0 and side[g][1].rows and side[r][1].rows:
+        reps = []
+        for who, rng in ((g, rng_g), (r, rng_r)):
+            st, c = side[who]
+            wts = mv.replicate_weights(c, mv.resample(c, n_boot, rng))
+            reps += [st, wts, wts * c.u]
+        within, comp = mv.replicate_decompositions(*reps, n_strata=n_strata)
+        lo, hi = percentile_interval(np.column_stack([within, comp]), confidence)
+        w_ci, c_ci = (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+    return {"attribute": attr, "group": group, "reference_group": ref, "total": d.total, "within": d.within,
+            "within_ci_low": w_ci[0], "within_ci_high": w_ci[1], "composition": d.composition,
+            "composition_ci_low": c_ci[0], "composition_ci_high": c_ci[1], "unmatched_group": d.unmatched_group,
+            "unmatched_reference": d.unmatched_reference, "reference_mean": side[r][1].mean}
+
+
+def _findings(groups: pd.DataFrame, disp: pd.DataFrame, dec: pd.DataFrame, tol: Tolerance, value: str,
+              higher: bool, within: Sequence[str], min_group_size: int, suppress_below: int, confidence: float,
+              alpha: float) -> pd.DataFrame:
+    """Verdicts on the mean gap (the test: Welch, Holm-adjusted) and, with strata, on its
+    parts within strata and from the strata mix (their bootstrap intervals, no test of their
+    own), each with a sentence that says who is worse off."""
+    sizes = {(r["attribute"], r["group"]): r for r in groups.to_dict("records")}
+    dec_by = {(r["attribute"], r["group"]): r for r in dec.to_dict("records")}
+    strata = " x ".join(within)
+    rows = []
+    for r in disp[disp["metric"] == "mean"].to_dict("records"):
+        key = (r["attribute"], r["group"])
+        g, ref = sizes[key], sizes[(r["attribute"], r["reference_group"])]
+        who = f"{r['attribute']} = {r['group']}"
+        base = {"attribute": r["attribute"], "group": r["group"], "reference_group": r["reference_group"]}
+        names = ["mean", *(["within", "composition"] if within and key in dec_by else [])]
+        if r["suppressed"]:
+            hidden = g if g["suppressed"] else ref
+            text = (f"{who}: suppressed so that a smaller group's numbers cannot be recovered from the published "
+                    "totals; no verdict." if hidden["suppression"] == "complementary" else
+                    f"{who}: fewer than {suppress_below} rows with a value (it or its reference), so the numbers are "
+                    "suppressed to protect privacy; no verdict.")
+            rows += [{**base, "metric": m, "verdict": "insufficient", "message": text} for m in names]
+            continue
+        small = [(n, label) for n, label in ((g["count"], "it"), (ref["count"], f"the reference {r['reference_group']}"))
+                 if n < min_group_size]
+        if small:
+            n, label = small[0]
+            text = (f"{who}: {label} has only {n} rows with a value (minimum {min_group_size}); too few to tell "
+                    "whether it gets a different value.")
+            rows += [{**base, "metric": m, "verdict": "insufficient", "message": text} for m in names]
+            continue
+        ref_mean = r["reference_value"]
+        facts = (f"{who} ({g['count']:,} rows): mean {value} {number(r['group_value'])} vs "
+                 f"{number(ref_mean)} for {r['reference_group']} ({ref['count']:,} rows)")
+        parts = {"mean": (r["difference"], (r["difference_ci_low"], r["difference_ci_high"]), "overall")}
+        if "within" in names:
+            d = dec_by[key]
+            parts["within"] = (d["within"], (d["within_ci_low"], d["within_ci_high"]), f"for the same {strata}")
+            parts["composition"] = (d["composition"], (d["composition_ci_low"], d["composition_ci_high"]),
+                                    f"from a different mix of {strata}")
+        for name, (diff, ci, where) in parts.items():
+            rel = _relative(diff, ref_mean)
+            rel_ci = (_relative(ci[0], ref_mean), _relative(ci[1], ref_mean))
+            if name == "mean":
+                v = verdict(tol, diff, 1 + rel, (1 + rel_ci[0], 1 + rel_ci[1]), r["p_value_adjusted"], alpha)
+            else:
+                v = interval_verdict(tol, (1 + rel_ci[0], 1 + rel_ci[1]))
+            gap = _gap_words(rel, rel_ci, higher, where, confidence)
+            if v == "fail":
+                why = (f"outside the tolerance ({tol.describe()})" + (
+                    f" and unlikely to be chance (Holm-adjusted p {_p_text(r['p_value_adjusted'])})" if name == "mean"
+                    else ": the whole interval is outside it"))
+            elif v == "pass":
+                why = f"the whole interval is within the tolerance ({tol.describe()})"
+            else:
+                why = f"not enough evidence either way for the tolerance ({tol.describe()})"
+            rows.append({**base, "metric": name, "verdict": v, "message": f"{facts}; {gap}: {why}."})
+    return pd.DataFrame(rows, columns=["attribute", "group", "reference_group", "metric", "verdict", "message"])
+
+
+def _relative(x: float, ref: float) -> float:
+    return x / ref if ref and not _missing(x) else math.nan
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _p_text(p: float) -> str:
+    return "n/a" if _missing(p) else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
+
+
+def _gap_words(rel: float, ci: tuple[float, float], higher: bool, where: str, confidence: float) -> str:
+    """'10.4% higher for the same product (95% CI 9.9% to 10.9%), worse for them'."""
+    if _missing(rel):
+        return f"{where}: undefined"
+    direction = "higher" if rel > 0 else "lower" if rel < 0 else "no different"
+    worse = (rel < 0) if higher else (rel > 0)
+    who = "" if rel == 0 else (", worse for them" if worse else ", better for them")
+    level = f"{round(100 * confidence)}%"
+    return (f"{abs(100 * rel):.1f}% {direction} {where} ({level} CI {100 * ci[0]:+.1f}% to {100 * ci[1]:+.1f}%)"
+            f"{who}")

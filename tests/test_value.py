@@ -1,0 +1,200 @@
+"""The value audit (``fairscan.audit_value``, ``fairscan value``) against independent oracles:
+pandas group-bys, numpy quantiles, scipy's Welch, KS and Wasserstein on the rows, a pandas
+Kitagawa decomposition, a hand-built Simpson's paradox; suppression and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import fairscan
+from fairscan.errors import FairscanError
+from fairscan.value import audit_value
+from tests.conftest import assert_plain_message
+from tests.test_values import pandas_kitagawa
+
+
+def prices(n: int = 6000, seed: int = 0) -> pd.DataFrame:
+    """Seeded lines: a tier, a product (stratum), a price with ties, weights, an offer flag."""
+    rng = np.random.default_rng(seed)
+    tier = rng.choice(["low", "mid", "high"], n, p=[0.3, 0.3, 0.4])
+    product = rng.choice(list("abcde"), n)
+    base = {"a": 5.0, "b": 9.0, "c": 20.0, "d": 35.0, "e": 60.0}
+    price = np.round(np.array([base[p] for p in product]) * rng.choice([0.9, 1.0, 1.1], n)
+                     * np.where(tier == "low", 1.05, 1.0), 2)
+    price[rng.random(n) < 0.02] = np.nan
+    return pd.DataFrame({"tier": tier, "product": product, "price": price, "w": rng.uniform(0.5, 2.0, n),
+                         "offered": (rng.random(n) < 0.8).astype(int)})
+
+
+def group_row(res, attr: str, group: str) -> dict:
+    g = res.groups
+    return g[(g["attribute"] == attr) & (g["group"] == group)].iloc[0].to_dict()
+
+
+def disparity(res, group: str, metric: str) -> dict:
+    d = res.disparities
+    return d[(d["group"] == group) & (d["metric"] == metric)].iloc[0].to_dict()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_group_numbers_equal_pandas_and_numpy(weighted):
+    df = prices()
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", weights="w" if weighted else None,
+                      n_boot=50)
+    for tier, part in df.groupby("tier"):
+        row = group_row(res, "tier", tier)
+        vals = part["price"].dropna()
+        w = part.loc[vals.index, "w"].to_numpy() if weighted else None
+        assert row["count"] == len(vals) and row["missing"] == int(part["price"].isna().sum())
+        assert row["mean"] == pytest.approx(np.average(vals, weights=w), rel=1e-12)
+        for q, name in ((0.5, "median"), (0.1, "p10"), (0.25, "p25"), (0.75, "p75"), (0.9, "p90")):
+            want = np.quantile(vals, q, weights=w, method="inverted_cdf") if weighted else np.quantile(vals, q)
+            assert row[name] == pytest.approx(want, abs=0), name
+        assert row["mean_ci_low"] < row["mean"] < row["mean_ci_high"]
+    assert res.meta["reference"] == {"tier": "high"}  # the largest group
+
+
+def test_gaps_equal_scipy_on_the_rows():
+    df = prices(seed=1)
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=200)
+    ref = df.loc[df["tier"] == "high", "price"].dropna()
+    for g in ("low", "mid"):
+        x = df.loc[df["tier"] == g, "price"].dropna()
+        m = disparity(res, g, "mean")
+        t = stats.ttest_ind(x, ref, equal_var=False)
+        assert m["difference"] == pytest.approx(x.mean() - ref.mean(), rel=1e-12)
+        assert m["p_value"] == pytest.approx(t.pvalue, rel=1e-9)
+        assert (m["difference_ci_low"], m["difference_ci_high"]) == pytest.approx(t.confidence_interval(0.95), rel=1e-9)
+        assert disparity(res, g, "ks")["difference"] == pytest.approx(stats.ks_2samp(x, ref).statistic, abs=1e-12)
+        assert disparity(res, g, "wasserstein")["difference"] == pytest.approx(stats.wasserstein_distance(x, ref),
+                                                                               rel=1e-9)
+        assert disparity(res, g, "median")["difference"] == pytest.approx(x.median() - ref.median())
+    p = res.disparities["p_value"].to_numpy(dtype=float)
+    adj = res.disparities["p_value_adjusted"].to_numpy(dtype=float)
+    ok = ~np.isnan(p)
+    from statsmodels.stats.multitest import multipletests
+
+    assert adj[ok] == pytest.approx(multipletests(p[ok], method="holm")[1], rel=1e-12)
+
+
+def test_decomposition_equals_pandas_and_adds_up():
+    df = prices(seed=2).dropna(subset=["price"])
+    df = df[~((df["tier"] == "low") & (df["product"] == "e"))]  # a product the low tier never buys
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", within="product", weights="w",
+                      n_boot=200)
+    oracle = df.rename(columns={"tier": "grp", "product": "s", "price": "v"})
+    for g in ("low", "mid"):
+        d = res.decomposition[res.decomposition["group"] == g].iloc[0]
+        total, within, comp = pandas_kitagawa(oracle, g, "high")
+        assert d["total"] == pytest.approx(total, rel=1e-10)
+        assert d["within"] == pytest.approx(within, rel=1e-10)
+        assert d["composition"] == pytest.approx(comp, rel=1e-10)
+        assert d["within_ci_low"] <= d["within"] <= d["within_ci_high"]
+    low = res.decomposition[res.decomposition["group"] == "low"].iloc[0]
+    high = df[df["tier"] == "high"]
+    assert low["unmatched_reference"] == pytest.approx(high.loc[high["product"] == "e", "w"].sum() / high["w"].sum())
+
+
+def test_simpsons_paradox_is_told_in_plain_words():
+    """Low-spend customers pay 10% more for each product, but are mostly shown the cheap one:
+    less overall, more for the same product; the findings say both, and who is worse off."""
+    rows = ([("low", "cheap", 11.0)] * 900 + [("low", "dear", 110.0)] * 100
+            + [("high", "cheap", 10.0)] * 100 + [("high", "dear", 100.0)] * 900)
+    df = pd.DataFrame(rows, columns=["tier", "product", "price"])
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", within="product", n_boot=200)
+    f = res.findings.set_index("metric")
+    assert "lower overall" in f.loc["mean", "message"] and "better for them" in f.loc["mean", "message"]
+    within = f.loc["within", "message"]
+    # within = 1/2 (0.9 + 0.1) x 1 + 1/2 (0.1 + 0.9) x 10 = 5.5, i.e. 6.0% of the reference mean 91.0
+    assert "6.0% higher for the same product" in within and "worse for them" in within
+    assert f.loc["within", "verdict"] == "fail"
+    assert "77.0% lower overall" in f.loc["mean", "message"]  # (20.9 - 91.0) / 91.0
+    assert f.loc["composition", "verdict"] == "fail" and "from a different mix of product" in f.loc["composition",
+                                                                                                      "message"]
+    d = res.decomposition.iloc[0]
+    assert d["total"] < 0 < d["within"]
+
+
+def test_small_groups_are_suppressed_with_a_complementary_partner():
+    df = prices(seed=3)
+    extra = pd.DataFrame({"tier": ["tiny"] * 4, "product": "a", "price": 5.0, "w": 1.0, "offered": 1})
+    df = pd.concat([df, extra], ignore_index=True)
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=50)
+    tiny = group_row(res, "tier", "tiny")
+    assert tiny["suppressed"] and tiny["suppression"] == "primary"
+    assert all(tiny[k] is None for k in ("count", "mean", "median", "p10", "p90", "share_favourable"))
+    partners = res.groups[res.groups["suppression"] == "complementary"]
+    assert len(partners) == 1 and not partners.iloc[0]["reference"]  # never the reference if avoidable
+    for g in ("tiny", partners.iloc[0]["group"]):
+        rows = res.disparities[res.disparities["group"] == g]
+        assert rows["suppressed"].all() and rows["difference"].isna().all()
+    assert (res.findings.loc[res.findings["group"] == "tiny", "verdict"] == "insufficient").all()
+    published = next(g for g in res.to_dict()["groups"] if g["group"] == "tiny")
+    assert published["mean"] is None and published["mean_ci"] == [None, None] and published["count"] is None
+
+
+def test_offered_rows_only_and_the_offered_share():
+    df = prices(seed=4)
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", offered="offered", n_boot=50)
+    for tier, part in df.groupby("tier"):
+        row = group_row(res, "tier", tier)
+        on = part[part["offered"] == 1]
+        assert row["count"] == int(on["price"].notna().sum()) and row["missing"] == int(on["price"].isna().sum())
+        assert row["offered_rate"] == pytest.approx(len(on) / len(part))
+        assert row["mean"] == pytest.approx(on["price"].mean())
+
+
+def test_the_json_has_the_documented_keys_and_the_package_exports_it():
+    res = fairscan.audit_value(prices(seed=5), value="price", favourable="lower", sensitive="tier",
+                               within="product", n_boot=50)
+    doc = json.loads(res.to_json())
+    g = doc["groups"][0]
+    for key in ("count", "missing", "mean", "mean_ci", "median", "median_ci", "p10", "p25", "p75", "p90",
+                "share_favourable", "share_favourable_ci", "suppressed"):
+        assert key in g, key
+    d = doc["disparities"][0]
+    for key in ("metric", "group_value", "reference_value", "difference", "difference_ci", "ratio", "ratio_ci",
+                "p_value", "p_value_adjusted", "suppressed"):
+        assert key in d, key
+    assert {r["metric"] for r in doc["disparities"]} == {"mean", "median", "share_favourable", "ks", "wasserstein"}
+    dec = doc["decomposition"][0]
+    for key in ("total", "within", "within_ci", "composition", "composition_ci", "unmatched_group",
+                "unmatched_reference"):
+        assert key in dec, key
+    assert {f["verdict"] for f in doc["findings"]} <= {"pass", "fail", "insufficient"}
+
+
+@pytest.mark.parametrize("change,expect", [
+    (lambda d: d.assign(price=d["tier"]), "is not numeric"),
+    (lambda d: d.assign(price=np.nan), "has no values"),
+    (lambda d: d.assign(w=-d["w"]), "negative"),
+    (lambda d: d.assign(offered=2), "must be 0/1"),
+])
+def test_bad_input_is_one_line(change, expect):
+    with pytest.raises(FairscanError) as e:
+        audit_value(change(prices(600)), value="price", favourable="lower", sensitive="tier", weights="w",
+                    offered="offered", n_boot=0)
+    assert expect in str(e.value)
+    assert_plain_message(str(e.value))
+
+
+def test_cli_value_needs_a_direction_and_names_columns(cli, tmp_path):
+    path = tmp_path / "p.csv"
+    prices(800).to_csv(path, index=False)
+    r = cli("value", str(path), "--value", "price", "--sensitive", "tier")
+    assert r.code == 2 and "--favourable lower for a price" in r.err and len(r.err.strip().splitlines()) == 1
+    r = cli("value", str(path), "--value", "prise", "--favourable", "lower", "--sensitive", "tier")
+    assert r.code == 2 and "price" in r.err and len(r.err.strip().splitlines()) == 1
+    out = tmp_path / "v.json"
+    r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--sensitive", "tier", "--within",
+            "product", "--format", "json", "--out", str(out), "--n-boot", "50")
+    assert r.code == 0
+    doc = json.loads(out.read_text())
+    assert doc["value"] == "price" and doc["favourable"] == "lower" and doc["decomposition"]
+    r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--sensitive", "tier", "--n-boot", "0")
+    assert r.code == 0 and "findings" in r.out and "(reference)" in r.out
