@@ -65,13 +65,16 @@ VERDICTS = ("worse", "insufficient", "not worse", "better")
 def mcnemar_exact(lost: np.ndarray, gained: np.ndarray) -> np.ndarray:
     """Two-sided exact McNemar p-values: the binomial test of ``lost`` among the discordant
     pairs ``lost + gained`` at 1/2 (1 when there are none)."""
-    from scipy.special import bdtr
+    from scipy.special import betainc
 
     b, c = np.asarray(lost, dtype=float), np.asarray(gained, dtype=float)
     n = b + c
-    with np.errstate(invalid="ignore"):
-        p = np.minimum(1.0, 2 * bdtr(np.minimum(b, c), n, 0.5))
-    return np.where(n > 0, p, 1.0)
+    k = np.floor(np.minimum(b, c))
+    # P(X <= k) for X ~ Binomial(n, 1/2) as the regularised incomplete beta I_1/2(n - k, k + 1)
+    # (scipy's bdtr without its deprecated non-integer n); 1 when k = n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cdf = np.where(n - k > 0, betainc(np.maximum(n - k, 1e-300), k + 1, 0.5), 1.0)
+    return np.where(n > 0, np.minimum(1.0, 2 * cdf), 1.0)
 
 
 @dataclass
