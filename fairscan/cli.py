@@ -375,12 +375,8 @@ def cmd_value(a: argparse.Namespace) -> int:
         infer_tier=infer or None, intersect=a.intersect, within=a.within, offered=a.offered,
         reference=_references(a.reference), weights=a.weights, tolerance=a.tolerance,
         min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed)
-    if a.format == "json":
-        _write(result.to_json(), a.out)
-    elif a.format in ("md", "html"):
-        raise FairscanError(f"--format {a.format} is not available for value audits yet: use table or json")
-    else:
-        _write(result.to_text(), a.out)
+    render = {"json": result.to_json, "md": result.to_markdown, "html": result.to_html}.get(a.format, result.to_text)
+    _write(render(), a.out)
     return EXIT_OK
 
 

@@ -99,6 +99,16 @@ class ValueResult:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=str)
 
+    def to_markdown(self) -> str:
+        from fairscan.report.value import render_value_markdown
+
+        return render_value_markdown(self)
+
+    def to_html(self) -> str:
+        from fairscan.report.value import render_value_html
+
+        return render_value_html(self)
+
     def to_text(self) -> str:
         """The terminal table: each group's numbers, then the findings."""
         lines = [f"value '{self.meta['value']}' ({self.meta['favourable']} is better), {self.meta['n_rows']:,} rows"]

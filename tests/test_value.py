@@ -198,3 +198,22 @@ def test_cli_value_needs_a_direction_and_names_columns(cli, tmp_path):
     assert doc["value"] == "price" and doc["favourable"] == "lower" and doc["decomposition"]
     r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--sensitive", "tier", "--n-boot", "0")
     assert r.code == 0 and "findings" in r.out and "(reference)" in r.out
+
+
+def test_reports_escape_hostile_names_and_draw_the_distributions(tmp_path, cli):
+    df = prices(seed=6)
+    df["tier"] = df["tier"].replace({"low": "<script>alert(1)</script>", "mid": "=HYPERLINK(\"x\")|a"})
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", within="product", n_boot=50)
+    html = res.to_html()
+    assert "<script" not in html and "&lt;script&gt;" in html and "Content-Security-Policy" in html
+    assert html.count("<svg") == 2 and "p10 to p90" in html  # the boxes and the decomposition bars
+    md = res.to_markdown()
+    assert "<script>" not in md and "| group | values | missing |" in md
+    assert "## Within strata (discrimination) and from the strata mix (steering)" in md
+    path = tmp_path / "p.csv"
+    df.to_csv(path, index=False)
+    for fmt in ("md", "html"):
+        out = tmp_path / f"r.{fmt}"
+        r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--sensitive", "tier",
+                "--format", fmt, "--out", str(out), "--n-boot", "20")
+        assert r.code == 0 and out.read_text().strip()

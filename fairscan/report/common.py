@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from fairscan.errors import plain
+from fairscan.formatting import number
 
 __all__ = [
     "CHARTED",
@@ -33,6 +34,7 @@ __all__ = [
     "sorted_findings",
     "suppressed_reason",
     "tolerance_lines",
+    "value_interval",
 ]
 
 
@@ -89,9 +91,17 @@ def md_text(value: Any) -> str:
 
 
 def interval(lo: Any, hi: Any) -> str:
+    """A rate's interval in percent (``12.3–15.0``); empty when undefined."""
     if lo is None or hi is None or any(isinstance(x, float) and math.isnan(x) for x in (lo, hi)):
         return ""
     return f"{100 * lo:.1f}–{100 * hi:.1f}"
+
+
+def value_interval(lo: Any, hi: Any, digits: int = 2) -> str:
+    """An interval in the value's own units (``2.41 to 2.97``); empty when undefined."""
+    if lo is None or hi is None or any(isinstance(x, float) and math.isnan(x) for x in (lo, hi)):
+        return ""
+    return f"{number(lo, digits)} to {number(hi, digits)}"
 
 
 def axis_max(values: list[float]) -> float:
