@@ -217,3 +217,15 @@ def test_reports_escape_hostile_names_and_draw_the_distributions(tmp_path, cli):
         r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--sensitive", "tier",
                 "--format", fmt, "--out", str(out), "--n-boot", "20")
         assert r.code == 0 and out.read_text().strip()
+
+
+def test_the_json_follows_its_published_schema():
+    import jsonschema
+
+    from fairscan import schemas
+
+    df = prices(seed=7)
+    df = pd.concat([df, pd.DataFrame({"tier": ["tiny"] * 3, "product": "a", "price": 5.0, "w": 1.0, "offered": 1})])
+    for kw in ({}, {"within": "product", "weights": "w", "offered": "offered"}):
+        doc = json.loads(audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=30, **kw).to_json())
+        jsonschema.validate(doc, schemas.load("value"))
