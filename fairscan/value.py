@@ -38,6 +38,7 @@ from fairscan.metrics.stats import (
     t_quantile,
     two_proportion_test,
     wilson,
+    z_value,
 )
 from fairscan.policy import Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
@@ -52,15 +53,16 @@ VALUE_METRICS = ("mean", "median", "share_favourable", "ks", "wasserstein")
 METHODS = {
     "mean": "difference: Welch's t interval and test (effective sizes with weights); ratio: delta method on the "
             "log ratio",
-    "median": "group median: distribution-free order-statistic interval; difference: percentile bootstrap over "
-              "cells, two-sided bootstrap p-value",
+    "median": "group median: distribution-free order-statistic interval; difference: percentile Poisson bootstrap "
+              "over cells, two-sided bootstrap p-value",
     "share_favourable": "share in the most favourable quarter of the pooled values: Wilson interval; difference: "
                         "Newcombe; ratio: Katz log; test: two-proportion z (Fisher for small counts)",
-    "ks": "two-sample Kolmogorov-Smirnov distance (weighted ECDFs): percentile bootstrap interval, asymptotic "
-          "Kolmogorov p-value",
-    "wasserstein": "Wasserstein-1 distance in the value's units: percentile bootstrap interval; no test (the ks "
-                   "row tests equal distributions)",
-    "decomposition": "symmetric Kitagawa decomposition; intervals: percentile bootstrap over (stratum, value) cells",
+    "ks": "two-sample Kolmogorov-Smirnov distance (weighted ECDFs): percentile Poisson bootstrap interval, "
+          "asymptotic Kolmogorov p-value",
+    "wasserstein": "Wasserstein-1 distance in the value's units: percentile Poisson bootstrap interval; no test "
+                   "(the ks row tests equal distributions)",
+    "decomposition": "symmetric Kitagawa decomposition; intervals: delta method (each side's rows an independent "
+                     "sample)",
     "p_value_adjusted": "Holm over every p-value of the disparity table",
 }
 
@@ -257,7 +259,9 @@ def audit_value(
     valid = in_base & ~np.isnan(v)
     higher = favourable == "higher"
 
-    pooled = mv.value_cells(np.zeros(int(valid.sum()), dtype=np.int64), v[valid], None if w is None else w[valid])[1]
+    coded = mv.code_values(v[valid])  # one sort of the values, shared by every attribute's cells
+    pooled = mv.value_cells(np.zeros(int(valid.sum()), dtype=np.int64), v[valid], None if w is None else w[valid],
+                            coded=coded)[1]
     cut = float(mv.quantiles(pooled, [0.75 if higher else 0.25])[0])
     labels_of = {str(a): [str(x) for x in groups[a].cat.categories] for a in groups.columns}
     refs = resolve_references(labels_of, dict(reference or {}))
@@ -277,8 +281,8 @@ def audit_value(
         n_groups = len(labels)
         s_count = len(strata_labels)
         wv = None if w is None else w[valid]
-        key_g, cells_g = mv.value_cells(codes[valid], v[valid], wv)
-        key_gs, cells_gs = mv.value_cells(codes[valid] * s_count + strata[valid], v[valid], wv)
+        key_g, cells_g = mv.value_cells(codes[valid], v[valid], wv, coded=coded)
+        key_gs, cells_gs = mv.value_cells(codes[valid] * s_count + strata[valid], v[valid], wv, coded=coded)
         per_group = [mv.part(cells_g, key_g == g) for g in range(n_groups)]
         counts = np.array([c.rows for c in per_group], dtype=np.int64)
         present = np.flatnonzero(np.bincount(codes, minlength=n_groups) > 0)
@@ -319,8 +323,7 @@ def audit_value(
                                       boots[ref], cut, higher, confidence)
             if within:
                 dec_rows.append(_decomposition_row(
-                    attr, labels[g], labels[ref], cells_gs, key_gs % s_count, gs_groups, g, ref, s_count,
-                    n_boot, streams[g], streams[ref], confidence))
+                    attr, labels[g], labels[ref], cells_gs, key_gs % s_count, gs_groups, g, ref, s_count, confidence))
 
     masks = suppress(tables, int(suppress_below))
     hidden: set[tuple[str, str]] = set()
@@ -452,29 +455,20 @@ def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueC
 
 
 def _decomposition_row(attr: str, group: str, ref: str, cells: mv.ValueCells, strata: np.ndarray,
-                       owners: np.ndarray, g: int, r: int, n_strata: int, n_boot: int, rng_g: np.random.Generator,
-                       rng_r: np.random.Generator, confidence: float) -> dict[str, Any]:
-    """One decomposition row: the point estimate and its bootstrap intervals."""
+                       owners: np.ndarray, g: int, r: int, n_strata: int, confidence: float) -> dict[str, Any]:
+    """One decomposition row: the point estimate and its delta-method intervals."""
     side = {}
     for who in (g, r):
         pick = owners == who
         side[who] = (strata[pick], mv.part(cells, pick))
     by = {who: {int(s): mv.part(c, st == s) for s in np.unique(st)} for who, (st, c) in side.items()}
     d = mv.decomposition(by[g], by[r])
-    nan = math.nan
-    w_ci = c_ci = (nan, nan)
-    if n_boot > 0 and side[g][1].rows and side[r][1].rows:
-        reps = []
-        for who, rng in ((g, rng_g), (r, rng_r)):
-            st, c = side[who]
-            wts = mv.replicate_weights(c, mv.resample(c, n_boot, rng))
-            reps += [st, wts, wts * c.u]
-        within, comp = mv.replicate_decompositions(*reps, n_strata=n_strata)
-        lo, hi = percentile_interval(np.column_stack([within, comp]), confidence)
-        w_ci, c_ci = (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+    se_w, se_c = mv.decomposition_se(*side[g], *side[r], n_strata=n_strata)
+    z = z_value(confidence)
     return {"attribute": attr, "group": group, "reference_group": ref, "total": d.total, "within": d.within,
-            "within_ci_low": w_ci[0], "within_ci_high": w_ci[1], "composition": d.composition,
-            "composition_ci_low": c_ci[0], "composition_ci_high": c_ci[1], "unmatched_group": d.unmatched_group,
+            "within_ci_low": d.within - z * se_w, "within_ci_high": d.within + z * se_w,
+            "composition": d.composition, "composition_ci_low": d.composition - z * se_c,
+            "composition_ci_high": d.composition + z * se_c, "unmatched_group": d.unmatched_group,
             "unmatched_reference": d.unmatched_reference, "reference_mean": side[r][1].mean}
 
 

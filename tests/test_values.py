@@ -213,18 +213,85 @@ def test_replicate_statistics_of_the_data_itself_equal_the_point_estimates():
         part = df[df["grp"] == g]
         kc, cells = mv.value_cells(part["s"].map(codes).to_numpy(), part["v"].to_numpy(), part["w"].to_numpy())
         sides += [kc, cells.w[None, :], (cells.w * cells.u)[None, :]]
-    within, comp = mv.replicate_decompositions(*sides, n_strata=3)
+    within, comp = replicate_decompositions(*sides, n_strata=3)
     d = mv.decomposition(cells_by_stratum(df, "a"), cells_by_stratum(df, "b"))
     assert within[0] == pytest.approx(d.within, rel=1e-10) and comp[0] == pytest.approx(d.composition, rel=1e-10)
 
 
+def replicate_decompositions(strata_g: np.ndarray, wg: np.ndarray, vg: np.ndarray, strata_r: np.ndarray,
+                             wr: np.ndarray, vr: np.ndarray, n_strata: int) -> tuple[np.ndarray, np.ndarray]:
+    """(within, composition) of each bootstrap replicate, from each side's replicate weights
+    per cell (``wg``: replicates x cells), the cells' weighted value sums (``vg``, same
+    shape) and the cells' strata codes; the same rule as :func:`decomposition`, vectorised."""
+    def by_stratum(codes: np.ndarray, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), n_strata))
+        np.add.at(out.T, codes, x.T)
+        return out
+
+    Wg, Vg, Wr, Vr = by_stratum(strata_g, wg), by_stratum(strata_g, vg), by_stratum(strata_r, wr), by_stratum(strata_r, vr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pg, pr = Wg / Wg.sum(axis=1, keepdims=True), Wr / Wr.sum(axis=1, keepdims=True)
+        mg, mr = np.where(Wg > 0, Vg / np.where(Wg > 0, Wg, 1), 0.0), np.where(Wr > 0, Vr / np.where(Wr > 0, Wr, 1), 0.0)
+    both = (Wg > 0) & (Wr > 0)
+    within = np.where(both, 0.5 * (pg + pr) * (mg - mr), 0.0).sum(axis=1)
+    comp = np.where(both, (pg - pr) * 0.5 * (mg + mr), np.where(Wg > 0, pg * mg, 0.0) - np.where(Wr > 0, pr * mr, 0.0))
+    return within, comp.sum(axis=1)
+
+
+
+
+def test_decomposition_standard_errors_agree_with_the_bootstrap_and_the_mean():
+    """The delta-method standard errors of within and composition against a row bootstrap of
+    the same data (4,000 replicates), weighted; and with one stratum, composition has none
+    and within's is the mean difference's own (Welch's) standard error."""
+    rng = np.random.default_rng(30)
+    n = 6000
+    df = pd.DataFrame({"grp": rng.choice(["a", "b"], n, p=[0.3, 0.7]), "s": rng.choice(list("pqrs"), n),
+                       "v": draws(rng, n, 300), "w": rng.uniform(0.5, 2, n)})
+    df = df[~((df["grp"] == "a") & (df["s"] == "s"))]
+    codes = {"p": 0, "q": 1, "r": 2, "s": 3}
+    sides = {}
+    for g in ("a", "b"):
+        part = df[df["grp"] == g]
+        sides[g] = mv.value_cells(part["s"].map(codes).to_numpy(), part["v"].to_numpy(), part["w"].to_numpy())
+    se_w, se_c = mv.decomposition_se(*sides["a"], *sides["b"], n_strata=4)
+    boot = np.random.default_rng(1)
+    reps = []
+    for g in ("a", "b"):
+        k, c = sides[g]
+        draws_ = boot.multinomial(c.rows, c.n / c.rows, size=4000)
+        wts = mv.replicate_weights(c, draws_)
+        reps += [k, wts, wts * c.u]
+    within, comp = replicate_decompositions(*reps, n_strata=4)
+    assert se_w == pytest.approx(within.std(), rel=0.08)
+    assert se_c == pytest.approx(comp.std(), rel=0.08)
+    x, y = df.loc[df["grp"] == "a", "v"].to_numpy(), df.loc[df["grp"] == "b", "v"].to_numpy()
+    one = [(np.zeros(len(c.u), dtype=np.int64), c) for c in (mv.ValueCells.of(x), mv.ValueCells.of(y))]
+    se_w1, se_c1 = mv.decomposition_se(one[0][0], one[0][1], one[1][0], one[1][1], n_strata=1)
+    assert se_w1 == pytest.approx(np.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y)), rel=1e-10)
+    assert se_c1 == pytest.approx(0.0, abs=1e-12)
+
+
 def test_resampling_cells_is_the_row_bootstrap():
-    """Multinomial draws over cells have the row bootstrap's mean and spread: the replicate
-    means' standard deviation is the standard error of the mean."""
+    """The Poisson bootstrap over cells has the row bootstrap's spread: replicates hold the
+    group's rows on average, and the replicate means' standard deviation is the standard
+    error of the mean."""
     rng = np.random.default_rng(4)
     x = draws(rng, 2000, 60)
     c = mv.ValueCells.of(x)
     counts = mv.resample(c, 4000, np.random.default_rng(0))
-    assert (counts.sum(axis=1) == 2000).all()
-    means = (counts @ c.u) / 2000
+    assert counts.sum(axis=1).mean() == pytest.approx(2000, rel=0.01)
+    means = (counts @ c.u) / counts.sum(axis=1)
     assert means.std() == pytest.approx(x.std(ddof=0) / np.sqrt(2000), rel=0.05)
+
+
+def test_dense_and_sorted_cell_counting_agree(monkeypatch):
+    rng = np.random.default_rng(13)
+    keys, x, w = rng.integers(0, 7, 3000), draws(rng, 3000, 90), rng.uniform(0, 2, 3000)
+    coded = mv.code_values(x)
+    dense = mv.value_cells(keys, x, w, coded=coded)
+    monkeypatch.setattr(mv, "DENSE_CELLS", 0)
+    for got in (mv.value_cells(keys, x, w, coded=coded), mv.value_cells(keys, x, w)):
+        np.testing.assert_array_equal(got[0], dense[0])
+        for f in ("u", "n", "w", "w2"):
+            np.testing.assert_allclose(getattr(got[1], f), getattr(dense[1], f), rtol=1e-12)

@@ -36,9 +36,9 @@ from scipy import special
 from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
-    "Decomposition", "MeanComparison", "ValueCells", "decomposition", "ks_distance", "ks_pvalue",
+    "DENSE_CELLS", "Decomposition", "MeanComparison", "ValueCells", "code_values", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
     "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
-    "replicate_decompositions", "replicate_distances", "replicate_quantiles", "replicate_weights", "resample",
+    "replicate_distances", "replicate_quantiles", "replicate_weights", "resample",
     "share_beyond", "value_cells", "wasserstein_distance",
 ]
 
@@ -99,26 +99,50 @@ class ValueCells:
         return float(self.w2 @ (self.u - self.mean) ** 2) / total**2 * n_eff / (n_eff - 1)
 
 
-def value_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None
-                ) -> tuple[np.ndarray, ValueCells]:
-    """The cells of every key at once (a key is a (group, stratum) code): one sort of the
-    rows by (key, value), then sums per run. Returns each cell's key and the cells in key
-    order (each key's cells contiguous and sorted by value), as an engine's GROUP BY key,
-    value would give them."""
+def code_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, each row's index among them): one sort, shared by every
+    attribute's cells (:func:`value_cells`)."""
+    return np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
+
+
+#: largest keys x distinct values for which cells are counted in one dense bincount
+DENSE_CELLS = 50_000_000
+
+
+def value_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None,
+                coded: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ValueCells]:
+    """The cells of every key at once (a key is a (group, stratum) code). Returns each cell's
+    key and the cells in key order (each key's cells contiguous and sorted by value), as an
+    engine's GROUP BY key, value would give them. ``coded``: :func:`code_values` of
+    ``values``, when several calls share them; then the cells are counted by one bincount over
+    (key, value code) instead of a sort of the rows."""
     k = np.asarray(keys, dtype=np.int64)
-    v = np.asarray(values, dtype=np.float64)
-    order = np.lexsort((v, k))
-    k, v = k[order], v[order]
+    wt = None if weights is None else np.asarray(weights, dtype=np.float64)
     if len(k) == 0:
         empty = np.zeros(0)
         return k, ValueCells(empty, empty.astype(np.int64), empty, empty)
-    start = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (v[1:] != v[:-1])])
-    n = np.diff(np.r_[start, len(k)]).astype(np.int64)
-    if weights is None:
+    uniq, code = coded if coded is not None else code_values(values)
+    n_keys = int(k.max()) + 1
+    if n_keys * len(uniq) <= DENSE_CELLS:
+        flat = k * len(uniq) + code
+        n = np.bincount(flat, minlength=n_keys * len(uniq))
+        cell = np.flatnonzero(n)
+        n = n[cell].astype(np.int64)
+        if wt is None:
+            w = n.astype(np.float64)
+            return cell // len(uniq), ValueCells(uniq[cell % len(uniq)], n, w, w.copy())
+        size = n_keys * len(uniq)
+        return cell // len(uniq), ValueCells(uniq[cell % len(uniq)], n, np.bincount(flat, wt, size)[cell],
+                                             np.bincount(flat, wt * wt, size)[cell])
+    order = np.lexsort((code, k))
+    ks, cs = k[order], code[order]
+    start = np.flatnonzero(np.r_[True, (ks[1:] != ks[:-1]) | (cs[1:] != cs[:-1])])
+    n = np.diff(np.r_[start, len(ks)]).astype(np.int64)
+    if wt is None:
         w = n.astype(np.float64)
-        return k[start], ValueCells(v[start], n, w, w.copy())
-    wt = np.asarray(weights, dtype=np.float64)[order]
-    return k[start], ValueCells(v[start], n, np.add.reduceat(wt, start), np.add.reduceat(wt * wt, start))
+        return ks[start], ValueCells(uniq[cs[start]], n, w, w.copy())
+    wo = wt[order]
+    return ks[start], ValueCells(uniq[cs[start]], n, np.add.reduceat(wo, start), np.add.reduceat(wo * wo, start))
 
 
 def part(cells: ValueCells, pick: np.ndarray | slice) -> ValueCells:
@@ -229,12 +253,14 @@ def share_beyond(c: ValueCells, cut: float, higher: bool) -> tuple[float, float]
 
 
 def resample(c: ValueCells, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """The nonparametric bootstrap over cells: ``n_boot`` multinomial draws of the group's rows
-    over its cells, as a (n_boot, cells) matrix of row counts (exactly resampling the rows;
-    with weights each drawn row carries its cell's mean weight, an approximation)."""
+    """The bootstrap over cells, as a (n_boot, cells) matrix of row counts: the **Poisson
+    bootstrap** (each cell's count drawn from Poisson(its rows)), which approximates
+    resampling the rows (a multinomial draw) for all but tiny groups and costs one vectorised
+    draw per cell instead of a sequential one; with weights each drawn row carries its cell's
+    mean weight (an approximation)."""
     if c.rows == 0 or n_boot <= 0:
         return np.zeros((max(n_boot, 0), len(c.u)), dtype=np.int64)
-    return rng.multinomial(c.rows, c.n / c.rows, size=n_boot)
+    return rng.poisson(c.n.astype(np.float64), size=(n_boot, len(c.n)))
 
 
 def replicate_weights(c: ValueCells, counts: np.ndarray) -> np.ndarray:
@@ -315,24 +341,48 @@ class Decomposition:
     unmatched_reference: float
 
 
-def replicate_decompositions(strata_g: np.ndarray, wg: np.ndarray, vg: np.ndarray, strata_r: np.ndarray,
-                             wr: np.ndarray, vr: np.ndarray, n_strata: int) -> tuple[np.ndarray, np.ndarray]:
-    """(within, composition) of each bootstrap replicate, from each side's replicate weights
-    per cell (``wg``: replicates x cells), the cells' weighted value sums (``vg``, same
-    shape) and the cells' strata codes; the same rule as :func:`decomposition`, vectorised."""
-    def by_stratum(codes: np.ndarray, x: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(x), n_strata))
-        np.add.at(out.T, codes, x.T)
-        return out
+def decomposition_se(strata_g: np.ndarray, cells_g: ValueCells, strata_r: np.ndarray, cells_r: ValueCells,
+                     n_strata: int) -> tuple[float, float]:
+    """Standard errors of (within, composition) of :func:`decomposition` by the delta method:
+    each side's rows are an independent sample; a row of stratum t and value v moves a
+    statistic f(p, m) by its influence ``a_t - sum_s a_s p_s + b_t (v - m_t) / p_t`` (a = df/dp,
+    b = df/dm), and the variance is sum w^2 IF^2 / (sum w)^2 with the n/(n-1) factor, per side,
+    added over the two sides. O(cells); it gives the mean's own standard error when f is the
+    mean."""
+    def side(codes: np.ndarray, c: ValueCells) -> tuple[np.ndarray, np.ndarray, float]:
+        W = np.bincount(codes, c.w, n_strata)
+        V = np.bincount(codes, c.w * c.u, n_strata)
+        total = W.sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return W / total, np.where(W > 0, V / np.where(W > 0, W, 1), 0.0), float(total)
 
-    Wg, Vg, Wr, Vr = by_stratum(strata_g, wg), by_stratum(strata_g, vg), by_stratum(strata_r, wr), by_stratum(strata_r, vr)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pg, pr = Wg / Wg.sum(axis=1, keepdims=True), Wr / Wr.sum(axis=1, keepdims=True)
-        mg, mr = np.where(Wg > 0, Vg / np.where(Wg > 0, Wg, 1), 0.0), np.where(Wr > 0, Vr / np.where(Wr > 0, Wr, 1), 0.0)
-    both = (Wg > 0) & (Wr > 0)
-    within = np.where(both, 0.5 * (pg + pr) * (mg - mr), 0.0).sum(axis=1)
-    comp = np.where(both, (pg - pr) * 0.5 * (mg + mr), np.where(Wg > 0, pg * mg, 0.0) - np.where(Wr > 0, pr * mr, 0.0))
-    return within, comp.sum(axis=1)
+    pg, mg, tg = side(strata_g, cells_g)
+    pr, mr, tr = side(strata_r, cells_r)
+    if not (tg > 0 and tr > 0):
+        return float("nan"), float("nan")
+    both, g_only, r_only = (pg > 0) & (pr > 0), (pg > 0) & (pr == 0), (pr > 0) & (pg == 0)
+    # d/dp and d/dm of within and composition, for the group's side and the reference's
+    a = {("within", "g"): np.where(both, 0.5 * (mg - mr), 0.0), ("within", "r"): np.where(both, 0.5 * (mg - mr), 0.0),
+         ("composition", "g"): np.where(both, 0.5 * (mg + mr), np.where(g_only, mg, 0.0)),
+         ("composition", "r"): np.where(both, -0.5 * (mg + mr), np.where(r_only, -mr, 0.0))}
+    b = {("within", "g"): np.where(both, 0.5 * (pg + pr), 0.0), ("within", "r"): np.where(both, -0.5 * (pg + pr), 0.0),
+         ("composition", "g"): np.where(both, 0.5 * (pg - pr), np.where(g_only, pg, 0.0)),
+         ("composition", "r"): np.where(both, 0.5 * (pg - pr), np.where(r_only, -pr, 0.0))}
+
+    def variance(stat: str, who: str, codes: np.ndarray, c: ValueCells, p: np.ndarray, m: np.ndarray,
+                 total: float) -> float:
+        at, bt = a[stat, who], b[stat, who]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            infl = at[codes] - float(at @ p) + np.where(p[codes] > 0, bt[codes] * (c.u - m[codes]) / p[codes], 0.0)
+        n_eff = c.effective_n
+        factor = n_eff / (n_eff - 1) if n_eff > 1 else float("nan")
+        return float(c.w2 @ infl**2) / total**2 * factor
+
+    out = []
+    for stat in ("within", "composition"):
+        var = variance(stat, "g", strata_g, cells_g, pg, mg, tg) + variance(stat, "r", strata_r, cells_r, pr, mr, tr)
+        out.append(float(np.sqrt(var)) if var >= 0 else float("nan"))
+    return out[0], out[1]
 
 
 def decomposition(group: Mapping[Any, ValueCells], reference: Mapping[Any, ValueCells]) -> Decomposition:
