@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,16 +187,32 @@ def _offered(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
 
 
 def _strata(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Each row's stratum code (the cross of the ``within`` columns; missing is a stratum)."""
+    """Each row's stratum code (the cross of the ``within`` columns, in sorted order of their
+    values; a missing value is the stratum part ``unknown``)."""
     for c in within:
         if c not in data.columns:
             raise FairscanError(f"stratum column '{c}' (--within) not found{suggest(c, [str(x) for x in data.columns])}")
     if not within:
         return np.zeros(len(data), dtype=np.int64), ["all"]
-    keys = data[list(within)].astype(object).where(data[list(within)].notna(), "unknown").astype(str)
-    joined = keys.iloc[:, 0] if len(within) == 1 else keys.agg(INTERSECTION_SEP.join, axis=1)
-    codes, labels = pd.factorize(joined, sort=True)
-    return codes.astype(np.int64), [str(x) for x in labels]
+    combined = np.zeros(len(data), dtype=np.int64)
+    parts: list[list[str]] = []
+    for c in within:
+        codes, uniques = pd.factorize(data[c], sort=True)
+        labels = [str(u) for u in uniques]
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(labels), codes)
+            labels.append("unknown")
+        combined = combined * len(labels) + codes
+        parts.append(labels)
+    used, codes = np.unique(combined, return_inverse=True)
+    names = []
+    for key in used.tolist():
+        label = []
+        for labels in reversed(parts):
+            key, i = divmod(key, len(labels))
+            label.append(labels[i])
+        names.append(INTERSECTION_SEP.join(reversed(label)))
+    return codes.astype(np.int64), names
 
 
 def audit_value(
@@ -269,6 +286,7 @@ def audit_value(
         if name not in labels_of:
             raise FairscanError(f"reference for unknown attribute '{name}'{suggest(name, list(labels_of))}")
 
+    pool = ThreadPoolExecutor(2)
     group_rows: list[dict[str, Any]] = []
     disp_rows: list[dict[str, Any]] = []
     dec_rows: list[dict[str, Any]] = []
@@ -304,7 +322,8 @@ def audit_value(
         # each group draws from its own stream (seed, attribute, group name): its intervals
         # depend on its own cells only, whatever else is in the data
         streams = group_streams(seed, attr, labels)
-        boots = [mv.resample(c, n_boot, streams[i]) for i, c in enumerate(per_group)]
+        # numpy draws and reduces without the GIL: two threads, one stream per group
+        reps = list(pool.map(mv.replicates, per_group, [n_boot] * n_groups, streams, [coded[0]] * n_groups))
         for g in present:
             c = per_group[g]
             row: dict[str, Any] = {"attribute": attr, "group": labels[g], "reference": g == ref,
@@ -316,15 +335,19 @@ def audit_value(
             row.update(_group_numbers(c, cut, higher, confidence))
             group_rows.append(row)
         gs_groups = key_gs // s_count
-        for g in present:
-            if g == ref:
-                continue
-            disp_rows += _disparities(attr, labels[g], labels[ref], per_group[g], per_group[ref], boots[g],
-                                      boots[ref], cut, higher, confidence)
+        others = [g for g in present if g != ref]
+        k = len(others)
+        for rows in pool.map(_disparities, [attr] * k, [labels[g] for g in others], [labels[ref]] * k,
+                             [per_group[g] for g in others], [per_group[ref]] * k, [reps[g] for g in others],
+                             [reps[ref]] * k, [coded[0]] * k, [cut] * k, [higher] * k, [confidence] * k):
+            disp_rows += rows
+        del reps
+        for g in others:
             if within:
                 dec_rows.append(_decomposition_row(
                     attr, labels[g], labels[ref], cells_gs, key_gs % s_count, gs_groups, g, ref, s_count, confidence))
 
+    pool.shutdown()
     masks = suppress(tables, int(suppress_below))
     hidden: set[tuple[str, str]] = set()
     for (start, _), (sup, comp) in zip(spans, masks, strict=True):
@@ -406,8 +429,9 @@ def _group_numbers(c: mv.ValueCells, cut: float, higher: bool, confidence: float
             "share_favourable_ci_low": float(lo[0]), "share_favourable_ci_high": float(hi[0])}
 
 
-def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueCells, bg: np.ndarray,
-                 br: np.ndarray, cut: float, higher: bool, confidence: float) -> list[dict[str, Any]]:
+def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueCells, bg: mv.Replicates,
+                 br: mv.Replicates, grid: np.ndarray, cut: float, higher: bool,
+                 confidence: float) -> list[dict[str, Any]]:
     """The five disparity rows of one group against the reference."""
     nan = math.nan
     out = []
@@ -421,9 +445,9 @@ def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueC
     m = mv.mean_comparison(g, r, confidence)
     row("mean", m.group, m.reference, m.difference, m.difference_ci, m.ratio, m.ratio_ci, m.p_value)
     med_g, med_r = float(mv.quantiles(g, [0.5])[0]), float(mv.quantiles(r, [0.5])[0])
-    boot = len(bg) > 0 and g.rows > 0 and r.rows > 0
+    boot = len(bg.median) > 0 and len(br.median) > 0
     if boot:
-        d_star = mv.replicate_quantiles(g, bg, 0.5) - mv.replicate_quantiles(r, br, 0.5)
+        d_star = bg.median - br.median
         lo, hi = percentile_interval(d_star[:, None], confidence)
         p_med = float(min(1.0, 2 * min((d_star <= 0).mean(), (d_star >= 0).mean()))) if len(d_star) else nan
         med_ci = (float(lo[0]), float(hi[0]))
@@ -443,7 +467,7 @@ def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueC
     ks = mv.ks_distance(g, r)
     w1 = mv.wasserstein_distance(g, r)
     if boot:
-        ks_star, w_star = mv.replicate_distances(g, bg, r, br)
+        ks_star, w_star = mv.replicate_distances(bg, br, grid)
         kl, kh = percentile_interval(ks_star[:, None], confidence)
         wl, wh = percentile_interval(w_star[:, None], confidence)
         ks_ci, w_ci = (float(kl[0]), float(kh[0])), (float(wl[0]), float(wh[0]))

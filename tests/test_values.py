@@ -201,7 +201,10 @@ def test_replicate_statistics_of_the_data_itself_equal_the_point_estimates():
         a, b = mv.ValueCells.of(x, wx), mv.ValueCells.of(y, wy)
         for q in (0.1, 0.5, 0.9):
             assert mv.replicate_quantiles(a, a.n[None, :], q)[0] == mv.quantiles(a, [q])[0]
-        ks, w1 = mv.replicate_distances(a, a.n[None, :], b, b.n[None, :])
+        grid = np.union1d(np.union1d(a.u, b.u), [0.0, 1e6])  # extra grid points change nothing
+        ra = mv.Replicates(mv.replicate_quantiles(a, a.n[None, :], 0.5), mv.replicate_cdfs(a, a.n[None, :], grid))
+        rb = mv.Replicates(mv.replicate_quantiles(b, b.n[None, :], 0.5), mv.replicate_cdfs(b, b.n[None, :], grid))
+        ks, w1 = mv.replicate_distances(ra, rb, grid)
         assert ks[0] == pytest.approx(mv.ks_distance(a, b), abs=1e-12)
         assert w1[0] == pytest.approx(mv.wasserstein_distance(a, b), rel=1e-12)
     df = pd.DataFrame({"grp": rng.choice(["a", "b"], 900), "s": rng.choice(list("pqr"), 900),
@@ -295,3 +298,40 @@ def test_dense_and_sorted_cell_counting_agree(monkeypatch):
         np.testing.assert_array_equal(got[0], dense[0])
         for f in ("u", "n", "w", "w2"):
             np.testing.assert_allclose(getattr(got[1], f), getattr(dense[1], f), rtol=1e-12)
+
+
+def test_replicate_quantiles_and_cdfs_equal_numpy_on_each_replicate():
+    rng = np.random.default_rng(17)
+    x, wx = draws(rng, 700, 50), rng.uniform(0.5, 2, 700)
+    for c in (mv.ValueCells.of(x), mv.ValueCells.of(x, wx)):
+        counts = mv.resample(c, 25, rng)
+        per_row = c.w / c.n
+        grid = np.union1d(c.u, [0.0])
+        cdfs = mv.replicate_cdfs(c, counts, grid)
+        for q in (0.1, 0.5, 0.93):
+            got = mv.replicate_quantiles(c, counts, q)
+            for b in range(len(counts)):
+                rows = np.repeat(c.u, counts[b])
+                if c.weighted:
+                    want = np.quantile(rows, q, weights=np.repeat(per_row, counts[b]), method="inverted_cdf")
+                else:
+                    want = np.quantile(rows, q)
+                assert got[b] == pytest.approx(want, abs=1e-12)
+        for b in range(len(counts)):
+            w = np.repeat(per_row, counts[b])
+            rows = np.repeat(c.u, counts[b])
+            want = np.array([w[rows <= t].sum() for t in grid]) / w.sum()
+            np.testing.assert_allclose(cdfs[b], want, rtol=1e-12, atol=1e-15)
+
+
+def test_poisson_bootstrap_counts_have_poisson_moments_on_both_paths():
+    """Cells of few rows draw exact Poisson counts, cells of many rows the normal
+    approximation: either way each cell's count has mean and variance equal to its rows."""
+    rng = np.random.default_rng(2)
+    for rows_per_value in (3, 400):  # the exact path, then the normal one
+        x = np.repeat(np.arange(40.0), rows_per_value)
+        c = mv.ValueCells.of(x)
+        counts = mv.resample(c, 20_000, rng)
+        assert counts.min() >= 0 and (counts == np.round(counts)).all()
+        np.testing.assert_allclose(counts.mean(axis=0), rows_per_value, rtol=0.02)
+        np.testing.assert_allclose(counts.var(axis=0), rows_per_value, rtol=0.08)

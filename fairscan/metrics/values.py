@@ -36,9 +36,9 @@ from scipy import special
 from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
-    "DENSE_CELLS", "Decomposition", "MeanComparison", "ValueCells", "code_values", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
+    "DENSE_CELLS", "NORMAL_FROM", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "code_values", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
     "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
-    "replicate_distances", "replicate_quantiles", "replicate_weights", "resample",
+    "replicate_distances", "replicate_quantiles", "replicate_weights", "replicates", "resample",
     "share_beyond", "value_cells", "wasserstein_distance",
 ]
 
@@ -197,8 +197,11 @@ def median_interval(c: ValueCells, confidence: float = 0.95) -> tuple[float, flo
     if m < 1:
         return float("nan"), float("nan")
     alpha = (1 - confidence) / 2
-    ls = np.arange(1, (m + 1) // 2 + 1)
-    ok = ls[special.bdtr(ls - 1, m, 0.5) <= alpha]  # P(X <= l - 1) = P(X < l)
+    # the largest l with P(X <= l - 1) <= alpha: near bdtrik's continuous solution, checked exactly
+    guess = special.bdtrik(alpha, m, 0.5)
+    start = int(np.floor(guess)) + 1 if np.isfinite(guess) else 1
+    ls = np.arange(max(1, start - 2), min((m + 1) // 2, start + 2) + 1)
+    ok = ls[special.bdtr(ls - 1, m, 0.5) <= alpha]
     if not len(ok):
         return float("nan"), float("nan")
     lo_rank = int(ok.max())
@@ -252,15 +255,35 @@ def share_beyond(c: ValueCells, cut: float, higher: bool) -> tuple[float, float]
     return float(c.w[pick].sum()), c.total_weight
 
 
+#: cells with at least this many rows draw their Poisson count from its normal approximation
+NORMAL_FROM = 50
+
+
 def resample(c: ValueCells, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """The bootstrap over cells, as a (n_boot, cells) matrix of row counts: the **Poisson
+    """The bootstrap over cells, as a (n_boot, cells) matrix of row counts (whole numbers,
+    integer or float32): the **Poisson
     bootstrap** (each cell's count drawn from Poisson(its rows)), which approximates
     resampling the rows (a multinomial draw) for all but tiny groups and costs one vectorised
-    draw per cell instead of a sequential one; with weights each drawn row carries its cell's
-    mean weight (an approximation)."""
+    draw per cell instead of a sequential one. Cells of at least ``NORMAL_FROM`` rows draw from
+    the normal approximation to that Poisson (mean and variance its rows, rounded, at least 0:
+    a fifth of the cost; the statistics sum over many cells). With weights each drawn row
+    carries its cell's mean weight (an approximation)."""
     if c.rows == 0 or n_boot <= 0:
         return np.zeros((max(n_boot, 0), len(c.u)), dtype=np.int64)
-    return rng.poisson(c.n.astype(np.float64), size=(n_boot, len(c.n)))
+    lam = c.n.astype(np.float32)
+    big = lam >= NORMAL_FROM
+    if big.mean() < 0.5:  # mostly small cells: exact Poisson draws throughout
+        return rng.poisson(c.n.astype(np.float64), size=(n_boot, len(lam)))
+    # normal draws for every cell (cheap), then the small cells' exact Poisson draws over them
+    out = rng.standard_normal((n_boot, len(lam)), dtype=np.float32)
+    out *= np.sqrt(lam)
+    out += lam
+    np.rint(out, out=out)
+    np.maximum(out, 0, out=out)  # whole numbers, kept as float32 (exact below 2^24 rows per cell)
+    if not big.all():
+        small = np.flatnonzero(~big)
+        out[:, small] = rng.poisson(c.n[small].astype(np.float64), size=(n_boot, len(small)))
+    return out
 
 
 def replicate_weights(c: ValueCells, counts: np.ndarray) -> np.ndarray:
@@ -270,34 +293,75 @@ def replicate_weights(c: ValueCells, counts: np.ndarray) -> np.ndarray:
     return counts * per_row
 
 
-def replicate_quantiles(c: ValueCells, counts: np.ndarray, q: float) -> np.ndarray:
-    """The ``q`` quantile of each bootstrap replicate (rows of ``counts``), by the same
-    definition as :func:`quantiles` (linear without weights, inverted CDF with them)."""
-    if c.weighted:
-        cum = np.cumsum(replicate_weights(c, counts), axis=1)
-        at = (cum < q * cum[:, -1:]).sum(axis=1)
+def _row_search(cum: np.ndarray, targets: np.ndarray, side: str) -> np.ndarray:
+    """``searchsorted`` of each row's target in that row of ``cum`` (each row non-decreasing
+    and >= 0): one search in the rows laid end to end, each shifted above the last."""
+    b, c = cum.shape
+    shift = (float(cum[:, -1].max()) + 1.0) * np.arange(b)
+    flat = (cum + shift[:, None]).ravel()
+    return np.searchsorted(flat, targets + shift, side=side) - c * np.arange(b)
+
+
+def _quantile_of_cums(c: ValueCells, cum: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile of each replicate from its cumulative counts (weights, if weighted)."""
+    if c.weighted:  # the first value whose cumulative weight reaches q of the total
+        at = _row_search(cum, q * cum[:, -1], "left")
         return c.u[np.minimum(at, len(c.u) - 1)]
-    cum = np.cumsum(counts, axis=1)
-    h = (cum[:, -1] - 1) * q
+    total = cum[:, -1]
+    h = (total - 1) * q
     lo = np.floor(h)
-    a = c.u[np.minimum((cum <= lo[:, None]).sum(axis=1), len(c.u) - 1)]
-    b = c.u[np.minimum((cum <= np.minimum(lo + 1, cum[:, -1] - 1)[:, None]).sum(axis=1), len(c.u) - 1)]
+    a = c.u[np.minimum(_row_search(cum, lo, "right"), len(c.u) - 1)]
+    b = c.u[np.minimum(_row_search(cum, np.minimum(lo + 1, total - 1), "right"), len(c.u) - 1)]
     g = h - lo
     return np.where(g >= 0.5, b - (b - a) * (1 - g), a + (b - a) * g)
 
 
+def _cums(c: ValueCells, counts: np.ndarray) -> np.ndarray:
+    """Cumulative rows per replicate (weights with weights), along the cells."""
+    return np.cumsum(replicate_weights(c, counts) if c.weighted else counts, axis=1, dtype=np.float64)
+
+
+def replicate_quantiles(c: ValueCells, counts: np.ndarray, q: float) -> np.ndarray:
+    """The ``q`` quantile of each bootstrap replicate (rows of ``counts``), by the same
+    definition as :func:`quantiles` (linear without weights, inverted CDF with them)."""
+    return _quantile_of_cums(c, _cums(c, counts), q)
+
+
+def _cdf_of_cums(c: ValueCells, cum: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    at = np.searchsorted(c.u, grid, side="right")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(at > 0, cum[:, np.maximum(at - 1, 0)], 0.0) / cum[:, -1:]
+
+
 def replicate_cdfs(c: ValueCells, counts: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Each replicate's weighted empirical CDF at ``grid`` (rows of ``counts``)."""
-    cum = np.concatenate([np.zeros((len(counts), 1)), np.cumsum(replicate_weights(c, counts), axis=1)], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return cum[:, np.searchsorted(c.u, grid, side="right")] / cum[:, -1:]
+    return _cdf_of_cums(c, _cums(c, counts), grid)
 
 
-def replicate_distances(a: ValueCells, ca: np.ndarray, b: ValueCells, cb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(KS, Wasserstein-1) of each pair of bootstrap replicates of two groups."""
-    grid = np.union1d(a.u, b.u)
-    gap = np.abs(replicate_cdfs(a, ca, grid) - replicate_cdfs(b, cb, grid))
-    return gap.max(axis=1), (gap[:, :-1] * np.diff(grid)).sum(axis=1)
+@dataclass(frozen=True)
+class Replicates:
+    """A group's bootstrap replicates, reduced to what its gaps need: each replicate's median,
+    and its weighted CDF on a grid shared by every group (float32: the replicates' own spread
+    is far larger than the rounding)."""
+
+    median: np.ndarray
+    cdf: np.ndarray
+
+
+def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.ndarray) -> Replicates:
+    """Draw a group's bootstrap (:func:`resample`) and reduce it at once (the counts are the
+    large part and are not kept)."""
+    if c.rows == 0 or n_boot <= 0:
+        return Replicates(np.zeros(0), np.zeros((0, len(grid)), dtype=np.float32))
+    cum = _cums(c, resample(c, n_boot, rng))
+    return Replicates(_quantile_of_cums(c, cum, 0.5), _cdf_of_cums(c, cum, grid).astype(np.float32))
+
+
+def replicate_distances(a: Replicates, b: Replicates, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(KS, Wasserstein-1) of each pair of replicates of two groups on their shared grid (the
+    distances between step functions do not change when the grid has more points)."""
+    gap = np.abs(a.cdf - b.cdf)
+    return gap.max(axis=1).astype(np.float64), gap[:, :-1].astype(np.float64) @ np.diff(grid)
 
 
 @dataclass(frozen=True)
