@@ -277,6 +277,11 @@ def cmd_mitigate(a: argparse.Namespace) -> int:
     from fairscan.mitigation import compare, save_mitigated
     from fairscan.report import mitigation as rep
 
+    if a.value is not None or a.method == "value-repair":
+        return _value_repair(a)
+    if a.target is None:
+        raise FairscanError("give --target COL to mitigate a targeting model, or --value COL --favourable "
+                            "higher|lower --method value-repair to repair an offer's value")
     data = read_table(a.data)
     drop: list[str] = []
     name = None
@@ -296,6 +301,34 @@ def cmd_mitigate(a: argparse.Namespace) -> int:
     if a.save_model:
         out = save_mitigated(result, None if a.method == "all" else a.method, a.save_model)
         print(f"saved the mitigated model to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _value_repair(a: argparse.Namespace) -> int:
+    """``fairscan mitigate --value COL --method value-repair``: the value's repair, swept or at
+    --amount; --save-values writes the repaired values (the only per-row output)."""
+    from fairscan.io import read_table
+    from fairscan.mitigation.value_repair import repair_values
+    from fairscan.value import check_favourable
+
+    if a.value is None or a.method != "value-repair":
+        raise FairscanError("a value repair needs both --value COL and --method value-repair")
+    check_favourable(a.favourable)
+    if a.save_model:
+        raise FairscanError("--save-model saves a mitigated model; a value repair saves values: use --save-values "
+                            "FILE")
+    data = read_table(a.data)
+    if a.key is not None and a.key not in data.columns:
+        raise FairscanError(f"key column '{a.key}' (--key) not found")
+    result = repair_values(data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
+                           infer_tier=a.infer_tier, within=a.within, weights=a.weights, amount=a.amount,
+                           keep_total=a.keep_total, tolerance=a.tolerance, seed=a.seed)
+    if a.format in ("md", "html"):
+        raise FairscanError(f"--format {a.format}: a value repair reports as table or json")
+    _write(result.to_json() if a.format == "json" else result.to_text(), a.out)
+    if a.save_values:
+        out = result.save_values(a.save_values, a.amount, data[a.key] if a.key else None)
+        print(f"saved the repaired values to {out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -930,7 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Fit mitigations on a training split, compare them on the held-out split, "
                                     "sweep their strength, mark the Pareto front and recommend one.")
     mi.add_argument("data", help="CSV or Parquet file, or dataset:NAME")
-    mi.add_argument("--target", required=True)
+    mi.add_argument("--target", help="outcome column (targeting models; not for --value)")
     mi.add_argument("--positive-label", metavar="VALUE")
     mi.add_argument("--sensitive", action="append", metavar="COL")
     mi.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2")
@@ -938,7 +971,23 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"),
                     help="use this bundled dataset's reference model as the base model")
     mi.add_argument("--method", default="all",
-                    choices=("threshold", "budget", "expgrad", "gridsearch", "reweigh", "correlation", "all"))
+                    choices=("threshold", "budget", "expgrad", "gridsearch", "reweigh", "correlation", "all",
+                             "value-repair"),
+                    help="a targeting model's mitigation (default: all six), or value-repair with --value")
+    mi.add_argument("--value", metavar="COL", help="value repair: the value column (price, discount, limit)")
+    mi.add_argument("--favourable", choices=("higher", "lower"), help="value repair: which values are better")
+    mi.add_argument("--within", action="append", metavar="COL", help="value repair: repair within each stratum")
+    mi.add_argument("--infer-tier", metavar="SPEC", help="value repair: groups by inferred purchasing power")
+    mi.add_argument("--weights", metavar="COL", help="value repair: row weights")
+    mi.add_argument("--amount", type=float, metavar="L",
+                    help="value repair: how far, 0 (none) to 1 (full); default: sweep 0, 0.25, 0.5, 0.75, 1")
+    mi.add_argument("--keep-total", action="store_true", help="value repair: rescale to keep the total unchanged")
+    mi.add_argument("--tolerance", type=float, default=0.05, metavar="R",
+                    help="value repair: the gap accepted, relative to the reference mean (default 0.05)")
+    mi.add_argument("--save-values", metavar="FILE",
+                    help="value repair: write the repaired values (Parquet: row, value) at --amount or the "
+                         "recommended amount")
+    mi.add_argument("--key", metavar="COL", help="value repair: name the saved rows by this column instead of 'row'")
     mi.add_argument("--constraint", default="demographic_parity",
                     choices=("demographic_parity", "true_positive_rate_parity", "equalized_odds"))
     mi.add_argument("--budget", help="number (or fraction) of held-out customers offered")

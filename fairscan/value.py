@@ -45,7 +45,10 @@ from fairscan.policy import Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import INTERSECTION_SEP
 
-__all__ = ["FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable"]
+__all__ = [
+    "FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
+    "stratum_codes", "value_column", "weight_column",
+]
 
 FAVOURABLE = ("higher", "lower")
 #: the disparity rows of every group against its reference
@@ -139,7 +142,7 @@ def check_favourable(favourable: object) -> None:
                             "or a limit, --favourable lower for a price, a premium or a rate")
 
 
-def _value_column(data: pd.DataFrame, value: str) -> np.ndarray:
+def value_column(data: pd.DataFrame, value: str) -> np.ndarray:
     if value not in data.columns:
         raise FairscanError(f"value column '{value}' not found{suggest(value, [str(c) for c in data.columns])}")
     col = data[value]
@@ -154,7 +157,7 @@ def _value_column(data: pd.DataFrame, value: str) -> np.ndarray:
     return v
 
 
-def _weights(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
+def weight_column(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     if weights is None:
         return None
     if weights not in data.columns:
@@ -172,7 +175,7 @@ def _weights(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     return w
 
 
-def _offered(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
+def offered_column(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
     if offered is None:
         return None
     if offered not in data.columns:
@@ -186,7 +189,7 @@ def _offered(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
     return col.to_numpy().astype(bool)
 
 
-def _strata(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+def stratum_codes(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Each row's stratum code (the cross of the ``within`` columns, in sorted order of their
     values; a missing value is the stratum part ``unknown``)."""
     for c in within:
@@ -266,10 +269,10 @@ def audit_value(
         sensitive = [*sensitive, INFERRED]
     if not sensitive and not tiers:
         raise FairscanError("name the groups to compare: --sensitive COL, --tiers COL=N or --infer-tier")
-    v = _value_column(data, value)
-    w = _weights(data, weights)
-    base = _offered(data, offered)
-    strata, strata_labels = _strata(data, within)
+    v = value_column(data, value)
+    w = weight_column(data, weights)
+    base = offered_column(data, offered)
+    strata, strata_labels = stratum_codes(data, within)
     groups = assign_groups(data, sensitive, tiers, intersect=intersect and len(sensitive) + len(tiers or {}) > 1)
     crosses = groups.attrs.get("crosses", {})
     in_base = np.ones(len(data), dtype=bool) if base is None else base
