@@ -238,3 +238,40 @@ def test_a_baseline_fails_the_review_when_the_new_model_is_worse(tmp_path, cli):
     rec = History(tmp_path / "fairscan-history.sqlite").last_run("worse")
     assert rec["body"]["baseline"]["verdict_counts"]["worse"] == 1
     assert len(rec["body"]["baseline"]["models"]) == 2
+
+
+def test_a_value_block_audits_the_price_and_can_fail_the_review(tmp_path, cli):
+    """With ``value:``, the review also audits the price by the same groups: the same numbers
+    as fairscan.audit_value, a failing within-product gap fails the review (exit 1), and the
+    JSON, Markdown, HTML and JUnit reports and the history carry it."""
+    import json
+
+    from fairscan.value import audit_value
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    tier = rng.choice(["low", "mid", "high"], n)
+    product = rng.choice(["a", "b"], n)
+    price = np.where(product == "a", 10.0, 40.0) * np.where(tier == "low", 1.2, 1.0) * rng.uniform(0.95, 1.05, n)
+    frame = pd.DataFrame({"tier": tier, "y": (rng.random(n) < 0.3).astype(int), "score": rng.random(n),
+                          "product": product, "price": price})
+    frame.to_parquet(tmp_path / "scores.parquet")
+    cfg = _config(tmp_path, extra="value: {column: price, favourable: lower, within: [product]}\n")
+    r = cli("review", "run", str(cfg))
+    assert r.code == 1, r.err
+    doc = json.loads((tmp_path / "out" / "campaign.json").read_text())
+    want = audit_value(frame, value="price", favourable="lower", sensitive="tier", within="product", n_boot=300)
+    got = pd.DataFrame(doc["value"]["disparities"]).set_index(["group", "metric"])["difference"]
+    exp = want.disparities.set_index(["group", "metric"])["difference"]
+    assert got.loc[("low", "mean")] == pytest.approx(exp.loc[("low", "mean")], rel=1e-12)
+    assert any(f["metric"] == "within" and f["group"] == "low" and f["verdict"] == "fail"
+               for f in doc["value"]["findings"])
+    assert "## fairscan: the offer's value by group" in (tmp_path / "out" / "campaign.md").read_text()
+    assert (tmp_path / "out" / "campaign.value.html").exists()
+    junit = (tmp_path / "out" / "campaign.junit.xml").read_text()
+    assert "fairscan.campaign.value.tier" in junit and "within [low]" in junit
+    record = History(tmp_path / "fairscan-history.sqlite").last_run("campaign")
+    assert record["body"]["value"]["verdict_counts"]["fail"] >= 1
+    bad = _config(tmp_path, extra="value: {column: price, favourable: cheaper}\n")
+    r = cli("review", "run", str(bad))
+    assert r.code == 2 and "favourable" in r.err and len(r.err.strip().splitlines()) == 1

@@ -49,6 +49,7 @@ class ReviewOutcome:
     result: Any  # AuditResult
     regressions: list[dict[str, Any]] = field(default_factory=list)
     comparison: Any = None  # ComparisonResult against the baseline, if the review names one
+    value: Any = None  # ValueResult, when the review also audits the offer's value
     record: dict[str, Any] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
 
@@ -107,14 +108,15 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
     previous = hist.last_run(cfg.name)
     regressions = find_regressions(previous["body"] if previous else None, result, policy.get("alpha", 0.05))
     counts = result.verdict_counts()
+    value, value_counts = _value_audit(cfg, data)
     worse = comparison is not None and not comparison.worse.empty
-    if counts["fail"] or worse or (regressions and policy.get("regression", "warn") == "fail"):
+    if counts["fail"] or value_counts["fail"] or worse or (regressions and policy.get("regression", "warn") == "fail"):
         status, code = "fail", EXIT_FAIL
-    elif counts["insufficient"] and policy.get("insufficient", "warn") == "fail":
+    elif (counts["insufficient"] or value_counts["insufficient"]) and policy.get("insufficient", "warn") == "fail":
         status, code = "insufficient", EXIT_INSUFFICIENT
     else:
         status, code = "pass", EXIT_PASS
-    outcome = ReviewOutcome(cfg.name, status, code, result, regressions, comparison)
+    outcome = ReviewOutcome(cfg.name, status, code, result, regressions, comparison, value)
     if not write:
         return outcome
     doc = result.to_dict()
@@ -125,6 +127,11 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
         "regressions": regressions, "n_rows": doc["n_rows"], "decision": doc["decision"],
         "groups": doc["groups"], "disparities": doc["disparities"], "findings": doc["findings"],
     }
+    if value is not None:
+        vdoc = value.to_dict()
+        body["value"] = {"verdict_counts": value_counts, "reference": vdoc["reference"], "groups": vdoc["groups"],
+                         "disparities": vdoc["disparities"], "decomposition": vdoc["decomposition"],
+                         "findings": vdoc["findings"]}
     if comparison is not None:
         cdoc = comparison.to_dict()
         body["baseline"] = {"sha256": baseline_sha, "models": cdoc["models"],
@@ -133,6 +140,29 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
     outcome.record = hist.append("run", cfg.name, body)
     outcome.reports = _write_reports(cfg, outcome)
     return outcome
+
+
+def _value_audit(cfg: ReviewConfig, data: pd.DataFrame) -> tuple[Any, dict[str, int]]:
+    """The review's value audit (its ``value:`` block), by the review's own groups and policy,
+    and the verdict counts of the value findings it judges (default: mean and within)."""
+    spec = cfg.raw.get("value")
+    if not spec:
+        return None, {"fail": 0, "insufficient": 0, "pass": 0}
+    from fairscan.value import audit_value
+
+    policy = cfg.raw.get("policy", {})
+    try:
+        value = audit_value(
+            data, value=spec["column"], favourable=spec["favourable"], sensitive=cfg.raw.get("sensitive"),
+            tiers=cfg.raw.get("tiers"), intersect=cfg.raw.get("intersect", False), within=spec.get("within"),
+            offered=spec.get("offered"), reference=cfg.raw.get("reference"), weights=cfg.raw.get("weights"),
+            tolerance=spec.get("tolerance", 0.05), min_group_size=policy.get("min_group_size", 30),
+            suppress_below=policy.get("suppress_below", 10), alpha=policy.get("alpha", 0.05),
+            n_boot=policy.get("n_boot", 1000))
+    except FairscanError as e:
+        raise FairscanError(f"review file '{cfg.path}': value: {e}") from None
+    judged = value.findings[value.findings["metric"].isin(spec.get("metrics", ["mean", "within"]))]
+    return value, {v: int((judged["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")}
 
 
 def _against_baseline(cfg: ReviewConfig, data: pd.DataFrame, params: Any,
@@ -246,14 +276,25 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
                              "regressions": o.regressions, "record": o.record, "config_sha256": cfg.sha256}
             if o.comparison is not None:
                 doc["review"]["baseline_comparison"] = o.comparison.to_dict()
-            text = json.dumps(doc, indent=2, allow_nan=False)
+            if o.value is not None:
+                doc["value"] = o.value.to_dict()
+            text = json.dumps(doc, indent=2, allow_nan=False, default=str)
         elif fmt == "md":
-            text = o.result.to_markdown(title) + _regression_md(o) + _baseline_md(o)
+            text = (o.result.to_markdown(title) + _regression_md(o) + _baseline_md(o)
+                    + (("\n" + o.value.to_markdown()).replace("\n# ", "\n## ", 1) if o.value is not None else ""))
         elif fmt == "html":
             text = o.result.to_html(title)
+            if o.value is not None:  # its own page beside the audit's
+                extra = folder / f"{cfg.name}.value.html"
+                extra.write_text(o.value.to_html(), encoding="utf-8")
+                paths.append(extra)
         else:
+            judged = cfg.raw.get("value", {}).get("metrics", ["mean", "within"])
+            extra_findings = ([f for f in o.value.findings.to_dict("records") if f["metric"] in judged]
+                              if o.value is not None else [])
             text = render_junit(o.result, cfg.name, o.regressions,
-                                insufficient_fails=cfg.raw.get("policy", {}).get("insufficient") == "fail")
+                                insufficient_fails=cfg.raw.get("policy", {}).get("insufficient") == "fail",
+                                value_findings=extra_findings)
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
