@@ -319,7 +319,7 @@ def unescape(md: str) -> str:
 @pytest.mark.parametrize("url_path,title", [
     ("home", "Overview"), ("overview", "Overview"), ("data", "Data & model"), ("explorer", "Threshold & budget explorer"),
     ("mitigations", "Mitigations"), ("recommendations", "Recommendations"), ("reviews", "Reviews"),
-    ("excluded", "Who is excluded?"), ("why", "Why?"), ("compare", "Compare models")])
+    ("excluded", "Who is excluded?"), ("why", "Why?"), ("compare", "Compare models"), ("value", "Offer value")])
 def test_every_page_opens_on_its_own(url_path, title):
     at = fresh(url_path)
     no_errors(at)
@@ -755,3 +755,38 @@ def test_spend_tiers_for_uploaded_recommendation_users_by_hand():
     low, high = "Q1 (..8]", "Q2 (8..]"
     assert out["spend_tier"].tolist()[:7] == [high, low, high, low, low, high, low]
     assert pd.isna(out["spend_tier"].iloc[7])
+
+
+def test_offer_value_page_equals_the_value_audit_and_its_repair():
+    """The bundled case: the page's counts, findings and gap table are fairscan.audit_value's on
+    the cleaned Online Retail lines; the repair slider shows repair_values' numbers."""
+    from fairscan import datasets
+    from fairscan.datasets.cleaning import clean_online_retail
+    from fairscan.formatting import number, pct
+    from fairscan.mitigation.value_repair import repair_values
+    from fairscan.value import audit_value
+
+    at = fresh("value")
+    no_errors(at)
+    lines = clean_online_retail(datasets.load("online-retail"))[0]
+    kw = dict(value="UnitPrice", favourable="lower", infer_tier="spend:CustomerID,amount", within=["StockCode"])
+    r = audit_value(lines, tolerance=0.05, **kw)
+    counts = {v: int((r.findings["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")}
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Values audited"] == f"{r.meta['n_values']:,}"
+    assert int(shown["Fail"]) == counts["fail"] and int(shown["Pass"]) == counts["pass"]
+    text = "\n".join(unescape(m.value) for m in at.markdown)
+    for message in r.findings["message"]:
+        assert message in text
+    table = at.dataframe[0].value
+    mean = r.disparities[r.disparities["metric"] == "mean"]
+    assert list(table.loc[table["metric"] == "mean", "gap to the reference"]) == [number(d, 3) for d in
+                                                                                  mean["difference"]]
+    rep = repair_values(lines, tolerance=0.05, **kw)
+    at.select_slider(key="val_amount").set_value(0.5).run()
+    no_errors(at)
+    point = next(p for p in rep.points if p["amount"] == 0.5)
+    shown = {m.label: m.value for m in at.metric}
+    assert int(shown["Failing gaps"]) == point["fail"]
+    assert shown["Largest mean gap"] == pct(point["largest_mean_gap"])
+    assert shown["Rows getting a worse value"] == pct(point["share_worse"])

@@ -47,6 +47,7 @@ PAGES = [
     ("data", "Data & model", '[data-testid="stDownloadButton"]'),
     ("explorer", "Threshold & budget explorer", '[data-testid="stVegaLiteChart"]'),
     ("mitigations", "Mitigations", '[data-testid="stForm"]'),
+    ("value", "Offer value", '[data-testid="stVegaLiteChart"]'),
     ("recommendations", "Recommendations", '[data-testid="stVegaLiteChart"]'),
     ("reviews", "Reviews", '[data-testid="stAlert"]'),
     ("excluded", "Who is excluded?", '[data-testid="stDataFrame"]'),

@@ -169,3 +169,24 @@ def test_paired_rates_and_changes_carry_the_comparison(comparison):
     assert margin_rule[0]["data"]["values"] == [{"x": -0.05}]  # on the harmful side: fewer offers
     assert values["g = south"]["verdict"] == "worse"
     assert charts.paired_rates(rows[rows["suppressed"]], ("A", "B"), "x") is None
+
+
+def test_value_charts_are_valid_and_carry_the_value_audit():
+    """The value page's box chart holds each shown group's quantiles and mean (suppressed
+    groups left out); the split chart each group's total, within and mix parts."""
+    from fairscan.value import audit_value
+    from tests.test_value import prices
+
+    df = prices(seed=11)
+    df = pd.concat([df, pd.DataFrame({"tier": ["tiny"] * 3, "product": "a", "price": 5.0, "w": 1.0, "offered": 1})])
+    r = audit_value(df, value="price", favourable="lower", sensitive="tier", within="product", n_boot=20)
+    box = valid(charts.value_boxes(r.groups, "price"))
+    shown = {v["group"].replace(" (reference)", ""): v for v in box["data"]["values"]}
+    assert "tiny" not in shown and set(shown) == set(r.groups.loc[~r.groups["suppressed"].astype(bool), "group"])
+    for g in r.groups[~r.groups["suppressed"].astype(bool)].to_dict("records"):
+        assert shown[g["group"]]["median"] == g["median"] and shown[g["group"]]["mean"] == g["mean"]
+    split = valid(charts.value_split(r.decomposition, "gap"))
+    vals = {(v["group"], v["part"]): v["value"] for v in split["data"]["values"]}
+    for d in r.decomposition[~r.decomposition["suppressed"].astype(bool)].to_dict("records"):
+        assert vals[(d["group"], "within strata")] == pytest.approx(d["within"])
+        assert vals[(d["group"], "from the mix")] == pytest.approx(d["composition"])

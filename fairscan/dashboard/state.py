@@ -32,10 +32,12 @@ __all__ = [
     "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "UPLOAD_MODEL",
     "audit_kwargs", "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer",
     "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_recs_audit", "cached_tradeoff",
+    "cached_value_audit", "cached_value_repair",
     "checked_params", "comparison_candidates", "counts_of_setup", "current_data", "default_groups",
     "discover_kwargs", "full_dataset", "get_explorer", "get_setup", "groups_of", "jsonable", "load_uploaded_model",
     "max_upload_mb", "model_of", "parse_tiers", "preset_model", "read_counts_upload", "read_upload", "recs_audit",
-    "recs_example", "reference_data", "retail_audit_key", "retail_example", "run_audit", "spend_tiers_of",
+    "recs_example", "reference_data", "retail_audit_key", "retail_example", "retail_lines", "run_audit",
+    "spend_tiers_of",
     "tiers_text", "upload_key", "warm_up", "with_inferred", "with_progress", "with_subgroup",
 ]
 
@@ -453,6 +455,37 @@ def cached_recs_audit(key: str, _case: dict[str, Any]) -> Any:
     kw.pop("case")
     return audit_recs(_case["recs"], _case["users"], _case["items"], truth=_case.get("truth"),
                       interactions=_case.get("interactions"), **kw)
+
+
+@st.cache_resource(show_spinner=False)
+def retail_lines() -> pd.DataFrame:
+    """The bundled online-retail invoice lines, cleaned (the value page's bundled case)."""
+    from fairscan.datasets.cleaning import clean_online_retail
+
+    return clean_online_retail(datasets.load("online-retail"))[0]
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_value_audit(key: str, _df: pd.DataFrame) -> Any:
+    """fairscan.audit_value of ``_df`` with the keywords in ``key`` (JSON; its ``data`` names
+    the rows)."""
+    from fairscan.value import audit_value
+
+    kw = json.loads(key)
+    kw.pop("data")
+    return audit_value(_df, **kw)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_value_repair(key: str, _df: pd.DataFrame) -> Any:
+    """The value repair of ``_df`` (every amount) with the keywords in ``key`` (JSON, as for
+    :func:`cached_value_audit`)."""
+    from fairscan.mitigation.value_repair import repair_values
+
+    kw = json.loads(key)
+    kw.pop("data")
+    kw.pop("offered", None)  # the repair moves every value, offered or not
+    return repair_values(_df, **kw)
 
 
 _warm_up_lock = threading.Lock()

@@ -31,6 +31,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "compare": ("Compare models", "Targeting"),
     "explorer": ("Threshold & budget", "Targeting"),
     "mitigations": ("Mitigations", "Targeting"),
+    "value": ("Offer value", "Targeting"),
     "data": ("Data & model", "Setup"),
     "recommendations": ("Recommendations", "More"),
     "reviews": ("Reviews", "More"),

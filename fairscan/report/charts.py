@@ -20,7 +20,7 @@ from fairscan.policy import four_fifths_line
 
 __all__ = [
     "BAR", "BELOW", "BETTER", "SCHEMA", "Spec", "before_after", "group_bars", "heatmap", "paired_changes",
-    "paired_rates", "pareto", "rate_curves", "strength_lines", "trend", "waterfall",
+    "paired_rates", "pareto", "rate_curves", "strength_lines", "trend", "value_boxes", "value_split", "waterfall",
 ]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -335,3 +335,60 @@ def paired_changes(rows: pd.DataFrame, title: str, margin: float, harm_sign: int
         {"mark": {"type": "text", "align": "left", "dx": 8, "dy": -8, "fontSize": 11},
          "encoding": {"y": y, "x": _field("change"), "text": _field("label", "nominal")}},
     ], 70 + 40 * len(d), d)
+
+
+def value_boxes(rows: pd.DataFrame, title: str) -> Spec | None:
+    """Each group's value distribution as a box: p10 to p90 (rule), p25 to p75 (bar), the
+    median (tick) and the mean (dot), with the median and mean written beside it. Suppressed
+    groups are left out. None when no group may be shown."""
+    df = rows[~rows["suppressed"].astype(bool)]
+    if df.empty:
+        return None
+    d = pd.DataFrame({"group": [str(g) + (" (reference)" if r else "") for g, r in
+                                zip(df["group"], df["reference"], strict=True)],
+                      **{k: df[k].astype(float).to_numpy() for k in ("p10", "p25", "median", "p75", "p90", "mean")},
+                      "n": df["count"].astype(int).to_numpy()})
+    d["label"] = [f"median {number(m)} · mean {number(a)} (n={n:,})" for m, a, n in
+                  zip(d["median"], d["mean"], d["n"], strict=True)]
+    y = _field("group", "nominal", sort=list(d["group"]), title=None, axis={"labelLimit": 260})
+    tip = [_field("group", "nominal")] + [_field(k, format=",.2f") for k in ("p10", "p25", "median", "p75", "p90",
+                                                                            "mean")]
+    layers: list[Spec] = [
+        {"mark": {"type": "rule", "color": "#555"},
+         "encoding": {"y": y, "x": _field("p10", title=title, scale={"domain": [
+             min(0.0, float(d["p10"].min())), float(d["p90"].max()) * 1.6 if float(d["p90"].max()) > 0 else 1.0]}),
+             "x2": {"field": "p90"}, "tooltip": tip}},
+        {"mark": {"type": "bar", "height": {"band": 0.5}, "color": BAR, "opacity": 0.55},
+         "encoding": {"y": y, "x": _field("p25"), "x2": {"field": "p75"}, "tooltip": tip}},
+        {"mark": {"type": "tick", "color": "#111", "thickness": 2}, "encoding": {"y": y, "x": _field("median")}},
+        {"mark": {"type": "point", "filled": True, "color": BELOW, "size": 60}, "encoding": {"y": y, "x": _field("mean")}},
+        {"mark": {"type": "text", "align": "left", "dx": 6, "fontSize": 12},
+         "encoding": {"y": y, "x": _field("p90"), "text": _field("label", "nominal")}},
+    ]
+    return _chart(layers, 70 + 46 * len(d), d)
+
+
+def value_split(rows: pd.DataFrame, title: str) -> Spec | None:
+    """Per group, its gap to the reference split in two: within strata and from the strata
+    mix, beside the total; each bar labelled with its value. None when no group may be shown."""
+    df = rows[~rows["suppressed"].astype(bool)]
+    if df.empty:
+        return None
+    parts = [("total", "total gap"), ("within", "within strata"), ("composition", "from the mix")]
+    d = pd.DataFrame([{"group": str(r["group"]), "part": name, "value": float(r[k])}
+                      for r in df.to_dict("records") for k, name in parts])
+    d["label"] = [number(v, 3) for v in d["value"]]
+    y = _field("part", "nominal", sort=[p for _, p in parts], title=None)
+    layers: list[Spec] = [
+        {"mark": {"type": "bar"},
+         "encoding": {"y": y, "x": _field("value", title=title),
+                      "color": _field("part", "nominal", sort=[p for _, p in parts], legend=None,
+                                      scale={"range": ["#555", BELOW, BAR]}),
+                      "tooltip": [_field("group", "nominal"), _field("part", "nominal"),
+                                  _field("value", format=",.3f")]}},
+        {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12},
+         "encoding": {"y": y, "x": _field("value"), "text": _field("label", "nominal")}},
+    ]
+    spec = _chart(layers, 90, d)
+    return {"$schema": SCHEMA, "data": spec.pop("data"), "facet": {"row": _field("group", "nominal", title=None)},
+            "spec": {"height": 90, "layer": layers}}
