@@ -322,7 +322,7 @@ def _value_repair(a: argparse.Namespace) -> int:
         raise FairscanError(f"key column '{a.key}' (--key) not found")
     result = repair_values(data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
                            infer_tier=a.infer_tier, within=a.within, weights=a.weights, amount=a.amount,
-                           keep_total=a.keep_total, tolerance=a.tolerance, seed=a.seed)
+                           keep_total=a.keep_total, tolerance=a.tolerance, seed=a.seed, progress=_progress(a))
     if a.format in ("md", "html"):
         raise FairscanError(f"--format {a.format}: a value repair reports as table or json")
     _write(result.to_json() if a.format == "json" else result.to_text(), a.out)
@@ -407,7 +407,8 @@ def cmd_value(a: argparse.Namespace) -> int:
         data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
         infer_tier=infer or None, intersect=a.intersect, within=a.within, offered=a.offered,
         reference=_references(a.reference), weights=a.weights, tolerance=a.tolerance,
-        min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed)
+        min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed,
+        progress=_progress(a))
     render = {"json": result.to_json, "md": result.to_markdown, "html": result.to_html}.get(a.format, result.to_text)
     _write(render(), a.out)
     return EXIT_OK

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -238,6 +238,7 @@ def audit_value(
     alpha: float = 0.05,
     n_boot: int = 1000,
     seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> ValueResult:
     """Audit the value of an offer (``value``: price, discount, limit, premium, rate) by group.
 
@@ -250,6 +251,7 @@ def audit_value(
     offered share is reported. ``tolerance``: the largest gap accepted, relative to the
     reference group's mean (0.05 = within ±5%). Rows with a missing value are counted per
     group as ``missing``, never dropped silently. Intervals and tests: ``METHODS``.
+    ``progress(fraction, text)`` is told before each attribute.
     """
     from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
     from fairscan.io import read_table
@@ -295,8 +297,10 @@ def audit_value(
     dec_rows: list[dict[str, Any]] = []
     tables: list[CountTable] = []
     spans: list[tuple[int, int]] = []
-    for attr in groups.columns:
+    note = progress or (lambda fraction, text: None)
+    for i, attr in enumerate(groups.columns):
         attr = str(attr)
+        note(i / len(groups.columns), f"attribute {i + 1} of {len(groups.columns)}: {attr}")
         codes = groups[attr].cat.codes.to_numpy().astype(np.int64)
         labels = labels_of[attr]
         n_groups = len(labels)
@@ -351,6 +355,7 @@ def audit_value(
                     attr, labels[g], labels[ref], cells_gs, key_gs % s_count, gs_groups, g, ref, s_count, confidence))
 
     pool.shutdown()
+    note(1.0, f"audited {len(groups.columns)} attribute(s)")
     masks = suppress(tables, int(suppress_below))
     hidden: set[tuple[str, str]] = set()
     for (start, _), (sup, comp) in zip(spans, masks, strict=True):

@@ -229,3 +229,17 @@ def test_the_json_follows_its_published_schema():
     for kw in ({}, {"within": "product", "weights": "w", "offered": "offered"}):
         doc = json.loads(audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=30, **kw).to_json())
         jsonschema.validate(doc, schemas.load("value"))
+
+
+def test_progress_is_told_per_attribute_and_per_repair_amount():
+    from fairscan.mitigation.value_repair import repair_values
+
+    seen: list[tuple[float, str]] = []
+    audit_value(prices(seed=12), value="price", favourable="lower", sensitive="tier", tiers={"w": 2}, n_boot=0,
+                progress=lambda f, t: seen.append((f, t)))
+    assert [t for _, t in seen][:2] == ["attribute 1 of 2: tier", "attribute 2 of 2: w"]
+    assert seen[-1][0] == 1.0 and [f for f, _ in seen] == sorted(f for f, _ in seen)
+    seen.clear()
+    repair_values(prices(seed=12), value="price", favourable="lower", sensitive="tier",
+                  progress=lambda f, t: seen.append((f, t)))
+    assert len(seen) == 6 and seen[0][1] == "amount 0 (1 of 5)" and seen[-1][0] == 1.0

@@ -473,7 +473,7 @@ def cached_value_audit(key: str, _df: pd.DataFrame) -> Any:
 
     kw = json.loads(key)
     kw.pop("data")
-    return audit_value(_df, **kw)
+    return with_progress("Auditing the values", lambda progress: audit_value(_df, progress=progress, **kw))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -485,7 +485,7 @@ def cached_value_repair(key: str, _df: pd.DataFrame) -> Any:
     kw = json.loads(key)
     kw.pop("data")
     kw.pop("offered", None)  # the repair moves every value, offered or not
-    return repair_values(_df, **kw)
+    return with_progress("Repairing", lambda progress: repair_values(_df, progress=progress, **kw))
 
 
 _warm_up_lock = threading.Lock()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,11 +161,13 @@ def repair_values(
     min_group_size: int = 30,
     suppress_below: int = 10,
     seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
 ) -> ValueRepairResult:
     """Repair ``value`` towards the groups' barycenter (within each stratum of ``within``) at
     ``amount`` in [0, 1], or at 0, 0.25, 0.5, 0.75 and 1; judge each amount with the value
     audit and recommend the smallest that passes (no failed mean or within gap). The groups
-    are the cross of the attributes given (one attribute: its groups)."""
+    are the cross of the attributes given (one attribute: its groups). ``progress(fraction,
+    text)`` is told before each amount."""
     from fairscan.groups import assign_groups
     from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
     from fairscan.value import (
@@ -221,7 +223,9 @@ def repair_values(
     audit_kw = dict(value=value, favourable=favourable, sensitive=sensitive, tiers=tiers, within=within or None,
                     weights=weights, tolerance=tolerance, min_group_size=min_group_size,
                     suppress_below=suppress_below, n_boot=0, seed=seed)
-    for a in amounts:
+    note = progress or (lambda fraction, text: None)
+    for i, a in enumerate(amounts):
+        note(i / len(amounts), f"amount {a:g} ({i + 1} of {len(amounts)})")
         new = np.where(valid, (1 - a) * v + a * target, np.nan)
         if keep_total:
             now = float(w[valid] @ new[valid])
@@ -251,6 +255,7 @@ def repair_values(
                                                            "suppressed")}
                               for r in res.decomposition.to_dict("records")],
         })
+    note(1.0, f"repaired at {len(amounts)} amount(s)")
     passing = [p for p in points if p["fail"] == 0]
     if passing:
         best = min(passing, key=lambda p: p["amount"])

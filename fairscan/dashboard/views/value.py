@@ -49,8 +49,7 @@ def page_value() -> None:
     tolerance = st.slider("Tolerance: largest gap accepted, relative to the reference group's mean", 0.01, 0.25,
                           0.05, 0.01, key="val_tolerance", format="%.2f")
     key = json.dumps({"data": data_id, **settings, "tolerance": tolerance}, sort_keys=True, default=str)
-    with st.spinner("Auditing the values…"):
-        res = cached_value_audit(key, data)
+    res = cached_value_audit(key, data)  # a progress bar per attribute while it runs
     show_result(res)
     if settings["within"] or settings["sensitive"] or settings["tiers"] or settings["infer_tier"]:
         repair_section(key, data, res)
@@ -144,8 +143,7 @@ def repair_section(key: str, data: pd.DataFrame, res: Any) -> None:
     st.caption("Each group's values are mapped onto the groups' Wasserstein barycenter"
                + (f" within each {', '.join(res.meta['within'])}" if res.meta["within"] else "")
                + "; an amount below 1 moves them part of the way. Each amount is judged by the same value audit.")
-    with st.spinner("Repairing at 0, 0.25, 0.5, 0.75 and 1…"):
-        rep = cached_value_repair(key, data)
+    rep = cached_value_repair(key, data)  # a progress bar per amount while it runs
     amount = st.select_slider("Amount of repair", [p["amount"] for p in rep.points], value=rep.points[-1]["amount"],
                               key="val_amount", format_func=lambda a: f"{a:g}")
     p = next(q for q in rep.points if q["amount"] == amount)
