@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairscan.engines.base import weight_errors
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import jsonable, number, pct
 from fairscan.groups import TierSpec, assign_groups, resolve_references
@@ -47,7 +48,7 @@ from fairscan.types import INTERSECTION_SEP
 
 __all__ = [
     "FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
-    "stratum_codes", "value_column", "weight_column",
+    "stratum_codes", "value_column", "value_groups", "weight_column",
 ]
 
 FAVOURABLE = ("higher", "lower")
@@ -134,6 +135,13 @@ class ValueResult:
         return "\n".join(lines) + "\n"
 
 
+def _column(data: pd.DataFrame, name: str, role: str) -> pd.Series:
+    """The column ``name`` of ``data``, or a one-line error with close matches."""
+    if name not in data.columns:
+        raise FairscanError(f"{role} column '{name}' not found{suggest(name, [str(c) for c in data.columns])}")
+    return data[name]
+
+
 def check_favourable(favourable: object) -> None:
     """The direction must be given: a one-line error that says which to use."""
     if favourable not in FAVOURABLE:
@@ -143,9 +151,7 @@ def check_favourable(favourable: object) -> None:
 
 
 def value_column(data: pd.DataFrame, value: str) -> np.ndarray:
-    if value not in data.columns:
-        raise FairscanError(f"value column '{value}' not found{suggest(value, [str(c) for c in data.columns])}")
-    col = data[value]
+    col = _column(data, value, "value")
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
         raise FairscanError(f"value column '{value}' is not numeric ({col.dtype}); give the price, discount or limit "
                             "as numbers")
@@ -160,27 +166,18 @@ def value_column(data: pd.DataFrame, value: str) -> np.ndarray:
 def weight_column(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     if weights is None:
         return None
-    if weights not in data.columns:
-        raise FairscanError(f"weight column '{weights}' not found{suggest(weights, [str(c) for c in data.columns])}")
-    col = data[weights]
+    col = _column(data, weights, "weight")
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
         raise FairscanError(f"weight column '{weights}' is not numeric ({col.dtype})")
     w = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    if (~np.isfinite(w)).any():
-        raise FairscanError(f"weight column '{weights}' has {int((~np.isfinite(w)).sum()):,} missing or infinite "
-                            "values; fix them first")
-    if (w < 0).any():
-        raise FairscanError(f"weight column '{weights}' has {int((w < 0).sum()):,} negative values; weights must be "
-                            ">= 0")
+    weight_errors(weights, int((~np.isfinite(w)).sum()), int((w < 0).sum()))  # the audit's own wording
     return w
 
 
 def offered_column(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
     if offered is None:
         return None
-    if offered not in data.columns:
-        raise FairscanError(f"offered column '{offered}' not found{suggest(offered, [str(c) for c in data.columns])}")
-    col = data[offered]
+    col = _column(data, offered, "offered")
     vals = set(pd.unique(col.dropna()).tolist())
     if col.isna().any() or not vals <= {0, 1}:
         bad = sorted((plain(v) for v in vals - {0, 1}), key=str)[:3]
@@ -193,8 +190,7 @@ def stratum_codes(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray
     """Each row's stratum code (the cross of the ``within`` columns, in sorted order of their
     values; a missing value is the stratum part ``unknown``)."""
     for c in within:
-        if c not in data.columns:
-            raise FairscanError(f"stratum column '{c}' (--within) not found{suggest(c, [str(x) for x in data.columns])}")
+        _column(data, c, "stratum (--within)")
     if not within:
         return np.zeros(len(data), dtype=np.int64), ["all"]
     combined = np.zeros(len(data), dtype=np.int64)
@@ -216,6 +212,25 @@ def stratum_codes(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray
             label.append(labels[i])
         names.append(INTERSECTION_SEP.join(reversed(label)))
     return codes.astype(np.int64), names
+
+
+def value_groups(data: pd.DataFrame, sensitive: str | Sequence[str] | None, tiers: Mapping[str, Any] | None,
+                 infer_tier: str | Mapping[str, Any] | None, within: str | Sequence[str] | None,
+                 seed: int = 0) -> tuple[pd.DataFrame, list[str], list[str], dict[str, Any]]:
+    """The value audit's and the repair's groups as given: (the data with the inferred tier
+    added as a column when asked, the sensitive columns, the strata columns, the parsed
+    inferred-tier spec); a one-line error when no group is named."""
+    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
+
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
+    within = [within] if isinstance(within, str) else list(within or [])
+    infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
+    if infer:
+        data = data.assign(**{INFERRED: infer_tiers(data, infer, seed=seed)[0]})
+        sensitive = [*sensitive, INFERRED]
+    if not sensitive and not tiers:
+        raise FairscanError("name the groups: --sensitive COL, --tiers COL=N or --infer-tier")
+    return data, sensitive, within, infer
 
 
 def audit_value(
@@ -253,7 +268,6 @@ def audit_value(
     group as ``missing``, never dropped silently. Intervals and tests: ``METHODS``.
     ``progress(fraction, text)`` is told before each attribute.
     """
-    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
     from fairscan.io import read_table
 
     check_favourable(favourable)
@@ -263,14 +277,7 @@ def audit_value(
         data = read_table(data)
     if len(data) == 0:
         raise FairscanError("the data has no rows")
-    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
-    within = [within] if isinstance(within, str) else list(within or [])
-    infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
-    if infer:
-        data = data.assign(**{INFERRED: infer_tiers(data, infer, seed=seed)[0]})
-        sensitive = [*sensitive, INFERRED]
-    if not sensitive and not tiers:
-        raise FairscanError("name the groups to compare: --sensitive COL, --tiers COL=N or --infer-tier")
+    data, sensitive, within, infer = value_groups(data, sensitive, tiers, infer_tier, within, seed)
     v = value_column(data, value)
     w = weight_column(data, weights)
     base = offered_column(data, offered)

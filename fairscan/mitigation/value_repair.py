@@ -169,12 +169,12 @@ def repair_values(
     are the cross of the attributes given (one attribute: its groups). ``progress(fraction,
     text)`` is told before each amount."""
     from fairscan.groups import assign_groups
-    from fairscan.groups.purchasing import INFERRED, infer_tiers, parse_infer_tier
     from fairscan.value import (
         audit_value,
         check_favourable,
         stratum_codes,
         value_column,
+        value_groups,
         weight_column,
     )
 
@@ -182,14 +182,7 @@ def repair_values(
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float)
                                or not 0 <= amount <= 1):
         raise FairscanError(f"--amount must be between 0 (no repair) and 1 (full repair), got {plain(amount)}")
-    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
-    within = [within] if isinstance(within, str) else list(within or [])
-    infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
-    if infer:
-        data = data.assign(**{INFERRED: infer_tiers(data, infer, seed=seed)[0]})
-        sensitive = [*sensitive, INFERRED]
-    if not sensitive and not tiers:
-        raise FairscanError("name the groups to repair between: --sensitive COL, --tiers COL=N or --infer-tier")
+    data, sensitive, within, _ = value_groups(data, sensitive, tiers, infer_tier, within, seed)
     v = value_column(data, value)
     w = weight_column(data, weights)
     w = np.ones(len(data)) if w is None else w
