@@ -372,8 +372,8 @@ def audit_value(
             row["suppression"] = ("complementary" if c_ else "primary") if s_ else None
             if s_:
                 hidden.add((row["attribute"], row["group"]))
-    group_frame = _suppressed(pd.DataFrame(group_rows), "group", hidden,
-                              keep=("attribute", "group", "reference", "suppressed", "suppression"))
+    group_frame = _blank_suppressed(pd.DataFrame(group_rows),
+                                    keep=("attribute", "group", "reference", "suppressed", "suppression"))
     disp = pd.DataFrame(disp_rows, columns=_DISP_COLUMNS)
     if len(disp):
         p = disp["p_value"].to_numpy(dtype=float)
@@ -383,11 +383,11 @@ def audit_value(
         disp["p_value_adjusted"] = adj
     disp["suppressed"] = [(a, g) in hidden or (a, r) in hidden
                           for a, g, r in zip(disp["attribute"], disp["group"], disp["reference_group"], strict=True)]
-    disp = _suppressed(disp, "row", set(), keep=("attribute", "group", "reference_group", "metric", "suppressed"))
+    disp = _blank_suppressed(disp, keep=("attribute", "group", "reference_group", "metric", "suppressed"))
     dec = pd.DataFrame(dec_rows, columns=_DEC_COLUMNS)
     dec["suppressed"] = [(a, g) in hidden or (a, r) in hidden
                          for a, g, r in zip(dec["attribute"], dec["group"], dec["reference_group"], strict=True)]
-    dec = _suppressed(dec, "row", set(), keep=("attribute", "group", "reference_group", "suppressed"))
+    dec = _blank_suppressed(dec, keep=("attribute", "group", "reference_group", "suppressed"))
     tol = Tolerance("relative", float(tolerance))
     findings = _findings(group_frame, disp, dec, tol, value, higher, within, min_group_size, suppress_below,
                          confidence, alpha)
@@ -416,14 +416,23 @@ _DEC_COLUMNS = ["attribute", "group", "reference_group", "total", "within", "wit
                 "reference_mean"]
 
 
-def _suppressed(frame: pd.DataFrame, what: str, hidden: set[tuple[str, str]], keep: Sequence[str]) -> pd.DataFrame:
-    """Blank every number of the suppressed rows (``suppressed`` column, or ``hidden`` groups)."""
+def _blank_suppressed(frame: pd.DataFrame, keep: Sequence[str]) -> pd.DataFrame:
+    """Blank every number of the rows marked ``suppressed`` (all but the ``keep`` columns): NaN
+    in float columns, <NA> in whole-number ones, which become nullable, so the frame keeps
+    numeric columns for Python users and the JSON writes null."""
     if not len(frame):
         return frame
-    mask = frame["suppressed"].to_numpy(dtype=bool) if "suppressed" in frame else np.zeros(len(frame), dtype=bool)
-    out = frame.astype(object)
-    cols = [c for c in out.columns if c not in keep]
-    out.loc[mask, cols] = None
+    mask = frame["suppressed"].to_numpy(dtype=bool)
+    out = frame.copy()
+    for c in out.columns:
+        if c in keep or not mask.any():
+            continue
+        col = out[c]
+        if pd.api.types.is_integer_dtype(col) or pd.api.types.is_bool_dtype(col):
+            out[c] = col.astype("Int64" if pd.api.types.is_integer_dtype(col) else "boolean")
+        elif not pd.api.types.is_float_dtype(col):
+            out[c] = col.astype(object)
+        out.loc[mask, c] = np.nan if pd.api.types.is_float_dtype(out[c]) else pd.NA
     return out
 
 

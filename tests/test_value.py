@@ -127,7 +127,7 @@ def test_small_groups_are_suppressed_with_a_complementary_partner():
     res = audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=50)
     tiny = group_row(res, "tier", "tiny")
     assert tiny["suppressed"] and tiny["suppression"] == "primary"
-    assert all(tiny[k] is None for k in ("count", "mean", "median", "p10", "p90", "share_favourable"))
+    assert all(pd.isna(tiny[k]) for k in ("count", "mean", "median", "p10", "p90", "share_favourable"))
     partners = res.groups[res.groups["suppression"] == "complementary"]
     assert len(partners) == 1 and not partners.iloc[0]["reference"]  # never the reference if avoidable
     for g in ("tiny", partners.iloc[0]["group"]):
@@ -243,3 +243,12 @@ def test_progress_is_told_per_attribute_and_per_repair_amount():
     repair_values(prices(seed=12), value="price", favourable="lower", sensitive="tier",
                   progress=lambda f, t: seen.append((f, t)))
     assert len(seen) == 6 and seen[0][1] == "amount 0 (1 of 5)" and seen[-1][0] == 1.0
+
+
+def test_the_frames_keep_numeric_columns_when_a_group_is_suppressed():
+    df = pd.concat([prices(seed=13), pd.DataFrame({"tier": ["tiny"] * 2, "product": "a", "price": 5.0, "w": 1.0,
+                                                   "offered": 1})])
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=0)
+    assert pd.api.types.is_float_dtype(res.groups["mean"]) and pd.api.types.is_integer_dtype(res.groups["count"])
+    assert pd.api.types.is_float_dtype(res.disparities["difference"])
+    assert res.groups["mean"].isna().sum() >= 1 and res.groups["count"].isna().sum() >= 1
