@@ -325,8 +325,9 @@ def audit_value(
         all_n = np.bincount(codes, minlength=n_groups)
         if attr in crosses:
             parts = [str(p) for p in crosses[attr]]
-            first = {int(g): i for i, g in reversed(list(enumerate(codes)))}
-            keys = [tuple(str(groups[p].iloc[first[g]]) for p in parts) for g in present]
+            seen, first_row = np.unique(codes, return_index=True)  # a row of each group, for its parts' labels
+            first = dict(zip(seen.tolist(), first_row.tolist(), strict=True))
+            keys = [tuple(str(groups[p].iloc[first[int(g)]]) for p in parts) for g in present]
             columns = tuple(parts)
         else:
             keys, columns = [(labels[g],) for g in present], (attr,)

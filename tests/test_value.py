@@ -252,3 +252,19 @@ def test_the_frames_keep_numeric_columns_when_a_group_is_suppressed():
     assert pd.api.types.is_float_dtype(res.groups["mean"]) and pd.api.types.is_integer_dtype(res.groups["count"])
     assert pd.api.types.is_float_dtype(res.disparities["difference"])
     assert res.groups["mean"].isna().sum() >= 1 and res.groups["count"].isna().sum() >= 1
+
+
+def test_a_small_intersection_cell_is_suppressed_with_partners_on_its_lines():
+    """tier x seg: a cell of 4 rows is suppressed, and so is at least one other cell on each of
+    its lines (same tier, same seg), so that the published tier and seg totals do not give it
+    away: the audit's one rule (fairscan.privacy.suppress)."""
+    rng = np.random.default_rng(14)
+    df = prices(3000, seed=14).assign(seg=lambda d: rng.choice(["x", "y", "z"], len(d)))
+    df = df[~((df["tier"] == "low") & (df["seg"] == "z"))]
+    df = pd.concat([df, df[df["tier"] == "low"].head(4).assign(seg="z")], ignore_index=True)
+    res = audit_value(df, value="price", favourable="lower", sensitive=["tier", "seg"], intersect=True, n_boot=0)
+    cross = res.groups[res.groups["attribute"] == "tier x seg"].set_index("group")
+    assert cross.loc["low x z", "suppression"] == "primary"
+    hidden = set(cross.index[cross["suppressed"].astype(bool)])
+    assert any(g.startswith("low x ") for g in hidden - {"low x z"})
+    assert any(g.endswith(" x z") for g in hidden - {"low x z"})
