@@ -16,6 +16,7 @@ included); strata-level numbers are never published.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +46,7 @@ from fairscan.metrics.stats import (
 from fairscan.policy import Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
 from fairscan.types import INTERSECTION_SEP
+from fairscan.version import __version__
 
 __all__ = [
     "FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
@@ -106,15 +108,24 @@ class ValueResult:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=str)
 
-    def to_markdown(self) -> str:
-        from fairscan.report.value import render_value_markdown
+    def verdict_counts(self) -> dict[str, int]:
+        """How many findings fail, pass or lack evidence."""
+        return {v: int((self.findings["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")}
 
-        return render_value_markdown(self)
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The failing findings."""
+        return self.findings[self.findings["verdict"] == "fail"]
 
-    def to_html(self) -> str:
-        from fairscan.report.value import render_value_html
+    def to_markdown(self, title: str | None = None) -> str:
+        from fairscan.report.value import TITLE, render_value_markdown
 
-        return render_value_html(self)
+        return render_value_markdown(self, title or TITLE)
+
+    def to_html(self, title: str | None = None) -> str:
+        from fairscan.report.value import TITLE, render_value_html
+
+        return render_value_html(self, title or TITLE)
 
     def to_text(self) -> str:
         """The terminal table: each group's numbers, then the findings."""
@@ -394,6 +405,7 @@ def audit_value(
                          confidence, alpha)
     meta = {
         "analysis": "value", "value": value, "favourable": favourable, "n_rows": len(data),
+        "fairscan_version": __version__, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "n_values": int(valid.sum()), "attributes": [str(a) for a in groups.columns],
         "within": within, "n_strata": len(strata_labels) if within else 0, "offered": offered, "weights": weights,
         "reference": {a: next(r["group"] for r in group_rows if r["attribute"] == a and r["reference"])

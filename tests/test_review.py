@@ -275,3 +275,40 @@ def test_a_value_block_audits_the_price_and_can_fail_the_review(tmp_path, cli):
     bad = _config(tmp_path, extra="value: {column: price, favourable: cheaper}\n")
     r = cli("review", "run", str(bad))
     assert r.code == 2 and "favourable" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_a_review_of_the_value_alone_needs_no_label(tmp_path, cli):
+    """A pricing review without decisions: ``value:`` and no ``label``. Its judged value findings
+    set the exit code, every report is the value audit's, the history records a hash of the
+    audited columns; a decision setting without label is one clear line."""
+    import json
+
+    from fairscan.engines.datahash import frame_sha256
+
+    rng = np.random.default_rng(6)
+    n = 3000
+    tier = rng.choice(["low", "high"], n)
+    frame = pd.DataFrame({"tier": tier, "price": np.where(tier == "low", 11.0, 10.0) * rng.uniform(0.98, 1.02, n)})
+    frame.to_parquet(tmp_path / "prices.parquet")
+    cfg = tmp_path / "review.yaml"
+    cfg.write_text(textwrap.dedent("""\
+        name: pricing
+        data: prices.parquet
+        sensitive: [tier]
+        value: {column: price, favourable: lower}
+        policy: {n_boot: 100}
+        outputs: {dir: out}
+        """))
+    r = cli("review", "run", str(cfg))
+    assert r.code == 1, r.err  # low pays 10% more: outside ±5%
+    assert "review 'pricing': FAIL" in r.out and "FAIL tier = low" in r.out
+    doc = json.loads((tmp_path / "out" / "pricing.json").read_text())
+    assert doc["analysis"] == "value" and doc["review"]["status"] == "fail"
+    assert "# fairscan review 'pricing': FAIL" in (tmp_path / "out" / "pricing.md").read_text()
+    junit = (tmp_path / "out" / "pricing.junit.xml").read_text()
+    assert 'failures="1"' in junit and "mean [low]" in junit
+    record = History(tmp_path / "fairscan-history.sqlite").last_run("pricing")
+    assert record["body"]["data_sha256"] == frame_sha256(frame[["price", "tier"]])
+    cfg.write_text(cfg.read_text() + "score: price\n")
+    r = cli("review", "run", str(cfg))
+    assert r.code == 2 and "score reviews decisions and needs label" in r.err

@@ -13,9 +13,11 @@ __all__ = ["render_junit"]
 
 
 def render_junit(result: Any, name: str, regressions: list[dict[str, Any]] | None = None,
-                 insufficient_fails: bool = False, value_findings: list[dict[str, Any]] | None = None) -> str:
-    """``value_findings``: the judged findings of the review's value audit, as more cases."""
-    findings = result.findings.to_dict("records") + [
+                 insufficient_fails: bool = False, value_findings: list[dict[str, Any]] | None = None,
+                 findings: list[dict[str, Any]] | None = None) -> str:
+    """``value_findings``: the judged findings of the review's value audit, as more cases;
+    ``findings``: the cases instead of ``result.findings`` (a value review's judged ones)."""
+    findings = (result.findings.to_dict("records") if findings is None else list(findings)) + [
         {**f, "attribute": f"value.{f['attribute']}"} for f in value_findings or []]
     regressions = regressions or []
     n_fail = sum(f["verdict"] == "fail" for f in findings) + len(regressions)

@@ -15,7 +15,7 @@ from fairscan.schemas import SCHEMA_VERSION
 if TYPE_CHECKING:
     from fairscan.value import ValueResult
 
-__all__ = ["render_value_html", "render_value_markdown"]
+__all__ = ["TITLE", "render_value_html", "render_value_markdown"]
 
 TITLE = "fairscan: the offer's value by group"
 

@@ -98,6 +98,8 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
     cfg = load_config(config)
     raw = cfg.raw
     policy = raw.get("policy", {})
+    if "label" not in raw:
+        return _value_review(cfg, history, write)
     model_spec, model_sha = _model(cfg)
     data = _load_data(cfg)
     params = cfg.audit_params(model=model_spec)
@@ -137,6 +139,43 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
         body["baseline"] = {"sha256": baseline_sha, "models": cdoc["models"],
                             "verdict_counts": comparison.verdict_counts(),
                             "worse": [c for c in cdoc["changes"] if c["verdict"] == "worse"]}
+    outcome.record = hist.append("run", cfg.name, body)
+    outcome.reports = _write_reports(cfg, outcome)
+    return outcome
+
+
+def _value_review(cfg: ReviewConfig, history: str | Path | None, write: bool) -> ReviewOutcome:
+    """A review of the offer's value alone (no label): the value audit is the result, its judged
+    findings set the status; the history records it with a hash of the audited columns. (No
+    regression check: that compares decisions' disparities between runs.)"""
+    from fairscan.engines.datahash import frame_sha256
+
+    raw, policy = cfg.raw, cfg.raw.get("policy", {})
+    data = _load_data(cfg)
+    value, counts = _value_audit(cfg, data)
+    spec = raw["value"]
+    used = [c for c in dict.fromkeys([spec["column"], *raw.get("sensitive", []), *(raw.get("tiers") or {}),
+                                      *spec.get("within", []), spec.get("offered"), raw.get("weights")])
+            if c and c in data.columns]
+    value.meta["data_sha256"] = frame_sha256(data[used])
+    value.meta["data_hash"] = "sha256 of the audited columns' names, dtypes and rows (fairscan's frame fingerprint)"
+    if counts["fail"]:
+        status, code = "fail", EXIT_FAIL
+    elif counts["insufficient"] and policy.get("insufficient", "warn") == "fail":
+        status, code = "insufficient", EXIT_INSUFFICIENT
+    else:
+        status, code = "pass", EXIT_PASS
+    outcome = ReviewOutcome(cfg.name, status, code, value)
+    if not write:
+        return outcome
+    hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")
+                               else cfg.folder / DEFAULT_HISTORY))
+    vdoc = value.to_dict()
+    body = {"name": cfg.name, "status": status, "exit_code": code, "config": raw, "config_sha256": cfg.sha256,
+            "data_sha256": value.meta["data_sha256"], "model_sha256": None,
+            "fairscan_version": value.meta["fairscan_version"], "verdict_counts": counts, "regressions": [],
+            "n_rows": vdoc["n_rows"], "value": {k: vdoc[k] for k in ("reference", "groups", "disparities",
+                                                                     "decomposition", "findings")}}
     outcome.record = hist.append("run", cfg.name, body)
     outcome.reports = _write_reports(cfg, outcome)
     return outcome
@@ -292,9 +331,12 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
             judged = cfg.raw.get("value", {}).get("metrics", ["mean", "within"])
             extra_findings = ([f for f in o.value.findings.to_dict("records") if f["metric"] in judged]
                               if o.value is not None else [])
+            value_only = "label" not in cfg.raw  # a value review: its judged findings are the cases
             text = render_junit(o.result, cfg.name, o.regressions,
                                 insufficient_fails=cfg.raw.get("policy", {}).get("insufficient") == "fail",
-                                value_findings=extra_findings)
+                                value_findings=extra_findings,
+                                findings=[f for f in o.result.findings.to_dict("records") if f["metric"] in judged]
+                                if value_only else None)
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths

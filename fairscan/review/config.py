@@ -137,7 +137,10 @@ def load_config(path: str | Path) -> ReviewConfig:
     _validate(raw, p)
     canonical = json.dumps(raw, sort_keys=True, default=str).encode()
     cfg = ReviewConfig(raw, p.resolve(), hashlib.sha256(canonical).hexdigest())
-    cfg.audit_params()  # every setting the audit checks without data, checked now
+    if "label" in raw:
+        cfg.audit_params()  # every setting the audit checks without data, checked now
+    elif not raw.get("sensitive") and not raw.get("tiers"):
+        raise FairscanError(f"review file '{p}': name the groups to compare: sensitive: [COL] or tiers: {{COL: N}}")
     return cfg
 
 
@@ -178,6 +181,14 @@ def _validate(raw: dict[str, Any], p: Path) -> None:
         raise FairscanError(f"review file '{p}': {where}: {msg}")
     if raw["name"].endswith("\n"):  # the pattern's $ also matches before a final newline
         raise FairscanError(f"review file '{p}': name: {plain(raw['name'])} does not match '^[A-Za-z0-9_.-]+$'")
+    if "label" not in raw:  # a review of the offer's value alone
+        if "value" not in raw:
+            raise FairscanError(f"review file '{p}': give label (with a model, score or prediction) to review "
+                                "decisions, or a value: block to review the offer's value, or both")
+        extra = [k for k in ("model", "score", "prediction", "decision", "baseline", "metrics") if k in raw]
+        if extra:
+            raise FairscanError(f"review file '{p}': {extra[0]} reviews decisions and needs label")
+        return
     if ("score" in raw) + ("prediction" in raw) + ("model" in raw) != 1:
         raise FairscanError(f"review file '{p}': give exactly one of model, score or prediction")
     if ("score" in raw or "model" in raw) and "decision" not in raw:
