@@ -309,6 +309,13 @@ def test_a_review_of_the_value_alone_needs_no_label(tmp_path, cli):
     assert 'failures="1"' in junit and "mean [low]" in junit
     record = History(tmp_path / "fairscan-history.sqlite").last_run("pricing")
     assert record["body"]["data_sha256"] == frame_sha256(frame[["price", "tier"]])
+    from fairscan.review import history_table
+
+    trend = history_table(tmp_path / "fairscan-history.sqlite", "pricing")["runs"][0]["disparities"]
+    low = frame.loc[frame["tier"] == "low", "price"].mean() / frame.loc[frame["tier"] == "high", "price"].mean()
+    assert trend == [pytest.approx({"attribute": "value.tier", "metric": "relative mean gap", "group": "low",
+                                    "reference": "high", "difference": low - 1, "ratio": low,
+                                    "p_value_adjusted": trend[0]["p_value_adjusted"]})]
     cfg.write_text(cfg.read_text() + "score: price\n")
     r = cli("review", "run", str(cfg))
     assert r.code == 2 and "score reviews decisions and needs label" in r.err

@@ -375,6 +375,13 @@ def history_table(path: str | Path, name: str) -> dict[str, Any]:
             "disparities": [{k: d.get(k) for k in ("attribute", "metric", "group", "reference", "difference",
                                                    "ratio", "p_value_adjusted")}
                             for d in b.get("disparities", [])
-                            if d["metric"] in {f["metric"] for f in b.get("findings", [])}],
+                            if d["metric"] in {f["metric"] for f in b.get("findings", [])}]
+            # the value audit's mean gaps too, relative to the reference's mean (ratio - 1, so a
+            # trend in the same scale as the rates), named value.ATTRIBUTE
+            + [{"attribute": f"value.{d['attribute']}", "metric": "relative mean gap", "group": d["group"],
+                "reference": d.get("reference_group"),
+                "difference": None if d.get("ratio") is None else d["ratio"] - 1, "ratio": d.get("ratio"),
+                "p_value_adjusted": d.get("p_value_adjusted")}
+               for d in b.get("value", {}).get("disparities", []) if d["metric"] == "mean"],
         })
     return {"name": name, "runs": runs}
