@@ -409,13 +409,28 @@ def test_recommendations_page_on_uploaded_lists_equals_the_cli(browser, server, 
     wait_rendered(page, "Recommendations", '[data-testid="stVegaLiteChart"]')
     page.get_by_text("Upload your lists", exact=True).click()
 
-    def upload(label: str, name: str) -> None:
-        """One file into the uploader labelled ``label``; returns once the page has rerun with it."""
-        box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
-        box.locator('input[type="file"]').set_input_files(str(tmp_path / f"{name}.parquet"))
-        box.get_by_text(f"{name}.parquet").wait_for(timeout=60_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    def idle() -> None:
         page.wait_for_function("""() => !document.querySelector('[data-testid="stStatusWidget"]')""",
                                timeout=60_000)
+
+    def upload(label: str, name: str) -> None:
+        """One file into the uploader labelled ``label``; returns once the page has rerun with it.
+        The page must be idle first (a rerun replaces the uploader under the browser's hand);
+        if the file still does not show, it is given once more."""
+        idle()
+        box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
+        for attempt in (1, 2):
+            box.locator('input[type="file"]').set_input_files(str(tmp_path / f"{name}.parquet"))
+            try:
+                box.get_by_text(f"{name}.parquet").wait_for(timeout=30_000 if attempt == 1 else 60_000)
+                break
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
+                idle()
+        idle()
 
     page.get_by_text("Upload the lists, the users and the items").wait_for(timeout=30_000)
     upload("Lists", "recs")
