@@ -288,16 +288,23 @@ def test_resampling_cells_is_the_row_bootstrap():
     assert means.std() == pytest.approx(x.std(ddof=0) / np.sqrt(2000), rel=0.05)
 
 
-def test_dense_and_sorted_cell_counting_agree(monkeypatch):
+def test_dense_and_sorted_cell_counting_equal_a_pandas_groupby(monkeypatch):
+    """Both ways of counting cells (one bincount, or a sort of the rows) against a pandas
+    group-by of (key, value): rows, weights and squared weights, in key then value order."""
     rng = np.random.default_rng(13)
     keys, x, w = rng.integers(0, 7, 3000), draws(rng, 3000, 90), rng.uniform(0, 2, 3000)
+    want = (pd.DataFrame({"k": keys, "v": x, "w": w, "w2": w * w}).groupby(["k", "v"])
+            .agg(n=("w", "size"), w=("w", "sum"), w2=("w2", "sum")).reset_index())
     coded = mv.code_values(x)
-    dense = mv.value_cells(keys, x, w, coded=coded)
+    results = [mv.value_cells(keys, x, w, coded=coded)]
     monkeypatch.setattr(mv, "DENSE_CELLS", 0)
-    for got in (mv.value_cells(keys, x, w, coded=coded), mv.value_cells(keys, x, w)):
-        np.testing.assert_array_equal(got[0], dense[0])
-        for f in ("u", "n", "w", "w2"):
-            np.testing.assert_allclose(getattr(got[1], f), getattr(dense[1], f), rtol=1e-12)
+    results += [mv.value_cells(keys, x, w, coded=coded), mv.value_cells(keys, x, w)]
+    for got_keys, got in results:
+        np.testing.assert_array_equal(got_keys, want["k"])
+        np.testing.assert_array_equal(got.u, want["v"])
+        np.testing.assert_array_equal(got.n, want["n"])
+        np.testing.assert_allclose(got.w, want["w"], rtol=1e-12)
+        np.testing.assert_allclose(got.w2, want["w2"], rtol=1e-12)
 
 
 def test_replicate_quantiles_and_cdfs_equal_numpy_on_each_replicate():
