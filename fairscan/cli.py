@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fairscan.engines import ENGINES
-from fairscan.errors import FairscanError, plain
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.validation import parse_budget
 
 __all__ = [
@@ -319,7 +319,7 @@ def _value_repair(a: argparse.Namespace) -> int:
                             "FILE")
     data = read_table(a.data)
     if a.key is not None and a.key not in data.columns:
-        raise FairscanError(f"key column '{a.key}' (--key) not found")
+        raise FairscanError(f"key column '{a.key}' (--key) not found{suggest(a.key, [str(c) for c in data.columns])}")
     result = repair_values(data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
                            infer_tier=a.infer_tier, within=a.within, weights=a.weights, amount=a.amount,
                            keep_total=a.keep_total, tolerance=a.tolerance, seed=a.seed, progress=_progress(a))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["NA", "is_missing", "jsonable", "number", "pct", "points", "round_significant"]
+__all__ = ["NA", "is_missing", "jsonable", "number", "p_value", "pct", "points", "round_significant"]
 
 #: what a sentence shows where there is no value (tables show "—")
 NA = "n/a"
@@ -43,6 +43,16 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, list | tuple | np.ndarray):
         return [jsonable(x) for x in v]
     return v
+
+
+def p_value(p: Any, sentence: bool = False) -> str:
+    """A p-value as every report writes it: ``< 0.001`` or ``0.042`` in a table cell (``—`` when
+    missing), ``p < 0.001`` / ``p = 0.042`` / ``p n/a`` in a sentence."""
+    if is_missing(p):
+        return f"p {NA}" if sentence else "—"
+    if p < 0.001:
+        return "p < 0.001" if sentence else "< 0.001"
+    return f"p = {p:.3f}" if sentence else f"{p:.3f}"
 
 
 def pct(v: Any, digits: int = 1, missing: str = "—") -> str:

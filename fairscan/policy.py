@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from fairscan.errors import FairscanError, plain, suggest
-from fairscan.formatting import NA, is_missing, number, pct
+from fairscan.formatting import NA, is_missing, number, p_value, pct
 from fairscan.metrics.classification import METRICS
 
 __all__ = [
@@ -276,12 +276,6 @@ class Gap:
     suppressed_unit: str | None = None
 
 
-def _p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "p n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
 def judge(gap: Gap, tol: Tolerance, *, min_group_size: int, suppress_below: int, confidence: float,
           alpha: float, adjustment: str, test: str | None = None) -> tuple[Verdict, str]:
     """The verdict on one gap and the sentence that explains it: the one wording of every
@@ -311,7 +305,7 @@ def judge(gap: Gap, tol: Tolerance, *, min_group_size: int, suppress_below: int,
     facts = (f"{who} ({gap.group_count:,} {gap.unit}): {gap.what} {shown(gap.group_value, missing=NA)} vs "
              f"{shown(gap.reference_value, missing=NA)} for {gap.reference} ({gap.reference_count:,} {gap.unit}); "
              f"{est}")
-    p = f"{adjustment}-adjusted {_p(gap.p_adjusted)}"
+    p = f"{adjustment}-adjusted {p_value(gap.p_adjusted, sentence=True)}"
     if v == "fail":
         return v, (f"{facts}, outside the tolerance ({tol.describe()}) and unlikely to be chance "
                    f"({p}{', ' + test if test else ''}).")

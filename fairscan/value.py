@@ -29,7 +29,7 @@ import pandas as pd
 
 from fairscan.engines.base import weight_errors
 from fairscan.errors import FairscanError, plain, suggest
-from fairscan.formatting import jsonable, number, pct
+from fairscan.formatting import is_missing, jsonable, number, p_value, pct
 from fairscan.groups import TierSpec, assign_groups, resolve_references
 from fairscan.metrics import values as mv
 from fairscan.metrics.stats import (
@@ -129,7 +129,8 @@ class ValueResult:
 
     def to_text(self) -> str:
         """The terminal table: each group's numbers, then the findings."""
-        lines = [f"value '{self.meta['value']}' ({self.meta['favourable']} is better), {self.meta['n_rows']:,} rows"]
+        lines = [f"value '{self.meta['value']}' ({self.meta['favourable']} is better), {self.meta['n_rows']:,} rows; "
+                 "95% intervals in brackets"]
         for attr, part in self.groups.groupby("attribute", sort=False):
             lines.append(f"\n{attr}")
             for r in part.to_dict("records"):
@@ -138,8 +139,11 @@ class ValueResult:
                     continue
                 ref = " (reference)" if r["reference"] else ""
                 lines.append(f"  {r['group']}{ref}: n {r['count']:,}, missing {r['missing']:,}, mean "
-                             f"{number(r['mean'])}, median {number(r['median'])}, p10-p90 {number(r['p10'])}-"
-                             f"{number(r['p90'])}, in the favourable quarter {pct(r['share_favourable'])}")
+                             f"{number(r['mean'])} ({number(r['mean_ci_low'])} to {number(r['mean_ci_high'])}), "
+                             f"median {number(r['median'])} ({number(r['median_ci_low'])} to "
+                             f"{number(r['median_ci_high'])}), p10-p90 {number(r['p10'])}-{number(r['p90'])}, in the "
+                             f"favourable quarter {pct(r['share_favourable'])} ({pct(r['share_favourable_ci_low'])} "
+                             f"to {pct(r['share_favourable_ci_high'])})")
         if len(self.findings):
             lines.append("\nfindings")
             lines += [f"  [{r['verdict']}] {r['message']}" for r in self.findings.to_dict("records")]
@@ -584,7 +588,7 @@ def _findings(groups: pd.DataFrame, disp: pd.DataFrame, dec: pd.DataFrame, tol: 
             gap = _gap_words(rel, rel_ci, higher, where, confidence)
             if v == "fail":
                 why = (f"outside the tolerance ({tol.describe()})" + (
-                    f" and unlikely to be chance (Holm-adjusted p {_p_text(r['p_value_adjusted'])})" if name == "mean"
+                    f" and unlikely to be chance (Holm-adjusted {p_value(r['p_value_adjusted'], sentence=True)})" if name == "mean"
                     else ": the whole interval is outside it"))
             elif v == "pass":
                 why = f"the whole interval is within the tolerance ({tol.describe()})"
@@ -595,20 +599,12 @@ def _findings(groups: pd.DataFrame, disp: pd.DataFrame, dec: pd.DataFrame, tol: 
 
 
 def _relative(x: float, ref: float) -> float:
-    return x / ref if ref and not _missing(x) else math.nan
-
-
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def _p_text(p: float) -> str:
-    return "n/a" if _missing(p) else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
+    return x / ref if ref and not is_missing(x) else math.nan
 
 
 def _gap_words(rel: float, ci: tuple[float, float], higher: bool, where: str, confidence: float) -> str:
     """'10.4% higher for the same product (95% CI 9.9% to 10.9%), worse for them'."""
-    if _missing(rel):
+    if is_missing(rel):
         return f"{where}: undefined"
     direction = "higher" if rel > 0 else "lower" if rel < 0 else "no different"
     worse = (rel < 0) if higher else (rel > 0)

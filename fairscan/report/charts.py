@@ -347,9 +347,11 @@ def value_boxes(rows: pd.DataFrame, title: str) -> Spec | None:
     d = pd.DataFrame({"group": [str(g) + (" (reference)" if r else "") for g, r in
                                 zip(df["group"], df["reference"], strict=True)],
                       **{k: df[k].astype(float).to_numpy() for k in ("p10", "p25", "median", "p75", "p90", "mean")},
-                      "n": df["count"].astype(int).to_numpy()})
-    d["label"] = [f"median {number(m)} · mean {number(a)} (n={n:,})" for m, a, n in
-                  zip(d["median"], d["mean"], d["n"], strict=True)]
+                      "n": df["count"].astype(int).to_numpy(),
+                      "mean_lo": df["mean_ci_low"].astype(float).to_numpy(),
+                      "mean_hi": df["mean_ci_high"].astype(float).to_numpy()})
+    d["label"] = [f"median {number(m)} · mean {number(a)} (95% CI {number(lo)} to {number(hi)}; n={n:,})"
+                  for m, a, lo, hi, n in zip(d["median"], d["mean"], d["mean_lo"], d["mean_hi"], d["n"], strict=True)]
     y = _field("group", "nominal", sort=list(d["group"]), title=None, axis={"labelLimit": 260})
     tip = [_field("group", "nominal")] + [_field(k, format=",.2f") for k in ("p10", "p25", "median", "p75", "p90",
                                                                             "mean")]
@@ -370,14 +372,19 @@ def value_boxes(rows: pd.DataFrame, title: str) -> Spec | None:
 
 def value_split(rows: pd.DataFrame, title: str) -> Spec | None:
     """Per group, its gap to the reference split in two: within strata and from the strata
-    mix, beside the total; each bar labelled with its value. None when no group may be shown."""
+    mix (with their 95% intervals), beside the total (its interval is the mean's, in the gap
+    table); each bar labelled with its value. None when no group may be shown."""
     df = rows[~rows["suppressed"].astype(bool)]
     if df.empty:
         return None
     parts = [("total", "total gap"), ("within", "within strata"), ("composition", "from the mix")]
-    d = pd.DataFrame([{"group": str(r["group"]), "part": name, "value": float(r[k])}
+    d = pd.DataFrame([{"group": str(r["group"]), "part": name, "value": float(r[k]),
+                       "lo": None if k == "total" else float(r[f"{k}_ci_low"]),
+                       "hi": None if k == "total" else float(r[f"{k}_ci_high"])}
                       for r in df.to_dict("records") for k, name in parts])
-    d["label"] = [number(v, 3) for v in d["value"]]
+    d["label"] = [number(v, 3) + ("" if lo is None or (isinstance(lo, float) and math.isnan(lo)) else
+                                  f" (95% CI {number(lo, 3)} to {number(hi, 3)})")
+                  for v, lo, hi in zip(d["value"], d["lo"], d["hi"], strict=True)]
     y = _field("part", "nominal", sort=[p for _, p in parts], title=None)
     layers: list[Spec] = [
         {"mark": {"type": "bar"},
@@ -386,6 +393,8 @@ def value_split(rows: pd.DataFrame, title: str) -> Spec | None:
                                       scale={"range": ["#555", BELOW, BAR]}),
                       "tooltip": [_field("group", "nominal"), _field("part", "nominal"),
                                   _field("value", format=",.3f")]}},
+        {"mark": {"type": "rule", "strokeWidth": 2, "color": "#222"},
+         "encoding": {"y": y, "x": _field("lo"), "x2": {"field": "hi"}}},
         {"mark": {"type": "text", "align": "left", "dx": 4, "fontSize": 12},
          "encoding": {"y": y, "x": _field("value"), "text": _field("label", "nominal")}},
     ]

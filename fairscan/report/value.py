@@ -4,11 +4,10 @@ gaps to the reference, the decomposition into within-strata and mix, and the fin
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fairscan.formatting import number, pct
-from fairscan.report.common import VERDICT_ORDER, md_text, value_interval
+from fairscan.formatting import is_missing, number, p_value, pct
+from fairscan.report.common import md_text, sorted_findings, value_interval
 from fairscan.report.html import CSP, STYLE, esc
 from fairscan.schemas import SCHEMA_VERSION
 
@@ -20,14 +19,6 @@ __all__ = ["TITLE", "render_value_html", "render_value_markdown"]
 TITLE = "fairscan: the offer's value by group"
 
 
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _findings(r: ValueResult) -> list[dict]:
-    return sorted(r.findings.to_dict("records"), key=lambda f: VERDICT_ORDER.get(f["verdict"], 9))
-
-
 def _gap(row: dict) -> str:
     """A disparity as text: a distance, or a difference with its interval."""
     if row["suppressed"]:
@@ -37,20 +28,16 @@ def _gap(row: dict) -> str:
     return f"{number(d, 3)} ({ci})"
 
 
-def _p(p: Any) -> str:
-    return "—" if _missing(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def render_value_markdown(r: ValueResult, title: str = TITLE) -> str:
     m = r.meta
     out = [f"# {md_text(title)}", "",
            f"Value `{md_text(m['value'])}` ({m['favourable']} is better for the customer), {m['n_rows']:,} rows "
            f"({m['n_values']:,} with a value); tolerance: within ±{100 * m['settings']['tolerance']['max_relative']:g}% "
            "of the reference group's mean.", ""]
-    counts = {v: int((r.findings["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")}
+    counts = r.verdict_counts()
     out += [f"**{counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass**", "",
             "## Findings", ""]
-    out += [f"- **{f['verdict']}** ({f['metric']}): {md_text(f['message'])}" for f in _findings(r)] or ["- none"]
+    out += [f"- **{f['verdict']}** ({f['metric']}): {md_text(f['message'])}" for f in sorted_findings(r)] or ["- none"]
     for attr, part in r.groups.groupby("attribute", sort=False):
         out += ["", f"## {md_text(attr)}", "",
                 "| group | values | missing | mean (95% CI) | median (95% CI) | p10 | p25 | p75 | p90 | in the favourable quarter |",
@@ -68,9 +55,9 @@ def render_value_markdown(r: ValueResult, title: str = TITLE) -> str:
         if len(d):
             out += ["", "| group | metric | gap to the reference (95% CI) | ratio | Holm p |", "|---|---|---|---|---|"]
             for row in d.to_dict("records"):
-                ratio = "—" if row["suppressed"] or _missing(row["ratio"]) else number(row["ratio"], 3)
+                ratio = "—" if row["suppressed"] or is_missing(row["ratio"]) else number(row["ratio"], 3)
                 out.append(f"| {md_text(row['group'])} | {row['metric']} | {_gap(row)} | {ratio} | "
-                           f"{_p(row['p_value_adjusted'])} |")
+                           f"{p_value(row['p_value_adjusted'])} |")
     if len(r.decomposition):
         out += ["", "## Within strata (discrimination) and from the strata mix (steering)", "",
                 f"Strata: {md_text(', '.join(m['within']))}. `within + composition = total`.", "",
@@ -161,7 +148,7 @@ def render_value_html(r: ValueResult, title: str = TITLE) -> str:
              f"{100 * m['settings']['tolerance']['max_relative']:g}% of the reference mean · schema {SCHEMA_VERSION}</p>",
              "<h2>Findings</h2><ul class=\"findings\">"]
     parts += [f'<li><span class="v {esc(f["verdict"])}">{esc(f["verdict"])}</span> ({esc(f["metric"])}) '
-              f"{esc(f['message'])}</li>" for f in _findings(r)]
+              f"{esc(f['message'])}</li>" for f in sorted_findings(r)]
     parts.append("</ul>")
     shown = r.groups[~r.groups["suppressed"].astype(bool)]
     lo = min((float(v) for v in shown["p10"]), default=0.0)
@@ -186,9 +173,24 @@ def render_value_html(r: ValueResult, title: str = TITLE) -> str:
                          + f"<td>{esc(pct(g['share_favourable']))}</td></tr>")
         parts.append("</tbody></table>")
     if len(r.decomposition):
+        rows = []
+        for d in r.decomposition.to_dict("records"):
+            if d["suppressed"]:
+                rows.append(f'<tr><td class="l">{esc(d["attribute"])}</td><td class="l">{esc(d["group"])}</td>'
+                            '<td colspan="4" class="l">suppressed</td></tr>')
+                continue
+            rows.append(f'<tr><td class="l">{esc(d["attribute"])}</td><td class="l">{esc(d["group"])}</td>'
+                        f"<td>{esc(number(d['total'], 3))}</td><td>{esc(number(d['within'], 3))} "
+                        f"({esc(value_interval(d['within_ci_low'], d['within_ci_high'], 3))})</td>"
+                        f"<td>{esc(number(d['composition'], 3))} "
+                        f"({esc(value_interval(d['composition_ci_low'], d['composition_ci_high'], 3))})</td>"
+                        f"<td>{esc(pct(d['unmatched_group']))} / {esc(pct(d['unmatched_reference']))}</td></tr>")
         parts += ["<h2>Within strata (discrimination) and from the strata mix (steering)</h2>",
                   f"<p>Strata: {esc(', '.join(m['within']))}; within + composition = total.</p>",
-                  _decomposition_svg(r.decomposition.to_dict("records"))]
+                  _decomposition_svg(r.decomposition.to_dict("records")),
+                  '<table><thead><tr><th class="l">attribute</th><th class="l">group</th><th>total</th>'
+                  "<th>within (95% CI)</th><th>composition (95% CI)</th><th>unmatched: group / reference</th>"
+                  "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"]
     parts += ["<h2>Method</h2><ul>"] + [f"<li>{esc(k)}: {esc(v)}</li>" for k, v in m["methods"].items()]
     parts += ["</ul>", "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -20,9 +20,9 @@ from fairscan.dashboard.state import (
     upload_key,
 )
 from fairscan.dashboard.widgets import VERDICT_LABELS, downloads, md, show_chart
-from fairscan.formatting import number, pct
+from fairscan.formatting import number, p_value, pct
 from fairscan.report import charts
-from fairscan.report.common import value_interval
+from fairscan.report.common import sorted_findings, value_interval
 
 SOURCES = {"retail": "Online retail: unit price by customer spend tier, within product",
            "upload": "Upload a file"}
@@ -101,15 +101,14 @@ def _upload_settings() -> tuple[pd.DataFrame, dict[str, Any], str] | None:
 def show_result(res: Any) -> None:
     """Findings, each group's distribution, the gaps and the decomposition."""
     m = res.meta
-    counts = {v: int((res.findings["verdict"] == v).sum()) for v in VERDICT_LABELS}
+    counts = res.verdict_counts()
     c = st.columns(4)
     c[0].metric("Values audited", f"{m['n_values']:,}")
     for col, v in zip(c[1:], ("fail", "insufficient", "pass"), strict=True):
         col.metric(VERDICT_LABELS[v], counts[v])
     st.subheader("Findings", divider="gray")
     icons = {"fail": ":material/error:", "insufficient": ":material/help:", "pass": ":material/check_circle:"}
-    order = {"fail": 0, "insufficient": 1, "pass": 2}
-    for f in sorted(res.findings.to_dict("records"), key=lambda f: order[f["verdict"]]):
+    for f in sorted_findings(res):
         st.markdown(f"{icons[f['verdict']]} **{VERDICT_LABELS[f['verdict']]}** ({f['metric']}): {md(f['message'])}")
     for attr, part in res.groups.groupby("attribute", sort=False):
         st.subheader(f"By {attr}", divider="gray")
@@ -133,7 +132,7 @@ def _gap_table(gaps: pd.DataFrame) -> pd.DataFrame:
                      "gap to the reference": "suppressed" if hidden else number(r["difference"], 3),
                      "95% CI": "" if hidden else value_interval(r["difference_ci_low"], r["difference_ci_high"], 3),
                      "ratio": "" if hidden or r["ratio"] is None else number(r["ratio"], 3),
-                     "Holm p": "" if hidden or r["p_value_adjusted"] is None else number(r["p_value_adjusted"], 3)})
+                     "Holm p": "" if hidden else p_value(r["p_value_adjusted"])})
     return pd.DataFrame(rows)
 
 
