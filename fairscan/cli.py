@@ -63,12 +63,11 @@ def _audit_inputs(a: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str,
     """What audit and counts read from their options: (data, params, sensitive columns, the
     inferred-tier spec, the audit keywords); the data read into memory when a model or an
     inferred tier needs every column."""
+    from fairscan.engines.choose import in_memory
     from fairscan.groups.purchasing import INFERRED, parse_infer_tier
-    from fairscan.io import DATASET_PREFIX, read_table
     from fairscan.params import audit_params
 
     target, positive = _label_defaults(a)
-    is_dataset = a.data.startswith(DATASET_PREFIX)
     _require_decision(a)
     infer = parse_infer_tier(a.infer_tier)
     sensitive = list(a.sensitive or [])
@@ -84,13 +83,11 @@ def _audit_inputs(a: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str,
                           engine=a.engine, spark_master=a.spark_master, **kw)
     # a model, or a proxy model of the tier, needs every column in memory; DuckDB streams files
     if infer or a.model is not None:
-        if a.engine in ("duckdb", "spark") and not is_dataset:
-            raise FairscanError(f"--engine {a.engine} audits scored data; --model and --infer-tier need "
-                                "--engine memory")
         needed = [*params.columns(), *infer.get("columns", [])]
         everything = a.model is not None or infer.get("kind") == "model"
-        data: Any = read_table(a.data, columns=None if everything else [c for c in needed if c != INFERRED],
-                               categorical=sensitive)
+        data: Any = in_memory(a.data, a.engine, "--model and --infer-tier",
+                              columns=None if everything else [c for c in needed if c != INFERRED],
+                              categorical=sensitive)
     else:
         data = a.data
     return data, params, sensitive, infer, kw
@@ -393,22 +390,16 @@ def cmd_review(a: argparse.Namespace) -> int:
 
 def cmd_value(a: argparse.Namespace) -> int:
     """``fairscan value``: the offer's value (price, discount, limit) by group."""
-    from fairscan.groups.purchasing import parse_infer_tier
-    from fairscan.io import read_table
     from fairscan.value import audit_value, check_favourable
 
     check_favourable(a.favourable)  # before reading anything
-    infer = parse_infer_tier(a.infer_tier)
-    needed = [a.value, *(a.sensitive or []), *(t.split("=", 1)[0] for t in a.tiers or []), *(a.within or []),
-              *([a.offered] if a.offered else []), *([a.weights] if a.weights else []), *infer.get("columns", [])]
-    everything = infer.get("kind") == "model"  # a proxy model reads every column
-    data = read_table(a.data, columns=None if everything else list(dict.fromkeys(needed)), categorical=a.sensitive)
     result = audit_value(
-        data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
-        infer_tier=infer or None, intersect=a.intersect, within=a.within, offered=a.offered,
+        a.data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
+        infer_tier=a.infer_tier, intersect=a.intersect, within=a.within, offered=a.offered,
         reference=_references(a.reference), weights=a.weights, tolerance=a.tolerance,
         min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed,
-        progress=_progress(a))
+        progress=_progress(a), engine=a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit,
+        threads=a.threads)
     render = {"json": result.to_json, "md": result.to_markdown, "html": result.to_html}.get(a.format, result.to_text)
     _write(render(), a.out)
     return EXIT_OK
@@ -1042,6 +1033,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="groups with fewer than K values are suppressed (default 10)")
     va.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     va.add_argument("--seed", type=int, default=0)
+    _engine_options(va)
     _output_options(va)
     va.set_defaults(func=cmd_value)
 

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 
 __all__ = ["INTERSECTION_SEP", "N_CELLS", "PAIRED_CELLS", "UNKNOWN", "Aggregate", "Attribute", "CellStats", "Decision", "Grouping",
-           "Label"]
+           "Label", "ValueAggregate", "ValueStats"]
 
 #: the label of the group of missing values
 UNKNOWN = "unknown"
@@ -122,3 +122,41 @@ class Aggregate:
     data_hash: str = ""
     #: each hashed column's own stream sha256 (empty for the fast digest)
     column_sha256: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ValueStats:
+    """Sufficient statistics of an offer's value (price, discount, limit) for one grouping.
+
+    Per non-empty group g (``codes[g]`` its attribute codes, sorted as in :class:`CellStats`):
+    ``rows[g]`` rows in all, ``base[g]`` of them audited (the offered ones, or all) and
+    ``missing[g]`` audited rows without a value. Per cell, one (group, stratum, value) of the
+    audited rows with a value, sorted by (``group``, ``stratum``, ``value``): its row count
+    ``n`` and its sums of weights ``w`` and squared weights ``w2`` (``w = w2 = n`` unweighted).
+    """
+
+    grouping: Grouping
+    codes: np.ndarray
+    rows: np.ndarray
+    base: np.ndarray
+    missing: np.ndarray
+    group: np.ndarray
+    stratum: np.ndarray
+    value: np.ndarray
+    n: np.ndarray
+    w: np.ndarray
+    w2: np.ndarray
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.grouping.label(c) for c in self.codes]
+
+
+@dataclass
+class ValueAggregate:
+    """What one value pass returns: the row count, the strata's labels (``["all"]`` without
+    strata) and each grouping's :class:`ValueStats`."""
+
+    n_rows: int
+    strata: list[str]
+    stats: list[ValueStats]

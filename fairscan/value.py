@@ -27,10 +27,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairscan.engines.base import weight_errors
+from fairscan.engines.base import (
+    offered_errors,
+    stratum_table,
+    value_errors,
+    value_not_numeric,
+    weight_errors,
+)
+from fairscan.engines.choose import in_memory, make_engine
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import is_missing, jsonable, number, p_value, pct
-from fairscan.groups import TierSpec, assign_groups, resolve_references
+from fairscan.groups import GroupSpec, TierSpec, resolve, resolve_references
+from fairscan.groups.purchasing import parse_infer_tier
 from fairscan.metrics import values as mv
 from fairscan.metrics.stats import (
     group_streams,
@@ -45,7 +53,6 @@ from fairscan.metrics.stats import (
 )
 from fairscan.policy import Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
-from fairscan.types import INTERSECTION_SEP
 from fairscan.version import __version__
 
 __all__ = [
@@ -166,15 +173,13 @@ def check_favourable(favourable: object) -> None:
 
 
 def value_column(data: pd.DataFrame, value: str) -> np.ndarray:
+    """The value column of an in-memory frame as floats (NaN where missing), checked as every
+    engine checks it."""
     col = _column(data, value, "value")
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-        raise FairscanError(f"value column '{value}' is not numeric ({col.dtype}); give the price, discount or limit "
-                            "as numbers")
+        raise value_not_numeric(value, str(col.dtype))
     v = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isinf(v).any():
-        raise FairscanError(f"value column '{value}' has {int(np.isinf(v).sum()):,} infinite values; fix them first")
-    if np.isnan(v).all():
-        raise FairscanError(f"value column '{value}' has no values (all {len(v):,} are missing)")
+    value_errors(value, int(np.isinf(v).sum()), int((~np.isnan(v)).sum()), len(v))
     return v
 
 
@@ -193,43 +198,21 @@ def offered_column(data: pd.DataFrame, offered: str | None) -> np.ndarray | None
     if offered is None:
         return None
     col = _column(data, offered, "offered")
-    vals = set(pd.unique(col.dropna()).tolist())
-    if col.isna().any() or not vals <= {0, 1}:
-        bad = sorted((plain(v) for v in vals - {0, 1}), key=str)[:3]
-        raise FairscanError(f"offered column '{offered}' must be 0/1 for every row"
-                            + (f" (found {', '.join(bad)})" if bad else f" ({int(col.isna().sum()):,} missing)"))
+    offered_errors(offered, [x for x in pd.unique(col.dropna()).tolist() if x not in (0, 1)], int(col.isna().sum()))
     return col.to_numpy().astype(bool)
 
 
 def stratum_codes(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Each row's stratum code (the cross of the ``within`` columns, in sorted order of their
-    values; a missing value is the stratum part ``unknown``)."""
+    values; a missing value is the stratum part ``unknown``), as every engine codes them."""
     for c in within:
         _column(data, c, "stratum (--within)")
     if not within:
         return np.zeros(len(data), dtype=np.int64), ["all"]
-    combined = np.zeros(len(data), dtype=np.int64)
-    parts: list[list[str]] = []
-    for c in within:
-        codes, uniques = pd.factorize(data[c], sort=True)
-        labels = [str(u) for u in uniques]
-        if (codes < 0).any():
-            codes = np.where(codes < 0, len(labels), codes)
-            labels.append("unknown")
-        combined = combined * len(labels) + codes
-        parts.append(labels)
-    used, codes = np.unique(combined, return_inverse=True)
-    names = []
-    for key in used.tolist():
-        label = []
-        for labels in reversed(parts):
-            key, i = divmod(key, len(labels))
-            label.append(labels[i])
-        names.append(INTERSECTION_SEP.join(reversed(label)))
-    return codes.astype(np.int64), names
+    return stratum_table([data[c] for c in within])
 
 
-def value_groups(data: pd.DataFrame, sensitive: str | Sequence[str] | None, tiers: Mapping[str, Any] | None,
+def value_groups(data: Any, sensitive: str | Sequence[str] | None, tiers: Mapping[str, Any] | None,
                  infer_tier: str | Mapping[str, Any] | None, within: str | Sequence[str] | None,
                  seed: int = 0) -> tuple[pd.DataFrame, list[str], list[str], dict[str, Any]]:
     """The value audit's and the repair's groups as given: (the data with the inferred tier
@@ -269,6 +252,10 @@ def audit_value(
     n_boot: int = 1000,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
+    engine: str = "auto",
+    spark_master: str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> ValueResult:
     """Audit the value of an offer (``value``: price, discount, limit, premium, rate) by group.
 
@@ -281,33 +268,51 @@ def audit_value(
     offered share is reported. ``tolerance``: the largest gap accepted, relative to the
     reference group's mean (0.05 = within ±5%). Rows with a missing value are counted per
     group as ``missing``, never dropped silently. Intervals and tests: ``METHODS``.
-    ``progress(fraction, text)`` is told before each attribute.
-    """
-    from fairscan.io import read_table
+    ``progress(fraction, text)`` hears the pass over the data (DuckDB) and each attribute.
 
+    ``data``: a frame, a CSV/Parquet path (files larger than memory stream through DuckDB),
+    ``dataset:NAME``, a DuckDB relation or a Spark DataFrame; ``engine``, ``spark_master``,
+    ``memory_limit`` and ``threads`` as for :func:`fairscan.audit`. Every engine counts the
+    same cells (:meth:`fairscan.engines.base.Engine.value_aggregate`), so the results agree.
+    """
     check_favourable(favourable)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 < tolerance < 1:
         raise FairscanError(f"tolerance must be a relative gap in (0, 1), e.g. 0.05 for ±5%, got {plain(tolerance)}")
-    if not isinstance(data, pd.DataFrame):
-        data = read_table(data)
-    if len(data) == 0:
+    note = progress or (lambda fraction, text: None)
+    within = [within] if isinstance(within, str) else list(within or [])
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
+    columns = [value, *sensitive, *(tiers or {}), *within, *([offered] if offered else []),
+               *([weights] if weights else [])]
+    infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
+    if infer:  # a tier from every customer's spend, or from a proxy model, needs the rows at hand
+        data = in_memory(data, engine, "--infer-tier", categorical=sensitive,
+                         columns=None if infer.get("kind") == "model" else dict.fromkeys([*columns, *infer["columns"]]))
+        data = data if isinstance(data, pd.DataFrame) else data.to_pandas()  # polars or Arrow
+    data, sensitive, within, infer = value_groups(data, sensitive, tiers, infer, within, seed)
+    columns += sensitive[-1:] if infer else []
+    eng = make_engine(data, engine, spark_master, columns=list(dict.fromkeys(columns)), categorical=sensitive,
+                      memory_limit=memory_limit, threads=threads,
+                      progress=lambda f, text: note(0.5 * f, text))
+    if eng.n_rows() == 0:
         raise FairscanError("the data has no rows")
-    data, sensitive, within, infer = value_groups(data, sensitive, tiers, infer_tier, within, seed)
-    v = value_column(data, value)
-    w = weight_column(data, weights)
-    base = offered_column(data, offered)
-    strata, strata_labels = stratum_codes(data, within)
-    groups = assign_groups(data, sensitive, tiers, intersect=intersect and len(sensitive) + len(tiers or {}) > 1)
-    crosses = groups.attrs.get("crosses", {})
-    in_base = np.ones(len(data), dtype=bool) if base is None else base
-    valid = in_base & ~np.isnan(v)
+    available = eng.columns()
+    for col, role in ((value, "value"), (weights, "weight"), (offered, "offered"),
+                      *((c, "stratum (--within)") for c in within)):
+        if col is not None and col not in available:
+            raise FairscanError(f"{role} column '{col}' not found{suggest(col, available)}")
+    groupings = resolve(GroupSpec(sensitive=sensitive, tiers=dict(tiers or {}),
+                                  intersect=intersect and len(sensitive) + len(tiers or {}) > 1), eng)
+    note(0.0, "counting the values")
+    agg = eng.value_aggregate(groupings, value, within, weights, offered)
+    s_count = len(agg.strata)
     higher = favourable == "higher"
-
-    coded = mv.code_values(v[valid])  # one sort of the values, shared by every attribute's cells
-    pooled = mv.value_cells(np.zeros(int(valid.sum()), dtype=np.int64), v[valid], None if w is None else w[valid],
-                            coded=coded)[1]
+    first = agg.stats[0]  # every audited value is in each grouping's cells
+    uniq = np.unique(first.value)
+    pooled = mv.collapse(np.zeros(len(first.n), dtype=np.int64), mv.ValueCells(first.value, first.n, first.w,
+                                                                               first.w2), uniq)[1]
     cut = float(mv.quantiles(pooled, [0.75 if higher else 0.25])[0])
-    labels_of = {str(a): [str(x) for x in groups[a].cat.categories] for a in groups.columns}
+    labels_of = {g.grouping.name: (list(g.grouping.attributes[0].labels) if len(g.grouping.attributes) == 1
+                                   else g.labels) for g in agg.stats}
     refs = resolve_references(labels_of, dict(reference or {}))
     for name in refs:
         if name not in labels_of:
@@ -319,66 +324,55 @@ def audit_value(
     dec_rows: list[dict[str, Any]] = []
     tables: list[CountTable] = []
     spans: list[tuple[int, int]] = []
-    note = progress or (lambda fraction, text: None)
-    for i, attr in enumerate(groups.columns):
-        attr = str(attr)
-        note(i / len(groups.columns), f"attribute {i + 1} of {len(groups.columns)}: {attr}")
-        codes = groups[attr].cat.codes.to_numpy().astype(np.int64)
-        labels = labels_of[attr]
+    for i, st in enumerate(agg.stats):
+        attr = st.grouping.name
+        note(0.5 + 0.5 * i / len(agg.stats), f"attribute {i + 1} of {len(agg.stats)}: {attr}")
+        labels = st.labels
         n_groups = len(labels)
-        s_count = len(strata_labels)
-        wv = None if w is None else w[valid]
-        key_g, cells_g = mv.value_cells(codes[valid], v[valid], wv, coded=coded)
-        key_gs, cells_gs = mv.value_cells(codes[valid] * s_count + strata[valid], v[valid], wv, coded=coded)
-        per_group = [mv.part(cells_g, key_g == g) for g in range(n_groups)]
+        cells_gs = mv.ValueCells(st.value, st.n, st.w, st.w2)
+        key_g, cells_g = mv.collapse(st.group, cells_gs, uniq)
+        bounds = np.searchsorted(key_g, np.arange(n_groups + 1))
+        per_group = [mv.part(cells_g, slice(bounds[g], bounds[g + 1])) for g in range(n_groups)]
         counts = np.array([c.rows for c in per_group], dtype=np.int64)
-        present = np.flatnonzero(np.bincount(codes, minlength=n_groups) > 0)
-        ref_label = refs.get(attr) or labels[int(present[np.argmax(counts[present])])]
-        ref = labels.index(ref_label)
-        missing = np.bincount(codes[in_base & np.isnan(v)], minlength=n_groups)
-        offered_n = np.bincount(codes[in_base], minlength=n_groups)
-        all_n = np.bincount(codes, minlength=n_groups)
-        if attr in crosses:
-            parts = [str(p) for p in crosses[attr]]
-            seen, first_row = np.unique(codes, return_index=True)  # a row of each group, for its parts' labels
-            first = dict(zip(seen.tolist(), first_row.tolist(), strict=True))
-            keys = [tuple(str(groups[p].iloc[first[int(g)]]) for p in parts) for g in present]
-            columns = tuple(parts)
+        if attr in refs:
+            if refs[attr] not in labels:
+                raise FairscanError(f"reference group '{refs[attr]}' of '{attr}' has no rows")
+            ref = labels.index(refs[attr])
         else:
-            keys, columns = [(labels[g],) for g in present], (attr,)
-        tables.append(CountTable(columns, keys, counts[present],
-                                 protect=int(np.flatnonzero(present == ref)[0]) if ref in present else None))
-        spans.append((len(group_rows), len(group_rows) + len(present)))
+            ref = int(np.argmax(counts))
+        attrs = st.grouping.attributes
+        keys = [tuple(a.labels[c] for a, c in zip(attrs, codes, strict=True)) for codes in st.codes.tolist()]
+        tables.append(CountTable(tuple(a.name for a in attrs), keys, counts, protect=ref))
+        spans.append((len(group_rows), len(group_rows) + n_groups))
         # each group draws from its own stream (seed, attribute, group name): its intervals
         # depend on its own cells only, whatever else is in the data
         streams = group_streams(seed, attr, labels)
         # numpy draws and reduces without the GIL: two threads, one stream per group
-        reps = list(pool.map(mv.replicates, per_group, [n_boot] * n_groups, streams, [coded[0]] * n_groups))
-        for g in present:
+        reps = list(pool.map(mv.replicates, per_group, [n_boot] * n_groups, streams, [uniq] * n_groups))
+        for g in range(n_groups):
             c = per_group[g]
             row: dict[str, Any] = {"attribute": attr, "group": labels[g], "reference": g == ref,
-                                   "count": int(c.rows), "missing": int(missing[g])}
-            if base is not None:
-                rate = offered_n[g] / all_n[g] if all_n[g] else math.nan
-                lo, hi = wilson(np.array([rate]), np.array([all_n[g]]), confidence)
+                                   "count": int(c.rows), "missing": int(st.missing[g])}
+            if offered is not None:
+                rate = st.base[g] / st.rows[g]
+                lo, hi = wilson(np.array([rate]), np.array([st.rows[g]]), confidence)
                 row.update(offered_rate=rate, offered_rate_ci_low=float(lo[0]), offered_rate_ci_high=float(hi[0]))
             row.update(_group_numbers(c, cut, higher, confidence))
             group_rows.append(row)
-        gs_groups = key_gs // s_count
-        others = [g for g in present if g != ref]
+        others = [g for g in range(n_groups) if g != ref]
         k = len(others)
         for rows in pool.map(_disparities, [attr] * k, [labels[g] for g in others], [labels[ref]] * k,
                              [per_group[g] for g in others], [per_group[ref]] * k, [reps[g] for g in others],
-                             [reps[ref]] * k, [coded[0]] * k, [cut] * k, [higher] * k, [confidence] * k):
+                             [reps[ref]] * k, [uniq] * k, [cut] * k, [higher] * k, [confidence] * k):
             disp_rows += rows
         del reps
         for g in others:
             if within:
                 dec_rows.append(_decomposition_row(
-                    attr, labels[g], labels[ref], cells_gs, key_gs % s_count, gs_groups, g, ref, s_count, confidence))
+                    attr, labels[g], labels[ref], cells_gs, st.stratum, st.group, g, ref, s_count, confidence))
 
     pool.shutdown()
-    note(1.0, f"audited {len(groups.columns)} attribute(s)")
+    note(1.0, f"audited {len(agg.stats)} attribute(s)")
     masks = suppress(tables, int(suppress_below))
     hidden: set[tuple[str, str]] = set()
     for (start, _), (sup, comp) in zip(spans, masks, strict=True):
@@ -408,12 +402,12 @@ def audit_value(
     findings = _findings(group_frame, disp, dec, tol, value, higher, within, min_group_size, suppress_below,
                          confidence, alpha)
     meta = {
-        "analysis": "value", "value": value, "favourable": favourable, "n_rows": len(data),
+        "analysis": "value", "value": value, "favourable": favourable, "n_rows": agg.n_rows,
         "fairscan_version": __version__, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "n_values": int(valid.sum()), "attributes": [str(a) for a in groups.columns],
-        "within": within, "n_strata": len(strata_labels) if within else 0, "offered": offered, "weights": weights,
+        "engine": eng.name, "n_values": pooled.rows, "attributes": list(labels_of),
+        "within": within, "n_strata": s_count if within else 0, "offered": offered, "weights": weights,
         "reference": {a: next(r["group"] for r in group_rows if r["attribute"] == a and r["reference"])
-                      for a in map(str, groups.columns)},
+                      for a in labels_of},
         "favourable_quarter": {"cut": cut, "rule": f"value {'>=' if higher else '<='} the pooled "
                                                    f"{'75th' if higher else '25th'} percentile"},
         "settings": {"tolerance": {"max_relative": float(tolerance)}, "min_group_size": int(min_group_size),

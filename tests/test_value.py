@@ -237,7 +237,7 @@ def test_progress_is_told_per_attribute_and_per_repair_amount():
     seen: list[tuple[float, str]] = []
     audit_value(prices(seed=12), value="price", favourable="lower", sensitive="tier", tiers={"w": 2}, n_boot=0,
                 progress=lambda f, t: seen.append((f, t)))
-    assert [t for _, t in seen][:2] == ["attribute 1 of 2: tier", "attribute 2 of 2: w"]
+    assert [t for _, t in seen][:3] == ["counting the values", "attribute 1 of 2: tier", "attribute 2 of 2: w"]
     assert seen[-1][0] == 1.0 and [f for f, _ in seen] == sorted(f for f, _ in seen)
     seen.clear()
     repair_values(prices(seed=12), value="price", favourable="lower", sensitive="tier",
@@ -268,3 +268,114 @@ def test_a_small_intersection_cell_is_suppressed_with_partners_on_its_lines():
     hidden = set(cross.index[cross["suppressed"].astype(bool)])
     assert any(g.startswith("low x ") for g in hidden - {"low x z"})
     assert any(g.endswith(" x z") for g in hidden - {"low x z"})
+
+
+def messy_prices(n: int = 5000, seed: int = 3) -> pd.DataFrame:
+    """Prices with what engines may read differently: missing groups and strata, two strata
+    columns (one numeric), a numeric tier column with missing values, weights, offer flags."""
+    df = prices(n, seed)
+    rng = np.random.default_rng(seed)
+    df["region"] = rng.choice(["north", "south", None], n, p=[0.5, 0.45, 0.05])
+    df["band"] = rng.choice([1, 2, 3], n).astype(float)
+    df.loc[rng.random(n) < 0.03, "band"] = np.nan
+    df["income"] = rng.gamma(2.0, 20_000, n)
+    df.loc[rng.random(n) < 0.04, "income"] = np.nan
+    return df
+
+
+def comparable(res) -> dict:
+    """The result's numbers, for comparing engines (not when or by which engine it ran)."""
+    doc = json.loads(res.to_json())
+    doc.pop("created"), doc.pop("engine")
+    return doc
+
+
+def assert_close(a, b, where: str = "") -> None:
+    """Two JSON documents equal, numbers to 1e-9 relative."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            assert_close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float | int):
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-12), where
+    else:
+        assert a == b, where
+
+
+def assert_same_result(a, b) -> None:
+    for name in ("groups", "disparities", "decomposition", "findings"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=False, rtol=1e-9,
+                                      check_dtype=False, obj=name)
+    assert_close(comparable(a), comparable(b))
+
+
+ENGINE_KW = dict(value="price", favourable="lower", sensitive=["tier", "region"], tiers={"income": 3},
+                 intersect=True, within=["product", "band"], offered="offered", weights="w", n_boot=40, seed=5)
+
+
+def test_duckdb_gives_the_memory_engines_numbers(tmp_path):
+    """Engines equal to each other: the same frame through memory, through DuckDB registered
+    in memory, and through DuckDB streaming a Parquet file."""
+    df = messy_prices()
+    mem = audit_value(df, engine="memory", **ENGINE_KW)
+    assert mem.meta["engine"] == "memory" and mem.decomposition["within"].notna().any()
+    duck = audit_value(df, engine="duckdb", **ENGINE_KW)
+    assert duck.meta["engine"] == "duckdb"
+    assert_same_result(mem, duck)
+    path = tmp_path / "prices.parquet"
+    df.to_parquet(path)
+    from_file = audit_value(str(path), **ENGINE_KW)  # auto: DuckDB for a file
+    assert from_file.meta["engine"] == "duckdb" and from_file.meta["n_rows"] == len(df)
+    assert_same_result(mem, from_file)
+
+
+def test_duckdb_unweighted_without_strata_or_offers_equals_memory():
+    df = messy_prices(seed=9)
+    kw = dict(value="price", favourable="higher", sensitive="tier", tiers={"income": 4}, n_boot=30)
+    assert_same_result(audit_value(df, engine="memory", **kw), audit_value(df, engine="duckdb", **kw))
+
+
+@pytest.mark.parametrize("change,expect", [
+    (lambda d: d.assign(price=d["tier"]), "value column 'price' is not numeric"),
+    (lambda d: d.assign(price=np.nan), "has no values"),
+    (lambda d: d.assign(price=d["price"].where(d.index != 4, np.inf)), "1 infinite values"),
+    (lambda d: d.assign(w=-d["w"]), "negative"),
+    (lambda d: d.assign(offered=2), "must be 0/1 for every row (found 2)"),
+    (lambda d: d.assign(offered=d["offered"].astype(float).where(d.index != 7, np.nan)), "(1 missing)"),
+])
+def test_duckdb_refuses_bad_input_as_the_memory_engine_does(change, expect, tmp_path):
+    df = change(prices(600))
+    path = tmp_path / "bad.parquet"
+    df.to_parquet(path)
+    messages = []
+    for data, engine in ((df, "memory"), (df, "duckdb"), (str(path), "auto")):
+        with pytest.raises(FairscanError) as e:
+            audit_value(data, value="price", favourable="lower", sensitive="tier", weights="w", offered="offered",
+                        n_boot=0, engine=engine)
+        assert expect in str(e.value), (engine, str(e.value))
+        assert_plain_message(str(e.value))
+        messages.append(str(e.value).split(";")[0].split("(")[0])
+    assert len(set(messages)) == 1, messages
+
+
+def test_cli_value_engine_duckdb_equals_memory_and_infer_tier_needs_memory(cli, tmp_path):
+    path = tmp_path / "p.parquet"
+    messy_prices(3000).to_parquet(path)
+    docs = {}
+    for engine in ("memory", "duckdb"):
+        out = tmp_path / f"{engine}.json"
+        r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--sensitive", "tier",
+                "--tiers", "income=3", "--within", "product", "--offered", "offered", "--weights", "w",
+                "--n-boot", "20", "--engine", engine, "--format", "json", "--out", str(out))
+        assert r.code == 0, r.err
+        docs[engine] = json.loads(out.read_text())
+        assert docs[engine]["engine"] == engine
+        docs[engine].pop("created"), docs[engine].pop("engine")
+    assert_close(docs["memory"], docs["duckdb"])
+    r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--infer-tier", "spend:tier,price",
+            "--engine", "duckdb")
+    assert r.code == 2 and "--infer-tier need --engine memory" in r.err and len(r.err.strip().splitlines()) == 1

@@ -14,8 +14,9 @@ from abc import ABC, abstractmethod
 import numpy as np
 import pandas as pd
 
-from fairscan.errors import FairscanError, suggest
+from fairscan.errors import FairscanError, plain, suggest
 from fairscan.types import (
+    INTERSECTION_SEP,
     N_CELLS,
     PAIRED_CELLS,
     UNKNOWN,
@@ -24,12 +25,15 @@ from fairscan.types import (
     Decision,
     Grouping,
     Label,
+    ValueAggregate,
+    ValueStats,
 )
 
 __all__ = [
     "MAX_JOINT_GROUPS", "Engine", "audited_columns", "cell_count", "changed_error", "column_not_found",
-    "fits_jointly", "label_error", "missing_code", "no_values_error", "not_numeric_error",
-    "prediction_error", "score_error", "weight_errors",
+    "fits_jointly", "group_keys", "label_error", "missing_code", "no_values_error", "not_numeric_error",
+    "offered_errors", "prediction_error", "score_error", "stratum_table", "value_errors", "value_not_numeric",
+    "value_stats", "weight_errors",
 ]
 
 #: Count all attributes jointly (one dense table, or one GROUP BY, then summed out per
@@ -101,6 +105,15 @@ class Engine(ABC):
         :data:`~fairscan.types.PAIRED_CELLS` cells, 4 * y + 2 * a + b, and the data hash covers
         the second decision's column too."""
 
+    def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
+                        offered: str | None) -> ValueAggregate:
+        """Count the audited rows per (group, stratum, value) for every grouping, in one pass
+        (:class:`~fairscan.types.ValueStats`): the offer value audit's only heavy work.
+        ``within``: the strata columns (their cross; none: one stratum ``all``); ``offered``:
+        a 0/1 column, the rows audited are those with 1 (all rows without it). Checks the
+        value (numeric, finite, not all missing), the weights and the offered flags."""
+        raise FairscanError(f"the {self.name} engine cannot audit offer values; use --engine memory or duckdb")
+
 
 # -- rules every engine follows ---------------------------------------------------------------
 def cell_count(paired: Decision | None) -> int:
@@ -128,6 +141,80 @@ def missing_code(attr: Attribute, has_missing: bool) -> int:
     if attr.has_unknown:
         return attr.n_levels - 1
     return attr.labels.index(UNKNOWN) if has_missing and UNKNOWN in attr.labels else 0
+
+
+def group_keys(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One int64 key per row of a grouping's attribute codes (mixed radix over the attributes'
+    level counts): sorted keys are the code tuples in lexicographic order."""
+    key = np.zeros(len(codes[0]) if codes else 0, dtype=np.int64)
+    for c, size in zip(codes, sizes, strict=True):
+        key = key * size + np.asarray(c, dtype=np.int64)
+    return key
+
+
+def _key_codes(keys: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """The code tuples (one row each) of :func:`group_keys`' keys."""
+    out = np.zeros((len(keys), len(sizes)), dtype=np.int64)
+    rest = np.asarray(keys, dtype=np.int64)
+    for i in range(len(sizes) - 1, -1, -1):
+        rest, out[:, i] = np.divmod(rest, sizes[i])
+    return out
+
+
+def stratum_table(columns: list[pd.Series]) -> tuple[np.ndarray, list[str]]:
+    """Each entry's stratum code (the cross of the strata ``columns``, one entry per row or per
+    result row of a GROUP BY) and the strata's labels, in sorted order of the columns' values
+    (a missing value is the stratum part ``unknown``); codes are dense and follow the labels'
+    order. One rule for every engine, so that their strata and labels are equal."""
+    n = len(columns[0]) if columns else 0
+    if not columns:
+        return np.zeros(0, dtype=np.int64), ["all"]
+    combined = np.zeros(n, dtype=np.int64)
+    parts: list[list[str]] = []
+    for col in columns:
+        codes, uniques = pd.factorize(col, sort=True)
+        labels = [str(u) for u in uniques]
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(labels), codes)
+            labels.append(UNKNOWN)
+        combined = combined * max(len(labels), 1) + codes
+        parts.append(labels)
+    used, codes = np.unique(combined, return_inverse=True)
+    names = []
+    for key in used.tolist():
+        label = []
+        for labels in reversed(parts):
+            key, i = divmod(key, max(len(labels), 1))
+            label.append(labels[i])
+        names.append(INTERSECTION_SEP.join(reversed(label)))
+    return codes.astype(np.int64).ravel(), names
+
+
+def value_stats(grouping: Grouping, count_key: np.ndarray, rows: np.ndarray, base: np.ndarray,
+                missing: np.ndarray, cell_key: np.ndarray, stratum: np.ndarray, value: np.ndarray,
+                n: np.ndarray, w: np.ndarray | None, w2: np.ndarray | None) -> ValueStats:
+    """A grouping's :class:`~fairscan.types.ValueStats` from what an engine counted: group
+    counts (``rows``, ``base``, ``missing``) per :func:`group_keys` key ``count_key``
+    (repeated keys are added up), and cells (``n``, ``w``, ``w2``) per (``cell_key``,
+    ``stratum``, ``value``), each at most once. Groups without rows are left out."""
+    sizes = [a.n_levels for a in grouping.attributes]
+    keys, inv = np.unique(np.asarray(count_key, dtype=np.int64), return_inverse=True)
+    inv = inv.ravel()
+
+    def add(x: np.ndarray) -> np.ndarray:
+        return np.bincount(inv, np.asarray(x, dtype=np.float64), len(keys)).astype(np.int64)
+
+    r, b, m = add(rows), add(base), add(missing)
+    keep = r > 0
+    keys, r, b, m = keys[keep], r[keep], b[keep], m[keep]
+    group = np.searchsorted(keys, np.asarray(cell_key, dtype=np.int64))
+    order = np.lexsort((value, stratum, group))
+    nn = np.asarray(n, dtype=np.int64)[order]
+    ww = nn.astype(np.float64) if w is None else np.asarray(w, dtype=np.float64)[order]
+    ww2 = ww.copy() if w2 is None else np.asarray(w2, dtype=np.float64)[order]
+    return ValueStats(grouping, _key_codes(keys, sizes), r, b, m, group[order].astype(np.int64),
+                      np.asarray(stratum, dtype=np.int64)[order], np.asarray(value, dtype=np.float64)[order],
+                      nn, ww, ww2)
 
 
 # -- the errors every engine raises the same way -------------------------------------------------
@@ -165,6 +252,29 @@ def weight_errors(column: str, n_bad: int, n_neg: int) -> None:
         raise FairscanError(f"weight column '{column}' has {n_bad:,} missing or infinite values; fix them first")
     if n_neg:
         raise FairscanError(f"weight column '{column}' has {n_neg:,} negative values; weights must be >= 0")
+
+
+def value_not_numeric(column: str, type_text: str) -> FairscanError:
+    """``type_text`` as the engine names the type, e.g. ``str`` or ``VARCHAR``."""
+    return FairscanError(f"value column '{column}' is not numeric ({type_text}); give the price, discount or limit "
+                         "as numbers")
+
+
+def value_errors(column: str, n_infinite: int, n_values: int, n_rows: int) -> None:
+    """Raise for infinite values, then for a column without any value (``n_values`` of
+    ``n_rows`` rows have one)."""
+    if n_infinite:
+        raise FairscanError(f"value column '{column}' has {n_infinite:,} infinite values; fix them first")
+    if n_values == 0:
+        raise FairscanError(f"value column '{column}' has no values (all {n_rows:,} are missing)")
+
+
+def offered_errors(column: str, others: list, n_missing: int) -> None:
+    """Raise unless every row's offered flag is 0 or 1 (``others``: the other values seen)."""
+    if others or n_missing:
+        bad = sorted((plain(v) for v in others), key=str)[:3]
+        raise FairscanError(f"offered column '{column}' must be 0/1 for every row"
+                            + (f" (found {', '.join(bad)})" if bad else f" ({n_missing:,} missing)"))
 
 
 def score_error(column: str, n_bad: int) -> FairscanError:

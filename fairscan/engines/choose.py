@@ -12,7 +12,7 @@ from fairscan.engines.base import Engine
 from fairscan.engines.memory import MemoryEngine
 from fairscan.errors import FairscanError, suggest
 
-__all__ = ["make_engine"]
+__all__ = ["in_memory", "make_engine"]
 
 
 def make_engine(
@@ -62,3 +62,19 @@ def make_engine(
 
         return DuckDBEngine(data, memory_limit=memory_limit or "1GB", threads=threads, progress=progress)
     return MemoryEngine(data)
+
+
+def in_memory(data: Any, engine: str, why: str, *, columns: Sequence[str] | None = None,
+              categorical: Sequence[str] = ()) -> Any:
+    """``data`` as an in-memory frame, for work that needs every row at hand (``why``: the
+    options that do, e.g. ``"--model and --infer-tier"``): a frame as is, a path or
+    ``dataset:NAME`` read (only ``columns`` when given). A one-line error when the engine
+    named is not the memory engine: those read the data where it is."""
+    from fairscan.io import DATASET_PREFIX, read_table
+
+    is_dataset = isinstance(data, str) and data.startswith(DATASET_PREFIX)
+    if engine in ("duckdb", "spark") and not is_dataset:
+        raise FairscanError(f"--engine {engine} audits the data where it is; {why} need --engine memory")
+    if isinstance(data, str | os.PathLike):
+        return read_table(data, columns=None if columns is None else list(columns), categorical=list(categorical))
+    return data

@@ -57,6 +57,7 @@ from fairscan.engines.sql import (
     RankSource,
     SqlEngine,
     SqlRanks,
+    ValueQuery,
     check_parquet_schemas,
     check_same_columns,
     double_literal,
@@ -465,6 +466,30 @@ class DuckDBEngine(SqlEngine):
             gid = f"GROUPING({', '.join(kcols)})"
         return self._rows(f"SELECT {', '.join([*kcols, 'y', *dcols])}, {gid} AS gid, {', '.join(aggs)} "
                           f"FROM (SELECT {', '.join(sel)} FROM {q.source}) GROUP BY {group_by}")
+
+    def _value_table(self, q: ValueQuery) -> Any:
+        kcols = [f"k{i}" for i in range(len(q.order))]
+        sel = [*(f"{k} AS {c}" for k, c in zip(q.keys, kcols, strict=True)),
+               *(f"{quote(c)} AS s{i}" for i, c in enumerate(q.within)),
+               *([f"{quote(q.offered)} AS o"] if q.offered else []), f"{q.value} AS v"]
+        if q.weights:
+            sel.append(f"CAST({quote(q.weights)} AS DOUBLE) AS w")
+        aggs = self._cell_aggregates(q.weights)
+        names = ["n", "w", "w2", "w_bad", "w_neg"][: len(aggs)]
+        if q.single:
+            group_by, gid = ", ".join([*kcols, *q.rest]), "0"
+        else:
+            group_by = "GROUPING SETS (" + ", ".join(
+                "(" + ", ".join([*(kcols[i] for i in s), *q.rest]) + ")" for s in q.sets) + ")"
+            gid = f"GROUPING({', '.join(kcols)})"
+        sql = (f"SELECT {', '.join([*kcols, *q.rest])}, {gid} AS gid, "
+               f"{', '.join(f'{a} AS {n}' for a, n in zip(aggs, names, strict=True))} "
+               f"FROM (SELECT {', '.join(sel)} FROM {self._source}) GROUP BY {group_by}")
+        try:
+            with self._watched():
+                return self._relation(sql).to_arrow_table()
+        except self._duckdb.Error as e:
+            raise self._error(e, None) from None
 
     def _start_hash(self, q: GroupQuery) -> Callable[[bool], tuple[str, dict[str, str]]] | None:
         if self.data_hash != "sha256":

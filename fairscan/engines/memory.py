@@ -18,7 +18,17 @@ from fairscan.engines import base
 from fairscan.engines.base import Engine
 from fairscan.engines.datahash import DEFINITION, DataHasher, hashed_columns
 from fairscan.errors import FairscanError
-from fairscan.types import N_CELLS, Aggregate, Attribute, CellStats, Decision, Grouping, Label
+from fairscan.metrics import values as mv
+from fairscan.types import (
+    N_CELLS,
+    Aggregate,
+    Attribute,
+    CellStats,
+    Decision,
+    Grouping,
+    Label,
+    ValueAggregate,
+)
 
 __all__ = ["CHUNK_ROWS", "Encoder", "MemoryEngine", "frame_kind", "top_k_mask"]
 
@@ -261,6 +271,52 @@ class MemoryEngine(Engine):
         digest, per_column = hasher.digests(self.n_rows())
         return Aggregate(n_rows=self.n_rows(), stats=stats, data_sha256=digest, data_hash=DEFINITION,
                          column_sha256=per_column)
+
+    def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
+                        offered: str | None) -> ValueAggregate:
+        col = self.series(value)
+        if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            raise base.value_not_numeric(value, str(col.dtype))
+        v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        nan = np.isnan(v)
+        base.value_errors(value, int(np.isinf(v).sum()), int(len(v) - nan.sum()), len(v))
+        w = None
+        if weights:
+            self._weight_encoder(weights)  # the checks
+            w = self.series(weights).to_numpy(dtype=np.float64, na_value=np.nan)
+        in_base = None
+        if offered:
+            flags = self.series(offered)
+            seen = set(pd.unique(flags.dropna()).tolist())
+            base.offered_errors(offered, [x for x in seen if x not in (0, 1)], int(flags.isna().sum()))
+            in_base = flags.to_numpy().astype(bool)
+        strata, names = base.stratum_table([self.series(c) for c in within])
+        n_strata = len(names)
+        if not within:
+            strata = np.zeros(len(v), dtype=np.int64)
+        valid = ~nan if in_base is None else in_base & ~nan
+        audited = None if in_base is None else in_base
+        coded = mv.code_values(v[valid])  # one sort of the values, shared by every grouping
+        codes = {c: self.attribute_codes(a) for c, a in base.audited_columns(groupings).items()}
+        stats = []
+        for g in groupings:
+            sizes = [a.n_levels for a in g.attributes]
+            key = base.group_keys([codes[a.column] for a in g.attributes], sizes)
+            space = int(np.prod(sizes, dtype=np.float64))
+            if space <= 1 << 22:
+                rows = np.bincount(key, minlength=space)
+                in_b = rows if audited is None else np.bincount(key[audited], minlength=space)
+                count_key = np.arange(space)
+            else:
+                count_key, key = np.unique(key, return_inverse=True)
+                rows = np.bincount(key, minlength=len(count_key))
+                in_b = rows if audited is None else np.bincount(key[audited], minlength=len(count_key))
+            miss = np.bincount(key[nan if audited is None else audited & nan], minlength=len(count_key))
+            cell, cells = mv.value_cells(key[valid] * n_strata + strata[valid], v[valid],
+                                         None if w is None else w[valid], coded=coded)
+            stats.append(base.value_stats(g, count_key, rows, in_b, miss, count_key[cell // n_strata],
+                                          cell % n_strata, cells.u, cells.n, cells.w, cells.w2))
+        return ValueAggregate(self.n_rows(), names, stats)
 
 
 def _find_levels(s: pd.Series) -> _Levels:

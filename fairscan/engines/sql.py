@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from fairscan.engines.base import (
     Engine,
@@ -31,20 +32,34 @@ from fairscan.engines.base import (
     changed_error,
     column_not_found,
     fits_jointly,
+    group_keys,
     label_error,
     missing_code,
     no_values_error,
     not_numeric_error,
+    offered_errors,
     prediction_error,
     score_error,
+    stratum_table,
+    value_errors,
+    value_not_numeric,
+    value_stats,
     weight_errors,
 )
 from fairscan.engines.datahash import DEFINITION, FAST
 from fairscan.errors import FairscanError, plain
-from fairscan.types import Aggregate, Attribute, CellStats, Decision, Grouping, Label
+from fairscan.types import (
+    Aggregate,
+    Attribute,
+    CellStats,
+    Decision,
+    Grouping,
+    Label,
+    ValueAggregate,
+)
 
 __all__ = [
-    "N_BINS", "POS", "GroupQuery", "RankSource", "SqlEngine", "SqlRanks", "assemble_stats",
+    "N_BINS", "POS", "GroupQuery", "RankSource", "SqlEngine", "SqlRanks", "ValueQuery", "assemble_stats",
     "bin_expression", "categorical_codes", "check_parquet_schemas", "check_same_columns",
     "double_literal", "expand_paths", "fast_digest", "file_format", "histogram_key",
     "is_missing_value", "linear_quantiles", "locate_ranks", "numpy_lerp",
@@ -412,6 +427,51 @@ class GroupQuery:
         return sum(1 << (nk - 1 - i) for i in range(nk) if i not in grouped)
 
 
+@dataclass
+class ValueQuery:
+    """The one GROUP BY of :meth:`SqlEngine.value_aggregate`, ready for a dialect to run.
+
+    Result columns: ``k0..`` the attributes' keys (``keys``, SQL text, in ``order``), ``s0..``
+    the raw ``within`` columns, ``o`` the raw ``offered`` column (when given), ``v`` the value
+    as DOUBLE (NULL when missing or NaN; the SQL text ``value``), ``gid`` (:meth:`gid`, 0 for
+    a single GROUP BY), then ``n`` and, with ``weights``, ``w``, ``w2``, ``w_bad``, ``w_neg``
+    (:meth:`SqlEngine._cell_aggregates`). One grouping set per entry of ``sets`` (indices
+    into ``order``), each with every stratum, offered and value column.
+    """
+
+    order: list[str]
+    keys: list[str]
+    sets: list[tuple[int, ...]]
+    within: list[str]
+    offered: str | None
+    value: str
+    weights: str | None
+
+    @property
+    def single(self) -> bool:
+        return len(self.sets) == 1
+
+    @property
+    def rest(self) -> list[str]:
+        """The columns every grouping set has: the strata, the offered flag and the value."""
+        return [*(f"s{i}" for i in range(len(self.within))), *(["o"] if self.offered else []), "v"]
+
+    def gid(self, grouped: tuple[int, ...]) -> int:
+        """The GROUPING() bit mask over the keys of a set (as :meth:`GroupQuery.gid`)."""
+        nk = len(self.order)
+        return sum(1 << (nk - 1 - i) for i in range(nk) if i not in grouped)
+
+
+def _arrow_values(col: Any) -> tuple[np.ndarray, list]:
+    """(each entry's index into the distinct values, with -1 for null; the distinct values as
+    Python objects) of an Arrow column: the few distinct values are converted, not every row."""
+    import pyarrow as pa
+
+    enc = col.combine_chunks().dictionary_encode() if isinstance(col, pa.ChunkedArray) else col.dictionary_encode()
+    idx = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return idx, enc.dictionary.to_pylist()
+
+
 class SqlEngine(Engine):
     """The engine logic DuckDB and Spark share; see the module docstring.
 
@@ -695,6 +755,77 @@ class SqlEngine(Engine):
         src = self._ranks(POS, self._positioned(), f"{v} = {double_literal(cut)}",
                           (0, ties, 0, 0.0, self._max_position))
         return int(self._locate(src, [take - 1])[take - 1][0])
+
+    def _value_table(self, q: ValueQuery) -> Any:
+        """Run the GROUP BY of ``q`` and return its result as an Arrow table."""
+        raise FairscanError(f"the {self.name} engine cannot audit offer values; use --engine memory or duckdb")
+
+    def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
+                        offered: str | None) -> ValueAggregate:
+        import pyarrow.compute as pc
+
+        if not self.is_numeric(value):
+            raise value_not_numeric(value, self._type(value))
+        for c in [*within, *([offered] if offered else [])]:
+            self._type(c)
+        if weights:
+            self._require_numeric(weights, "weights")
+        attrs = audited_columns(groupings)
+        order = list(attrs)
+        miss_of = {c: (self.levels(c, len(a.values))[1] if a.kind == "categorical" else a.has_unknown)
+                   for c, a in attrs.items()}
+        v = self._dbl(value)
+        v = f"CASE WHEN isnan({v}) THEN NULL ELSE {v} END" if self._is_float(value) else v
+        sets = list(dict.fromkeys(tuple(sorted(order.index(a.column) for a in g.attributes)) for g in groupings))
+        q = ValueQuery(order, [self._key_expr(attrs[c]) for c in order], sets, list(within), offered, v, weights)
+        t = self._value_table(q)
+        gids = t.column("gid").to_numpy(zero_copy_only=False).astype(np.int64)
+        n = t.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
+        vals = t.column("v").to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
+        missing = np.isnan(vals)
+        first = np.arange(len(n)) if q.single else np.flatnonzero(gids == q.gid(sets[0]))  # every row once
+        in_base = np.ones(len(n), dtype=bool)
+        if offered:
+            idx, distinct = _arrow_values(t.column("o"))
+            ok = np.array([x in (0, 1) and x is not None for x in distinct] + [False], dtype=bool)
+            flag = np.array([bool(x) if ok[i] else False for i, x in enumerate(distinct)] + [False], dtype=bool)
+            seen = np.zeros(len(distinct) + 1, dtype=bool)
+            seen[np.unique(idx[first])] = True
+            offered_errors(offered, [x for i, x in enumerate(distinct) if seen[i] and not ok[i]],
+                           int(n[first][idx[first] < 0].sum()))
+            in_base = flag[idx]
+        value_errors(value, int(n[first][np.isinf(vals[first])].sum()), int(n[first][~missing[first]].sum()),
+                     self.n_rows())
+        w = w2 = None
+        if weights:
+            w = t.column("w").to_numpy(zero_copy_only=False).astype(np.float64)
+            w2 = t.column("w2").to_numpy(zero_copy_only=False).astype(np.float64)
+            weight_errors(weights, int(t.column("w_bad").to_numpy(zero_copy_only=False)[first].sum()),
+                          int(t.column("w_neg").to_numpy(zero_copy_only=False)[first].sum()))
+        parts = []
+        for i in range(len(within)):
+            idx, distinct = _arrow_values(t.column(f"s{i}"))
+            parts.append(pd.Series(np.asarray([*distinct, None], dtype=object)[idx]))
+        strata, names = stratum_table(parts) if within else (np.zeros(len(n), dtype=np.int64), ["all"])
+        codes: dict[str, np.ndarray] = {}
+        for i, c in enumerate(order):
+            col = t.column(f"k{i}")
+            if attrs[c].kind == "categorical":
+                idx, distinct = _arrow_values(col)
+                codes[c] = categorical_codes(attrs[c], [*distinct, None], miss_of[c])[idx]
+            else:
+                codes[c] = pc.fill_null(col, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        cells = in_base & ~missing
+        stats = []
+        for g in groupings:
+            sel = first if q.single else np.flatnonzero(
+                gids == q.gid(tuple(sorted(order.index(a.column) for a in g.attributes))))
+            key = group_keys([codes[a.column][sel] for a in g.attributes], [a.n_levels for a in g.attributes])
+            b, c_ = in_base[sel], cells[sel]
+            stats.append(value_stats(g, key, n[sel], n[sel] * b, n[sel] * (b & missing[sel]), key[c_], strata[sel][c_],
+                                     vals[sel][c_], n[sel][c_], None if w is None else w[sel][c_],
+                                     None if w2 is None else w2[sel][c_]))
+        return ValueAggregate(self.n_rows(), names, stats)
 
     # -- the one pass ---------------------------------------------------------------------------
     def _cell_aggregates(self, weights: str | None) -> list[str]:

@@ -36,7 +36,7 @@ from scipy import special
 from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
-    "DENSE_CELLS", "NORMAL_FROM", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "code_values", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
+    "DENSE_CELLS", "NORMAL_FROM", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
     "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
     "replicate_distances", "replicate_quantiles", "replicate_weights", "replicates", "resample",
     "share_beyond", "value_cells", "wasserstein_distance",
@@ -143,6 +143,31 @@ def value_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None
         return ks[start], ValueCells(uniq[cs[start]], n, w, w.copy())
     wo = wt[order]
     return ks[start], ValueCells(uniq[cs[start]], n, np.add.reduceat(wo, start), np.add.reduceat(wo * wo, start))
+
+
+def collapse(keys: np.ndarray, cells: ValueCells, uniq: np.ndarray | None = None) -> tuple[np.ndarray, ValueCells]:
+    """Cells of coarser keys: the cells that share a key and a value added up (a group's cells
+    over its strata, say), in :func:`value_cells`' order. ``uniq``: the sorted distinct values
+    of ``cells.u``, when known."""
+    k = np.asarray(keys, dtype=np.int64)
+    if len(k) == 0:
+        return k, cells
+    uniq = np.unique(cells.u) if uniq is None else uniq
+    code = np.searchsorted(uniq, cells.u)
+    n_keys = int(k.max()) + 1
+    if n_keys * len(uniq) <= DENSE_CELLS:
+        flat = k * len(uniq) + code
+        size = n_keys * len(uniq)
+        n = np.bincount(flat, cells.n.astype(np.float64), size)
+        cell = np.flatnonzero(np.bincount(flat, minlength=size))
+        return cell // len(uniq), ValueCells(uniq[cell % len(uniq)], n[cell].astype(np.int64),
+                                             np.bincount(flat, cells.w, size)[cell],
+                                             np.bincount(flat, cells.w2, size)[cell])
+    order = np.lexsort((code, k))
+    ks, cs = k[order], code[order]
+    start = np.flatnonzero(np.r_[True, (ks[1:] != ks[:-1]) | (cs[1:] != cs[:-1])])
+    return ks[start], ValueCells(uniq[cs[start]], np.add.reduceat(cells.n[order], start),
+                                 np.add.reduceat(cells.w[order], start), np.add.reduceat(cells.w2[order], start))
 
 
 def part(cells: ValueCells, pick: np.ndarray | slice) -> ValueCells:
