@@ -853,3 +853,25 @@ def test_duckdb_reports_its_passes_over_large_files(tmp_path, monkeypatch):
         assert main(args + ["--quiet"] * quiet) == 0
         assert ("DuckDB pass" in err.getvalue()) == (terminal and not quiet)
 
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(not _spark_available(), reason="needs pyspark and Java")
+def test_spark_value_audit_equals_memory(spark, tmp_path):
+    """The offer value audit through Spark (grouping sets over keys, strata, offer flag and
+    value) gives the memory engine's result."""
+    from fairscan.engines.spark import SparkEngine
+    from fairscan.value import audit_value
+    from tests.test_value import ENGINE_KW, assert_same_result, messy_prices
+
+    df = messy_prices(3000, seed=11)
+    path = tmp_path / "prices.parquet"
+    df.to_parquet(path)
+    mem = audit_value(df, engine="memory", **ENGINE_KW)
+    sp = audit_value(SparkEngine(str(path), spark=spark), **ENGINE_KW)
+    assert sp.meta["engine"] == "spark"
+    assert_same_result(mem, sp)
+    one = dict(value="price", favourable="higher", sensitive="tier", n_boot=0)  # one grouping: a plain groupBy
+    assert_same_result(audit_value(df, engine="memory", **one), audit_value(SparkEngine(str(path), spark=spark), **one))
+    with pytest.raises(FairscanError, match="value column 'tier' is not numeric"):
+        audit_value(SparkEngine(str(path), spark=spark), value="tier", favourable="lower", sensitive="tier")

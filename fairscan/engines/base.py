@@ -112,7 +112,7 @@ class Engine(ABC):
         ``within``: the strata columns (their cross; none: one stratum ``all``); ``offered``:
         a 0/1 column, the rows audited are those with 1 (all rows without it). Checks the
         value (numeric, finite, not all missing), the weights and the offered flags."""
-        raise FairscanError(f"the {self.name} engine cannot audit offer values; use --engine memory or duckdb")
+        raise FairscanError(f"the {self.name} engine cannot audit offer values; use --engine memory, duckdb or spark")
 
 
 # -- rules every engine follows ---------------------------------------------------------------

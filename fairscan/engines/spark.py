@@ -55,7 +55,7 @@ import pandas as pd
 from fairscan.engines import sql as shared
 from fairscan.engines.base import missing_code
 from fairscan.engines.datahash import DataHasher, arrow_codes, arrow_numbers, hashed_columns
-from fairscan.engines.sql import POS, GroupQuery, RankSource, SqlEngine, SqlRanks
+from fairscan.engines.sql import POS, GroupQuery, RankSource, SqlEngine, SqlRanks, ValueQuery
 from fairscan.errors import FairscanError
 from fairscan.types import Decision
 
@@ -378,6 +378,39 @@ class SparkEngine(SqlEngine):
             return hasher.digests(self.n_rows())
 
         return finish
+
+    def _value_table(self, q: ValueQuery) -> Any:
+        """One ``groupingSets`` (or ``groupBy`` for one set) over the keys, strata, offered flag
+        and value; its cells (not rows) are collected as Arrow."""
+        import pyarrow as pa
+
+        F = self.F
+        kcols = [f"k{i}" for i in range(len(q.order))]
+        sel = [*(F.expr(k).alias(c) for k, c in zip(q.keys, kcols, strict=True)),
+               *(self._col(c).alias(f"s{i}") for i, c in enumerate(q.within)),
+               *([self._col(q.offered).alias("o")] if q.offered else []), F.expr(q.value).alias("v")]
+        if q.weights:
+            sel.append(self._col(q.weights).cast("double").alias("w"))
+        aggs = self._cell_aggregates(q.weights)
+        names = ["n", "w", "w2", "w_bad", "w_neg"][: len(aggs)]
+        rows_df = self._source.select(*sel)
+        try:
+            if q.single:
+                out = rows_df.groupBy(*kcols, *q.rest).agg(*(F.expr(a).alias(n) for a, n in zip(aggs, names,
+                                                                                                   strict=True)))
+                table = out.toArrow()
+                return table.append_column("gid", pa.array(np.zeros(table.num_rows, dtype=np.int64)))
+            sets = [[F.col(kcols[i]) for i in s] + [F.col(c) for c in q.rest] for s in q.sets]
+            out = rows_df.groupingSets(sets, *kcols, *q.rest).agg(
+                *(F.expr(a).alias(n) for a, n in zip(aggs, names, strict=True)),
+                *(F.grouping(k).alias(f"g{i}") for i, k in enumerate(kcols)))
+            table = out.toArrow()
+        except Exception as e:
+            raise self._error(e) from None
+        nk = len(kcols)
+        gid = sum(table.column(f"g{i}").to_numpy(zero_copy_only=False).astype(np.int64) << (nk - 1 - i)
+                  for i in range(nk))
+        return table.append_column("gid", pa.array(np.asarray(gid, dtype=np.int64)))
 
     def _grouped_rows(self, q: GroupQuery) -> list[tuple]:
         F = self.F

@@ -758,7 +758,7 @@ class SqlEngine(Engine):
 
     def _value_table(self, q: ValueQuery) -> Any:
         """Run the GROUP BY of ``q`` and return its result as an Arrow table."""
-        raise FairscanError(f"the {self.name} engine cannot audit offer values; use --engine memory or duckdb")
+        raise NotImplementedError
 
     def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
                         offered: str | None) -> ValueAggregate:
