@@ -17,6 +17,12 @@ Not a test: run it by hand on an idle machine::
    point estimates — the same point estimates and no interval at all.
 
 Prints each median wall time and, last, the ratio naive / fairscan (target >= 3).
+
+With ``--big-rows N`` (e.g. 100000000) it then writes N rows of the same kind as 5M-row
+Parquet files (``bench/_data/value-big-N/``, seeded per file, kept for the next run) and runs
+the same command on them with ``--engine duckdb --memory-limit 512MB`` in a fresh process:
+its wall time and peak resident memory (target: under 1 GiB), against the floor, a bare
+DuckDB ``GROUP BY`` of the same cells in the same run.
 """
 
 from __future__ import annotations
@@ -35,6 +41,72 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _child import run_json  # noqa: E402
+
+
+def levels() -> np.ndarray:
+    """The about 17,000 distinct base prices (seeded)."""
+    return np.round(np.random.default_rng(0).lognormal(3, 0.8, 17_000), 2)
+
+
+def big_table(rng: np.random.Generator, n: int, prices: np.ndarray) -> object:
+    """One file's rows of the big data (Arrow; dictionary-encoded labels, as a warehouse
+    export would write them)."""
+    import pyarrow as pa
+
+    def labels(names: list[str], p: list[float] | None = None) -> tuple[object, np.ndarray]:
+        codes = rng.choice(len(names), n, p=p).astype(np.int32)
+        return pa.DictionaryArray.from_arrays(codes, pa.array(names)), codes
+
+    region, rcode = labels(["north", "south", "east", "west"], [0.4, 0.3, 0.2, 0.1])
+    return pa.table({
+        "region": region, "segment": labels(["a", "b", "c"])[0],
+        "age": rng.integers(18, 80, n, dtype=np.int32), "product": labels(["p1", "p2", "p3"])[0],
+        "price": rng.choice(prices, n) * np.where(rcode == 3, 1.03, 1.0),
+    })
+
+
+def floor(files: str) -> None:
+    """The floor (runs in a child): a bare DuckDB GROUP BY of the same cells (each attribute
+    with product and price), no tiers, intervals or anything else."""
+    import duckdb
+
+    t = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '512MB'")
+    n = con.sql(f"SELECT region, segment, CAST(age > 40 AS INT) AS age3, product, price, count(*) AS n "
+                f"FROM read_parquet('{files}') GROUP BY GROUPING SETS ((region, product, price), "
+                f"(segment, product, price), (age3, product, price))").to_arrow_table().num_rows
+    print(json.dumps({"seconds": time.perf_counter() - t, "cells": n}))
+
+
+def big(rows: int) -> None:
+    """100M rows through DuckDB: wall time and peak memory of the CLI, against the floor."""
+    import resource
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _chunks import write_chunks
+
+    out = ROOT / "bench" / "_data" / f"value-big-{rows}"
+    prices = levels()
+    t = time.perf_counter()
+    files = write_chunks(out, rows, lambda rng, n: big_table(rng, n, prices), seed=1)
+    print(f"{rows:,} rows in {len(files)} files ready ({time.perf_counter() - t:.0f} s)", flush=True)
+    glob = str(out / "*.parquet")
+    cmd = [str(Path(sys.executable).with_name("fairscan")), "value", glob, "--value", "price", "--favourable",
+           "lower", "--sensitive", "region", "--sensitive", "segment", "--tiers", "age=3", "--within", "product",
+           "--engine", "duckdb", "--memory-limit", "512MB", "--format", "json", "--out", str(out / "result.json"),
+           "--quiet"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    wall = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far: this one
+    doc = json.loads((out / "result.json").read_text())
+    bare = run_json([sys.executable, __file__, "--child", "floor", "--file", glob], "floor")
+    print(f"fairscan value, {doc['n_values']:,} values through DuckDB (512MB): {wall:.1f} s, peak RSS "
+          f"{peak:.0f} MiB (target < 1024 MiB)")
+    print(f"bare DuckDB GROUP BY of the same cells: {bare['seconds']:.1f} s in process, "
+          f"{bare['process_wall_seconds']:.1f} s as a process; fairscan is {wall / bare['process_wall_seconds']:.1f}x "
+          "the floor")
 
 
 def make(rows: int) -> Path:
@@ -87,11 +159,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--child", choices=["naive"], help=argparse.SUPPRESS)
+    ap.add_argument("--big-rows", type=int, help="also run N rows (e.g. 100000000) through DuckDB")
+    ap.add_argument("--skip-small", action="store_true", help="only the --big-rows run")
+    ap.add_argument("--child", choices=["naive", "floor"], help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        naive(a.file)
+        (naive if a.child == "naive" else floor)(a.file)
+        return
+    if a.big_rows:  # first, so that the peak memory of the children is this run's
+        big(a.big_rows)
+    if a.skip_small:
         return
     path = make(a.rows)
     fairscan = [str(Path(sys.executable).with_name("fairscan")), "value", str(path), "--value", "price",

@@ -304,6 +304,8 @@ def audit_value(
                                   intersect=intersect and len(sensitive) + len(tiers or {}) > 1), eng)
     note(0.0, "counting the values")
     agg = eng.value_aggregate(groupings, value, within, weights, offered)
+    if eng is not data and hasattr(eng, "close"):
+        eng.close()  # ours: its memory (DuckDB's buffers) is free for the bootstrap
     s_count = len(agg.strata)
     higher = favourable == "higher"
     first = agg.stats[0]  # every audited value is in each grouping's cells
@@ -347,8 +349,7 @@ def audit_value(
         # each group draws from its own stream (seed, attribute, group name): its intervals
         # depend on its own cells only, whatever else is in the data
         streams = group_streams(seed, attr, labels)
-        # numpy draws and reduces without the GIL: two threads, one stream per group
-        reps = list(pool.map(mv.replicates, per_group, [n_boot] * n_groups, streams, [uniq] * n_groups))
+        ref_reps = mv.replicates(per_group[ref], n_boot, streams[ref], uniq)
         for g in range(n_groups):
             c = per_group[g]
             row: dict[str, Any] = {"attribute": attr, "group": labels[g], "reference": g == ref,
@@ -360,12 +361,19 @@ def audit_value(
             row.update(_group_numbers(c, cut, higher, confidence))
             group_rows.append(row)
         others = [g for g in range(n_groups) if g != ref]
-        k = len(others)
-        for rows in pool.map(_disparities, [attr] * k, [labels[g] for g in others], [labels[ref]] * k,
-                             [per_group[g] for g in others], [per_group[ref]] * k, [reps[g] for g in others],
-                             [reps[ref]] * k, [uniq] * k, [cut] * k, [higher] * k, [confidence] * k):
+
+        def gaps(g: int, attr: str = attr, labels: list[str] = labels, per_group: list[mv.ValueCells] = per_group,
+                 ref: int = ref, ref_reps: mv.Replicates = ref_reps,
+                 streams: list[np.random.Generator] = streams) -> list[dict[str, Any]]:
+            # its distances to the reference's replicates are taken block by block
+            reps = mv.replicates(per_group[g], n_boot, streams[g], uniq, against=ref_reps)
+            return _disparities(attr, labels[g], labels[ref], per_group[g], per_group[ref], reps, ref_reps, uniq,
+                                cut, higher, confidence)
+
+        # numpy draws and reduces without the GIL: two threads, one stream per group
+        for rows in pool.map(gaps, others):
             disp_rows += rows
-        del reps
+        del ref_reps
         for g in others:
             if within:
                 dec_rows.append(_decomposition_row(

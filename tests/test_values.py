@@ -342,3 +342,26 @@ def test_poisson_bootstrap_counts_have_poisson_moments_on_both_paths():
         assert counts.min() >= 0 and (counts == np.round(counts)).all()
         np.testing.assert_allclose(counts.mean(axis=0), rows_per_value, rtol=0.02)
         np.testing.assert_allclose(counts.var(axis=0), rows_per_value, rtol=0.08)
+
+
+def test_replicates_in_blocks_and_against_a_reference_equal_the_whole_draw(monkeypatch):
+    """Drawing in blocks of replicates continues one stream (exact Poisson draws: the same
+    numbers as one draw), and distances taken block by block against the reference equal
+    the distances between the two whole sets of CDFs."""
+    rng = np.random.default_rng(5)
+    a = mv.ValueCells.of(draws(rng, 3000, 400))  # mostly small cells: exact Poisson draws
+    b = mv.ValueCells.of(draws(rng, 2000, 300))
+    grid = np.union1d(a.u, b.u)
+    whole_a = mv.replicates(a, 200, np.random.default_rng(1), grid)
+    whole_b = mv.replicates(b, 200, np.random.default_rng(2), grid)
+    monkeypatch.setattr(mv, "BLOCK_CELLS", 7 * len(grid) + 3)  # blocks of 7 replicates, the last one short
+    blocked_a = mv.replicates(a, 200, np.random.default_rng(1), grid)
+    np.testing.assert_array_equal(blocked_a.median, whole_a.median)
+    np.testing.assert_array_equal(blocked_a.cdf, whole_a.cdf)
+    paired = mv.replicates(b, 200, np.random.default_rng(2), grid, against=whole_a)
+    assert paired.cdf is None
+    np.testing.assert_array_equal(paired.median, whole_b.median)
+    ks, w1 = mv.replicate_distances(whole_b, whole_a, grid)
+    got_ks, got_w1 = mv.replicate_distances(paired, whole_a, grid)
+    np.testing.assert_allclose(got_ks, ks, rtol=0, atol=0)
+    np.testing.assert_allclose(got_w1, w1, rtol=1e-12)

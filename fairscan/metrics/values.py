@@ -36,7 +36,7 @@ from scipy import special
 from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
-    "DENSE_CELLS", "NORMAL_FROM", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
+    "BLOCK_CELLS", "DENSE_CELLS", "NORMAL_FROM", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
     "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
     "replicate_distances", "replicate_quantiles", "replicate_weights", "replicates", "resample",
     "share_beyond", "value_cells", "wasserstein_distance",
@@ -105,6 +105,8 @@ def code_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(np.asarray(values, dtype=np.float64), return_inverse=True)
 
 
+#: replicates x cells drawn at once by :func:`replicates` (a block of float64 sums: 8 MB)
+BLOCK_CELLS = 1_000_000
 #: largest keys x distinct values for which cells are counted in one dense bincount
 DENSE_CELLS = 50_000_000
 
@@ -367,26 +369,54 @@ def replicate_cdfs(c: ValueCells, counts: np.ndarray, grid: np.ndarray) -> np.nd
 class Replicates:
     """A group's bootstrap replicates, reduced to what its gaps need: each replicate's median,
     and its weighted CDF on a grid shared by every group (float32: the replicates' own spread
-    is far larger than the rounding)."""
+    is far larger than the rounding); or, when drawn ``against`` a reference's replicates,
+    each replicate's KS and Wasserstein-1 distance to the reference's replicate of the same
+    index instead of the CDF."""
 
     median: np.ndarray
-    cdf: np.ndarray
+    cdf: np.ndarray | None
+    ks: np.ndarray | None = None
+    wasserstein: np.ndarray | None = None
 
 
-def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.ndarray) -> Replicates:
+def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.ndarray,
+               against: Replicates | None = None) -> Replicates:
     """Draw a group's bootstrap (:func:`resample`) and reduce it at once (the counts are the
-    large part and are not kept)."""
+    large part and are not kept). With ``against`` (the reference's replicates, with their
+    CDFs) the CDFs are reduced to the distances too, block by block, so that only the
+    reference's CDFs are ever held whole."""
     if c.rows == 0 or n_boot <= 0:
         return Replicates(np.zeros(0), np.zeros((0, len(grid)), dtype=np.float32))
-    cum = _cums(c, resample(c, n_boot, rng))
-    return Replicates(_quantile_of_cums(c, cum, 0.5), _cdf_of_cums(c, cum, grid).astype(np.float32))
+    # in blocks of replicates, so that the draws and their cumulative sums stay a few MB
+    # whatever the number of cells (the draws continue one stream block after block)
+    block = max(1, BLOCK_CELLS // max(len(c.u), len(grid), 1))
+    paired = against is not None and against.cdf is not None and len(against.cdf) == n_boot
+    medians = np.empty(n_boot)
+    cdfs = None if paired else np.empty((n_boot, len(grid)), dtype=np.float32)
+    ks, w1 = (np.empty(n_boot), np.empty(n_boot)) if paired else (None, None)
+    for start in range(0, n_boot, block):
+        stop = min(start + block, n_boot)
+        cum = _cums(c, resample(c, stop - start, rng))
+        medians[start:stop] = _quantile_of_cums(c, cum, 0.5)
+        cdf = _cdf_of_cums(c, cum, grid).astype(np.float32)
+        if paired:
+            ks[start:stop], w1[start:stop] = _distances(cdf, against.cdf[start:stop], grid)
+        else:
+            cdfs[start:stop] = cdf
+    return Replicates(medians, cdfs, ks, w1)
+
+
+def _distances(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    gap = np.abs(a - b)
+    return gap.max(axis=1).astype(np.float64), gap[:, :-1].astype(np.float64) @ np.diff(grid)
 
 
 def replicate_distances(a: Replicates, b: Replicates, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(KS, Wasserstein-1) of each pair of replicates of two groups on their shared grid (the
     distances between step functions do not change when the grid has more points)."""
-    gap = np.abs(a.cdf - b.cdf)
-    return gap.max(axis=1).astype(np.float64), gap[:, :-1].astype(np.float64) @ np.diff(grid)
+    if a.ks is not None and a.wasserstein is not None:  # drawn against b: already reduced
+        return a.ks, a.wasserstein
+    return _distances(a.cdf, b.cdf, grid)
 
 
 @dataclass(frozen=True)
