@@ -155,8 +155,12 @@ class ValueStats:
 @dataclass
 class ValueAggregate:
     """What one value pass returns: the row count, the strata's labels (``["all"]`` without
-    strata) and each grouping's :class:`ValueStats`."""
+    strata) and each grouping's :class:`ValueStats`. ``precision``: None when every distinct
+    value has its own cells; else the values were binned (more distinct values than the
+    engines keep exactly) and each cell's value is its rows' weighted mean, within this
+    relative precision of each of them."""
 
     n_rows: int
     strata: list[str]
     stats: list[ValueStats]
+    precision: float | None = None

@@ -57,7 +57,7 @@ from fairscan.version import __version__
 
 __all__ = [
     "FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
-    "stratum_codes", "value_column", "value_groups", "weight_column",
+    "quantile_method", "stratum_codes", "value_column", "value_groups", "weight_column",
 ]
 
 FAVOURABLE = ("higher", "lower")
@@ -154,7 +154,19 @@ class ValueResult:
         if len(self.findings):
             lines.append("\nfindings")
             lines += [f"  [{r['verdict']}] {r['message']}" for r in self.findings.to_dict("records")]
+        if self.meta.get("value_precision") is not None:
+            lines.append(f"\nquantiles: {self.meta['methods']['quantiles']}")
         return "\n".join(lines) + "\n"
+
+
+def quantile_method(precision: float | None) -> str:
+    """How the quantiles were computed: exactly, or from fine bins (``precision``)."""
+    if precision is None:
+        return "exact, from every distinct value: numpy's linear definition (with weights its inverted CDF)"
+    return (f"more than {mv.EXACT_VALUES:,} distinct values: values within {precision:.2%} of each other share "
+            f"a cell, at their weighted mean, so every quantile is within {precision:.2%} (relative) of the exact "
+            "one and KS and Wasserstein are those of the values so rounded; means, totals and the decomposition "
+            "are exact")
 
 
 def _column(data: pd.DataFrame, name: str, role: str) -> pd.Series:
@@ -309,9 +321,8 @@ def audit_value(
     s_count = len(agg.strata)
     higher = favourable == "higher"
     first = agg.stats[0]  # every audited value is in each grouping's cells
-    uniq = np.unique(first.value)
     pooled = mv.collapse(np.zeros(len(first.n), dtype=np.int64), mv.ValueCells(first.value, first.n, first.w,
-                                                                               first.w2), uniq)[1]
+                                                                               first.w2))[1]
     cut = float(mv.quantiles(pooled, [0.75 if higher else 0.25])[0])
     labels_of = {g.grouping.name: (list(g.grouping.attributes[0].labels) if len(g.grouping.attributes) == 1
                                    else g.labels) for g in agg.stats}
@@ -320,6 +331,7 @@ def audit_value(
         if name not in labels_of:
             raise FairscanError(f"reference for unknown attribute '{name}'{suggest(name, list(labels_of))}")
 
+    coarse = 0  # the points of a coarser bootstrap grid than the distinct values, if any
     pool = ThreadPoolExecutor(2)
     group_rows: list[dict[str, Any]] = []
     disp_rows: list[dict[str, Any]] = []
@@ -332,6 +344,9 @@ def audit_value(
         labels = st.labels
         n_groups = len(labels)
         cells_gs = mv.ValueCells(st.value, st.n, st.w, st.w2)
+        uniq = np.unique(st.value)  # every grouping's the same, unless the values were binned
+        grid = mv.replicate_grid(uniq, n_boot)
+        coarse = len(grid) if len(grid) < len(uniq) else coarse
         key_g, cells_g = mv.collapse(st.group, cells_gs, uniq)
         bounds = np.searchsorted(key_g, np.arange(n_groups + 1))
         per_group = [mv.part(cells_g, slice(bounds[g], bounds[g + 1])) for g in range(n_groups)]
@@ -349,7 +364,7 @@ def audit_value(
         # each group draws from its own stream (seed, attribute, group name): its intervals
         # depend on its own cells only, whatever else is in the data
         streams = group_streams(seed, attr, labels)
-        ref_reps = mv.replicates(per_group[ref], n_boot, streams[ref], uniq)
+        ref_reps = mv.replicates(per_group[ref], n_boot, streams[ref], grid)
         for g in range(n_groups):
             c = per_group[g]
             row: dict[str, Any] = {"attribute": attr, "group": labels[g], "reference": g == ref,
@@ -364,10 +379,10 @@ def audit_value(
 
         def gaps(g: int, attr: str = attr, labels: list[str] = labels, per_group: list[mv.ValueCells] = per_group,
                  ref: int = ref, ref_reps: mv.Replicates = ref_reps,
-                 streams: list[np.random.Generator] = streams) -> list[dict[str, Any]]:
+                 streams: list[np.random.Generator] = streams, grid: np.ndarray = grid) -> list[dict[str, Any]]:
             # its distances to the reference's replicates are taken block by block
-            reps = mv.replicates(per_group[g], n_boot, streams[g], uniq, against=ref_reps)
-            return _disparities(attr, labels[g], labels[ref], per_group[g], per_group[ref], reps, ref_reps, uniq,
+            reps = mv.replicates(per_group[g], n_boot, streams[g], grid, against=ref_reps)
+            return _disparities(attr, labels[g], labels[ref], per_group[g], per_group[ref], reps, ref_reps, grid,
                                 cut, higher, confidence)
 
         # numpy draws and reduces without the GIL: two threads, one stream per group
@@ -421,7 +436,11 @@ def audit_value(
         "settings": {"tolerance": {"max_relative": float(tolerance)}, "min_group_size": int(min_group_size),
                      "suppress_below": int(suppress_below), "confidence": confidence, "alpha": alpha,
                      "n_boot": int(n_boot), "seed": int(seed)},
-        "methods": METHODS,
+        "methods": {**METHODS, "quantiles": quantile_method(agg.precision),
+                    **({"replicate_grid": f"the bootstrap's CDFs on {coarse:,} of the distinct values (evenly "
+                                          "spaced ranks): the KS and Wasserstein intervals are approximate"}
+                       if coarse else {})},
+        "value_precision": agg.precision,
         "inferred_tier": {k: v for k, v in infer.items() if k != "columns"} or None,
     }
     return ValueResult(group_frame, disp, dec, findings, meta)

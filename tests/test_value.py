@@ -379,3 +379,59 @@ def test_cli_value_engine_duckdb_equals_memory_and_infer_tier_needs_memory(cli, 
     r = cli("value", str(path), "--value", "price", "--favourable", "lower", "--infer-tier", "spend:tier,price",
             "--engine", "duckdb")
     assert r.code == 2 and "--infer-tier need --engine memory" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_many_distinct_values_are_binned_with_exact_means_and_quantiles_within_the_stated_precision(
+        weighted, monkeypatch, tmp_path):
+    """Above EXACT_VALUES distinct values (lowered here) the values share fine bins: means and
+    the decomposition stay exact (numpy, pandas), quantiles are within the stated relative
+    precision of numpy's, and memory, DuckDB on a frame and DuckDB on a file agree."""
+    from fairscan.metrics import values as mv
+
+    monkeypatch.setattr(mv, "EXACT_VALUES", 500)
+    rng = np.random.default_rng(17)
+    n = 6000
+    df = pd.DataFrame({"tier": rng.choice(["low", "mid", "high"], n), "product": rng.choice(list("abc"), n),
+                       "price": rng.lognormal(3, 1.2, n) * np.where(rng.random(n) < 0.1, -1, 1),
+                       "w": rng.uniform(0.5, 2, n)})
+    df.loc[::97, "price"] = 0.0
+    kw = dict(value="price", favourable="lower", sensitive="tier", within="product",
+              weights="w" if weighted else None, n_boot=20)
+    mem = audit_value(df, engine="memory", **kw)
+    assert mem.meta["value_precision"] == mv.VALUE_PRECISION
+    assert "within 0.01%" in mem.meta["methods"]["quantiles"] and "quantiles:" in mem.to_text()
+    path = tmp_path / "continuous.parquet"
+    df.to_parquet(path)
+    for other in (audit_value(df, engine="duckdb", **kw), audit_value(str(path), **kw)):
+        assert other.meta["value_precision"] == mv.VALUE_PRECISION
+        assert_same_result(mem, other)
+    for tier, part in df.groupby("tier"):
+        row = group_row(mem, "tier", tier)
+        w = part["w"].to_numpy() if weighted else None
+        assert row["mean"] == pytest.approx(np.average(part["price"], weights=w), rel=1e-12)
+        for q, name in ((0.5, "median"), (0.1, "p10"), (0.9, "p90")):
+            want = (np.quantile(part["price"], q, weights=w, method="inverted_cdf") if weighted
+                    else np.quantile(part["price"], q))
+            assert abs(row[name] - want) <= 2 * mv.VALUE_PRECISION * abs(want) + 1e-12, (tier, name)
+    dec = mem.decomposition.set_index("group")
+    rows = df.rename(columns={"tier": "grp", "product": "s", "price": "v"}).assign(w=df["w"] if weighted else 1.0)
+    ref = mem.meta["reference"]["tier"]
+    for tier in {"low", "mid", "high"} - {ref}:
+        total, within, composition = pandas_kitagawa(rows, tier, ref)[:3]
+        assert dec.loc[tier, "total"] == pytest.approx(total, rel=1e-9)
+        assert dec.loc[tier, "within"] == pytest.approx(within, rel=1e-9)
+        assert dec.loc[tier, "composition"] == pytest.approx(composition, rel=1e-9)
+
+
+def test_value_bins_hold_values_within_the_precision_in_order():
+    from fairscan.metrics import values as mv
+
+    rng = np.random.default_rng(3)
+    v = np.sort(np.r_[rng.lognormal(0, 4, 20_000), -rng.lognormal(0, 4, 5_000), 0.0, 5e-324, 1.7e308, -1e-300])
+    b = mv.value_bins(v)
+    assert np.all(np.diff(b) >= 0)  # sorted values keep their bins' order
+    for key in np.unique(b):
+        inside = np.abs(v[b == key])
+        assert inside.max() - inside.min() <= mv.VALUE_PRECISION * inside.max()
+    assert b[v == 0][0] == 0 and (b[v > 0] > 0).all() and (b[v < 0] < 0).all()

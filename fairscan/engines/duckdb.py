@@ -471,11 +471,11 @@ class DuckDBEngine(SqlEngine):
         kcols = [f"k{i}" for i in range(len(q.order))]
         sel = [*(f"{k} AS {c}" for k, c in zip(q.keys, kcols, strict=True)),
                *(f"{quote(c)} AS s{i}" for i, c in enumerate(q.within)),
-               *([f"{quote(q.offered)} AS o"] if q.offered else []), f"{q.value} AS v"]
+               *([f"{quote(q.offered)} AS o"] if q.offered else []), f"{q.value} AS v",
+               *([f"{q.raw} AS x"] if q.raw else [])]
         if q.weights:
             sel.append(f"CAST({quote(q.weights)} AS DOUBLE) AS w")
-        aggs = self._cell_aggregates(q.weights)
-        names = ["n", "w", "w2", "w_bad", "w_neg"][: len(aggs)]
+        aggs, names = zip(*q.aggregates(self._cell_aggregates(q.weights)), strict=True)
         if q.single:
             group_by, gid = ", ".join([*kcols, *q.rest]), "0"
         else:

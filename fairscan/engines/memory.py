@@ -297,6 +297,9 @@ class MemoryEngine(Engine):
         valid = ~nan if in_base is None else in_base & ~nan
         audited = None if in_base is None else in_base
         coded = mv.code_values(v[valid])  # one sort of the values, shared by every grouping
+        binned = len(coded[0]) > mv.EXACT_VALUES
+        if binned:  # too many distinct values to keep: fine bins, each cell at its rows' mean
+            coded = np.unique(mv.value_bins(v[valid]), return_inverse=True)
         codes = {c: self.attribute_codes(a) for c, a in base.audited_columns(groupings).items()}
         stats = []
         for g in groupings:
@@ -312,11 +315,12 @@ class MemoryEngine(Engine):
                 rows = np.bincount(key, minlength=len(count_key))
                 in_b = rows if audited is None else np.bincount(key[audited], minlength=len(count_key))
             miss = np.bincount(key[nan if audited is None else audited & nan], minlength=len(count_key))
-            cell, cells = mv.value_cells(key[valid] * n_strata + strata[valid], v[valid],
-                                         None if w is None else w[valid], coded=coded)
+            count = mv.binned_cells if binned else mv.value_cells
+            cell, cells = count(key[valid] * n_strata + strata[valid], v[valid], None if w is None else w[valid],
+                                coded)
             stats.append(base.value_stats(g, count_key, rows, in_b, miss, count_key[cell // n_strata],
                                           cell % n_strata, cells.u, cells.n, cells.w, cells.w2))
-        return ValueAggregate(self.n_rows(), names, stats)
+        return ValueAggregate(self.n_rows(), names, stats, mv.VALUE_PRECISION if binned else None)
 
 
 def _find_levels(s: pd.Series) -> _Levels:

@@ -388,11 +388,11 @@ class SparkEngine(SqlEngine):
         kcols = [f"k{i}" for i in range(len(q.order))]
         sel = [*(F.expr(k).alias(c) for k, c in zip(q.keys, kcols, strict=True)),
                *(self._col(c).alias(f"s{i}") for i, c in enumerate(q.within)),
-               *([self._col(q.offered).alias("o")] if q.offered else []), F.expr(q.value).alias("v")]
+               *([self._col(q.offered).alias("o")] if q.offered else []), F.expr(q.value).alias("v"),
+               *([F.expr(q.raw).alias("x")] if q.raw else [])]
         if q.weights:
             sel.append(self._col(q.weights).cast("double").alias("w"))
-        aggs = self._cell_aggregates(q.weights)
-        names = ["n", "w", "w2", "w_bad", "w_neg"][: len(aggs)]
+        aggs, names = zip(*q.aggregates(self._cell_aggregates(q.weights)), strict=True)
         rows_df = self._source.select(*sel)
         try:
             if q.single:

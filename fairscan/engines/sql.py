@@ -48,6 +48,7 @@ from fairscan.engines.base import (
 )
 from fairscan.engines.datahash import DEFINITION, FAST
 from fairscan.errors import FairscanError, plain
+from fairscan.metrics import values as mv
 from fairscan.types import (
     Aggregate,
     Attribute,
@@ -434,9 +435,8 @@ class ValueQuery:
     Result columns: ``k0..`` the attributes' keys (``keys``, SQL text, in ``order``), ``s0..``
     the raw ``within`` columns, ``o`` the raw ``offered`` column (when given), ``v`` the value
     as DOUBLE (NULL when missing or NaN; the SQL text ``value``), ``gid`` (:meth:`gid`, 0 for
-    a single GROUP BY), then ``n`` and, with ``weights``, ``w``, ``w2``, ``w_bad``, ``w_neg``
-    (:meth:`SqlEngine._cell_aggregates`). One grouping set per entry of ``sets`` (indices
-    into ``order``), each with every stratum, offered and value column.
+    a single GROUP BY), then the aggregates of :meth:`aggregates`. One grouping set per entry
+    of ``sets`` (indices into ``order``), each with every stratum, offered and value column.
     """
 
     order: list[str]
@@ -446,6 +446,8 @@ class ValueQuery:
     offered: str | None
     value: str
     weights: str | None
+    #: binned values: the SQL of the raw value (``v`` is then its bin), summed as ``x``
+    raw: str | None = None
 
     @property
     def single(self) -> bool:
@@ -455,6 +457,17 @@ class ValueQuery:
     def rest(self) -> list[str]:
         """The columns every grouping set has: the strata, the offered flag and the value."""
         return [*(f"s{i}" for i in range(len(self.within))), *(["o"] if self.offered else []), "v"]
+
+    def aggregates(self, cell_aggregates: list[str]) -> list[tuple[str, str]]:
+        """(SQL, name) of each aggregate: ``n`` and, with weights, ``w``, ``w2``, ``w_bad``,
+        ``w_neg`` (the engine's ``cell_aggregates``); with binned values also ``sx`` (the sum
+        of the raw values) and, with weights, ``wx`` (their weighted sum)."""
+        out = list(zip(cell_aggregates, ["n", "w", "w2", "w_bad", "w_neg"], strict=False))
+        if self.raw is not None:
+            out.append(("sum(x)", "sx"))
+            if self.weights:
+                out.append(("sum(w * x)", "wx"))
+        return out
 
     def gid(self, grouped: tuple[int, ...]) -> int:
         """The GROUPING() bit mask over the keys of a set (as :meth:`GroupQuery.gid`)."""
@@ -776,13 +789,30 @@ class SqlEngine(Engine):
                    for c, a in attrs.items()}
         v = self._dbl(value)
         v = f"CASE WHEN isnan({v}) THEN NULL ELSE {v} END" if self._is_float(value) else v
+        # infinite values, and whether the distinct values are few enough to keep each one
+        inf = f"(v = {double_literal(math.inf)} OR v = {double_literal(-math.inf)})"
+        n_inf, distinct = self._agg_row(v, [f"count(*) FILTER (WHERE {inf})", "approx_count_distinct(v)"])
+        value_errors(value, int(n_inf), 1, 1)
+        if 0.8 * mv.EXACT_VALUES <= distinct <= 1.25 * mv.EXACT_VALUES:  # near the line: count exactly
+            distinct = self._agg_row(v, ["count(DISTINCT v)"])[0]
+        raw = v if distinct > mv.EXACT_VALUES else None
+        if raw is not None:  # mv.value_bins in SQL
+            v = (f"CASE WHEN {raw} = 0 THEN 0 ELSE (CASE WHEN {raw} > 0 THEN 1 ELSE -1 END) * "
+                 f"(CAST(floor(ln(abs({raw})) / {double_literal(mv.BIN_LOG)}) AS BIGINT) + {mv.BIN_OFFSET}) END")
         sets = list(dict.fromkeys(tuple(sorted(order.index(a.column) for a in g.attributes)) for g in groupings))
-        q = ValueQuery(order, [self._key_expr(attrs[c]) for c in order], sets, list(within), offered, v, weights)
+        q = ValueQuery(order, [self._key_expr(attrs[c]) for c in order], sets, list(within), offered, v, weights,
+                       raw)
         t = self._value_table(q)
         gids = t.column("gid").to_numpy(zero_copy_only=False).astype(np.int64)
         n = t.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
         vals = t.column("v").to_numpy(zero_copy_only=False).astype(np.float64)  # null -> NaN
         missing = np.isnan(vals)
+        if raw is not None:  # each cell at its rows' (weighted) mean value
+            sx = t.column("sx").to_numpy(zero_copy_only=False).astype(np.float64)
+            wx = t.column("wx").to_numpy(zero_copy_only=False).astype(np.float64) if weights else sx
+            sw = t.column("w").to_numpy(zero_copy_only=False).astype(np.float64) if weights else n.astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vals = np.where(missing, np.nan, np.where(sw > 0, wx / np.where(sw > 0, sw, 1), sx / n))
         first = np.arange(len(n)) if q.single else np.flatnonzero(gids == q.gid(sets[0]))  # every row once
         in_base = np.ones(len(n), dtype=bool)
         if offered:
@@ -794,8 +824,7 @@ class SqlEngine(Engine):
             offered_errors(offered, [x for i, x in enumerate(distinct) if seen[i] and not ok[i]],
                            int(n[first][idx[first] < 0].sum()))
             in_base = flag[idx]
-        value_errors(value, int(n[first][np.isinf(vals[first])].sum()), int(n[first][~missing[first]].sum()),
-                     self.n_rows())
+        value_errors(value, 0, int(n[first][~missing[first]].sum()), self.n_rows())
         w = w2 = None
         if weights:
             w = t.column("w").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -825,7 +854,7 @@ class SqlEngine(Engine):
             stats.append(value_stats(g, key, n[sel], n[sel] * b, n[sel] * (b & missing[sel]), key[c_], strata[sel][c_],
                                      vals[sel][c_], n[sel][c_], None if w is None else w[sel][c_],
                                      None if w2 is None else w2[sel][c_]))
-        return ValueAggregate(self.n_rows(), names, stats)
+        return ValueAggregate(self.n_rows(), names, stats, None if raw is None else mv.VALUE_PRECISION)
 
     # -- the one pass ---------------------------------------------------------------------------
     def _cell_aggregates(self, weights: str | None) -> list[str]:

@@ -26,6 +26,7 @@ Everything is vectorised over the cells; nothing here loops over rows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +37,10 @@ from scipy import special
 from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
-    "BLOCK_CELLS", "DENSE_CELLS", "NORMAL_FROM", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
+    "BIN_LOG", "BIN_OFFSET", "BLOCK_CELLS", "DENSE_CELLS", "EXACT_VALUES", "GRID_CELLS", "NORMAL_FROM", "VALUE_PRECISION", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "binned_cells", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
     "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
-    "replicate_distances", "replicate_quantiles", "replicate_weights", "replicates", "resample",
-    "share_beyond", "value_cells", "wasserstein_distance",
+    "replicate_distances", "replicate_grid", "replicate_quantiles", "replicate_weights", "replicates", "resample",
+    "share_beyond", "value_bins", "value_cells", "wasserstein_distance",
 ]
 
 
@@ -111,6 +112,26 @@ BLOCK_CELLS = 1_000_000
 DENSE_CELLS = 50_000_000
 
 
+def _count(k: np.ndarray, code: np.ndarray, n_codes: int,
+           sums: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Rows per (key, code) and the sums of each of ``sums`` (per-row arrays) over them: (each
+    cell's key, its code, its rows, its sums), cells in (key, code) order. One dense bincount
+    when the key space is small enough, else one sort of the rows."""
+    n_keys = int(k.max()) + 1
+    if n_keys * n_codes <= DENSE_CELLS:
+        size = n_keys * n_codes
+        flat = k * n_codes + code
+        n = np.bincount(flat, minlength=size)
+        cell = np.flatnonzero(n)
+        return cell // n_codes, cell % n_codes, n[cell].astype(np.int64), [np.bincount(flat, x, size)[cell]
+                                                                          for x in sums]
+    order = np.lexsort((code, k))
+    ks, cs = k[order], code[order]
+    start = np.flatnonzero(np.r_[True, (ks[1:] != ks[:-1]) | (cs[1:] != cs[:-1])])
+    n = np.diff(np.r_[start, len(ks)]).astype(np.int64)
+    return ks[start], cs[start], n, [np.add.reduceat(x[order], start) for x in sums]
+
+
 def value_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None,
                 coded: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ValueCells]:
     """The cells of every key at once (a key is a (group, stratum) code). Returns each cell's
@@ -124,27 +145,49 @@ def value_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None
         empty = np.zeros(0)
         return k, ValueCells(empty, empty.astype(np.int64), empty, empty)
     uniq, code = coded if coded is not None else code_values(values)
-    n_keys = int(k.max()) + 1
-    if n_keys * len(uniq) <= DENSE_CELLS:
-        flat = k * len(uniq) + code
-        n = np.bincount(flat, minlength=n_keys * len(uniq))
-        cell = np.flatnonzero(n)
-        n = n[cell].astype(np.int64)
-        if wt is None:
-            w = n.astype(np.float64)
-            return cell // len(uniq), ValueCells(uniq[cell % len(uniq)], n, w, w.copy())
-        size = n_keys * len(uniq)
-        return cell // len(uniq), ValueCells(uniq[cell % len(uniq)], n, np.bincount(flat, wt, size)[cell],
-                                             np.bincount(flat, wt * wt, size)[cell])
-    order = np.lexsort((code, k))
-    ks, cs = k[order], code[order]
-    start = np.flatnonzero(np.r_[True, (ks[1:] != ks[:-1]) | (cs[1:] != cs[:-1])])
-    n = np.diff(np.r_[start, len(ks)]).astype(np.int64)
+    key, cs, n, sums = _count(k, code, len(uniq), [] if wt is None else [wt, wt * wt])
     if wt is None:
         w = n.astype(np.float64)
-        return ks[start], ValueCells(uniq[cs[start]], n, w, w.copy())
-    wo = wt[order]
-    return ks[start], ValueCells(uniq[cs[start]], n, np.add.reduceat(wo, start), np.add.reduceat(wo * wo, start))
+        return key, ValueCells(uniq[cs], n, w, w.copy())
+    return key, ValueCells(uniq[cs], n, sums[0], sums[1])
+
+
+#: above this many distinct values, values share cells by fine bins (:func:`value_bins`)
+EXACT_VALUES = 100_000
+#: two values of one bin differ by less than this, relative to their size
+VALUE_PRECISION = 1e-4
+#: ln(1 + VALUE_PRECISION): the bins' width on the log scale (engines' SQL uses this literal)
+BIN_LOG = math.log1p(VALUE_PRECISION)
+#: added to the log-bin index so that every finite non-zero value's bin is >= 1 in size
+BIN_OFFSET = 8_000_000
+
+
+def value_bins(values: np.ndarray) -> np.ndarray:
+    """Each value's bin: 0 for 0, else sign(v) * (floor(ln|v| / BIN_LOG) + BIN_OFFSET); the
+    values of one bin lie in [(1 + p)^j, (1 + p)^(j + 1)) in size, p = VALUE_PRECISION."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.floor(np.log(np.abs(v)) / BIN_LOG)
+    return np.where(v == 0, 0, np.sign(v) * (np.where(v == 0, 0, j) + BIN_OFFSET)).astype(np.int64)
+
+
+def binned_cells(keys: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None,
+                 bins: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ValueCells]:
+    """:func:`value_cells` over the values' fine bins (:func:`value_bins`; ``bins``: its
+    distinct bins and each row's index among them, when shared): each cell's value is the
+    weighted mean of its rows' values, so means, totals and the decomposition stay exact,
+    and quantiles and distances are within VALUE_PRECISION (relative) of the exact ones."""
+    k = np.asarray(keys, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    if len(k) == 0:
+        return value_cells(k, v, weights)
+    uniq, code = bins if bins is not None else np.unique(value_bins(v), return_inverse=True)
+    wt = np.ones(len(v)) if weights is None else np.asarray(weights, dtype=np.float64)
+    key, _, n, (w, w2, wv, sv) = _count(k, code, len(uniq), [wt, wt * wt, wt * v, v])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(w > 0, wv / np.where(w > 0, w, 1), sv / n)
+    order = np.lexsort((u, key))  # a key's cells sorted by value
+    return key[order], ValueCells(u[order], n[order], w[order], w2[order])
 
 
 def collapse(keys: np.ndarray, cells: ValueCells, uniq: np.ndarray | None = None) -> tuple[np.ndarray, ValueCells]:
@@ -404,6 +447,21 @@ def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.nd
         else:
             cdfs[start:stop] = cdf
     return Replicates(medians, cdfs, ks, w1)
+
+
+#: largest replicates x grid points of one group's bootstrap CDFs held at once (float32: 160 MB)
+GRID_CELLS = 40_000_000
+
+
+def replicate_grid(values: np.ndarray, n_boot: int) -> np.ndarray:
+    """The grid the replicates' CDFs are taken on: every distinct value (then the replicates'
+    KS and Wasserstein distances are exact), or, when ``n_boot`` x that many would exceed
+    ``GRID_CELLS``, that many of them at evenly spaced ranks, first and last included."""
+    u = np.unique(values)
+    most = max(2, GRID_CELLS // max(n_boot, 1))
+    if len(u) <= most:
+        return u
+    return u[np.unique(np.round(np.linspace(0, len(u) - 1, most)).astype(np.int64))]
 
 
 def _distances(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
