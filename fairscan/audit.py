@@ -34,6 +34,7 @@ from fairscan.metrics.tables import Settings, analyse
 from fairscan.modeling import score_frame
 from fairscan.params import AuditParams, audit_params, check_column, decision_rule, group_spec
 from fairscan.policy import AuditPolicy, parse_tolerances
+from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
 from fairscan.types import Aggregate, CellStats, Decision, Grouping, Label
 from fairscan.validation import binary_positive, parse_epsilon
@@ -43,7 +44,7 @@ __all__ = ["AuditResult", "audit", "audit_counts", "counts", "counts_of", "decid
 
 
 @dataclass
-class AuditResult:
+class AuditResult(LogsToMlflow):
     """What an audit found: aggregates only, JSON-serialisable.
 
     ``groups``: one row per (attribute, group) with counts, every rate and its interval.

@@ -101,6 +101,7 @@ def cmd_audit(a: argparse.Namespace) -> int:
     if is_counts_file(a.data):
         result = _audit_counts_file(a)
         _render_audit(result, a)
+        _log_mlflow(a, result)
         return EXIT_OK
     data, params, sensitive, infer, kw = _audit_inputs(a)
     inferred = None
@@ -128,8 +129,10 @@ def cmd_audit(a: argparse.Namespace) -> int:
         doc = result.to_dict()
         doc["inferred_tier"] = {k: v for k, v in inferred.to_dict().items() if k != "hard"}
         _write(json.dumps(doc, indent=2, allow_nan=False), a.out)
+        _log_mlflow(a, result)
         return EXIT_OK
     _render_audit(result, a, inferred)
+    _log_mlflow(a, result)
     return EXIT_OK
 
 
@@ -358,6 +361,7 @@ def cmd_review(a: argparse.Namespace) -> int:
             print(f"  REGRESSION {r['message']}")
         print(f"history record {o.record['seq']} sha256 {o.record['hash']}; reports: "
               + ", ".join(str(p) for p in o.reports))
+        _log_mlflow(a, o)
         return o.exit_code
     path = a.history or review.DEFAULT_HISTORY
     if a.action == "verify":
@@ -402,6 +406,7 @@ def cmd_value(a: argparse.Namespace) -> int:
         threads=a.threads)
     render = {"json": result.to_json, "md": result.to_markdown, "html": result.to_html}.get(a.format, result.to_text)
     _write(render(), a.out)
+    _log_mlflow(a, result)
     return EXIT_OK
 
 
@@ -420,6 +425,7 @@ def cmd_recs(a: argparse.Namespace) -> int:
         _write(result.to_html(), a.out)
     else:  # md, and the terminal table (Markdown tables read well in a terminal)
         _write(result.to_markdown(), a.out)
+    _log_mlflow(a, result)
     return EXIT_OK
 
 
@@ -575,7 +581,38 @@ def _trust_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust", action="append", metavar="TYPE",
                    help="accept this type in a .skops model file (repeatable; only for files you trust)")
     p.add_argument("--trust-pickle", action="store_true",
-                   help="allow loading a pickle/joblib model: it can run any code; only for files you trust")
+                   help="allow loading a pickle/joblib model (or an MLflow pickle / python_function model): it "
+                        "can run any code; only for models you trust")
+    _tracking_option(p)
+
+
+def _tracking_option(p: argparse.ArgumentParser) -> None:
+    """Where MLflow models and runs live (once per parser)."""
+    if "--tracking-uri" not in p._option_string_actions:
+        p.add_argument("--tracking-uri", metavar="URI",
+                       help="MLflow tracking and registry server for models:/ and runs:/ URIs and --mlflow, e.g. "
+                            "sqlite:///mlflow.db (default: $MLFLOW_TRACKING_URI)")
+
+
+def _mlflow_options(p: argparse.ArgumentParser) -> None:
+    """Log the result to MLflow as a run."""
+    p.add_argument("--mlflow", action="store_true",
+                   help="log the result to MLflow: a metric per group number, the JSON and HTML reports, the verdict")
+    p.add_argument("--mlflow-experiment", metavar="NAME", help="the experiment of the new run (default fairscan)")
+    p.add_argument("--mlflow-run-id", metavar="ID", help="log into this existing run instead of a new one")
+    _tracking_option(p)
+
+
+def _log_mlflow(a: argparse.Namespace, result: Any) -> None:
+    """With --mlflow (or --mlflow-experiment / --mlflow-run-id): log ``result``, say where."""
+    if not (getattr(a, "mlflow", False) or getattr(a, "mlflow_run_id", None) or getattr(a, "mlflow_experiment", None)):
+        return
+    from fairscan.integrations.mlflow import log_result
+
+    run_id = log_result(result, run_id=a.mlflow_run_id, experiment=a.mlflow_experiment)
+    import mlflow
+
+    print(f"fairscan: logged to MLflow run {run_id} at {mlflow.get_tracking_uri()}", file=sys.stderr)
 
 
 def _rule_options(p: argparse.ArgumentParser) -> None:
@@ -610,7 +647,8 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prediction", help="binary decision column (1/yes/True = offer)")
     p.add_argument("--score", help="score column; decide with --threshold or --budget")
     p.add_argument("--model", metavar="PATH",
-                   help="score DATA with a model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
+                   help="score DATA with a model: .skops, .onnx, reference:NAME, an MLflow models:/NAME@ALIAS, "
+                        "models:/NAME/VERSION or runs:/RUN_ID/PATH, or a pickle with --trust-pickle")
     _trust_options(p)
     _rule_options(p)
     p.add_argument("--weights", metavar="COL", help="row weight column (>= 0)")
@@ -699,6 +737,7 @@ def cmd_discover(a: argparse.Namespace) -> int:
     render = {"json": lambda r: r.to_json(), "md": render_discover_markdown, "html": render_discover_html,
               "table": lambda r: render_discover_table(r, width=None if a.out is None else 120)}[a.format]
     _write(render(result), a.out)
+    _log_mlflow(a, result)
     return EXIT_OK
 
 
@@ -737,6 +776,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     render = {"json": lambda r: r.to_json(), "md": render_compare_markdown, "html": render_compare_html,
               "table": lambda r: render_comparison(r, width=None if a.out is None else 120)}[a.format]
     _write(render(result), a.out)
+    _log_mlflow(a, result)
     return EXIT_OK
 
 
@@ -779,6 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--n-boot", type=int, default=1000, metavar="B", help="bootstrap replicates (default 1000)")
     au.add_argument("--dp-epsilon", type=float, metavar="E",
                     help="also release the groups' counts with Laplace noise, E-differentially private")
+    _mlflow_options(au)
     au.set_defaults(func=cmd_audit)
 
     co = sub.add_parser("counts", help="write an audit's counts (no rows) to hand over or add up; "
@@ -844,6 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="compare each subgroup with everyone else (default) or with everyone")
     dc.add_argument("--direction", choices=("excluded", "favoured", "both"), default="excluded",
                     help="list subgroups worse off (default), better off, or both")
+    _mlflow_options(dc)
     dc.set_defaults(func=cmd_discover)
 
     ex = sub.add_parser("explain", help="why a group is offered less: the gap attributed to the model's features",
@@ -893,6 +935,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _engine_options(cp)
     _output_options(cp)
+    _mlflow_options(cp)
     cp.set_defaults(func=cmd_compare)
 
     ds = sub.add_parser("datasets", help="list or describe the bundled real datasets")
@@ -1005,6 +1048,7 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--keep-days", type=int, metavar="N",
                     help="with verify: first delete records older than N days (the chain stays verifiable)")
     rv.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"), help="with init")
+    _mlflow_options(rv)
     rv.set_defaults(func=cmd_review)
 
     va = sub.add_parser("value", help="audit the offer's value (price, discount, limit) by group",
@@ -1035,6 +1079,7 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--seed", type=int, default=0)
     _engine_options(va)
     _output_options(va)
+    _mlflow_options(va)
     va.set_defaults(func=cmd_value)
 
     rc = sub.add_parser("recs", help="audit recommendation lists: who is never shown what",
@@ -1060,6 +1105,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--format", choices=("table", "json", "md", "html"), default="table")
     _quiet_option(rc)
     rc.add_argument("--out", metavar="FILE")
+    _mlflow_options(rc)
     rc.set_defaults(func=cmd_recs)
 
     rr = sub.add_parser("rerank", help="re-rank recommendation lists to reduce exclusion",
@@ -1111,6 +1157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
+        if getattr(args, "tracking_uri", None):  # MLflow reads it from the environment
+            os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
         return int(args.func(args))
     except FairscanError as e:
         print(f"fairscan: error: {e}", file=sys.stderr)

@@ -47,6 +47,7 @@ from fairscan.metrics.tables import count_tables
 from fairscan.params import audit_params, check_column, group_spec
 from fairscan.policy import AuditPolicy
 from fairscan.privacy import suppress
+from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
 from fairscan.types import CellStats, Label
 from fairscan.validation import binary_positive
@@ -78,7 +79,7 @@ def mcnemar_exact(lost: np.ndarray, gained: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class ComparisonResult:
+class ComparisonResult(LogsToMlflow):
     """Champion (A) against challenger (B) on the same rows: ``changes`` per (attribute,
     metric, group), ``switches`` per (attribute, group), ``meta`` how it was made."""
 

@@ -69,6 +69,7 @@ from fairscan.policy import (
     verdicts,
 )
 from fairscan.privacy import CountTable, suppress
+from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
 from fairscan.types import N_CELLS, UNKNOWN, Attribute, Grouping, Label
 from fairscan.validation import binary_positive
@@ -289,7 +290,7 @@ def describe_conditions(conditions: Sequence[tuple[Attribute, str]]) -> str:
 
 
 @dataclass
-class DiscoveryResult:
+class DiscoveryResult(LogsToMlflow):
     """What a discovery found: aggregates only, JSON-serialisable.
 
     ``subgroups``: every subgroup tested, ordered by verdict (fail, insufficient, pass), then

@@ -198,14 +198,7 @@ def explain(
             raise FairscanError(f"attribute column '{attr}' not found{suggest(attr, [str(c) for c in data.columns])}")
 
     note(0.02, "loading the model")
-    card = None
-    model_meta: dict[str, Any] = {"type": type(model).__name__}
-    if isinstance(model, str | os.PathLike):
-        path = modeling.resolve_model_path(model)
-        card = modeling.load_card(path)
-        model_meta = {"path": str(model), "name": card.get("name") if card else None}
-        model = modeling.load_model(path, trust=trust, trust_pickle=trust_pickle)
-        model_meta["type"] = type(model).__name__
+    model, card, model_meta = modeling.open_model(model, trust=trust, trust_pickle=trust_pickle)
     inputs = modeling.model_features(model, card)
     if inputs is None:
         raise FairscanError("the model does not say which columns it reads: give features=[...] (--features)")

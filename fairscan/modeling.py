@@ -34,7 +34,7 @@ from fairscan.errors import FairscanError, plain, suggest
 __all__ = [
     "ALLOWED_TYPES", "CARD_FILE", "CARD_MD", "MODEL_FILE", "PICKLE_SUFFIXES", "PRESETS",
     "REFERENCE_PREFIX", "ROW_ID", "SCORE", "SCORES_FILE", "OnnxModel", "TrainedModel",
-    "cache_dir", "card_markdown", "load_card", "load_model", "model_features",
+    "cache_dir", "card_markdown", "load_card", "load_model", "model_features", "open_model",
     "reference_scores", "repo_models_dir", "resolve_model_path", "save_model", "score", "score_frame",
     "train_preset", "train_targeting", "with_features",
 ]
@@ -383,6 +383,46 @@ def load_model(path: str | os.PathLike, *, trust: Sequence[str] = (), trust_pick
     raise FairscanError(f"model file '{p}': unsupported type '{suffix or '(none)'}'; use .skops, .onnx or a pickle")
 
 
+def open_model(spec: Any, *, trust: Sequence[str] = (),
+               trust_pickle: bool = False) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """(the model, its card or None, what an analysis records about it in its ``model``
+    object) for a model file, ``reference:NAME``, an MLflow registry URI (``models:/NAME@ALIAS``,
+    ``models:/NAME/VERSION``, ``models:/NAME/latest``, ``runs:/RUN_ID/PATH``;
+    :mod:`fairscan.registry`) or a fitted object. Files and registry models load safely:
+    skops through fairscan's allow-list (plus ``trust``), pickles and models that bring their
+    own code only with ``trust_pickle``."""
+    from fairscan import registry
+
+    if registry.is_registry_uri(spec):
+        fetched = registry.fetch(spec, trust_pickle=trust_pickle)
+        if fetched.flavor in ("skops", "onnx"):
+            model = load_model(fetched.file, trust=trust)  # fairscan's allow-list, not the MLmodel's
+        else:  # consent given: MLflow's own loaders, which unpickle
+            mlflow = registry.require_mlflow()
+            try:
+                if fetched.flavor == "sklearn-pickle":
+                    import mlflow.sklearn
+
+                    model = mlflow.sklearn.load_model(str(fetched.folder))
+                else:
+                    import mlflow.pyfunc
+
+                    model = mlflow.pyfunc.load_model(str(fetched.folder))
+                    model._fairscan_source = fetched  # its artifacts stay on disk while it is used
+            except Exception as e:
+                raise FairscanError(f"model {plain(spec)} could not be loaded by MLflow {mlflow.__version__} "
+                                    f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})") from None
+        return model, None, {"path": spec, **fetched.provenance(), "type": type(model).__name__,
+                             "name": fetched.name}
+    if isinstance(spec, str | os.PathLike):
+        path = resolve_model_path(spec)
+        card = load_card(path)
+        model = load_model(path, trust=trust, trust_pickle=trust_pickle)
+        return model, card, {"path": str(spec), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                             "type": type(model).__name__, "name": card.get("name") if card else None}
+    return spec, None, {"type": type(spec).__name__}
+
+
 class OnnxModel:
     """An ONNX classifier (e.g. from skl2onnx) scored with onnxruntime.
 
@@ -471,28 +511,20 @@ def score_frame(data: Any, model: Any, positive_label: object = None, *, trust: 
     """``data`` (a frame, or a path read whole) with a column of the model's scores: the frame,
     the column's name (``score``, or ``model_score`` if ``score`` exists) and what an
     analysis records about the model (path, sha256, type, card name, and a warning when
-    these are the rows the model was trained on). ``model``: a file, ``reference:NAME`` or a
-    fitted object; files load through :func:`load_model` (pickles only with consent)."""
+    these are the rows the model was trained on). ``model``: as :func:`open_model` takes it
+    (a file, ``reference:NAME``, an MLflow registry URI or a fitted object)."""
     if isinstance(data, str | os.PathLike):  # scoring needs the feature columns in memory
         from fairscan.io import read_table
 
         data = read_table(data)
     if not isinstance(data, pd.DataFrame):
         data = data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
-    meta: dict[str, Any] = {"type": type(model).__name__}
-    card = None
-    if isinstance(model, str | os.PathLike):
-        path = resolve_model_path(model)
-        card = load_card(path)
-        model_obj = load_model(path, trust=trust, trust_pickle=trust_pickle)
-        meta = {"path": str(model), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                "type": type(model_obj).__name__, "name": card.get("name") if card else None}
-        if card and card.get("data_sha256") and card["data_sha256"] == frame_sha256(data):
-            held_out = (f"dataset:{card['dataset']}:holdout" if card.get("dataset") else
-                        f"the held-out rows in {SCORES_FILE} beside the model")
-            meta["warning"] = ("these are the data the model was trained on, training rows included; for an honest "
-                               f"picture use the rows it never saw: {held_out}")
-        model = model_obj
+    model, card, meta = open_model(model, trust=trust, trust_pickle=trust_pickle)
+    if card and card.get("data_sha256") and card["data_sha256"] == frame_sha256(data):
+        held_out = (f"dataset:{card['dataset']}:holdout" if card.get("dataset") else
+                    f"the held-out rows in {SCORES_FILE} beside the model")
+        meta["warning"] = ("these are the data the model was trained on, training rows included; for an honest "
+                           f"picture use the rows it never saw: {held_out}")
     values = score(model, data, positive_label=positive_label, card=card)
     column = "score" if "score" not in data.columns else "model_score"
     return data.assign(**{column: values}), column, meta

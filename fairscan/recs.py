@@ -45,6 +45,7 @@ from fairscan.metrics.stats import (
 )
 from fairscan.policy import FOUR_FIFTHS, AuditPolicy, Gap, Tolerance, four_fifths_flags, judge
 from fairscan.privacy import CountTable, suppress
+from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
 
 __all__ = [
@@ -65,7 +66,7 @@ _DENSE_CELLS = 64_000_000
 
 
 @dataclass
-class RecsAuditResult:
+class RecsAuditResult(LogsToMlflow):
     """What a recommendation audit found: aggregates only, JSON-serialisable.
 
     ``exclusion``: per (user group, item group) the users, how many were never shown the item

@@ -53,6 +53,7 @@ from fairscan.metrics.stats import (
 )
 from fairscan.policy import Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
+from fairscan.registry import LogsToMlflow
 from fairscan.version import __version__
 
 __all__ = [
@@ -82,7 +83,7 @@ METHODS = {
 
 
 @dataclass
-class ValueResult:
+class ValueResult(LogsToMlflow):
     """Per-group value statistics, gaps to the reference, the decomposition and findings."""
 
     groups: pd.DataFrame

@@ -206,9 +206,7 @@ def compare(
 
     card = None
     if model is not None and not hasattr(model, "predict_proba"):
-        path = modeling.resolve_model_path(model)
-        card = modeling.load_card(path)
-        model = modeling.load_model(path)
+        model, card, _ = modeling.open_model(model)
     group_cols = spec.columns()
     features = modeling.model_features(model, card) if model is not None else None
     if features is None:

@@ -30,17 +30,18 @@ from typing import Any
 import pandas as pd
 
 from fairscan.errors import FairscanError
+from fairscan.registry import LogsToMlflow
 from fairscan.review.config import ReviewConfig, load_config
 from fairscan.review.history import History
 
-__all__ = ["DEFAULT_HISTORY", "ReviewOutcome", "find_regressions", "history_table", "run_review"]
+__all__ = ["DEFAULT_HISTORY", "ReviewOutcome", "find_regressions", "history_table", "review_json", "run_review"]
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_INSUFFICIENT = 0, 1, 2, 3
 DEFAULT_HISTORY = "fairscan-history.sqlite"
 
 
 @dataclass
-class ReviewOutcome:
+class ReviewOutcome(LogsToMlflow):
     """What a review run produced."""
 
     name: str
@@ -86,7 +87,8 @@ def _load_data(cfg: ReviewConfig) -> pd.DataFrame:
 
 
 def _model(cfg: ReviewConfig) -> tuple[Any, str | None]:
-    """The model spec for the audit (a path or reference:NAME) and the artifact's sha256."""
+    """The model spec for the audit (a path, reference:NAME or an MLflow registry URI) and the
+    artifact's sha256."""
     spec = cfg.raw.get("model")
     return (None, None) if spec is None else _model_path(cfg, spec, "model")
 
@@ -246,8 +248,10 @@ def _against_baseline(cfg: ReviewConfig, data: pd.DataFrame, params: Any,
 
 def _model_path(cfg: ReviewConfig, spec: str, what: str) -> tuple[str, str]:
     """A model spec of the review file as a path the loader takes, and the artifact's sha256."""
-    from fairscan import modeling
+    from fairscan import modeling, registry
 
+    if registry.is_registry_uri(spec):  # the registry's artifact, fetched (and checked) once more
+        return spec, registry.fetch(spec).sha256
     if spec.startswith(modeling.REFERENCE_PREFIX):
         path = modeling.resolve_model_path(spec)
         return spec, hashlib.sha256(path.read_bytes()).hexdigest()
@@ -293,6 +297,21 @@ def find_regressions(previous: dict[str, Any] | None, result: Any, alpha: float)
     return out
 
 
+def review_json(o: ReviewOutcome, config_sha256: str = "") -> str:
+    """A review's JSON report: the audit's document with a ``review`` object (status, exit
+    code, regressions, the history record, the baseline comparison) and the value audit."""
+    import json
+
+    doc = o.result.to_dict()
+    doc["review"] = {"name": o.name, "status": o.status, "exit_code": o.exit_code,
+                     "regressions": o.regressions, "record": o.record, "config_sha256": config_sha256}
+    if o.comparison is not None:
+        doc["review"]["baseline_comparison"] = o.comparison.to_dict()
+    if o.value is not None:
+        doc["value"] = o.value.to_dict()
+    return json.dumps(doc, indent=2, allow_nan=False, default=str)
+
+
 def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
     from fairscan.report.junit import render_junit
 
@@ -308,16 +327,7 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
     for fmt in formats:
         path = folder / f"{cfg.name}.{ {'junit': 'junit.xml'}.get(fmt, fmt) }"
         if fmt == "json":
-            import json
-
-            doc = o.result.to_dict()
-            doc["review"] = {"name": cfg.name, "status": o.status, "exit_code": o.exit_code,
-                             "regressions": o.regressions, "record": o.record, "config_sha256": cfg.sha256}
-            if o.comparison is not None:
-                doc["review"]["baseline_comparison"] = o.comparison.to_dict()
-            if o.value is not None:
-                doc["value"] = o.value.to_dict()
-            text = json.dumps(doc, indent=2, allow_nan=False, default=str)
+            text = review_json(o, cfg.sha256)
         elif fmt == "md":
             text = (o.result.to_markdown(title) + _regression_md(o) + _baseline_md(o)
                     + (("\n" + o.value.to_markdown()).replace("\n# ", "\n## ", 1) if o.value is not None else ""))

@@ -1,0 +1,1 @@
+"""Connections to the tools teams already use (MLflow)."""
