@@ -34,8 +34,8 @@ from fairscan.metrics.tables import Settings, analyse
 from fairscan.modeling import score_frame
 from fairscan.params import AuditParams, audit_params, check_column, decision_rule, group_spec
 from fairscan.policy import AuditPolicy, parse_tolerances
-from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
+from fairscan.tracking import LogsToMlflow
 from fairscan.types import Aggregate, CellStats, Decision, Grouping, Label
 from fairscan.validation import binary_positive, parse_epsilon
 from fairscan.version import __version__

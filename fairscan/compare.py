@@ -47,8 +47,8 @@ from fairscan.metrics.tables import count_tables
 from fairscan.params import audit_params, check_column, group_spec
 from fairscan.policy import AuditPolicy
 from fairscan.privacy import suppress
-from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
+from fairscan.tracking import LogsToMlflow
 from fairscan.types import CellStats, Label
 from fairscan.validation import binary_positive
 from fairscan.version import __version__

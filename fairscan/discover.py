@@ -69,8 +69,8 @@ from fairscan.policy import (
     verdicts,
 )
 from fairscan.privacy import CountTable, suppress
-from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
+from fairscan.tracking import LogsToMlflow
 from fairscan.types import N_CELLS, UNKNOWN, Attribute, Grouping, Label
 from fairscan.validation import binary_positive
 from fairscan.version import __version__

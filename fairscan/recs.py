@@ -45,8 +45,8 @@ from fairscan.metrics.stats import (
 )
 from fairscan.policy import FOUR_FIFTHS, AuditPolicy, Gap, Tolerance, four_fifths_flags, judge
 from fairscan.privacy import CountTable, suppress
-from fairscan.registry import LogsToMlflow
 from fairscan.schemas import SCHEMA_VERSION
+from fairscan.tracking import LogsToMlflow
 
 __all__ = [
     "TOLERANCES", "UNKNOWN", "UTILITY_METRICS", "RecsAuditResult", "RecsStats", "analyse_recs",

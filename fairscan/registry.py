@@ -32,7 +32,7 @@ from typing import Any
 
 from fairscan.errors import FairscanError, plain, suggest
 
-__all__ = ["PREFIXES", "LogsToMlflow", "RegistryModel", "fetch", "is_registry_uri", "parse_uri", "require_mlflow"]
+__all__ = ["PREFIXES", "RegistryModel", "fetch", "is_registry_uri", "parse_uri", "require_mlflow"]
 
 PREFIXES = ("models:/", "runs:/")
 _EXPORT = ("export it as skops: mlflow.sklearn.log_model(model, name=..., serialization_format='skops'), or "
@@ -51,19 +51,6 @@ def require_mlflow() -> Any:
     except ImportError:
         raise FairscanError("MLflow models and runs need the mlflow package: pip install 'fairscan[mlflow]'") from None
     return mlflow
-
-
-class LogsToMlflow:
-    """What every fairscan result can do with MLflow: ``result.log_to_mlflow()``."""
-
-    def log_to_mlflow(self, run_id: str | None = None, experiment: str | None = None) -> str:
-        """Log this result to MLflow — a metric per unsuppressed group number, the JSON and
-        HTML reports, the verdict, data and model tags (:mod:`fairscan.integrations.mlflow`)
-        — into ``run_id``, the active run, or a new run of ``experiment`` (default
-        ``fairscan``); returns the run's id."""
-        from fairscan.integrations.mlflow import log_result
-
-        return log_result(self, run_id=run_id, experiment=experiment)
 
 
 @dataclass
@@ -125,7 +112,7 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
     try:
         if parts["kind"] == "models":
             try:
-                client.get_registered_model(name)
+                registered = client.get_registered_model(name)
             except MlflowException:
                 known = [m.name for m in client.search_registered_models(max_results=1000)]
                 raise FairscanError(f"no registered model '{name}' at {mlflow.get_tracking_uri()}"
@@ -134,7 +121,7 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
                 try:
                     mv = client.get_model_version_by_alias(name, alias)
                 except MlflowException:
-                    aliases = sorted({a for v in client.search_model_versions(f"name='{name}'") for a in v.aliases})
+                    aliases = sorted(getattr(registered, "aliases", None) or {})
                     raise FairscanError(f"model '{name}' has no alias '{alias}'{suggest(alias, aliases)}"
                                         + (f"; its aliases: {', '.join(aliases)}" if aliases else "")) from None
             elif version == "latest":

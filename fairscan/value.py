@@ -53,7 +53,7 @@ from fairscan.metrics.stats import (
 )
 from fairscan.policy import Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
-from fairscan.registry import LogsToMlflow
+from fairscan.tracking import LogsToMlflow
 from fairscan.version import __version__
 
 __all__ = [

@@ -47,13 +47,16 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.\- :]")
 
 
 def _part(text: object) -> str:
-    """One safe path part: characters MLflow does not allow in names become ``_``; a part
-    that would read as a folder step (``.``, ``..``) or is empty gets a ``_`` in front."""
-    out = _UNSAFE.sub("_", str(text)).strip()
+    """One safe path part: characters MLflow does not allow in names become ``_``, a part
+    that would read as a folder step (``.``, ``..``) or is empty gets a ``_`` in front, a long
+    one is cut; whenever the text had to change, 8 hex digits of its sha256 follow, so that
+    two groups never share a name (``a/b`` and ``a_b`` stay apart)."""
+    raw = str(text)
+    out = _UNSAFE.sub("_", raw).strip()
     if out in ("", ".", "..") or out.startswith("."):
         out = "_" + out
-    if len(out) > 60:  # long group names: cut, with a hash so that two stay apart
-        out = out[:50] + "_" + hashlib.sha256(str(text).encode()).hexdigest()[:8]
+    if out != raw or len(out) > 60:
+        out = out[:50] + "_" + hashlib.sha256(raw.encode()).hexdigest()[:8]
     return out
 
 
@@ -160,16 +163,6 @@ def _meta(result: Any) -> dict[str, Any]:
     return result.meta
 
 
-def _reports(result: Any) -> tuple[str, str]:
-    """(JSON, HTML) of a result."""
-    if _kind(result) == "review":
-        from fairscan.review import review_json
-
-        return review_json(result, result.record.get("config_sha256", "")), result.result.to_html(
-            f"fairscan review '{result.name}': {result.status.upper()}")
-    return result.to_json(), result.to_html()
-
-
 def log_result(result: Any, *, run_id: str | None = None, experiment: str | None = None) -> str:
     """Log ``result`` to MLflow (see the module docstring) and return the run's id: into
     ``run_id``, else into the active run, else into a new run of ``experiment`` (default
@@ -209,9 +202,8 @@ def log_result(result: Any, *, run_id: str | None = None, experiment: str | None
         for i in range(0, len(metrics), 1000):  # MLflow's batch limit
             client.log_batch(run_id, metrics=metrics[i:i + 1000], tags=[RunTag(k, v) for k, v in tags.items()]
                              if i == 0 else [])
-        text_json, html = _reports(result)
-        client.log_text(run_id, text_json, f"fairscan/{kind}.json")
-        client.log_text(run_id, html, f"fairscan/{kind}.html")
+        client.log_text(run_id, result.to_json(), f"fairscan/{kind}.json")
+        client.log_text(run_id, result.to_html(), f"fairscan/{kind}.html")
         if own:
             client.set_terminated(run_id, "FINISHED")
     except MlflowException as e:

@@ -30,9 +30,9 @@ from typing import Any
 import pandas as pd
 
 from fairscan.errors import FairscanError
-from fairscan.registry import LogsToMlflow
 from fairscan.review.config import ReviewConfig, load_config
 from fairscan.review.history import History
+from fairscan.tracking import LogsToMlflow
 
 __all__ = ["DEFAULT_HISTORY", "ReviewOutcome", "find_regressions", "history_table", "review_json", "run_review"]
 
@@ -53,6 +53,15 @@ class ReviewOutcome(LogsToMlflow):
     value: Any = None  # ValueResult, when the review also audits the offer's value
     record: dict[str, Any] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
+    config_sha256: str = ""
+
+    def to_json(self) -> str:
+        """The review's JSON report (:func:`review_json`)."""
+        return review_json(self, self.config_sha256)
+
+    def to_html(self) -> str:
+        """The audit's HTML report, titled with the review's status."""
+        return self.result.to_html(f"fairscan review '{self.name}': {self.status.upper()}")
 
 
 def _load_data(cfg: ReviewConfig) -> pd.DataFrame:
@@ -120,7 +129,8 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
         status, code = "insufficient", EXIT_INSUFFICIENT
     else:
         status, code = "pass", EXIT_PASS
-    outcome = ReviewOutcome(cfg.name, status, code, result, regressions, comparison, value)
+    outcome = ReviewOutcome(cfg.name, status, code, result, regressions, comparison, value,
+                            config_sha256=cfg.sha256)
     if not write:
         return outcome
     doc = result.to_dict()
@@ -167,7 +177,7 @@ def _value_review(cfg: ReviewConfig, history: str | Path | None, write: bool) ->
         status, code = "insufficient", EXIT_INSUFFICIENT
     else:
         status, code = "pass", EXIT_PASS
-    outcome = ReviewOutcome(cfg.name, status, code, value)
+    outcome = ReviewOutcome(cfg.name, status, code, value, config_sha256=cfg.sha256)
     if not write:
         return outcome
     hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")
@@ -322,7 +332,7 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FairscanError(f"cannot create the report folder '{folder}': {e.strerror}") from None
-    title = f"fairscan review '{cfg.name}': {o.status.upper()}"
+    title = f"fairscan review '{cfg.name}': {o.status.upper()}"  # as o.to_html()
     paths = []
     for fmt in formats:
         path = folder / f"{cfg.name}.{ {'junit': 'junit.xml'}.get(fmt, fmt) }"

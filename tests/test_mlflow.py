@@ -1,0 +1,251 @@
+"""MLflow: registry models in (safely), results out as runs, fairscan as an MLflow evaluator.
+
+Everything runs against a real local MLflow (SQLite backend, artifacts in a temporary
+folder): models are logged, registered and aliased, runs are read back. No mocks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+import fairscan  # noqa: E402
+from fairscan import modeling  # noqa: E402
+from fairscan.errors import FairscanError  # noqa: E402
+from fairscan.integrations.mlflow import metric_name, result_metrics  # noqa: E402
+from tests.conftest import assert_plain_message  # noqa: E402
+
+AUDIT = dict(budget=0.2, tiers={"age": [24, 59], "balance": 4}, n_boot=50)
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory):
+    """A fresh SQLite tracking server in a temporary folder, with the reference bank model
+    registered in skops format as version 1 (alias champion) and a logistic challenger as
+    version 2 (alias challenger)."""
+    import skops.io as sio
+
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.chdir(folder)  # MLflow's default artifact root is ./mlruns
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    try:
+        client = mlflow.MlflowClient()
+        champion = modeling.load_model(modeling.resolve_model_path("reference:bank"))
+        challenger = modeling.train_preset("bank", model="logistic").estimator
+        runs = {}
+        for alias, model in (("champion", champion), ("challenger", challenger)):
+            with mlflow.start_run() as run:
+                trusted = sorted(set(sio.get_untrusted_types(data=sio.dumps(model))))
+                mlflow.sklearn.log_model(model, name="model", serialization_format="skops",
+                                         registered_model_name="bank", skops_trusted_types=trusted)
+            runs[alias] = run.info.run_id
+        client.set_registered_model_alias("bank", "champion", "1")
+        client.set_registered_model_alias("bank", "challenger", "2")
+        yield {"uri": uri, "folder": folder, "runs": runs, "client": client}
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+        mlflow.set_tracking_uri(old_uri or "")
+
+
+def test_the_registered_bank_model_gives_the_reference_audit(tracking):
+    via_registry = fairscan.audit("dataset:bank:holdout", model="models:/bank@champion", **AUDIT)
+    via_reference = fairscan.audit("dataset:bank:holdout", model="reference:bank", **AUDIT)
+    pd.testing.assert_frame_equal(via_registry.groups, via_reference.groups)
+    pd.testing.assert_frame_equal(via_registry.disparities, via_reference.disparities)
+    m = via_registry.meta["model"]
+    assert (m["uri"], m["registered_name"], m["version"], m["alias"]) == ("models:/bank@champion", "bank", "1",
+                                                                          "champion")
+    assert m["run_id"] == tracking["runs"]["champion"] and m["flavor"] == "skops"
+    local = Path(mlflow.artifacts.download_artifacts("models:/bank/1", dst_path=str(tracking["folder"] / "dl")))
+    assert m["sha256"] == hashlib.sha256((local / "model.skops").read_bytes()).hexdigest()
+    for uri in ("models:/bank/1", "models:/bank/latest", f"runs:/{tracking['runs']['champion']}/model"):
+        _, _, meta = modeling.open_model(uri)
+        assert meta["sha256"] == m["sha256"] if uri != "models:/bank/latest" else meta["version"] == "2"
+
+
+def test_unknown_names_aliases_and_versions_are_one_line_errors(tracking, cli):
+    for uri, expect in (("models:/bnak@champion", "did you mean: bank"), ("models:/bank@champ", "champion"),
+                        ("models:/bank/7", "its versions: 1, 2"), ("models:/bank", "models:/NAME@ALIAS")):
+        r = cli("audit", "dataset:bank:holdout", "--model", uri, "--budget", "0.2", "--tiers", "age=24,59",
+                "--tracking-uri", tracking["uri"])
+        assert r.code == 2 and expect in r.err, (uri, r.err)
+        assert_plain_message(r.err.strip().removeprefix("fairscan: error: "))
+
+
+def test_a_cloudpickle_model_is_refused_and_never_unpickled(tracking, tmp_path):
+    marker = tmp_path / "pwned.txt"
+
+    class Evil(mlflow.pyfunc.PythonModel):
+        def __reduce__(self):  # unpickling this object opens (creates) the marker file
+            return (open, (str(marker), "w"))
+
+        def predict(self, context, model_input):
+            return np.zeros(len(model_input))
+
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(name="model", python_model=Evil(), registered_model_name="evil")
+    marker.unlink(missing_ok=True)  # MLflow itself loads the model once while logging it (pip inference)
+    with pytest.raises(FairscanError, match="refuses it by default") as e:
+        fairscan.audit("dataset:bank:holdout", model="models:/evil/1", **AUDIT)
+    assert "--trust-pickle" in str(e.value) and "skops" in str(e.value)
+    assert not marker.exists()
+    champion = modeling.load_model(modeling.resolve_model_path("reference:bank"))
+    with mlflow.start_run():  # a scikit-learn model pickled the default way
+        mlflow.sklearn.log_model(champion, name="model", serialization_format="cloudpickle",
+                                 registered_model_name="pickled")
+    with pytest.raises(FairscanError, match="cloudpickled scikit-learn model"):
+        modeling.open_model("models:/pickled/1")
+    model, _, meta = modeling.open_model("models:/pickled/1", trust_pickle=True)  # consent: loads
+    assert meta["flavor"] == "sklearn-pickle" and hasattr(model, "predict_proba")
+
+
+def test_a_skops_model_whose_mlmodel_trusts_a_foreign_type_is_refused(tracking):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    model = make_pipeline(FunctionTransformer(np.abs), LogisticRegression()).fit(X, y)
+    model[0].func = os.system  # never called here; loading would hand it over to whoever scores
+    untrusted = sorted(set(sio.get_untrusted_types(data=sio.dumps(model))))
+    assert untrusted  # the MLmodel will declare these trusted
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(model, name="model", serialization_format="skops", registered_model_name="crafted",
+                                 skops_trusted_types=untrusted)
+    with pytest.raises(FairscanError, match="types fairscan does not trust") as e:
+        modeling.open_model("models:/crafted/1")
+    assert any(t in str(e.value) for t in untrusted)
+
+
+def test_an_mlmodel_that_points_outside_its_folder_is_refused(tracking, tmp_path):
+    local = Path(mlflow.artifacts.download_artifacts("models:/bank/1", dst_path=str(tmp_path / "copy")))
+    text = (local / "MLmodel").read_text()
+    (local / "MLmodel").write_text(text.replace("pickled_model: model.skops", "pickled_model: ../../outside.skops"))
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(local), "crafted")
+    with pytest.raises(FairscanError, match="points outside the model's folder"):
+        modeling.open_model(f"runs:/{run.info.run_id}/crafted")
+
+
+def test_hostile_group_names_become_valid_distinct_metric_names():
+    from mlflow.utils.validation import _validate_metric_name
+
+    hostile = ["../../etc/passwd", "a/b", "..", ".", "", "x" * 400, "ünïcode ✓", "a\nb", "q:1 - (2)", "a/b ", "a_b"]
+    names = [metric_name("sex", g, "selection_rate") for g in hostile]
+    for n in names:
+        _validate_metric_name(n)  # MLflow's own rule: raises on an invalid name
+        assert n.startswith("fairscan/sex/") and n.count("/") == 3 and len(n) <= 250
+    assert len(set(names)) == len(names)  # never two groups under one name
+    assert metric_name("sex", "a_b", "rate") == "fairscan/sex/a_b/rate"  # a safe name is kept as it is
+
+
+def test_an_audit_logged_as_a_run_has_the_groups_numbers_tags_and_reports(tracking, tmp_path):
+    data = fairscan.datasets.load("bank").head(3000).copy()
+    data["job"] = data["job"].astype(str)
+    data.loc[data.index[:4], "job"] = "../tiny/group"  # 4 rows: suppressed, never logged
+    result = fairscan.audit(data, target="y", model="reference:bank", budget=0.2, sensitive="job", n_boot=20)
+    run_id = result.log_to_mlflow(experiment="fairscan-tests")
+    run = tracking["client"].get_run(run_id)
+    groups = result.groups
+    shown = groups[~groups["suppressed"]]
+    assert (groups["suppressed"]).any()
+    for r in shown.to_dict("records"):
+        assert run.data.metrics[metric_name("job", r["group"], "selection_rate")] == pytest.approx(
+            r["selection_rate"])
+    assert not any("tiny" in k for k in run.data.metrics)
+    counts = result.verdict_counts()
+    assert run.data.metrics["fairscan/findings/fail"] == counts["fail"]
+    assert run.data.tags["fairscan.verdict"] == ("fail" if counts["fail"] else
+                                                 "insufficient" if counts["insufficient"] else "pass")
+    assert run.data.tags["fairscan.data_sha256"] == result.meta["data_sha256"]
+    assert run.data.tags["fairscan.model"] == "reference:bank"
+    assert {f.path for f in tracking["client"].list_artifacts(run_id, "fairscan")} == {
+        "fairscan/audit.json", "fairscan/audit.html"}
+    assert tracking["client"].get_experiment(run.info.experiment_id).name == "fairscan-tests"
+
+
+def test_cli_logs_compare_champion_against_challenger_into_a_given_run(tracking, cli):
+    with mlflow.start_run() as run:
+        pass
+    r = cli("compare", "dataset:bank:holdout", "--model", "models:/bank@champion", "--model",
+            "models:/bank@challenger", "--budget", "0.2", "--tiers", "age=24,59", "--n-boot", "50", "--mlflow",
+            "--mlflow-run-id", run.info.run_id, "--tracking-uri", tracking["uri"], "--format", "json")
+    assert r.code == 0, r.err
+    assert f"logged to MLflow run {run.info.run_id}" in r.err
+    logged = tracking["client"].get_run(run.info.run_id)
+    assert any(k.endswith("selection_rate_change") for k in logged.data.metrics)
+    assert "fairscan/compare.json" in {f.path for f in tracking["client"].list_artifacts(run.info.run_id,
+                                                                                         "fairscan")}
+
+
+def _evaluation_frame() -> tuple[pd.DataFrame, np.ndarray]:
+    _, rows = modeling.reference_scores("bank")
+    data = modeling.with_features("bank", rows.head(4000))
+    return data, data["age"].to_numpy()
+
+
+def test_the_evaluator_gives_the_audits_numbers_with_a_score_column_and_a_registered_model(tracking):
+    data, age = _evaluation_frame()
+    model, card, _ = modeling.open_model("reference:bank")
+    features = list(card["features"])
+    frame = data[features].assign(y=(data["y"] == "yes").astype(int), score=modeling.score(model, data, card=card))
+    config = {"sensitive": {"age_band": np.where(age < 30, "young", np.where(age < 60, "middle", "older"))},
+              "budget": 0.2, "n_boot": 50}
+    want = fairscan.audit(frame.assign(age_band=config["sensitive"]["age_band"]), target="y", score="score",
+                          sensitive="age_band", budget=0.2, n_boot=50)
+    want_metrics = result_metrics(want)
+    with mlflow.start_run():
+        res = mlflow.models.evaluate(data=frame, targets="y", predictions="score", model_type="classifier",
+                                     evaluators=["fairscan"],
+                                     evaluator_config={"fairscan": config})
+    for k, v in want_metrics.items():
+        assert res.metrics[k] == pytest.approx(v), k
+    with mlflow.start_run():
+        res = mlflow.models.evaluate("models:/bank@champion", data=frame.drop(columns="score"), targets="y",
+                                     model_type="classifier", evaluators=["fairscan"],
+                                     evaluator_config={"fairscan": config})
+    for k, v in want_metrics.items():
+        assert res.metrics[k] == pytest.approx(v), k
+    from mlflow.models import MetricThreshold
+
+    fails = want.verdict_counts()["fail"]
+    ok = {"fairscan/findings/fail": MetricThreshold(threshold=fails, greater_is_better=False)}
+    mlflow.validate_evaluation_results(ok, res)  # at the threshold: passes
+    strict = {"fairscan/findings/fail": MetricThreshold(threshold=fails - 0.5, greater_is_better=False)}
+    with pytest.raises(Exception, match="fairscan/findings/fail"):
+        mlflow.validate_evaluation_results(strict, res)
+
+
+def test_a_plain_evaluate_is_untouched_by_fairscan(tracking):
+    data, _ = _evaluation_frame()
+    model, card, _ = modeling.open_model("reference:bank")
+    frame = data[list(card["features"])].assign(y=(data["y"] == "yes").astype(int),
+                                                score=modeling.score(model, data, card=card))
+    frame["pred"] = (frame["score"] > 0.5).astype(int)
+    frame = frame.select_dtypes("number")  # MLflow's own evaluator does not read pandas 3's str columns
+    from fairscan.integrations.mlflow import FairscanEvaluator
+
+    for config in (None, {"pos_label": 1}):
+        assert not FairscanEvaluator().can_evaluate(model_type="classifier", evaluator_config=config or {})
+        with mlflow.start_run() as run:
+            res = mlflow.models.evaluate(data=frame.drop(columns="score"), targets="y", predictions="pred",
+                                         model_type="classifier", evaluator_config=config)
+        assert not any(k.startswith("fairscan") for k in res.metrics)
+        logged = tracking["client"].get_run(run.info.run_id)
+        assert not any(k.startswith("fairscan") for k in logged.data.tags)
+        assert not [f for f in tracking["client"].list_artifacts(run.info.run_id) if f.path.startswith("fairscan")]
