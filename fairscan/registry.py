@@ -103,6 +103,8 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
     with the result) and check its ``MLmodel``: the flavour to load and its file, inside the
     folder. Refuses what would run the model's own code unless ``trust_pickle``."""
     parts = parse_uri(uri)
+    # fairscan shows its own progress: no MLflow download bar on the user's terminal
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow = require_mlflow()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException

@@ -249,3 +249,22 @@ def test_a_plain_evaluate_is_untouched_by_fairscan(tracking):
         logged = tracking["client"].get_run(run.info.run_id)
         assert not any(k.startswith("fairscan") for k in logged.data.tags)
         assert not [f for f in tracking["client"].list_artifacts(run.info.run_id) if f.path.startswith("fairscan")]
+
+
+def test_a_review_gates_the_challenger_on_the_registry_champion_and_logs_its_run(tracking, cli, tmp_path):
+    (tmp_path / "review.yaml").write_text(
+        "name: bank-release\ndata: dataset:bank:holdout\nlabel: y\npositive_label: 'yes'\n"
+        "model: models:/bank@challenger\nbaseline: {model: models:/bank@champion}\n"
+        "tiers: {age: [24, 59]}\ndecision: {budget: 0.2}\npolicy: {n_boot: 50}\n")
+    r = cli("review", "run", str(tmp_path / "review.yaml"), "--mlflow", "--mlflow-experiment", "releases",
+            "--tracking-uri", tracking["uri"])
+    assert r.code in (0, 1, 3), r.err
+    doc = __import__("json").loads((tmp_path / "reports" / "bank-release.json").read_text())
+    assert doc["model"]["uri"] == "models:/bank@challenger" and doc["model"]["version"] == "2"
+    assert doc["review"]["baseline_comparison"]["changes"]
+    run_id = r.err.split("logged to MLflow run ")[1].split()[0]
+    run = tracking["client"].get_run(run_id)
+    assert run.data.tags["fairscan.analysis"] == "review"
+    assert run.data.tags["fairscan.verdict"] == doc["review"]["status"]
+    assert run.data.tags["fairscan.model"] == "models:/bank@challenger"
+    assert tracking["client"].get_experiment(run.info.experiment_id).name == "releases"
