@@ -268,3 +268,27 @@ def test_a_review_gates_the_challenger_on_the_registry_champion_and_logs_its_run
     assert run.data.tags["fairscan.verdict"] == doc["review"]["status"]
     assert run.data.tags["fairscan.model"] == "models:/bank@challenger"
     assert tracking["client"].get_experiment(run.info.experiment_id).name == "releases"
+
+
+def test_the_dashboard_compares_registry_models_by_their_uris(tracking):
+    """The compare page's registry field: champion against challenger by their URIs gives the
+    library's comparison of the same two registered models."""
+    from tests.test_app import BANK_TIERS, fresh, no_errors
+
+    at = fresh("compare")
+    no_errors(at)
+    for side, uri in (("A", "models:/bank@champion"), ("B", "models:/bank@challenger")):
+        at.selectbox(key=f"c_pick_{side}").set_value("A model from an MLflow registry…").run()
+        at.text_input(key=f"c_server_{side}").set_value(tracking["uri"]).run()
+        at.text_input(key=f"c_uri_{side}").set_value(uri).run()
+    no_errors(at)
+    want = fairscan.compare(fairscan.datasets.load("bank", split="holdout"),
+                            models=["models:/bank@champion", "models:/bank@challenger"], target="y",
+                            positive_label="yes", budget=0.2, tiers=BANK_TIERS)
+    table = at.dataframe[0].value
+    sw = want.switches
+    age = sw[sw["attribute"] == "age"].set_index("group")
+    for grp in ["(..24]", "(24..59]", "(59..]"]:
+        row = table[table["group"] == f"age = {grp}"].iloc[0]
+        assert row["gained (B only)"] == age.loc[grp, "gained"]
+        assert row["lost (A only)"] == age.loc[grp, "lost"]

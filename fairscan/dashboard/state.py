@@ -29,7 +29,7 @@ from fairscan.inferred import INFERRED, infer_tiers
 from fairscan.params import AuditParams, audit_params
 
 __all__ = [
-    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "SUBGROUP", "UPLOAD_MODEL",
+    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "REGISTRY_MODEL", "SUBGROUP", "UPLOAD_MODEL",
     "audit_kwargs", "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer",
     "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_recs_audit", "cached_tradeoff",
     "cached_value_audit", "cached_value_repair",
@@ -325,6 +325,7 @@ def cached_compare(key: str, _data: pd.DataFrame, _model: Any) -> Any:
 
 #: the candidate of the model comparison that asks for a model file
 UPLOAD_MODEL = "Upload a model file…"
+REGISTRY_MODEL = "A model from an MLflow registry…"
 
 
 def comparison_candidates(setup: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -351,6 +352,7 @@ def comparison_candidates(setup: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
                 out[f"score column '{c}'"] = {"kind": "score", "column": c}
     out[UPLOAD_MODEL] = {"kind": "model", "model": "upload:file"}
+    out[REGISTRY_MODEL] = {"kind": "model", "model": "registry"}
     return out
 
 
@@ -372,6 +374,8 @@ def _model(setup: dict[str, Any], cand: dict[str, Any]) -> Any:
         return st.session_state.get("uploads", {}).get(setup["upload_id"], {}).get("model")
     if ident == "upload:file":
         return cand["path"]
+    if ident == "registry":  # a models:/ or runs:/ URI, fetched and checked by the comparison
+        return cand["uri"]
     return ident
 
 
@@ -412,7 +416,7 @@ def cached_model_comparison(setup: dict[str, Any], a: dict[str, Any], b: dict[st
     kw = {k: audit_kw[k] for k in ("target", "positive_label", "sensitive", "tiers", "reference") if k in audit_kw}
     if setup["decision"] != "prediction":
         kw[setup["decision"]] = setup[setup["decision"]]
-    side = [c.get("sha256") or c.get("model") or c.get("column") for c in (a, b)]
+    side = [c.get("sha256") or c.get("uri") or c.get("model") or c.get("column") for c in (a, b)]
     kinds = ["model" if c["kind"] == "model" else c["kind"] for c in (a, b)]
     if "model" in kinds and setup["decision"] == "prediction":
         raise FairscanError("a model needs a score rule: choose a budget or a threshold on the Data & model page")

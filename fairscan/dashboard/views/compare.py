@@ -4,6 +4,7 @@ same customers, compared pair by pair (``fairscan.compare``)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from fairscan import modeling
 from fairscan.compare import HARM_SIGN
 from fairscan.dashboard.state import (
     MODEL_SUFFIXES,
+    REGISTRY_MODEL,
     UPLOAD_MODEL,
     cached_model_comparison,
     comparison_candidates,
@@ -56,9 +58,32 @@ def _uploaded(side: str) -> tuple[dict[str, Any] | None, bool]:
     return {"kind": "model", "model": "upload:file", "path": str(path), "sha256": digest, "name": f.name}, trust
 
 
+def _registered(side: str) -> tuple[dict[str, Any] | None, bool]:
+    """A model named by its MLflow URI (``models:/NAME@ALIAS``, ``/VERSION``, ``/latest``,
+    ``runs:/RUN/PATH``) on the tracking server given (default ``$MLFLOW_TRACKING_URI``); the
+    comparison fetches it without running its code, as the command line does."""
+    from fairscan import registry
+
+    uri = st.text_input(f"Model URI for {side}", key=f"c_uri_{side}", placeholder="models:/bank@champion",
+                        help="models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/latest or runs:/RUN_ID/PATH")
+    server = st.text_input("Tracking server", key=f"c_server_{side}", value=os.environ.get("MLFLOW_TRACKING_URI", ""),
+                           placeholder="sqlite:///mlflow.db", help="MLflow's tracking and registry URI")
+    if not uri:
+        return None, False
+    if not registry.is_registry_uri(uri.strip()):
+        raise FairscanError(f"'{uri}' is not an MLflow model URI: use models:/NAME@ALIAS, models:/NAME/VERSION, "
+                            "models:/NAME/latest or runs:/RUN_ID/PATH")
+    if server:
+        os.environ["MLFLOW_TRACKING_URI"] = server.strip()
+    return {"kind": "model", "model": "registry", "uri": uri.strip(), "name": uri.strip()}, False
+
+
 def _pick(candidates: dict[str, dict[str, Any]], side: str, default: int, help_text: str) -> tuple[str, Any, bool]:
     labels = list(candidates)
     label = st.selectbox(side, labels, index=min(default, len(labels) - 1), key=f"c_pick_{side[:1]}", help=help_text)
+    if label == REGISTRY_MODEL:
+        cand, trust = _registered(side[:1])
+        return (cand["name"] if cand else label), cand, trust
     if label != UPLOAD_MODEL:
         return label, candidates[label], False
     cand, trust = _uploaded(side[:1])
@@ -105,7 +130,7 @@ def page_compare() -> None:
         label_b, b, trust_b = _pick(candidates, "B: the candidate (challenger)", 1,
                                     "The model or score column that would replace A.")
     if a is None or b is None:
-        st.info("Upload the model file to compare.", icon=":material/upload:")
+        st.info("Upload the model file, or give the model's MLflow URI, to compare.", icon=":material/upload:")
         return
     if a == b:
         st.info("A and B are the same: choose two different models or columns.", icon=":material/info:")
