@@ -35,6 +35,7 @@ from fairscan.engines.base import (
     weight_errors,
 )
 from fairscan.engines.choose import in_memory, make_engine
+from fairscan.engines.datahash import frame_sha256
 from fairscan.errors import FairscanError, plain, suggest
 from fairscan.formatting import is_missing, jsonable, number, p_value, pct
 from fairscan.groups import GroupSpec, TierSpec, resolve, resolve_references
@@ -57,11 +58,13 @@ from fairscan.tracking import LogsToMlflow
 from fairscan.version import __version__
 
 __all__ = [
-    "FAVOURABLE", "METHODS", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
+    "FAVOURABLE", "METHODS", "VALUE_DATA_HASH", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
     "quantile_method", "stratum_codes", "value_column", "value_groups", "weight_column",
 ]
 
 FAVOURABLE = ("higher", "lower")
+#: what a value audit's ``data_sha256`` fingerprints (an in-memory frame's audited columns)
+VALUE_DATA_HASH = "sha256 of the audited columns' names, dtypes and rows (fairscan's frame fingerprint)"
 #: the disparity rows of every group against its reference
 VALUE_METRICS = ("mean", "median", "share_favourable", "ks", "wasserstein")
 #: what each row's interval and p-value come from (in the output's ``methods``)
@@ -296,6 +299,7 @@ def audit_value(
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
     columns = [value, *sensitive, *(tiers or {}), *within, *([offered] if offered else []),
                *([weights] if weights else [])]
+    used = list(dict.fromkeys(c for c in columns if c))  # the audited columns, for the data hash
     infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
     if infer:  # a tier from every customer's spend, or from a proxy model, needs the rows at hand
         data = in_memory(data, engine, "--infer-tier", categorical=sensitive,
@@ -308,6 +312,8 @@ def audit_value(
                       progress=lambda f, text: note(0.5 * f, text))
     if eng.n_rows() == 0:
         raise FairscanError("the data has no rows")
+    data_sha = (frame_sha256(data[used]) if isinstance(data, pd.DataFrame) and set(used) <= set(map(str, data.columns))
+                else None)
     available = eng.columns()
     for col, role in ((value, "value"), (weights, "weight"), (offered, "offered"),
                       *((c, "stratum (--within)") for c in within)):
@@ -428,7 +434,10 @@ def audit_value(
     meta = {
         "analysis": "value", "value": value, "favourable": favourable, "n_rows": agg.n_rows,
         "fairscan_version": __version__, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "engine": eng.name, "n_values": pooled.rows, "attributes": list(labels_of),
+        "engine": eng.name, "data_sha256": data_sha,
+        "data_hash": (VALUE_DATA_HASH if data_sha else "not computed: the data were read where they are "
+                      f"({eng.name})"),
+        "n_values": pooled.rows, "attributes": list(labels_of),
         "within": within, "n_strata": s_count if within else 0, "offered": offered, "weights": weights,
         "reference": {a: next(r["group"] for r in group_rows if r["attribute"] == a and r["reference"])
                       for a in labels_of},

@@ -292,3 +292,22 @@ def test_the_dashboard_compares_registry_models_by_their_uris(tracking):
         row = table[table["group"] == f"age = {grp}"].iloc[0]
         assert row["gained (B only)"] == age.loc[grp, "gained"]
         assert row["lost (A only)"] == age.loc[grp, "lost"]
+
+
+def test_a_value_audit_and_a_registry_audit_log_with_their_data_hash_and_follow_their_schemas(tracking):
+    import jsonschema
+
+    from fairscan import schemas
+    from fairscan.engines.datahash import frame_sha256
+    from tests.test_value import prices
+
+    df = prices(2000)
+    value = fairscan.audit_value(df, value="price", favourable="lower", sensitive="tier", within="product", n_boot=20)
+    assert value.meta["data_sha256"] == frame_sha256(df[["price", "tier", "product"]])
+    run = tracking["client"].get_run(value.log_to_mlflow())
+    assert run.data.tags["fairscan.data_sha256"] == value.meta["data_sha256"]
+    assert run.data.tags["fairscan.analysis"] == "value"
+    for r in value.groups.to_dict("records"):
+        assert run.data.metrics[metric_name("tier", r["group"], "mean")] == pytest.approx(r["mean"])
+    audit = fairscan.audit("dataset:bank:holdout", model="models:/bank@champion", **AUDIT)
+    jsonschema.validate(__import__("json").loads(audit.to_json()), schemas.load("audit"))

@@ -160,17 +160,9 @@ def _value_review(cfg: ReviewConfig, history: str | Path | None, write: bool) ->
     """A review of the offer's value alone (no label): the value audit is the result, its judged
     findings set the status; the history records it with a hash of the audited columns. (No
     regression check: that compares decisions' disparities between runs.)"""
-    from fairscan.engines.datahash import frame_sha256
-
     raw, policy = cfg.raw, cfg.raw.get("policy", {})
     data = _load_data(cfg)
-    value, counts = _value_audit(cfg, data)
-    spec = raw["value"]
-    used = [c for c in dict.fromkeys([spec["column"], *raw.get("sensitive", []), *(raw.get("tiers") or {}),
-                                      *spec.get("within", []), spec.get("offered"), raw.get("weights")])
-            if c and c in data.columns]
-    value.meta["data_sha256"] = frame_sha256(data[used])
-    value.meta["data_hash"] = "sha256 of the audited columns' names, dtypes and rows (fairscan's frame fingerprint)"
+    value, counts = _value_audit(cfg, data)  # its meta fingerprints the audited columns (data_sha256)
     if counts["fail"]:
         status, code = "fail", EXIT_FAIL
     elif counts["insufficient"] and policy.get("insufficient", "warn") == "fail":
