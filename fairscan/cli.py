@@ -894,7 +894,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "reference's features), with intervals, what-if rates and proxies.")
     ex.add_argument("data", help=DATA_HELP)
     ex.add_argument("--model", required=True, metavar="PATH",
-                    help="the model: .skops, .onnx, reference:NAME, or a pickle with --trust-pickle")
+                    help="the model: .skops, .onnx, reference:NAME, an MLflow models:/ or runs:/ URI, or a pickle "
+                         "with --trust-pickle")
     _trust_options(ex)
     ex.add_argument("--group", required=True, metavar="ATTR=GROUP",
                     help="the group to explain, e.g. balance=Q1 or sex=Female (several: a=x,b=y)")
@@ -917,7 +918,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "who gains and who loses the offer, and a verdict against a margin.")
     cp.add_argument("data", help=DATA_HELP + "; or a counts file with two decisions (fairscan counts "
                                              "--paired-score)")
-    cp.add_argument("--model", action="append", metavar="PATH", help="a model (twice: A then B)")
+    cp.add_argument("--model", action="append", metavar="PATH",
+                    help="a model (twice: A then B): a file, reference:NAME or an MLflow URI such as "
+                         "models:/NAME@champion")
     cp.add_argument("--score", action="append", metavar="COL", help="a score column (twice: A then B)")
     cp.add_argument("--prediction", action="append", metavar="COL", help="a 0/1 decision column (twice: A then B)")
     _trust_options(cp)
@@ -1002,7 +1005,9 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--positive-label", metavar="VALUE")
     mi.add_argument("--sensitive", action="append", metavar="COL")
     mi.add_argument("--tiers", action="append", metavar="COL=N|COL=c1,c2")
-    mi.add_argument("--model", metavar="PATH", help="base model (default: a reference model trained on DATA)")
+    mi.add_argument("--model", metavar="PATH", help="base model: a file, reference:NAME or an MLflow models:/ or "
+                                                     "runs:/ URI (default: a reference model trained on DATA)")
+    _tracking_option(mi)
     mi.add_argument("--dataset", choices=("bank", "adult", "coupon", "german"),
                     help="use this bundled dataset's reference model as the base model")
     mi.add_argument("--method", default="all",

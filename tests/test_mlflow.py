@@ -311,3 +311,18 @@ def test_a_value_audit_and_a_registry_audit_log_with_their_data_hash_and_follow_
         assert run.data.metrics[metric_name("tier", r["group"], "mean")] == pytest.approx(r["mean"])
     audit = fairscan.audit("dataset:bank:holdout", model="models:/bank@champion", **AUDIT)
     jsonschema.validate(__import__("json").loads(audit.to_json()), schemas.load("audit"))
+
+
+def test_the_base_install_never_imports_mlflow():
+    """An audit from a file, a value audit and the command line's start leave MLflow out."""
+    import subprocess
+    import sys
+
+    code = ("import sys, fairscan, fairscan.cli\n"
+            "fairscan.audit('dataset:bank:holdout', model='reference:bank', budget=0.2, tiers={'age': 3}, n_boot=10)\n"
+            "from tests.test_value import prices\n"
+            "fairscan.audit_value(prices(500), value='price', favourable='lower', sensitive='tier', n_boot=0)\n"
+            "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=str(Path(__file__).resolve().parents[1]))
+    assert r.returncode == 0, r.stderr[-2000:]
