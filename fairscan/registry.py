@@ -152,11 +152,16 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
         raise FairscanError(f"MLflow could not fetch {plain(uri)} ({_first_line(e)})") from None
     except OSError as e:
         raise FairscanError(f"MLflow could not fetch {plain(uri)} ({e.strerror or _first_line(e)})") from None
-    model = _inspect(uri, local, trust_pickle)
+    import shutil
+
+    try:
+        model = _inspect(uri, local, trust_pickle)
+    except FairscanError:
+        if tmp is not None:  # a refused model leaves nothing behind
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
     model.name, model.version, model.alias, model.run_id = name, version, alias, run_id or model.run_id
     if tmp is not None:  # removed with the result
-        import shutil
-
         weakref.finalize(model, shutil.rmtree, tmp, True)
     return model
 

@@ -326,3 +326,28 @@ def test_the_base_install_never_imports_mlflow():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=str(Path(__file__).resolve().parents[1]))
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_recommendation_and_discovery_results_log_their_published_numbers(tracking):
+    from fairscan.recs import audit_recs
+    from tests.test_recs import lists_frame
+
+    rng = np.random.default_rng(4)
+    users = pd.DataFrame({"user": [f"u{i}" for i in range(300)], "tier": rng.choice(["H", "L"], 300)})
+    items = pd.DataFrame({"item": [f"i{j}" for j in range(40)], "price": ["P"] * 20 + ["S"] * 20})
+    lists = {u: [f"i{j}" for j in rng.choice(40, 5, replace=False)] for u in users["user"]}
+    recs = audit_recs(lists_frame(lists), users, items, user_group="tier", item_group="price", k=5, n_boot=50)
+    run = tracking["client"].get_run(recs.log_to_mlflow())
+    gaps = recs.gaps[~recs.gaps["suppressed"]]
+    assert len(gaps)
+    for r in gaps.to_dict("records"):
+        key = metric_name(r["item_group"] or "all", r["group"], r["metric"])
+        assert run.data.metrics[key] == pytest.approx(r["group_value"])
+    assert run.data.tags["fairscan.analysis"] == "recs"
+    disc = fairscan.discover("dataset:bank:holdout", model="reference:bank", budget=0.2, top=5)
+    run = tracking["client"].get_run(disc.log_to_mlflow())
+    for r in disc.listed.to_dict("records"):
+        if not r["suppressed"]:
+            assert run.data.metrics[metric_name("subgroups", r["id"], "difference")] == pytest.approx(r["difference"])
+    assert {f.path for f in tracking["client"].list_artifacts(run.info.run_id, "fairscan")} == {
+        "fairscan/discover.json", "fairscan/discover.html"}
