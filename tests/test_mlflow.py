@@ -351,3 +351,23 @@ def test_recommendation_and_discovery_results_log_their_published_numbers(tracki
             assert run.data.metrics[metric_name("subgroups", r["id"], "difference")] == pytest.approx(r["difference"])
     assert {f.path for f in tracking["client"].list_artifacts(run.info.run_id, "fairscan")} == {
         "fairscan/discover.json", "fairscan/discover.html"}
+
+
+def test_the_data_page_takes_a_model_from_the_registry(tracking):
+    """The Data & model page: 'Upload a model and data' with the model from a registry; the
+    model it loads scores as the reference model does, and a URI that is not one gets one line."""
+    from fairscan.dashboard.state import RegistryRef, load_uploaded_model
+    from tests.test_app import fresh
+
+    at = fresh("data")
+    at.radio(key="d_source").set_value("Upload a model and data").run()
+    at.radio(key="d_model_from").set_value("an MLflow registry").run()
+    at.text_input(key="d_model_server").set_value(tracking["uri"]).run()
+    at.text_input(key="d_model_uri").set_value("bank@champion").run()
+    assert any("is not an MLflow model URI" in e.value for e in at.error)
+    at.text_input(key="d_model_uri").set_value("models:/bank@champion").run()
+    assert not at.exception and not at.error
+    held = fairscan.datasets.load("bank", split="holdout").head(500)
+    model = load_uploaded_model(RegistryRef("models:/bank@champion"), trust_pickle=False)
+    reference, card, _ = modeling.open_model("reference:bank")
+    np.testing.assert_array_equal(modeling.score(model, held), modeling.score(reference, held, card=card))

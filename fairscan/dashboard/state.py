@@ -13,6 +13,7 @@ import json
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from fairscan.inferred import INFERRED, infer_tiers
 from fairscan.params import AuditParams, audit_params
 
 __all__ = [
-    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "REGISTRY_MODEL", "SUBGROUP", "UPLOAD_MODEL",
+    "DATA_SUFFIXES", "DEFAULT_SETUP", "EVERYONE_ELSE", "IN_SUBGROUP", "MODEL_SUFFIXES", "REGISTRY_MODEL", "SUBGROUP", "UPLOAD_MODEL", "RegistryRef",
     "audit_kwargs", "cached_audit", "cached_compare", "cached_discovery", "cached_explanation", "cached_explorer",
     "cached_inference", "cached_inferred_audit", "cached_model_comparison", "cached_recs_audit", "cached_tradeoff",
     "cached_value_audit", "cached_value_repair",
@@ -610,7 +611,26 @@ def read_upload(f: Any) -> pd.DataFrame:
             raise FairscanError(str(e).replace(str(path), f.name)) from None
 
 
+@dataclass(frozen=True)
+class RegistryRef:
+    """A model named by its MLflow URI, standing where an uploaded model file would: its
+    ``name`` is the URI and its bytes (for the upload's id) the URI's."""
+
+    uri: str
+
+    @property
+    def name(self) -> str:
+        return self.uri
+
+    def getvalue(self) -> bytes:
+        return self.uri.encode()
+
+
 def load_uploaded_model(f: Any, trust_pickle: bool) -> Any:
+    """An uploaded model file, or a :class:`RegistryRef`, loaded safely (pickles only with
+    consent)."""
+    if isinstance(f, RegistryRef):
+        return modeling.open_model(f.uri, trust_pickle=trust_pickle)[0]
     suffix = Path(f.name).suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise FairscanError(f"model file '{f.name}': unsupported type '{suffix}'; use .skops (or .onnx, or a "

@@ -13,14 +13,14 @@ import pandas as pd
 import streamlit as st
 
 from fairscan.dashboard import PAGES_DIR
-from fairscan.dashboard.state import counts_of_setup, current_data, groups_of
+from fairscan.dashboard.state import RegistryRef, counts_of_setup, current_data, groups_of
 from fairscan.errors import FairscanError
 from fairscan.formatting import pct
 from fairscan.report.common import break_autolinks, count_text, interval
 
 __all__ = [
     "PAGES", "VERDICT_LABELS", "downloads", "group_table", "md", "page", "rate_text",
-    "show_chart", "sidebar",
+    "registry_model_field", "show_chart", "sidebar",
 ]
 
 #: URL path -> (title, navigation section); the page's script is views/<URL path>.py
@@ -59,6 +59,30 @@ def downloads(stem: str, html: Any = None, markdown: Any = None, js: Any = None,
         if data is not None:
             col.download_button(label, data, file_name=f"{stem}.{ext}", mime=mime, icon=":material/download:",
                                 key=f"dl_{stem}_{ext}", on_click="ignore")
+
+
+def registry_model_field(uri_key: str = "d_model_uri", server_key: str = "d_model_server",
+                         label: str = "Model URI") -> RegistryRef | None:
+    """A model by its MLflow URI (``models:/NAME@ALIAS``, ``/VERSION``, ``/latest``,
+    ``runs:/RUN/PATH``) on a tracking server (default ``$MLFLOW_TRACKING_URI``), fetched
+    without running its code, as on the command line; None until a URI is given."""
+    import os
+
+    from fairscan import registry
+
+    uri = st.text_input(label, key=uri_key, placeholder="models:/bank@champion",
+                        help="models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/latest or runs:/RUN_ID/PATH")
+    server = st.text_input("Tracking server", key=server_key, value=os.environ.get("MLFLOW_TRACKING_URI", ""),
+                           placeholder="sqlite:///mlflow.db", help="MLflow's tracking and registry URI")
+    uri = (uri or "").strip()
+    if not uri:
+        return None
+    if not registry.is_registry_uri(uri):
+        raise FairscanError(f"'{uri}' is not an MLflow model URI: use models:/NAME@ALIAS, models:/NAME/VERSION, "
+                            "models:/NAME/latest or runs:/RUN_ID/PATH")
+    if server.strip():
+        os.environ["MLFLOW_TRACKING_URI"] = server.strip()  # MLflow reads it from the environment
+    return RegistryRef(uri)
 
 
 def rate_text(v: Any, lo: Any, hi: Any) -> str:

@@ -4,7 +4,6 @@ same customers, compared pair by pair (``fairscan.compare``)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from fairscan.dashboard.state import (
     get_setup,
     max_upload_mb,
 )
-from fairscan.dashboard.widgets import downloads, md, show_chart
+from fairscan.dashboard.widgets import downloads, md, registry_model_field, show_chart
 from fairscan.errors import FairscanError
 from fairscan.metrics.classification import DESCRIPTIONS
 from fairscan.report import charts
@@ -59,23 +58,10 @@ def _uploaded(side: str) -> tuple[dict[str, Any] | None, bool]:
 
 
 def _registered(side: str) -> tuple[dict[str, Any] | None, bool]:
-    """A model named by its MLflow URI (``models:/NAME@ALIAS``, ``/VERSION``, ``/latest``,
-    ``runs:/RUN/PATH``) on the tracking server given (default ``$MLFLOW_TRACKING_URI``); the
-    comparison fetches it without running its code, as the command line does."""
-    from fairscan import registry
-
-    uri = st.text_input(f"Model URI for {side}", key=f"c_uri_{side}", placeholder="models:/bank@champion",
-                        help="models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/latest or runs:/RUN_ID/PATH")
-    server = st.text_input("Tracking server", key=f"c_server_{side}", value=os.environ.get("MLFLOW_TRACKING_URI", ""),
-                           placeholder="sqlite:///mlflow.db", help="MLflow's tracking and registry URI")
-    if not uri:
-        return None, False
-    if not registry.is_registry_uri(uri.strip()):
-        raise FairscanError(f"'{uri}' is not an MLflow model URI: use models:/NAME@ALIAS, models:/NAME/VERSION, "
-                            "models:/NAME/latest or runs:/RUN_ID/PATH")
-    if server:
-        os.environ["MLFLOW_TRACKING_URI"] = server.strip()
-    return {"kind": "model", "model": "registry", "uri": uri.strip(), "name": uri.strip()}, False
+    """A model named by its MLflow URI; the comparison fetches it without running its code."""
+    ref = registry_model_field(f"c_uri_{side}", f"c_server_{side}", f"Model URI for {side}")
+    return (None, False) if ref is None else ({"kind": "model", "model": "registry", "uri": ref.uri,
+                                               "name": ref.uri}, False)
 
 
 def _pick(candidates: dict[str, dict[str, Any]], side: str, default: int, help_text: str) -> tuple[str, Any, bool]:

@@ -30,7 +30,7 @@ from fairscan.dashboard.state import (
     tiers_text,
     upload_key,
 )
-from fairscan.dashboard.widgets import downloads, md, page
+from fairscan.dashboard.widgets import downloads, md, page, registry_model_field
 from fairscan.errors import FairscanError
 
 
@@ -71,8 +71,13 @@ def page_data() -> None:
     else:
         with_model = source.startswith("Upload a model")
         if with_model:
-            mf = st.file_uploader("Model file (.skops recommended; .onnx; pickle only if you trust its author)",
-                                  type=[s.lstrip(".") for s in MODEL_SUFFIXES], key="d_model_file")
+            where = st.radio("The model", ["a file", "an MLflow registry"], horizontal=True, key="d_model_from",
+                             help="A registry model is fetched without running its code, as on the command line")
+            if where == "a file":
+                mf = st.file_uploader("Model file (.skops recommended; .onnx; pickle only if you trust its author)",
+                                      type=[s.lstrip(".") for s in MODEL_SUFFIXES], key="d_model_file")
+            else:
+                mf = registry_model_field()
             trust_pickle = False
             if mf is not None and Path(mf.name).suffix.lower() in modeling.PICKLE_SUFFIXES:
                 st.warning("This is a pickle file: loading it runs whatever code it contains. Only load it if you "
