@@ -65,13 +65,20 @@ def metric_name(*parts: object) -> str:
     return "/".join(["fairscan", *(_part(p) for p in parts)])[:_MAX_KEY]
 
 
+def _finite(v: Any) -> float | None:
+    """``v`` as a float when it is a finite number (not a flag, not missing), else None."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+        return None
+    return float(v) if not pd.isna(v) and math.isfinite(float(v)) else None
+
+
 def _numbers(row: Mapping[str, Any], skip: set[str]) -> Iterator[tuple[str, float]]:
     """The point estimates of a published row: finite numbers, no interval bound or flag."""
     for k, v in row.items():
-        if k in skip or k.endswith(("_ci_low", "_ci_high")) or "_ci_" in k or isinstance(v, bool | np.bool_):
+        if k in skip or k.endswith(("_ci_low", "_ci_high")) or "_ci_" in k:
             continue
-        if isinstance(v, int | float | np.integer | np.floating) and not pd.isna(v) and math.isfinite(float(v)):
-            yield k, float(v)
+        if (x := _finite(v)) is not None:
+            yield k, x
 
 
 _STRUCTURE = {"attribute", "group", "reference", "suppressed", "suppression", "p_value", "p_value_adjusted",
@@ -109,22 +116,19 @@ def result_metrics(result: Any) -> dict[str, float]:
     elif kind == "compare":
         for r in published(result.changes):
             for side in ("value_a", "value_b", "change", "gap_change"):
-                v = r.get(side)
-                if v is not None and not pd.isna(v) and math.isfinite(float(v)):
-                    put((r["attribute"], r["group"], f"{r['metric']}_{side.removeprefix('value_')}"), float(v))
+                if (v := _finite(r.get(side))) is not None:
+                    put((r["attribute"], r["group"], f"{r['metric']}_{side.removeprefix('value_')}"), v)
     elif kind == "recs":
         for r in published(result.gaps):
             for k in ("group_value", "reference_value", "ratio"):
-                v = r.get(k)
-                if v is not None and not pd.isna(v) and math.isfinite(float(v)):
+                if (v := _finite(r.get(k))) is not None:
                     name = r["metric"] if k == "group_value" else f"{r['metric']}_{k.removesuffix('_value')}"
-                    put((r.get("item_group") or "all", r["group"], name), float(v))
+                    put((r.get("item_group") or "all", r["group"], name), v)
     elif kind == "discover":
         for r in published(result.listed):
             for k in ("count", "value", "difference", "ratio"):
-                v = r.get(k)
-                if v is not None and not pd.isna(v) and math.isfinite(float(v)):
-                    put(("subgroups", r["id"], k), float(v))
+                if (v := _finite(r.get(k))) is not None:
+                    put(("subgroups", r["id"], k), v)
     counts = _counts(result)
     for verdict in ("fail", "insufficient"):
         out[f"fairscan/findings/{verdict}"] = float(counts.get(verdict, 0))
