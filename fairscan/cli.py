@@ -402,8 +402,8 @@ def cmd_value(a: argparse.Namespace) -> int:
         infer_tier=a.infer_tier, intersect=a.intersect, within=a.within, offered=a.offered,
         reference=_references(a.reference), weights=a.weights, tolerance=a.tolerance,
         min_group_size=a.min_group_size, suppress_below=a.suppress_below, n_boot=a.n_boot, seed=a.seed,
-        progress=_progress(a), engine=a.engine, spark_master=a.spark_master, memory_limit=a.memory_limit,
-        threads=a.threads)
+        progress=_progress(a), cluster=a.cluster, engine=a.engine, spark_master=a.spark_master,
+        memory_limit=a.memory_limit, threads=a.threads)
     render = {"json": result.to_json, "md": result.to_markdown, "html": result.to_html}.get(a.format, result.to_text)
     _write(render(), a.out)
     _log_mlflow(a, result)
@@ -1074,6 +1074,9 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--offered", metavar="COL", help="a 0/1 column: audit the value among the offered rows and "
                                                       "report each group's offered share")
     va.add_argument("--weights", metavar="COL", help="row weights (>= 0)")
+    va.add_argument("--cluster", metavar="COL",
+                    help="rows with the same COL are not independent (one customer's lines): every interval and "
+                         "test is then cluster-robust")
     va.add_argument("--tolerance", type=float, default=0.05, metavar="R",
                     help="largest gap accepted, relative to the reference group's mean (default 0.05 = ±5%%)")
     va.add_argument("--min-group-size", type=int, default=30, metavar="N",

@@ -146,6 +146,9 @@ class ValueStats:
     n: np.ndarray
     w: np.ndarray
     w2: np.ndarray
+    #: with clusters (the rows of one customer, say): each cell's cluster code, the cells
+    #: then per (group, stratum, cluster, value)
+    cluster: np.ndarray | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -164,3 +167,5 @@ class ValueAggregate:
     strata: list[str]
     stats: list[ValueStats]
     precision: float | None = None
+    #: the number of distinct clusters (0 without clusters)
+    n_clusters: int = 0

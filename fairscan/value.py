@@ -58,7 +58,7 @@ from fairscan.tracking import LogsToMlflow
 from fairscan.version import __version__
 
 __all__ = [
-    "FAVOURABLE", "METHODS", "VALUE_DATA_HASH", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
+    "FAVOURABLE", "METHODS", "METHODS_CLUSTERED", "VALUE_DATA_HASH", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
     "quantile_method", "stratum_codes", "value_column", "value_groups", "weight_column",
 ]
 
@@ -82,6 +82,21 @@ METHODS = {
     "decomposition": "symmetric Kitagawa decomposition; intervals: delta method (each side's rows an independent "
                      "sample)",
     "p_value_adjusted": "Holm over every p-value of the disparity table",
+}
+#: what changes when rows come in clusters (``cluster=``, ``--cluster``): every interval and
+#: test treats a cluster, not a row, as the independent unit
+METHODS_CLUSTERED = {
+    "mean": "cluster-robust: each cluster's summed residuals (statsmodels' cov_type='cluster' with its small-sample "
+            "factor G/(G-1)*(N-1)/(N-K)), t with G-1 degrees of freedom, for the group's mean, the difference "
+            "(clusters may span both groups) and the log ratio",
+    "median": "group median and difference: percentile cluster bootstrap (Poisson weights on whole clusters), "
+              "two-sided bootstrap p-value",
+    "share_favourable": "Wilson, Newcombe, Katz and the two-proportion test on the design-effect size (the "
+                        "effective size divided by the cluster-robust over the independent-rows variance, at least 1)",
+    "ks": "KS distance: percentile cluster bootstrap interval; the asymptotic p-value assumes independent rows",
+    "wasserstein": "Wasserstein-1 distance: percentile cluster bootstrap interval",
+    "decomposition": "symmetric Kitagawa decomposition; intervals: delta method with each cluster's influence added "
+                     "up (cluster-robust)",
 }
 
 
@@ -268,6 +283,7 @@ def audit_value(
     n_boot: int = 1000,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
+    cluster: str | None = None,
     engine: str = "auto",
     spark_master: str | None = None,
     memory_limit: str | None = None,
@@ -285,6 +301,8 @@ def audit_value(
     reference group's mean (0.05 = within ±5%). Rows with a missing value are counted per
     group as ``missing``, never dropped silently. Intervals and tests: ``METHODS``.
     ``progress(fraction, text)`` hears the pass over the data (DuckDB) and each attribute.
+    ``cluster``: a column whose equal values mark rows that are not independent (the lines of
+    one customer): every interval and test is then cluster-robust (``METHODS_CLUSTERED``).
 
     ``data``: a frame, a CSV/Parquet path (files larger than memory stream through DuckDB),
     ``dataset:NAME``, a DuckDB relation or a Spark DataFrame; ``engine``, ``spark_master``,
@@ -298,7 +316,7 @@ def audit_value(
     within = [within] if isinstance(within, str) else list(within or [])
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
     columns = [value, *sensitive, *(tiers or {}), *within, *([offered] if offered else []),
-               *([weights] if weights else [])]
+               *([weights] if weights else []), *([cluster] if cluster else [])]
     used = list(dict.fromkeys(c for c in columns if c))  # the audited columns, for the data hash
     infer = parse_infer_tier(dict(infer_tier) if isinstance(infer_tier, Mapping) else infer_tier)
     if infer:  # a tier from every customer's spend, or from a proxy model, needs the rows at hand
@@ -315,14 +333,15 @@ def audit_value(
     data_sha = (frame_sha256(data[used]) if isinstance(data, pd.DataFrame) and set(used) <= set(map(str, data.columns))
                 else None)
     available = eng.columns()
-    for col, role in ((value, "value"), (weights, "weight"), (offered, "offered"),
+    for col, role in ((value, "value"), (weights, "weight"), (offered, "offered"), (cluster, "cluster"),
                       *((c, "stratum (--within)") for c in within)):
         if col is not None and col not in available:
             raise FairscanError(f"{role} column '{col}' not found{suggest(col, available)}")
     groupings = resolve(GroupSpec(sensitive=sensitive, tiers=dict(tiers or {}),
                                   intersect=intersect and len(sensitive) + len(tiers or {}) > 1), eng)
     note(0.0, "counting the values")
-    agg = eng.value_aggregate(groupings, value, within, weights, offered)
+    agg = eng.value_aggregate(groupings, value, within, weights, offered, cluster)
+    n_cl = agg.n_clusters
     if eng is not data and hasattr(eng, "close"):
         eng.close()  # ours: its memory (DuckDB's buffers) is free for the bootstrap
     s_count = len(agg.strata)
@@ -357,6 +376,7 @@ def audit_value(
         key_g, cells_g = mv.collapse(st.group, cells_gs, uniq)
         bounds = np.searchsorted(key_g, np.arange(n_groups + 1))
         per_group = [mv.part(cells_g, slice(bounds[g], bounds[g + 1])) for g in range(n_groups)]
+        clustered = _clustered(st, cells_gs, uniq, n_groups, n_cl)
         counts = np.array([c.rows for c in per_group], dtype=np.int64)
         if attr in refs:
             if refs[attr] not in labels:
@@ -371,7 +391,7 @@ def audit_value(
         # each group draws from its own stream (seed, attribute, group name): its intervals
         # depend on its own cells only, whatever else is in the data
         streams = group_streams(seed, attr, labels)
-        ref_reps = mv.replicates(per_group[ref], n_boot, streams[ref], grid)
+        ref_reps = _replicates(per_group[ref], clustered[ref], n_boot, streams[ref], grid)
         for g in range(n_groups):
             c = per_group[g]
             row: dict[str, Any] = {"attribute": attr, "group": labels[g], "reference": g == ref,
@@ -380,17 +400,22 @@ def audit_value(
                 rate = st.base[g] / st.rows[g]
                 lo, hi = wilson(np.array([rate]), np.array([st.rows[g]]), confidence)
                 row.update(offered_rate=rate, offered_rate_ci_low=float(lo[0]), offered_rate_ci_high=float(hi[0]))
-            row.update(_group_numbers(c, cut, higher, confidence))
+            row.update(_group_numbers(c, cut, higher, confidence, clustered[g]))
             group_rows.append(row)
+        if n_cl and len(ref_reps.median):  # clustered: the median's interval from the cluster bootstrap
+            _median_from(group_rows[spans[-1][0] + ref], ref_reps, confidence)
         others = [g for g in range(n_groups) if g != ref]
 
         def gaps(g: int, attr: str = attr, labels: list[str] = labels, per_group: list[mv.ValueCells] = per_group,
-                 ref: int = ref, ref_reps: mv.Replicates = ref_reps,
-                 streams: list[np.random.Generator] = streams, grid: np.ndarray = grid) -> list[dict[str, Any]]:
+                 ref: int = ref, ref_reps: mv.Replicates = ref_reps, streams: list[np.random.Generator] = streams,
+                 grid: np.ndarray = grid, clustered: list[Any] = clustered,
+                 start: int = spans[-1][0]) -> list[dict[str, Any]]:
             # its distances to the reference's replicates are taken block by block
-            reps = mv.replicates(per_group[g], n_boot, streams[g], grid, against=ref_reps)
+            reps = _replicates(per_group[g], clustered[g], n_boot, streams[g], grid, against=ref_reps)
+            if n_cl and len(reps.median):
+                _median_from(group_rows[start + g], reps, confidence)
             return _disparities(attr, labels[g], labels[ref], per_group[g], per_group[ref], reps, ref_reps, grid,
-                                cut, higher, confidence)
+                                cut, higher, confidence, clustered[g], clustered[ref])
 
         # numpy draws and reduces without the GIL: two threads, one stream per group
         for rows in pool.map(gaps, others):
@@ -398,8 +423,8 @@ def audit_value(
         del ref_reps
         for g in others:
             if within:
-                dec_rows.append(_decomposition_row(
-                    attr, labels[g], labels[ref], cells_gs, st.stratum, st.group, g, ref, s_count, confidence))
+                dec_rows.append(_decomposition_row(attr, labels[g], labels[ref], cells_gs, st.stratum, st.group, g,
+                                                   ref, s_count, confidence, st.cluster, n_cl))
 
     pool.shutdown()
     note(1.0, f"audited {len(agg.stats)} attribute(s)")
@@ -446,7 +471,8 @@ def audit_value(
         "settings": {"tolerance": {"max_relative": float(tolerance)}, "min_group_size": int(min_group_size),
                      "suppress_below": int(suppress_below), "confidence": confidence, "alpha": alpha,
                      "n_boot": int(n_boot), "seed": int(seed)},
-        "methods": {**METHODS, "quantiles": quantile_method(agg.precision),
+        "cluster": cluster, "n_clusters": n_cl,
+        "methods": {**METHODS, **(METHODS_CLUSTERED if n_cl else {}), "quantiles": quantile_method(agg.precision),
                     **({"replicate_grid": f"the bootstrap's CDFs on {coarse:,} of the distinct values (evenly "
                                           "spaced ranks): the KS and Wasserstein intervals are approximate"}
                        if coarse else {})},
@@ -484,17 +510,73 @@ def _blank_suppressed(frame: pd.DataFrame, keep: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def _group_numbers(c: mv.ValueCells, cut: float, higher: bool, confidence: float) -> dict[str, Any]:
-    """A group's distribution: mean with its t interval, median with its order-statistic
-    interval, deciles and quartiles, and its share in the favourable quarter (Wilson)."""
-    mean, var = c.mean, c.mean_variance
-    n_eff = c.effective_n
-    half = t_quantile(n_eff - 1, confidence) * math.sqrt(var) if n_eff > 1 and np.isfinite(var) else math.nan
-    q = mv.quantiles(c, [0.5, 0.1, 0.25, 0.75, 0.9])
-    med_lo, med_hi = mv.median_interval(c, confidence)
+#: a group's cells per (cluster, value), sorted by value, their cluster codes, the number of clusters
+Clustered = tuple[mv.ValueCells, np.ndarray, int]
+
+
+def _clustered(st: Any, cells: mv.ValueCells, uniq: np.ndarray, n_groups: int, n_cl: int) -> list[Clustered | None]:
+    """Each group's cells per (cluster, value), when the rows come in clusters."""
+    if not n_cl or st.cluster is None:
+        return [None] * n_groups
+    key, cc = mv.collapse(st.group * n_cl + st.cluster, cells, uniq)
+    bounds = np.searchsorted(key, np.arange(n_groups + 1) * n_cl)
+    out: list[Clustered | None] = []
+    for g in range(n_groups):
+        sl = slice(bounds[g], bounds[g + 1])
+        part, codes = mv.part(cc, sl), key[sl] % n_cl
+        order = np.argsort(part.u, kind="stable")
+        out.append((mv.part(part, order), codes[order], n_cl))
+    return out
+
+
+def _replicates(c: mv.ValueCells, cl: Clustered | None, n_boot: int, rng: np.random.Generator, grid: np.ndarray,
+                against: mv.Replicates | None = None) -> mv.Replicates:
+    """The bootstrap of a group: over its cells, or over whole clusters when it has them."""
+    if cl is None:
+        return mv.replicates(c, n_boot, rng, grid, against=against)
+    return mv.replicates(cl[0], n_boot, rng, grid, against=against, clusters=(cl[1], cl[2]))
+
+
+def _median_from(row: dict[str, Any], reps: mv.Replicates, confidence: float) -> None:
+    """A group's median interval from its (cluster) bootstrap replicates: percentile."""
+    lo, hi = percentile_interval(reps.median[:, None], confidence)
+    row["median_ci_low"], row["median_ci_high"] = float(lo[0]), float(hi[0])
+
+
+def _share_size(c: mv.ValueCells, cl: Clustered | None, cut: float, higher: bool) -> tuple[float, float]:
+    """(a group's share in the favourable quarter, the sample size its intervals use): the
+    effective size, divided by the design effect of its clusters when it has them (Kish:
+    the cluster-robust variance of the share over the independent-rows one, at least 1)."""
     fav, total = mv.share_beyond(c, cut, higher)
     share = fav / total if total > 0 else math.nan
-    lo, hi = wilson(np.array([share]), np.array([n_eff]), confidence)
+    n = c.effective_n
+    if cl is None or not (0 < share < 1) or n <= 1:
+        return share, n
+    cells, codes, n_cl = cl
+    pick = cells.u >= cut if higher else cells.u <= cut
+    var, _ = mv.cluster_mean(mv.ValueCells(pick.astype(np.float64), cells.n, cells.w, cells.w2), codes, n_cl)
+    iid = share * (1 - share) / n
+    deff = max(1.0, var / iid) if np.isfinite(var) and iid > 0 else 1.0
+    return share, n / deff
+
+
+def _group_numbers(c: mv.ValueCells, cut: float, higher: bool, confidence: float,
+                   cl: Clustered | None = None) -> dict[str, Any]:
+    """A group's distribution: mean with its t interval, median with its order-statistic
+    interval, deciles and quartiles, and its share in the favourable quarter (Wilson). With
+    clusters: the mean's cluster-robust t interval (G - 1 degrees of freedom), the share's
+    Wilson interval on the design-effect size, the median's from the cluster bootstrap
+    (filled in once it is drawn)."""
+    mean, var = c.mean, c.mean_variance
+    n_eff = c.effective_n
+    df = n_eff - 1
+    if cl is not None:
+        var, df = mv.cluster_mean(cl[0], cl[1], cl[2])
+    half = t_quantile(df, confidence) * math.sqrt(var) if df >= 1 and np.isfinite(var) else math.nan
+    q = mv.quantiles(c, [0.5, 0.1, 0.25, 0.75, 0.9])
+    med_lo, med_hi = mv.median_interval(c, confidence) if cl is None else (math.nan, math.nan)
+    share, n_share = _share_size(c, cl, cut, higher)
+    lo, hi = wilson(np.array([share]), np.array([n_share]), confidence)
     return {"mean": mean, "mean_ci_low": mean - half, "mean_ci_high": mean + half, "median": float(q[0]),
             "median_ci_low": med_lo, "median_ci_high": med_hi, "p10": float(q[1]), "p25": float(q[2]),
             "p75": float(q[3]), "p90": float(q[4]), "share_favourable": share,
@@ -502,8 +584,8 @@ def _group_numbers(c: mv.ValueCells, cut: float, higher: bool, confidence: float
 
 
 def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueCells, bg: mv.Replicates,
-                 br: mv.Replicates, grid: np.ndarray, cut: float, higher: bool,
-                 confidence: float) -> list[dict[str, Any]]:
+                 br: mv.Replicates, grid: np.ndarray, cut: float, higher: bool, confidence: float,
+                 gcl: Clustered | None = None, rcl: Clustered | None = None) -> list[dict[str, Any]]:
     """The five disparity rows of one group against the reference."""
     nan = math.nan
     out = []
@@ -514,7 +596,8 @@ def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueC
                     "reference_value": rv, "difference": d, "difference_ci_low": d_ci[0], "difference_ci_high": d_ci[1],
                     "ratio": ratio, "ratio_ci_low": r_ci[0], "ratio_ci_high": r_ci[1], "p_value": p})
 
-    m = mv.mean_comparison(g, r, confidence)
+    m = (mv.mean_comparison(g, r, confidence) if gcl is None or rcl is None else
+         mv.cluster_mean_comparison(gcl[0], gcl[1], rcl[0], rcl[1], gcl[2], confidence))
     row("mean", m.group, m.reference, m.difference, m.difference_ci, m.ratio, m.ratio_ci, m.p_value)
     med_g, med_r = float(mv.quantiles(g, [0.5])[0]), float(mv.quantiles(r, [0.5])[0])
     boot = len(bg.median) > 0 and len(br.median) > 0
@@ -526,11 +609,9 @@ def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueC
     else:
         med_ci, p_med = (nan, nan), nan
     row("median", med_g, med_r, med_g - med_r, med_ci, med_g / med_r if med_r else nan, (nan, nan), p_med)
-    fg, tg = mv.share_beyond(g, cut, higher)
-    fr, tr = mv.share_beyond(r, cut, higher)
-    ng, nr = g.effective_n, r.effective_n
-    xg, xr = (fg / tg * ng if tg else 0.0), (fr / tr * nr if tr else 0.0)
-    sg, sr = (fg / tg if tg else nan), (fr / tr if tr else nan)
+    sg, ng = _share_size(g, gcl, cut, higher)
+    sr, nr = _share_size(r, rcl, cut, higher)
+    xg, xr = (sg * ng if np.isfinite(sg) else 0.0), (sr * nr if np.isfinite(sr) else 0.0)
     dl, dh = newcombe_difference(np.array([xg]), np.array([ng]), np.array([xr]), np.array([nr]), confidence)
     rl, rh = ratio_interval(np.array([xg]), np.array([ng]), np.array([xr]), np.array([nr]), confidence)
     p_share = float(two_proportion_test(np.array([xg]), np.array([ng]), np.array([xr]), np.array([nr]))[0][0])
@@ -551,15 +632,20 @@ def _disparities(attr: str, group: str, ref: str, g: mv.ValueCells, r: mv.ValueC
 
 
 def _decomposition_row(attr: str, group: str, ref: str, cells: mv.ValueCells, strata: np.ndarray,
-                       owners: np.ndarray, g: int, r: int, n_strata: int, confidence: float) -> dict[str, Any]:
-    """One decomposition row: the point estimate and its delta-method intervals."""
+                       owners: np.ndarray, g: int, r: int, n_strata: int, confidence: float,
+                       cluster: np.ndarray | None = None, n_clusters: int = 0) -> dict[str, Any]:
+    """One decomposition row: the point estimate and its delta-method intervals (with
+    clusters: each cluster's influence added up first, cluster-robust)."""
     side = {}
+    codes = {}
     for who in (g, r):
         pick = owners == who
         side[who] = (strata[pick], mv.part(cells, pick))
+        codes[who] = None if cluster is None else cluster[pick]
     by = {who: {int(s): mv.part(c, st == s) for s in np.unique(st)} for who, (st, c) in side.items()}
     d = mv.decomposition(by[g], by[r])
-    se_w, se_c = mv.decomposition_se(*side[g], *side[r], n_strata=n_strata)
+    se_w, se_c = mv.decomposition_se(*side[g], *side[r], n_strata=n_strata,
+                                     clusters=None if cluster is None else (codes[g], codes[r], n_clusters))
     z = z_value(confidence)
     return {"attribute": attr, "group": group, "reference_group": ref, "total": d.total, "within": d.within,
             "within_ci_low": d.within - z * se_w, "within_ci_high": d.within + z * se_w,

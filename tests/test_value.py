@@ -438,3 +438,99 @@ def test_value_bins_hold_values_within_the_precision_in_order():
         inside = np.abs(v[b == key])
         assert inside.max() - inside.min() <= mv.VALUE_PRECISION * inside.max()
     assert b[v == 0][0] == 0 and (b[v > 0] > 0).all() and (b[v < 0] < 0).all()
+
+
+def clustered_prices(n_customers: int = 400, seed: int = 21) -> pd.DataFrame:
+    """Lines of customers: each customer has a tier and a price level of their own (so lines
+    of one customer are strongly correlated), buys 1-12 lines of 3 products, with weights."""
+    rng = np.random.default_rng(seed)
+    per = rng.integers(1, 13, n_customers)
+    cust = np.repeat(np.arange(n_customers), per)
+    tier = np.array(["low", "mid", "high"])[rng.integers(0, 3, n_customers)][cust]
+    level = rng.normal(0, 4, n_customers)[cust]
+    product = rng.choice(list("abc"), len(cust))
+    base = {"a": 20.0, "b": 35.0, "c": 50.0}
+    price = np.array([base[p] for p in product]) + level + np.where(tier == "low", 2.0, 0.0) + rng.normal(0, 1, len(cust))
+    return pd.DataFrame({"customer": cust, "tier": tier, "product": product, "price": price,
+                         "w": rng.uniform(0.5, 2.0, len(cust))})
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cluster_robust_means_equal_statsmodels(weighted):
+    """With --cluster, a group's mean interval and each difference's interval and p-value are
+    those of statsmodels' WLS with cov_type='cluster' (same small-sample factor, t on G - 1)."""
+    import statsmodels.api as sm
+
+    df = clustered_prices()
+    w = "w" if weighted else None
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", weights=w, cluster="customer",
+                      n_boot=0)
+    assert res.meta["n_clusters"] == df["customer"].nunique() and "cluster" in res.meta["methods"]["mean"]
+    for tier, part in df.groupby("tier"):
+        fit = sm.WLS(part["price"], np.ones(len(part)), weights=part["w"] if weighted else 1.0).fit(
+            cov_type="cluster", cov_kwds={"groups": part["customer"]}, use_t=True)
+        lo, hi = np.asarray(fit.conf_int(0.05))[0]
+        row = group_row(res, "tier", tier)
+        assert row["mean_ci_low"] == pytest.approx(lo, rel=1e-9) and row["mean_ci_high"] == pytest.approx(hi, rel=1e-9)
+    ref = res.meta["reference"]["tier"]
+    for tier in {"low", "mid", "high"} - {ref}:
+        part = df[df["tier"].isin([tier, ref])]
+        X = sm.add_constant((part["tier"] == tier).astype(float).to_numpy())
+        fit = sm.WLS(part["price"].to_numpy(), X, weights=part["w"].to_numpy() if weighted else 1.0).fit(
+            cov_type="cluster", cov_kwds={"groups": part["customer"].to_numpy()}, use_t=True)
+        d = disparity(res, tier, "mean")
+        assert d["difference"] == pytest.approx(fit.params[1], rel=1e-9)
+        lo, hi = np.asarray(fit.conf_int(0.05))[1]
+        assert (d["difference_ci_low"], d["difference_ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+        assert d["p_value"] == pytest.approx(fit.pvalues[1], rel=1e-6)
+
+
+def test_cluster_robust_intervals_are_wider_and_the_decomposition_agrees_with_statsmodels():
+    """Correlated lines: clustering widens every interval; with one stratum the decomposition's
+    within part is the difference of means, and its cluster-robust standard error is
+    statsmodels' (the interval uses the normal quantile)."""
+    import statsmodels.api as sm
+    from scipy.stats import norm
+
+    df = clustered_prices(seed=5)
+    kw = dict(value="price", favourable="lower", sensitive="tier", n_boot=300, seed=3)
+    iid = audit_value(df, **kw)
+    cl = audit_value(df, cluster="customer", **kw)
+    others = {"low", "mid", "high"} - {iid.meta["reference"]["tier"]}
+    for metric in ("mean", "median", "ks", "wasserstein", "share_favourable"):
+        for tier in others:
+            a, b = disparity(iid, tier, metric), disparity(cl, tier, metric)
+            if np.isnan(a["difference_ci_low"]):
+                continue
+            assert (b["difference_ci_high"] - b["difference_ci_low"]) > (a["difference_ci_high"] - a["difference_ci_low"]), (
+                metric, tier)
+    for tier in ("low", "mid", "high"):
+        a, b = group_row(iid, "tier", tier), group_row(cl, "tier", tier)
+        assert b["median_ci_high"] - b["median_ci_low"] > a["median_ci_high"] - a["median_ci_low"]
+    one = audit_value(df.assign(stratum="all"), within="stratum", cluster="customer", **kw)
+    ref = one.meta["reference"]["tier"]
+    dec = one.decomposition.set_index("group")
+    for tier in {"low", "mid", "high"} - {ref}:
+        part = df[df["tier"].isin([tier, ref])]
+        X = sm.add_constant((part["tier"] == tier).astype(float).to_numpy())
+        fit = sm.OLS(part["price"].to_numpy(), X).fit(cov_type="cluster", cov_kwds={"groups": part["customer"]})
+        se = (dec.loc[tier, "within_ci_high"] - dec.loc[tier, "within_ci_low"]) / (2 * norm.ppf(0.975))
+        assert dec.loc[tier, "within"] == pytest.approx(fit.params[1], rel=1e-9)
+        assert se == pytest.approx(fit.bse[1], rel=1e-9)
+        assert dec.loc[tier, "composition"] == pytest.approx(0, abs=1e-9)
+
+
+def test_clusters_through_duckdb_equal_memory_and_a_missing_id_is_one_line(tmp_path):
+    df = clustered_prices(250, seed=8)
+    kw = dict(value="price", favourable="lower", sensitive="tier", within="product", weights="w",
+              cluster="customer", n_boot=50, seed=2)
+    mem = audit_value(df, engine="memory", **kw)
+    path = tmp_path / "lines.parquet"
+    df.to_parquet(path)
+    assert_same_result(mem, audit_value(str(path), **kw))
+    bad = df.astype({"customer": float})
+    bad.loc[3, "customer"] = np.nan
+    for data, engine in ((bad, "memory"), (bad, "duckdb")):
+        with pytest.raises(FairscanError, match="cluster column 'customer' has 1 missing values") as e:
+            audit_value(data, engine=engine, **kw)
+        assert_plain_message(str(e.value))

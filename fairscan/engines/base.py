@@ -30,7 +30,8 @@ from fairscan.types import (
 )
 
 __all__ = [
-    "MAX_JOINT_GROUPS", "Engine", "audited_columns", "cell_count", "changed_error", "column_not_found",
+    "MAX_JOINT_GROUPS", "Engine", "audited_columns", "cell_count", "changed_error", "cluster_codes",
+    "column_not_found",
     "fits_jointly", "group_keys", "label_error", "missing_code", "no_values_error", "not_numeric_error",
     "offered_errors", "prediction_error", "score_error", "stratum_table", "value_errors", "value_not_numeric",
     "value_stats", "weight_errors",
@@ -106,12 +107,14 @@ class Engine(ABC):
         the second decision's column too."""
 
     def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
-                        offered: str | None) -> ValueAggregate:
+                        offered: str | None, cluster: str | None = None) -> ValueAggregate:
         """Count the audited rows per (group, stratum, value) for every grouping, in one pass
         (:class:`~fairscan.types.ValueStats`): the offer value audit's only heavy work.
         ``within``: the strata columns (their cross; none: one stratum ``all``); ``offered``:
-        a 0/1 column, the rows audited are those with 1 (all rows without it). Checks the
-        value (numeric, finite, not all missing), the weights and the offered flags."""
+        a 0/1 column, the rows audited are those with 1 (all rows without it); ``cluster``: a
+        column whose equal values mark rows that are not independent (one customer's lines),
+        the cells then per (group, stratum, cluster, value). Checks the value (numeric,
+        finite, not all missing), the weights and the offered flags."""
         raise FairscanError(f"the {self.name} engine cannot audit offer values; use --engine memory, duckdb or spark")
 
 
@@ -190,13 +193,25 @@ def stratum_table(columns: list[pd.Series]) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64).ravel(), names
 
 
+def cluster_codes(values: pd.Series, column: str) -> tuple[np.ndarray, int]:
+    """Each entry's cluster code (dense, in sorted order of the values) and the number of
+    clusters; a missing cluster id is a one-line error (which rows belong together is unknown)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    if (codes < 0).any():
+        raise FairscanError(f"cluster column '{column}' has {int((codes < 0).sum()):,} missing values; every row "
+                            "needs the id of what it belongs to (the customer)")
+    return codes.astype(np.int64), max(len(uniques), 1)
+
+
 def value_stats(grouping: Grouping, count_key: np.ndarray, rows: np.ndarray, base: np.ndarray,
                 missing: np.ndarray, cell_key: np.ndarray, stratum: np.ndarray, value: np.ndarray,
-                n: np.ndarray, w: np.ndarray | None, w2: np.ndarray | None) -> ValueStats:
+                n: np.ndarray, w: np.ndarray | None, w2: np.ndarray | None,
+                cluster: np.ndarray | None = None) -> ValueStats:
     """A grouping's :class:`~fairscan.types.ValueStats` from what an engine counted: group
     counts (``rows``, ``base``, ``missing``) per :func:`group_keys` key ``count_key``
     (repeated keys are added up), and cells (``n``, ``w``, ``w2``) per (``cell_key``,
-    ``stratum``, ``value``), each at most once. Groups without rows are left out."""
+    ``stratum``, [``cluster``,] ``value``), each at most once. Groups without rows are left
+    out."""
     sizes = [a.n_levels for a in grouping.attributes]
     keys, inv = np.unique(np.asarray(count_key, dtype=np.int64), return_inverse=True)
     inv = inv.ravel()
@@ -208,13 +223,14 @@ def value_stats(grouping: Grouping, count_key: np.ndarray, rows: np.ndarray, bas
     keep = r > 0
     keys, r, b, m = keys[keep], r[keep], b[keep], m[keep]
     group = np.searchsorted(keys, np.asarray(cell_key, dtype=np.int64))
-    order = np.lexsort((value, stratum, group))
+    cl = None if cluster is None else np.asarray(cluster, dtype=np.int64)
+    order = np.lexsort((value, stratum, group) if cl is None else (value, cl, stratum, group))
     nn = np.asarray(n, dtype=np.int64)[order]
     ww = nn.astype(np.float64) if w is None else np.asarray(w, dtype=np.float64)[order]
     ww2 = ww.copy() if w2 is None else np.asarray(w2, dtype=np.float64)[order]
     return ValueStats(grouping, _key_codes(keys, sizes), r, b, m, group[order].astype(np.int64),
                       np.asarray(stratum, dtype=np.int64)[order], np.asarray(value, dtype=np.float64)[order],
-                      nn, ww, ww2)
+                      nn, ww, ww2, None if cl is None else cl[order])
 
 
 # -- the errors every engine raises the same way -------------------------------------------------

@@ -471,6 +471,7 @@ class DuckDBEngine(SqlEngine):
         kcols = [f"k{i}" for i in range(len(q.order))]
         sel = [*(f"{k} AS {c}" for k, c in zip(q.keys, kcols, strict=True)),
                *(f"{quote(c)} AS s{i}" for i, c in enumerate(q.within)),
+               *([f"{quote(q.cluster)} AS k_c"] if q.cluster else []),
                *([f"{quote(q.offered)} AS o"] if q.offered else []), f"{q.value} AS v",
                *([f"{q.raw} AS x"] if q.raw else [])]
         if q.weights:

@@ -273,7 +273,7 @@ class MemoryEngine(Engine):
                          column_sha256=per_column)
 
     def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
-                        offered: str | None) -> ValueAggregate:
+                        offered: str | None, cluster: str | None = None) -> ValueAggregate:
         col = self.series(value)
         if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
             raise base.value_not_numeric(value, str(col.dtype))
@@ -294,6 +294,11 @@ class MemoryEngine(Engine):
         n_strata = len(names)
         if not within:
             strata = np.zeros(len(v), dtype=np.int64)
+        n_clusters = 0
+        if cluster:  # clusters nest in strata for counting: (stratum, cluster) is one key
+            cl, n_clusters = base.cluster_codes(self.series(cluster), cluster)
+            strata = strata * n_clusters + cl
+            n_strata *= n_clusters
         valid = ~nan if in_base is None else in_base & ~nan
         audited = None if in_base is None else in_base
         coded = mv.code_values(v[valid])  # one sort of the values, shared by every grouping
@@ -318,9 +323,11 @@ class MemoryEngine(Engine):
             count = mv.binned_cells if binned else mv.value_cells
             cell, cells = count(key[valid] * n_strata + strata[valid], v[valid], None if w is None else w[valid],
                                 coded)
+            sub = cell % n_strata
             stats.append(base.value_stats(g, count_key, rows, in_b, miss, count_key[cell // n_strata],
-                                          cell % n_strata, cells.u, cells.n, cells.w, cells.w2))
-        return ValueAggregate(self.n_rows(), names, stats, mv.VALUE_PRECISION if binned else None)
+                                          sub // n_clusters if cluster else sub, cells.u, cells.n, cells.w, cells.w2,
+                                          sub % n_clusters if cluster else None))
+        return ValueAggregate(self.n_rows(), names, stats, mv.VALUE_PRECISION if binned else None, n_clusters)
 
 
 def _find_levels(s: pd.Series) -> _Levels:

@@ -388,6 +388,7 @@ class SparkEngine(SqlEngine):
         kcols = [f"k{i}" for i in range(len(q.order))]
         sel = [*(F.expr(k).alias(c) for k, c in zip(q.keys, kcols, strict=True)),
                *(self._col(c).alias(f"s{i}") for i, c in enumerate(q.within)),
+               *([self._col(q.cluster).alias("k_c")] if q.cluster else []),
                *([self._col(q.offered).alias("o")] if q.offered else []), F.expr(q.value).alias("v"),
                *([F.expr(q.raw).alias("x")] if q.raw else [])]
         if q.weights:

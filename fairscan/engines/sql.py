@@ -30,6 +30,7 @@ from fairscan.engines.base import (
     Engine,
     audited_columns,
     changed_error,
+    cluster_codes,
     column_not_found,
     fits_jointly,
     group_keys,
@@ -448,6 +449,8 @@ class ValueQuery:
     weights: str | None
     #: binned values: the SQL of the raw value (``v`` is then its bin), summed as ``x``
     raw: str | None = None
+    #: the cluster column (raw, as ``k_c``), in every grouping set
+    cluster: str | None = None
 
     @property
     def single(self) -> bool:
@@ -456,7 +459,8 @@ class ValueQuery:
     @property
     def rest(self) -> list[str]:
         """The columns every grouping set has: the strata, the offered flag and the value."""
-        return [*(f"s{i}" for i in range(len(self.within))), *(["o"] if self.offered else []), "v"]
+        return [*(f"s{i}" for i in range(len(self.within))), *(["k_c"] if self.cluster else []),
+                *(["o"] if self.offered else []), "v"]
 
     def aggregates(self, cell_aggregates: list[str]) -> list[tuple[str, str]]:
         """(SQL, name) of each aggregate: ``n`` and, with weights, ``w``, ``w2``, ``w_bad``,
@@ -774,12 +778,12 @@ class SqlEngine(Engine):
         raise NotImplementedError
 
     def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
-                        offered: str | None) -> ValueAggregate:
+                        offered: str | None, cluster: str | None = None) -> ValueAggregate:
         import pyarrow.compute as pc
 
         if not self.is_numeric(value):
             raise value_not_numeric(value, self._type(value))
-        for c in [*within, *([offered] if offered else [])]:
+        for c in [*within, *([offered] if offered else []), *([cluster] if cluster else [])]:
             self._type(c)
         if weights:
             self._require_numeric(weights, "weights")
@@ -801,7 +805,7 @@ class SqlEngine(Engine):
                  f"(CAST(floor(ln(abs({raw})) / {double_literal(mv.BIN_LOG)}) AS BIGINT) + {mv.BIN_OFFSET}) END")
         sets = list(dict.fromkeys(tuple(sorted(order.index(a.column) for a in g.attributes)) for g in groupings))
         q = ValueQuery(order, [self._key_expr(attrs[c]) for c in order], sets, list(within), offered, v, weights,
-                       raw)
+                       raw, cluster)
         t = self._value_table(q)
         gids = t.column("gid").to_numpy(zero_copy_only=False).astype(np.int64)
         n = t.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -836,6 +840,10 @@ class SqlEngine(Engine):
             idx, distinct = _arrow_values(t.column(f"s{i}"))
             parts.append(pd.Series(np.asarray([*distinct, None], dtype=object)[idx]))
         strata, names = stratum_table(parts) if within else (np.zeros(len(n), dtype=np.int64), ["all"])
+        clusters, n_clusters = None, 0
+        if cluster:
+            idx, distinct = _arrow_values(t.column("k_c"))
+            clusters, n_clusters = cluster_codes(pd.Series(np.asarray([*distinct, None], dtype=object)[idx]), cluster)
         codes: dict[str, np.ndarray] = {}
         for i, c in enumerate(order):
             col = t.column(f"k{i}")
@@ -853,8 +861,9 @@ class SqlEngine(Engine):
             b, c_ = in_base[sel], cells[sel]
             stats.append(value_stats(g, key, n[sel], n[sel] * b, n[sel] * (b & missing[sel]), key[c_], strata[sel][c_],
                                      vals[sel][c_], n[sel][c_], None if w is None else w[sel][c_],
-                                     None if w2 is None else w2[sel][c_]))
-        return ValueAggregate(self.n_rows(), names, stats, None if raw is None else mv.VALUE_PRECISION)
+                                     None if w2 is None else w2[sel][c_],
+                                     None if clusters is None else clusters[sel][c_]))
+        return ValueAggregate(self.n_rows(), names, stats, None if raw is None else mv.VALUE_PRECISION, n_clusters)
 
     # -- the one pass ---------------------------------------------------------------------------
     def _cell_aggregates(self, weights: str | None) -> list[str]:

@@ -37,7 +37,8 @@ from scipy import special
 from fairscan.metrics.stats import t_quantile, welch_moments, z_value
 
 __all__ = [
-    "BIN_LOG", "BIN_OFFSET", "BLOCK_CELLS", "DENSE_CELLS", "EXACT_VALUES", "GRID_CELLS", "NORMAL_FROM", "VALUE_PRECISION", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "binned_cells", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
+    "BIN_LOG", "BIN_OFFSET", "BLOCK_CELLS", "DENSE_CELLS", "EXACT_VALUES", "GRID_CELLS", "NORMAL_FROM", "VALUE_PRECISION", "Decomposition", "MeanComparison", "Replicates", "ValueCells", "binned_cells", "cluster_mean", "cluster_mean_comparison", "cluster_resample",
+    "cluster_variance", "code_values", "collapse", "decomposition", "decomposition_se", "ks_distance", "ks_pvalue",
     "mean_comparison", "median_interval", "part", "pooled", "quantiles", "replicate_cdfs",
     "replicate_distances", "replicate_grid", "replicate_quantiles", "replicate_weights", "replicates", "resample",
     "share_beyond", "value_bins", "value_cells", "wasserstein_distance",
@@ -356,6 +357,15 @@ def resample(c: ValueCells, n_boot: int, rng: np.random.Generator) -> np.ndarray
     return out
 
 
+def cluster_resample(c: ValueCells, cluster: np.ndarray, n_clusters: int, n_boot: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """The cluster bootstrap over cells: each cluster draws one Poisson(1) multiplicity per
+    replicate, and every cell of the cluster is counted that many times (the Poisson
+    bootstrap of whole clusters, for rows that are not independent within a cluster)."""
+    draws = rng.poisson(1.0, size=(n_boot, n_clusters)).astype(np.float32)
+    return draws[:, cluster] * c.n.astype(np.float32)
+
+
 def replicate_weights(c: ValueCells, counts: np.ndarray) -> np.ndarray:
     """Each replicate's weight per cell: its drawn rows times the cell's mean weight."""
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -423,11 +433,13 @@ class Replicates:
 
 
 def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.ndarray,
-               against: Replicates | None = None) -> Replicates:
+               against: Replicates | None = None, clusters: tuple[np.ndarray, int] | None = None) -> Replicates:
     """Draw a group's bootstrap (:func:`resample`) and reduce it at once (the counts are the
     large part and are not kept). With ``against`` (the reference's replicates, with their
     CDFs) the CDFs are reduced to the distances too, block by block, so that only the
-    reference's CDFs are ever held whole."""
+    reference's CDFs are ever held whole. With ``clusters`` (each cell's cluster code, the
+    number of clusters; the cells then per (cluster, value), sorted by value) the bootstrap
+    resamples whole clusters (:func:`cluster_resample`)."""
     if c.rows == 0 or n_boot <= 0:
         return Replicates(np.zeros(0), np.zeros((0, len(grid)), dtype=np.float32))
     # in blocks of replicates, so that the draws and their cumulative sums stay a few MB
@@ -439,7 +451,9 @@ def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.nd
     ks, w1 = (np.empty(n_boot), np.empty(n_boot)) if paired else (None, None)
     for start in range(0, n_boot, block):
         stop = min(start + block, n_boot)
-        cum = _cums(c, resample(c, stop - start, rng))
+        counts = (resample(c, stop - start, rng) if clusters is None
+                  else cluster_resample(c, clusters[0], clusters[1], stop - start, rng))
+        cum = _cums(c, counts)
         medians[start:stop] = _quantile_of_cums(c, cum, 0.5)
         cdf = _cdf_of_cums(c, cum, grid).astype(np.float32)
         if paired:
@@ -519,7 +533,7 @@ class Decomposition:
 
 
 def decomposition_se(strata_g: np.ndarray, cells_g: ValueCells, strata_r: np.ndarray, cells_r: ValueCells,
-                     n_strata: int) -> tuple[float, float]:
+                     n_strata: int, clusters: tuple[np.ndarray, np.ndarray, int] | None = None) -> tuple[float, float]:
     """Standard errors of (within, composition) of :func:`decomposition` by the delta method:
     each side's rows are an independent sample; a row of stratum t and value v moves a
     statistic f(p, m) by its influence ``a_t - sum_s a_s p_s + b_t (v - m_t) / p_t`` (a = df/dp,
@@ -555,11 +569,80 @@ def decomposition_se(strata_g: np.ndarray, cells_g: ValueCells, strata_r: np.nda
         factor = n_eff / (n_eff - 1) if n_eff > 1 else float("nan")
         return float(c.w2 @ infl**2) / total**2 * factor
 
+    def influence(stat: str, who: str, codes: np.ndarray, c: ValueCells, p: np.ndarray, m: np.ndarray) -> np.ndarray:
+        at, bt = a[stat, who], b[stat, who]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return at[codes] - float(at @ p) + np.where(p[codes] > 0, bt[codes] * (c.u - m[codes]) / p[codes], 0.0)
+
     out = []
     for stat in ("within", "composition"):
-        var = variance(stat, "g", strata_g, cells_g, pg, mg, tg) + variance(stat, "r", strata_r, cells_r, pr, mr, tr)
+        if clusters is None:
+            var = (variance(stat, "g", strata_g, cells_g, pg, mg, tg)
+                   + variance(stat, "r", strata_r, cells_r, pr, mr, tr))
+        else:  # each cluster's rows move the statistic together: add up their influence first
+            cl_g, cl_r, n_cl = clusters
+            per = (np.bincount(cl_g, cells_g.w * influence(stat, "g", strata_g, cells_g, pg, mg), n_cl) / tg
+                   + np.bincount(cl_r, cells_r.w * influence(stat, "r", strata_r, cells_r, pr, mr), n_cl) / tr)
+            present = np.zeros(n_cl, dtype=bool)
+            present[cl_g], present[cl_r] = True, True
+            var = cluster_variance(per[present], cells_g.rows + cells_r.rows, 2)
         out.append(float(np.sqrt(var)) if var >= 0 else float("nan"))
     return out[0], out[1]
+
+
+def cluster_variance(contrib: np.ndarray, n_rows: int, n_params: int = 1) -> float:
+    """The cluster-robust (sandwich) variance from each cluster's summed contribution:
+    ``sum contrib^2 * G/(G-1) * (N-1)/(N-K)`` with G clusters, N rows and K parameters,
+    statsmodels' small-sample factor for ``cov_type="cluster"``. NaN with fewer than 2 clusters."""
+    g = len(contrib)
+    if g < 2 or n_rows <= n_params:
+        return float("nan")
+    return float(contrib @ contrib) * g / (g - 1) * (n_rows - 1) / (n_rows - n_params)
+
+
+def cluster_mean(c: ValueCells, cluster: np.ndarray, n_clusters: int) -> tuple[float, int]:
+    """(the cluster-robust variance of the weighted mean, its degrees of freedom G - 1) from
+    cells carrying their cluster codes."""
+    total = c.total_weight
+    if total <= 0:
+        return float("nan"), 0
+    e = np.bincount(cluster, c.w * (c.u - c.mean), n_clusters) / total
+    present = np.bincount(cluster, minlength=n_clusters) > 0
+    return cluster_variance(e[present], c.rows), int(present.sum()) - 1
+
+
+def cluster_mean_comparison(g: ValueCells, gc: np.ndarray, r: ValueCells, rc: np.ndarray, n_clusters: int,
+                            confidence: float = 0.95) -> MeanComparison:
+    """:func:`mean_comparison` when rows come in clusters (the lines of one customer): the
+    difference's variance from each cluster's summed residuals on both sides (clusters may
+    span both groups), with statsmodels' cluster factor and G - 1 degrees of freedom, as a
+    regression of the value on the group with ``cov_type="cluster"`` gives; the log ratio's
+    by the delta method on the same sums."""
+    from scipy import stats as sps
+
+    mg, mr = g.mean, r.mean
+    d = mg - mr
+    nan2 = (float("nan"), float("nan"))
+    if not (g.total_weight > 0 and r.total_weight > 0):
+        return MeanComparison(mg, mr, d, nan2, float("nan"), nan2, float("nan"))
+    eg = np.bincount(gc, g.w * (g.u - mg), n_clusters) / g.total_weight
+    er = np.bincount(rc, r.w * (r.u - mr), n_clusters) / r.total_weight
+    present = (np.bincount(gc, minlength=n_clusters) > 0) | (np.bincount(rc, minlength=n_clusters) > 0)
+    n = g.rows + r.rows
+    var = cluster_variance((eg - er)[present], n, 2)
+    df = int(present.sum()) - 1
+    if not (np.isfinite(var) and var > 0 and df >= 1):
+        return MeanComparison(mg, mr, d, nan2, mg / mr if mr else float("nan"), nan2, float("nan"))
+    se = float(np.sqrt(var))
+    t = t_quantile(df, confidence)
+    p = float(2 * sps.t.sf(abs(d) / se, df))
+    ratio = mg / mr if mr != 0 else float("nan")
+    ratio_ci = nan2
+    if mg > 0 and mr > 0:
+        lvar = cluster_variance((eg / mg - er / mr)[present], n, 2)
+        half = t * np.sqrt(lvar)
+        ratio_ci = (float(ratio * np.exp(-half)), float(ratio * np.exp(half)))
+    return MeanComparison(mg, mr, d, (d - t * se, d + t * se), ratio, ratio_ci, p)
 
 
 def decomposition(group: Mapping[Any, ValueCells], reference: Mapping[Any, ValueCells]) -> Decomposition:
