@@ -322,7 +322,8 @@ def _value_repair(a: argparse.Namespace) -> int:
         raise FairscanError(f"key column '{a.key}' (--key) not found{suggest(a.key, [str(c) for c in data.columns])}")
     result = repair_values(data, value=a.value, favourable=a.favourable, sensitive=a.sensitive, tiers=_tiers(a.tiers),
                            infer_tier=a.infer_tier, within=a.within, weights=a.weights, amount=a.amount,
-                           keep_total=a.keep_total, tolerance=a.tolerance, seed=a.seed, progress=_progress(a))
+                           keep_total=a.keep_total, tolerance=a.tolerance, seed=a.seed, progress=_progress(a),
+                           cluster=a.cluster)
     if a.format in ("md", "html"):
         raise FairscanError(f"--format {a.format}: a value repair reports as table or json")
     _write(result.to_json() if a.format == "json" else result.to_text(), a.out)
@@ -1019,6 +1020,9 @@ def build_parser() -> argparse.ArgumentParser:
     mi.add_argument("--within", action="append", metavar="COL", help="value repair: repair within each stratum")
     mi.add_argument("--infer-tier", metavar="SPEC", help="value repair: groups by inferred purchasing power")
     mi.add_argument("--weights", metavar="COL", help="value repair: row weights")
+    mi.add_argument("--cluster", metavar="COL",
+                    help="value repair: rows with the same COL belong together; each amount is judged with "
+                         "cluster-robust intervals")
     mi.add_argument("--amount", type=float, metavar="L",
                     help="value repair: how far, 0 (none) to 1 (full); default: sweep 0, 0.25, 0.5, 0.75, 1")
     mi.add_argument("--keep-total", action="store_true", help="value repair: rescale to keep the total unchanged")

@@ -770,7 +770,7 @@ def test_offer_value_page_equals_the_value_audit_and_its_repair():
     no_errors(at)
     lines = clean_online_retail(datasets.load("online-retail"))[0]
     kw = dict(value="UnitPrice", favourable="lower", infer_tier="spend:CustomerID,amount", within=["StockCode"])
-    r = audit_value(lines, tolerance=0.05, **kw)
+    r = audit_value(lines, tolerance=0.05, cluster="CustomerID", **kw)  # the page's intervals: by customer
     counts = {v: int((r.findings["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")}
     shown = {m.label: m.value for m in at.metric}
     assert shown["Values audited"] == f"{r.meta['n_values']:,}"
@@ -782,7 +782,7 @@ def test_offer_value_page_equals_the_value_audit_and_its_repair():
     mean = r.disparities[r.disparities["metric"] == "mean"]
     assert list(table.loc[table["metric"] == "mean", "gap to the reference"]) == [number(d, 3) for d in
                                                                                   mean["difference"]]
-    rep = repair_values(lines, tolerance=0.05, **kw)
+    rep = repair_values(lines, tolerance=0.05, cluster="CustomerID", **kw)
     at.select_slider(key="val_amount").set_value(0.5).run()
     no_errors(at)
     point = next(p for p in rep.points if p["amount"] == 0.5)

@@ -162,12 +162,14 @@ def repair_values(
     suppress_below: int = 10,
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
+    cluster: str | None = None,
 ) -> ValueRepairResult:
     """Repair ``value`` towards the groups' barycenter (within each stratum of ``within``) at
     ``amount`` in [0, 1], or at 0, 0.25, 0.5, 0.75 and 1; judge each amount with the value
     audit and recommend the smallest that passes (no failed mean or within gap). The groups
-    are the cross of the attributes given (one attribute: its groups). ``progress(fraction,
-    text)`` is told before each amount."""
+    are the cross of the attributes given (one attribute: its groups). ``cluster``: rows with
+    one value of it belong together (a customer); each amount is then judged with
+    cluster-robust intervals. ``progress(fraction, text)`` is told before each amount."""
     from fairscan.groups import assign_groups
     from fairscan.value import (
         audit_value,
@@ -215,7 +217,7 @@ def repair_values(
     points, repaired = [], {}
     audit_kw = dict(value=value, favourable=favourable, sensitive=sensitive, tiers=tiers, within=within or None,
                     weights=weights, tolerance=tolerance, min_group_size=min_group_size,
-                    suppress_below=suppress_below, n_boot=0, seed=seed)
+                    suppress_below=suppress_below, n_boot=0, seed=seed, cluster=cluster)
     note = progress or (lambda fraction, text: None)
     for i, a in enumerate(amounts):
         note(i / len(amounts), f"amount {a:g} ({i + 1} of {len(amounts)})")

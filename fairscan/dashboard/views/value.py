@@ -27,7 +27,8 @@ from fairscan.report.common import sorted_findings, value_interval
 SOURCES = {"retail": "Online retail: unit price by customer spend tier, within product",
            "upload": "Upload a file"}
 RETAIL = {"value": "UnitPrice", "favourable": "lower", "sensitive": [], "tiers": None,
-          "infer_tier": "spend:CustomerID,amount", "within": ["StockCode"], "weights": None, "offered": None}
+          "infer_tier": "spend:CustomerID,amount", "within": ["StockCode"], "weights": None, "offered": None,
+          "cluster": "CustomerID"}
 
 
 def page_value() -> None:
@@ -39,6 +40,7 @@ def page_value() -> None:
     if source == "retail":
         st.info("The bundled Online Retail lines (397,884 after cleaning), each customer's spend tier from their "
                 "total spend (quartiles), unit price within product (StockCode). A lower price is better for the "
+                "customer. One customer's lines are not independent: the intervals are cluster-robust by "
                 "customer.", icon=":material/info:")
         data, settings, data_id = retail_lines(), dict(RETAIL), "retail"
     else:
@@ -90,11 +92,14 @@ def _upload_settings() -> tuple[pd.DataFrame, dict[str, Any], str] | None:
             tiers = {tier_col: parse_tiers(tier_col, tier_text)}
     offered = st.selectbox("Offered column (optional, 0/1: audit the value among the offered)", ["(none)", *cols],
                            key="val_offered")
+    cluster = st.selectbox("Rows that belong together (optional): e.g. a customer id, for cluster-robust intervals",
+                           ["(none)", *cols], key="val_cluster")
     if not sensitive and not tiers:
         st.info("Choose at least one group column (or a column in tiers).", icon=":material/group:")
         return None
     settings = {"value": value, "favourable": favourable, "sensitive": sensitive, "tiers": tiers, "infer_tier": None,
-                "within": within, "weights": None, "offered": None if offered == "(none)" else offered}
+                "within": within, "weights": None, "offered": None if offered == "(none)" else offered,
+                "cluster": None if cluster == "(none)" else cluster}
     return data, settings, ident
 
 
