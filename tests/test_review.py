@@ -319,3 +319,26 @@ def test_a_review_of_the_value_alone_needs_no_label(tmp_path, cli):
     cfg.write_text(cfg.read_text() + "score: price\n")
     r = cli("review", "run", str(cfg))
     assert r.code == 2 and "score reviews decisions and needs label" in r.err
+
+
+def test_a_value_review_with_clusters_judges_with_cluster_robust_intervals(tmp_path, cli):
+    """value: {cluster: customer} in review.yaml: the review's value audit is the cluster-robust
+    one (the same numbers as fairscan.audit_value with cluster=)."""
+    import json
+
+    from fairscan.value import audit_value
+    from tests.test_value import clustered_prices
+
+    df = clustered_prices()
+    df.to_parquet(tmp_path / "lines.parquet")
+    (tmp_path / "review.yaml").write_text(
+        "name: prices\ndata: lines.parquet\nsensitive: [tier]\npolicy: {n_boot: 0}\n"
+        "value: {column: price, favourable: lower, cluster: customer}\n")
+    r = cli("review", "run", str(tmp_path / "review.yaml"))
+    assert r.code in (0, 1, 3), r.err
+    doc = json.loads((tmp_path / "reports" / "prices.json").read_text())
+    want = audit_value(df, value="price", favourable="lower", sensitive="tier", cluster="customer", n_boot=0)
+    assert doc["n_clusters"] == df["customer"].nunique()
+    got = {g["group"]: g["mean_ci"] for g in doc["groups"]}
+    for row in want.groups.to_dict("records"):
+        assert got[row["group"]] == pytest.approx([row["mean_ci_low"], row["mean_ci_high"]])

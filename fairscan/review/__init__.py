@@ -198,7 +198,8 @@ def _value_audit(cfg: ReviewConfig, data: pd.DataFrame) -> tuple[Any, dict[str, 
         value = audit_value(
             data, value=spec["column"], favourable=spec["favourable"], sensitive=cfg.raw.get("sensitive"),
             tiers=cfg.raw.get("tiers"), intersect=cfg.raw.get("intersect", False), within=spec.get("within"),
-            offered=spec.get("offered"), reference=cfg.raw.get("reference"), weights=cfg.raw.get("weights"),
+            offered=spec.get("offered"), cluster=spec.get("cluster"), reference=cfg.raw.get("reference"),
+            weights=cfg.raw.get("weights"),
             tolerance=spec.get("tolerance", 0.05), min_group_size=policy.get("min_group_size", 30),
             suppress_below=policy.get("suppress_below", 10), alpha=policy.get("alpha", 0.05),
             n_boot=policy.get("n_boot", 1000))
