@@ -875,3 +875,10 @@ def test_spark_value_audit_equals_memory(spark, tmp_path):
     assert_same_result(audit_value(df, engine="memory", **one), audit_value(SparkEngine(str(path), spark=spark), **one))
     with pytest.raises(FairscanError, match="value column 'tier' is not numeric"):
         audit_value(SparkEngine(str(path), spark=spark), value="tier", favourable="lower", sensitive="tier")
+    from tests.test_value import clustered_prices
+
+    lines = clustered_prices(150, seed=4)
+    lines.to_parquet(tmp_path / "lines.parquet")
+    kw = dict(value="price", favourable="lower", sensitive="tier", within="product", cluster="customer", n_boot=30)
+    assert_same_result(audit_value(lines, engine="memory", **kw),
+                       audit_value(SparkEngine(str(tmp_path / "lines.parquet"), spark=spark), **kw))
