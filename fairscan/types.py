@@ -169,3 +169,7 @@ class ValueAggregate:
     precision: float | None = None
     #: the number of distinct clusters (0 without clusters)
     n_clusters: int = 0
+    #: a digest of the audited columns computed in the same pass, and what it is (engines
+    #: that read data in place; None when the engine computed none)
+    data_sha256: str | None = None
+    data_hash: str = ""

@@ -459,9 +459,9 @@ def audit_value(
     meta = {
         "analysis": "value", "value": value, "favourable": favourable, "n_rows": agg.n_rows,
         "fairscan_version": __version__, "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "engine": eng.name, "data_sha256": data_sha,
-        "data_hash": (VALUE_DATA_HASH if data_sha else "not computed: the data were read where they are "
-                      f"({eng.name})"),
+        "engine": eng.name, "data_sha256": data_sha or agg.data_sha256,
+        "data_hash": (VALUE_DATA_HASH if data_sha else agg.data_hash or "not computed: the data were read where "
+                      f"they are ({eng.name})"),
         "n_values": pooled.rows, "attributes": list(labels_of),
         "within": within, "n_strata": s_count if within else 0, "offered": offered, "weights": weights,
         "reference": {a: next(r["group"] for r in group_rows if r["attribute"] == a and r["reference"])

@@ -534,3 +534,22 @@ def test_clusters_through_duckdb_equal_memory_and_a_missing_id_is_one_line(tmp_p
         with pytest.raises(FairscanError, match="cluster column 'customer' has 1 missing values") as e:
             audit_value(data, engine=engine, **kw)
         assert_plain_message(str(e.value))
+
+
+def test_a_value_audit_of_files_carries_a_digest_of_the_audited_columns(tmp_path):
+    """DuckDB computes the fast digest in its one pass: equal for the same rows in any order,
+    different when one value changes; an in-memory frame gets its frame fingerprint."""
+    from fairscan.engines.datahash import FAST
+
+    df = prices(800)
+    kw = dict(value="price", favourable="lower", sensitive="tier", within="product", n_boot=0)
+    digests = []
+    for name, frame in (("a", df), ("shuffled", df.sample(frac=1, random_state=3)),
+                        ("changed", df.assign(price=df["price"].where(df.index != 5, 1234.5)))):
+        path = tmp_path / f"{name}.parquet"
+        frame.to_parquet(path)
+        r = audit_value(str(path), **kw)
+        assert r.meta["data_hash"] == FAST and len(r.meta["data_sha256"]) == 64
+        digests.append(r.meta["data_sha256"])
+    assert digests[0] == digests[1] != digests[2]
+    assert audit_value(df, **kw).meta["data_hash"].startswith("sha256 of the audited columns")

@@ -477,6 +477,10 @@ class DuckDBEngine(SqlEngine):
         if q.weights:
             sel.append(f"CAST({quote(q.weights)} AS DOUBLE) AS w")
         aggs, names = zip(*q.aggregates(self._cell_aggregates(q.weights)), strict=True)
+        if q.hash_cols:  # the fast digest of the audited columns, in the same pass
+            cols = ", ".join(quote(c) for c in q.hash_cols)
+            sel += [f"hash({cols}) AS h1", f"hash({cols}, 'fairscan') AS h2"]
+            aggs, names = (*aggs, "sum(CAST(h1 AS HUGEINT))", "sum(CAST(h2 AS HUGEINT))"), (*names, "h1", "h2")
         if q.single:
             group_by, gid = ", ".join([*kcols, *q.rest]), "0"
         else:

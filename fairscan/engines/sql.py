@@ -451,6 +451,8 @@ class ValueQuery:
     raw: str | None = None
     #: the cluster column (raw, as ``k_c``), in every grouping set
     cluster: str | None = None
+    #: the audited columns the fast digest hashes (``h1``, ``h2`` sums), when the dialect does
+    hash_cols: list[str] | None = None
 
     @property
     def single(self) -> bool:
@@ -804,8 +806,9 @@ class SqlEngine(Engine):
             v = (f"CASE WHEN {raw} = 0 THEN 0 ELSE (CASE WHEN {raw} > 0 THEN 1 ELSE -1 END) * "
                  f"(CAST(floor(ln(abs({raw})) / {double_literal(mv.BIN_LOG)}) AS BIGINT) + {mv.BIN_OFFSET}) END")
         sets = list(dict.fromkeys(tuple(sorted(order.index(a.column) for a in g.attributes)) for g in groupings))
+        hashed = list(dict.fromkeys([value, *order, *within, *(c for c in (offered, weights, cluster) if c)]))
         q = ValueQuery(order, [self._key_expr(attrs[c]) for c in order], sets, list(within), offered, v, weights,
-                       raw, cluster)
+                       raw, cluster, hashed)
         t = self._value_table(q)
         gids = t.column("gid").to_numpy(zero_copy_only=False).astype(np.int64)
         n = t.column("n").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -863,7 +866,14 @@ class SqlEngine(Engine):
                                      vals[sel][c_], n[sel][c_], None if w is None else w[sel][c_],
                                      None if w2 is None else w2[sel][c_],
                                      None if clusters is None else clusters[sel][c_]))
-        return ValueAggregate(self.n_rows(), names, stats, None if raw is None else mv.VALUE_PRECISION, n_clusters)
+        digest = None
+        if "h1" in t.column_names:  # the fast digest: order-independent sums of row hashes
+            h1 = sum(int(x) for x in t.column("h1").take(first).to_pylist())  # every row once: the first set
+            h2 = sum(int(x) for x in t.column("h2").take(first).to_pylist())
+            header = ";".join(f"{c}:{self._types[c]}" for c in hashed)
+            digest = fast_digest(header, self.n_rows(), h1, h2)
+        return ValueAggregate(self.n_rows(), names, stats, None if raw is None else mv.VALUE_PRECISION, n_clusters,
+                              digest, FAST if digest else "")
 
     # -- the one pass ---------------------------------------------------------------------------
     def _cell_aggregates(self, weights: str | None) -> list[str]:
