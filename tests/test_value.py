@@ -539,7 +539,7 @@ def test_clusters_through_duckdb_equal_memory_and_a_missing_id_is_one_line(tmp_p
 def test_a_value_audit_of_files_carries_a_digest_of_the_audited_columns(tmp_path):
     """DuckDB computes the fast digest in its one pass: equal for the same rows in any order,
     different when one value changes; an in-memory frame gets its frame fingerprint."""
-    from fairscan.engines.datahash import FAST
+    from fairscan.engines.datahash import VALUE_DIGEST
 
     df = prices(800)
     kw = dict(value="price", favourable="lower", sensitive="tier", within="product", n_boot=0)
@@ -549,7 +549,7 @@ def test_a_value_audit_of_files_carries_a_digest_of_the_audited_columns(tmp_path
         path = tmp_path / f"{name}.parquet"
         frame.to_parquet(path)
         r = audit_value(str(path), **kw)
-        assert r.meta["data_hash"] == FAST and len(r.meta["data_sha256"]) == 64
+        assert r.meta["data_hash"] == VALUE_DIGEST and len(r.meta["data_sha256"]) == 64
         digests.append(r.meta["data_sha256"])
     assert digests[0] == digests[1] != digests[2]
     assert audit_value(df, **kw).meta["data_hash"].startswith("sha256 of the audited columns")

@@ -34,7 +34,7 @@ from fairscan.errors import plain
 from fairscan.types import Attribute, Decision, Label
 
 __all__ = [
-    "DEFINITION", "FAST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "frame_sha256",
+    "DEFINITION", "FAST", "VALUE_DIGEST", "DataHasher", "Kind", "arrow_codes", "arrow_numbers", "frame_sha256",
     "hashed_columns",
 ]
 
@@ -42,6 +42,9 @@ __all__ = [
 DEFINITION = "fairscan data sha256 v2: audited attributes, decision, weights and label, in row order"
 #: what an engine asked for ``data_hash="fast"`` returns instead (never equal to the above)
 FAST = "fairscan fast digest: order-independent sums of row hashes (DuckDB and Spark only)"
+#: what a value audit's digest of data read in place is (DuckDB computes it in its one pass)
+VALUE_DIGEST = ("fairscan fast value digest: the sum and the xor of each row's hash of the audited columns "
+                "(order-independent; DuckDB)")
 
 Kind = Literal["number", "codes", "bits"]
 

@@ -479,8 +479,8 @@ class DuckDBEngine(SqlEngine):
         aggs, names = zip(*q.aggregates(self._cell_aggregates(q.weights)), strict=True)
         if q.hash_cols:  # the fast digest of the audited columns, in the same pass
             cols = ", ".join(quote(c) for c in q.hash_cols)
-            sel += [f"hash({cols}) AS h1", f"hash({cols}, 'fairscan') AS h2"]
-            aggs, names = (*aggs, "sum(CAST(h1 AS HUGEINT))", "sum(CAST(h2 AS HUGEINT))"), (*names, "h1", "h2")
+            sel.append(f"hash({cols}) AS h1")  # one hash a row; its sum and its xor (cheap, order-free)
+            aggs, names = (*aggs, "sum(CAST(h1 AS HUGEINT))", "bit_xor(h1)"), (*names, "h1", "h2")
         if q.single:
             group_by, gid = ", ".join([*kcols, *q.rest]), "0"
         else:

@@ -47,7 +47,7 @@ from fairscan.engines.base import (
     value_stats,
     weight_errors,
 )
-from fairscan.engines.datahash import DEFINITION, FAST
+from fairscan.engines.datahash import DEFINITION, FAST, VALUE_DIGEST
 from fairscan.errors import FairscanError, plain
 from fairscan.metrics import values as mv
 from fairscan.types import (
@@ -867,13 +867,14 @@ class SqlEngine(Engine):
                                      None if w2 is None else w2[sel][c_],
                                      None if clusters is None else clusters[sel][c_]))
         digest = None
-        if "h1" in t.column_names:  # the fast digest: order-independent sums of row hashes
-            h1 = sum(int(x) for x in t.column("h1").take(first).to_pylist())  # every row once: the first set
-            h2 = sum(int(x) for x in t.column("h2").take(first).to_pylist())
+        if "h1" in t.column_names:  # the digest: the sum and the xor of each row's hash
+            h1 = int(pc.sum(t.column("h1").take(first)).as_py() or 0)  # every row once: the first set
+            xors = t.column("h2").take(first).to_numpy(zero_copy_only=False).astype(np.uint64)
+            h2 = int(np.bitwise_xor.reduce(xors)) if len(xors) else 0
             header = ";".join(f"{c}:{self._types[c]}" for c in hashed)
             digest = fast_digest(header, self.n_rows(), h1, h2)
         return ValueAggregate(self.n_rows(), names, stats, None if raw is None else mv.VALUE_PRECISION, n_clusters,
-                              digest, FAST if digest else "")
+                              digest, VALUE_DIGEST if digest else "")
 
     # -- the one pass ---------------------------------------------------------------------------
     def _cell_aggregates(self, weights: str | None) -> list[str]:
