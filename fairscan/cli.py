@@ -350,7 +350,7 @@ def cmd_review(a: argparse.Namespace) -> int:
         if not a.config:
             raise FairscanError("fairscan review run needs the review file: fairscan review run review.yaml")
         o = review.run_review(a.config, a.history)
-        counts = o.result.verdict_counts()
+        counts = o.verdict_counts()  # the judged findings that set the status
         print(f"review '{o.name}': {o.status.upper()} — {counts['fail']} fail, {counts['insufficient']} "
               f"insufficient, {counts['pass']} pass; {len(o.regressions)} regression(s)")
         failed = o.result.failed
@@ -1139,6 +1139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ap = sub.add_parser("app", help="serve the interactive dashboard and open it in a browser where one can be opened")
     ap.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
+    _tracking_option(ap)
     ap.add_argument("--address", default="localhost",
                     help="address to serve on (default localhost: this machine only; 0.0.0.0 serves the network)")
     ap.add_argument("--no-browser", action="store_true",

@@ -21,11 +21,13 @@ only when a registry URI is used: the base install does not need it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,8 +105,6 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
     with the result) and check its ``MLmodel``: the flavour to load and its file, inside the
     folder. Refuses what would run the model's own code unless ``trust_pickle``."""
     parts = parse_uri(uri)
-    # fairscan shows its own progress: no MLflow download bar on the user's terminal
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow = require_mlflow()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
@@ -142,18 +142,23 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
             source = f"models:/{name}/{version}"
         else:
             source = uri
-        tmp = None
-        if dst is None:
-            tmp = dst = tempfile.mkdtemp(prefix="fairscan-model-")
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
     except FairscanError:
         raise
     except MlflowException as e:
         raise FairscanError(f"MLflow could not fetch {plain(uri)} ({_first_line(e)})") from None
-    except OSError as e:
-        raise FairscanError(f"MLflow could not fetch {plain(uri)} ({e.strerror or _first_line(e)})") from None
     import shutil
 
+    tmp = None
+    if dst is None:
+        tmp = dst = tempfile.mkdtemp(prefix="fairscan-model-")
+    try:
+        with _no_progress_bar():  # fairscan shows its own progress
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dst)))
+    except (MlflowException, OSError) as e:
+        if tmp is not None:  # a failed download leaves nothing behind
+            shutil.rmtree(tmp, ignore_errors=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else _first_line(e)
+        raise FairscanError(f"MLflow could not fetch {plain(uri)} ({reason})") from None
     try:
         model = _inspect(uri, local, trust_pickle)
     except FairscanError:
@@ -164,6 +169,21 @@ def fetch(uri: str, *, trust_pickle: bool = False, dst: str | os.PathLike | None
     if tmp is not None:  # removed with the result
         weakref.finalize(model, shutil.rmtree, tmp, True)
     return model
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow's download bar off for one download, the caller's setting restored after."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 def _inside(folder: Path, rel: object, uri: str) -> Path:

@@ -52,7 +52,7 @@ from fairscan.metrics.stats import (
     wilson,
     z_value,
 )
-from fairscan.policy import Tolerance, interval_verdict, verdict
+from fairscan.policy import AuditPolicy, Tolerance, interval_verdict, verdict
 from fairscan.privacy import CountTable, suppress
 from fairscan.tracking import LogsToMlflow
 from fairscan.version import __version__
@@ -155,8 +155,9 @@ class ValueResult(LogsToMlflow):
 
     def to_text(self) -> str:
         """The terminal table: each group's numbers, then the findings."""
+        level = self.meta["settings"]["confidence"]
         lines = [f"value '{self.meta['value']}' ({self.meta['favourable']} is better), {self.meta['n_rows']:,} rows; "
-                 "95% intervals in brackets"]
+                 f"{level:.0%} intervals in brackets"]
         for attr, part in self.groups.groupby("attribute", sort=False):
             lines.append(f"\n{attr}")
             for r in part.to_dict("records"):
@@ -312,6 +313,11 @@ def audit_value(
     check_favourable(favourable)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 < tolerance < 1:
         raise FairscanError(f"tolerance must be a relative gap in (0, 1), e.g. 0.05 for ±5%, got {plain(tolerance)}")
+    # the sizes, the bootstrap, the level and alpha: checked as for every analysis (one home)
+    checked = AuditPolicy(tolerances={}, min_group_size=min_group_size, suppress_below=suppress_below, n_boot=n_boot,
+                          seed=seed, confidence=confidence, alpha=alpha)
+    min_group_size, suppress_below, n_boot = checked.min_group_size, checked.suppress_below, checked.n_boot
+    seed, confidence, alpha = checked.seed, checked.confidence, checked.alpha
     note = progress or (lambda fraction, text: None)
     within = [within] if isinstance(within, str) else list(within or [])
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive or [])
@@ -440,14 +446,12 @@ def audit_value(
     group_frame = _blank_suppressed(pd.DataFrame(group_rows),
                                     keep=("attribute", "group", "reference", "suppressed", "suppression"))
     disp = pd.DataFrame(disp_rows, columns=_DISP_COLUMNS)
-    if len(disp):
-        p = disp["p_value"].to_numpy(dtype=float)
-        ok = ~np.isnan(p)
-        adj = np.full(len(p), np.nan)
-        adj[ok] = holm(p[ok])
-        disp["p_value_adjusted"] = adj
     disp["suppressed"] = [(a, g) in hidden or (a, r) in hidden
                           for a, g, r in zip(disp["attribute"], disp["group"], disp["reference_group"], strict=True)]
+    # suppressed groups are not tested (as in the audit): Holm over the published tests only,
+    # so no adjusted p-value depends on a hidden group
+    p = np.where(disp["suppressed"].to_numpy(dtype=bool), np.nan, disp["p_value"].to_numpy(dtype=float))
+    disp["p_value_adjusted"] = holm(p) if len(disp) else p
     disp = _blank_suppressed(disp, keep=("attribute", "group", "reference_group", "metric", "suppressed"))
     dec = pd.DataFrame(dec_rows, columns=_DEC_COLUMNS)
     dec["suppressed"] = [(a, g) in hidden or (a, r) in hidden
@@ -657,9 +661,10 @@ def _decomposition_row(attr: str, group: str, ref: str, cells: mv.ValueCells, st
 def _findings(groups: pd.DataFrame, disp: pd.DataFrame, dec: pd.DataFrame, tol: Tolerance, value: str,
               higher: bool, within: Sequence[str], min_group_size: int, suppress_below: int, confidence: float,
               alpha: float) -> pd.DataFrame:
-    """Verdicts on the mean gap (the test: Welch, Holm-adjusted) and, with strata, on its
-    parts within strata and from the strata mix (their bootstrap intervals, no test of their
-    own), each with a sentence that says who is worse off."""
+    """Verdicts on the mean gap (the test: Welch, Holm-adjusted; the interval: the published
+    ratio interval) and, with strata, on its parts within strata and from the strata mix
+    (their delta-method intervals relative to the reference mean, no test of their own),
+    each with a sentence that says who is worse off."""
     sizes = {(r["attribute"], r["group"]): r for r in groups.to_dict("records")}
     dec_by = {(r["attribute"], r["group"]): r for r in dec.to_dict("records")}
     strata = " x ".join(within)
@@ -697,7 +702,12 @@ def _findings(groups: pd.DataFrame, disp: pd.DataFrame, dec: pd.DataFrame, tol: 
                                     f"from a different mix of {strata}")
         for name, (diff, ci, where) in parts.items():
             rel = _relative(diff, ref_mean)
-            rel_ci = (_relative(ci[0], ref_mean), _relative(ci[1], ref_mean))
+            if name == "mean" and not (is_missing(r["ratio_ci_low"]) or is_missing(r["ratio_ci_high"])):
+                # the published ratio interval (the reference mean's own uncertainty included)
+                rel_ci = (r["ratio_ci_low"] - 1, r["ratio_ci_high"] - 1)
+            else:  # the parts: relative to the reference mean, taken as known
+                lo_, hi_ = sorted((_relative(ci[0], ref_mean), _relative(ci[1], ref_mean)))
+                rel_ci = (lo_, hi_)
             if name == "mean":
                 v = verdict(tol, diff, 1 + rel, (1 + rel_ci[0], 1 + rel_ci[1]), r["p_value_adjusted"], alpha)
             else:
@@ -727,5 +737,7 @@ def _gap_words(rel: float, ci: tuple[float, float], higher: bool, where: str, co
     worse = (rel < 0) if higher else (rel > 0)
     who = "" if rel == 0 else (", worse for them" if worse else ", better for them")
     level = f"{round(100 * confidence)}%"
+    if is_missing(ci[0]) or is_missing(ci[1]):
+        return f"{abs(100 * rel):.1f}% {direction} {where} (no {level} interval: the values do not vary enough){who}"
     return (f"{abs(100 * rel):.1f}% {direction} {where} ({level} CI {100 * ci[0]:+.1f}% to {100 * ci[1]:+.1f}%)"
             f"{who}")

@@ -335,8 +335,11 @@ def test_a_value_review_with_clusters_judges_with_cluster_robust_intervals(tmp_p
         "name: prices\ndata: lines.parquet\nsensitive: [tier]\npolicy: {n_boot: 0}\n"
         "value: {column: price, favourable: lower, cluster: customer}\n")
     r = cli("review", "run", str(tmp_path / "review.yaml"))
-    assert r.code in (0, 1, 3), r.err
     doc = json.loads((tmp_path / "reports" / "prices.json").read_text())
+    assert r.code == {"pass": 0, "fail": 1, "insufficient": 3}[doc["review"]["status"]], r.err
+    judged = [f for f in doc["findings"] if f["metric"] in ("mean", "within")]
+    shown = {v: sum(f["verdict"] == v for f in judged) for v in ("fail", "insufficient", "pass")}
+    assert f"{shown['fail']} fail, {shown['insufficient']} insufficient, {shown['pass']} pass" in r.out
     want = audit_value(df, value="price", favourable="lower", sensitive="tier", cluster="customer", n_boot=0)
     assert doc["n_clusters"] == df["customer"].nunique()
     got = {g["group"]: g["mean_ci"] for g in doc["groups"]}

@@ -553,3 +553,46 @@ def test_a_value_audit_of_files_carries_a_digest_of_the_audited_columns(tmp_path
         digests.append(r.meta["data_sha256"])
     assert digests[0] == digests[1] != digests[2]
     assert audit_value(df, **kw).meta["data_hash"].startswith("sha256 of the audited columns")
+
+
+def test_holm_leaves_suppressed_groups_out_and_a_groups_cluster_bootstrap_is_its_own():
+    """Suppressed groups are not tested: the adjusted p-values are statsmodels' Holm over the
+    published tests only. A group's cluster-bootstrap intervals depend on its own customers:
+    adding another group's customers changes nothing for it."""
+    from statsmodels.stats.multitest import multipletests
+
+    df = pd.concat([prices(3000, seed=3), pd.DataFrame({"tier": ["tiny"] * 4, "product": "a", "price": 5.0,
+                                                         "w": 1.0, "offered": 1})], ignore_index=True)
+    res = audit_value(df, value="price", favourable="lower", sensitive="tier", n_boot=0)
+    d = res.disparities
+    shown = d[~d["suppressed"] & d["p_value"].notna()]
+    assert d["suppressed"].any() and d.loc[d["suppressed"], "p_value_adjusted"].isna().all()
+    want = multipletests(shown["p_value"].to_numpy(), method="holm")[1]
+    np.testing.assert_allclose(shown["p_value_adjusted"].to_numpy(), want, rtol=1e-12)
+    lines = clustered_prices(200, seed=6)
+    kw = dict(value="price", favourable="lower", sensitive="tier", cluster="customer", n_boot=200, seed=1)
+    alone = audit_value(lines, **kw)
+    more = lines[lines["tier"] == "mid"].assign(customer=lambda x: x["customer"] + 10_000)  # other customers
+    both = audit_value(pd.concat([lines, more], ignore_index=True), **kw)
+    for tier in ("low", "high"):
+        a, b = group_row(alone, "tier", tier), group_row(both, "tier", tier)
+        assert (a["median_ci_low"], a["median_ci_high"]) == (b["median_ci_low"], b["median_ci_high"])
+
+
+def test_findings_tell_the_published_ratio_interval_and_settings_are_checked_as_for_the_audit():
+    """The mean finding's interval is the published ratio interval (delta method), whatever
+    the level; a degenerate interval is said in words, never '+nan%'; bad settings are one line."""
+    res = audit_value(prices(2000, seed=4), value="price", favourable="lower", sensitive="tier", n_boot=0,
+                      confidence=0.9)
+    assert res.to_text().splitlines()[0].endswith("90% intervals in brackets")
+    for f in res.findings[res.findings["metric"] == "mean"].to_dict("records"):
+        d = disparity(res, f["group"], "mean")
+        lo, hi = 100 * (d["ratio_ci_low"] - 1), 100 * (d["ratio_ci_high"] - 1)
+        assert f"(90% CI {lo:+.1f}% to {hi:+.1f}%)" in f["message"]
+    flat = pd.DataFrame({"tier": ["a"] * 40 + ["b"] * 60, "price": [5.0] * 40 + [6.0] * 60})
+    text = " ".join(audit_value(flat, value="price", favourable="lower", sensitive="tier", n_boot=0).findings["message"])
+    assert "nan%" not in text.lower()
+    for bad in (dict(confidence=95), dict(n_boot=-5), dict(alpha=2), dict(min_group_size=-3)):
+        with pytest.raises(FairscanError) as e:
+            audit_value(prices(300), value="price", favourable="lower", sensitive="tier", **bad)
+        assert_plain_message(str(e.value))

@@ -61,27 +61,25 @@ def downloads(stem: str, html: Any = None, markdown: Any = None, js: Any = None,
                                 key=f"dl_{stem}_{ext}", on_click="ignore")
 
 
-def registry_model_field(uri_key: str = "d_model_uri", server_key: str = "d_model_server",
-                         label: str = "Model URI") -> RegistryRef | None:
+def registry_model_field(uri_key: str = "d_model_uri", label: str = "Model URI") -> RegistryRef | None:
     """A model by its MLflow URI (``models:/NAME@ALIAS``, ``/VERSION``, ``/latest``,
-    ``runs:/RUN/PATH``) on a tracking server (default ``$MLFLOW_TRACKING_URI``), fetched
-    without running its code, as on the command line; None until a URI is given."""
+    ``runs:/RUN/PATH``), fetched without running its code, as on the command line; None until
+    a URI is given. The tracking server is the app's own (``fairscan app --tracking-uri`` or
+    ``$MLFLOW_TRACKING_URI`` when it starts), never one a visitor types: a shared dashboard
+    must not fetch from, or read, a server of a visitor's choosing."""
     import os
 
     from fairscan import registry
 
+    server = os.environ.get("MLFLOW_TRACKING_URI")
     uri = st.text_input(label, key=uri_key, placeholder="models:/bank@champion",
                         help="models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/latest or runs:/RUN_ID/PATH")
-    server = st.text_input("Tracking server", key=server_key, value=os.environ.get("MLFLOW_TRACKING_URI", ""),
-                           placeholder="sqlite:///mlflow.db", help="MLflow's tracking and registry URI")
+    st.caption(f"Tracking server: {md(server)}" if server else
+               "No tracking server set: start the app with `fairscan app --tracking-uri URI`.")
     uri = (uri or "").strip()
     if not uri:
         return None
-    if not registry.is_registry_uri(uri):
-        raise FairscanError(f"'{uri}' is not an MLflow model URI: use models:/NAME@ALIAS, models:/NAME/VERSION, "
-                            "models:/NAME/latest or runs:/RUN_ID/PATH")
-    if server.strip():
-        os.environ["MLFLOW_TRACKING_URI"] = server.strip()  # MLflow reads it from the environment
+    registry.parse_uri(uri)  # the one check, with its one message
     return RegistryRef(uri)
 
 

@@ -142,14 +142,13 @@ def _kind(result: Any) -> str:
 
 
 def _counts(result: Any) -> dict[str, int]:
-    if _kind(result) == "review":
-        total = {"fail": 0, "insufficient": 0, "pass": 0}
-        for part in (result.result, getattr(result, "value", None), getattr(result, "comparison", None)):
-            if part is not None:
-                for k, v in part.verdict_counts().items():
-                    total[k] = total.get(k, 0) + int(v)
-        return total
-    return result.verdict_counts()
+    """Findings by fail / insufficient / pass: a review's judged ones (what set its status); a
+    comparison's ``worse`` groups are fails, ``better`` and ``not worse`` passes."""
+    counts = result.verdict_counts()
+    if _kind(result) == "compare":
+        return {"fail": counts.get("worse", 0), "insufficient": counts.get("insufficient", 0),
+                "pass": counts.get("better", 0) + counts.get("not worse", 0)}
+    return counts
 
 
 def result_verdict(result: Any) -> str:

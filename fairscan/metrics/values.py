@@ -362,8 +362,9 @@ def cluster_resample(c: ValueCells, cluster: np.ndarray, n_clusters: int, n_boot
     """The cluster bootstrap over cells: each cluster draws one Poisson(1) multiplicity per
     replicate, and every cell of the cluster is counted that many times (the Poisson
     bootstrap of whole clusters, for rows that are not independent within a cluster)."""
-    draws = rng.poisson(1.0, size=(n_boot, n_clusters)).astype(np.float32)
-    return draws[:, cluster] * c.n.astype(np.float32)
+    own, local = np.unique(cluster, return_inverse=True)  # the group's own clusters only
+    draws = rng.poisson(1.0, size=(n_boot, len(own))).astype(np.float32)
+    return draws[:, local.ravel()] * c.n.astype(np.float32)
 
 
 def replicate_weights(c: ValueCells, counts: np.ndarray) -> np.ndarray:
@@ -444,7 +445,8 @@ def replicates(c: ValueCells, n_boot: int, rng: np.random.Generator, grid: np.nd
         return Replicates(np.zeros(0), np.zeros((0, len(grid)), dtype=np.float32))
     # in blocks of replicates, so that the draws and their cumulative sums stay a few MB
     # whatever the number of cells (the draws continue one stream block after block)
-    block = max(1, BLOCK_CELLS // max(len(c.u), len(grid), 1))
+    width = max(len(c.u), len(grid), len(np.unique(clusters[0])) if clusters is not None else 0, 1)
+    block = max(1, BLOCK_CELLS // width)
     paired = against is not None and against.cdf is not None and len(against.cdf) == n_boot
     medians = np.empty(n_boot)
     cdfs = None if paired else np.empty((n_boot, len(grid)), dtype=np.float32)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fairscan.formatting import is_missing, number, p_value, pct
-from fairscan.report.common import md_text, sorted_findings, value_interval
+from fairscan.report.common import interval, md_text, sorted_findings, value_interval
 from fairscan.report.html import CSP, STYLE, esc
 from fairscan.schemas import SCHEMA_VERSION
 
@@ -38,9 +38,11 @@ def render_value_markdown(r: ValueResult, title: str = TITLE) -> str:
     out += [f"**{counts['fail']} fail · {counts['insufficient']} insufficient · {counts['pass']} pass**", "",
             "## Findings", ""]
     out += [f"- **{f['verdict']}** ({f['metric']}): {md_text(f['message'])}" for f in sorted_findings(r)] or ["- none"]
+    lvl = f"{m['settings']['confidence']:.0%}"
     for attr, part in r.groups.groupby("attribute", sort=False):
         out += ["", f"## {md_text(attr)}", "",
-                "| group | values | missing | mean (95% CI) | median (95% CI) | p10 | p25 | p75 | p90 | in the favourable quarter |",
+                f"| group | values | missing | mean ({lvl} CI) | median ({lvl} CI) | p10 | p25 | p75 | p90 | "
+                f"in the favourable quarter ({lvl} CI) |",
                 "|---|---|---|---|---|---|---|---|---|---|"]
         for g in part.to_dict("records"):
             name = md_text(g["group"]) + (" (reference)" if g["reference"] else "")
@@ -50,18 +52,21 @@ def render_value_markdown(r: ValueResult, title: str = TITLE) -> str:
             out.append(f"| {name} | {g['count']:,} | {g['missing']:,} | {number(g['mean'])} "
                        f"({value_interval(g['mean_ci_low'], g['mean_ci_high'])}) | {number(g['median'])} "
                        f"({value_interval(g['median_ci_low'], g['median_ci_high'])}) | {number(g['p10'])} | "
-                       f"{number(g['p25'])} | {number(g['p75'])} | {number(g['p90'])} | {pct(g['share_favourable'])} |")
+                       f"{number(g['p25'])} | {number(g['p75'])} | {number(g['p90'])} | {pct(g['share_favourable'])} "
+                       f"({interval(g['share_favourable_ci_low'], g['share_favourable_ci_high'])}) |")
         d = r.disparities[r.disparities["attribute"] == attr]
         if len(d):
-            out += ["", "| group | metric | gap to the reference (95% CI) | ratio | Holm p |", "|---|---|---|---|---|"]
+            out += ["", f"| group | metric | gap to the reference ({lvl} CI) | ratio ({lvl} CI) | Holm p |",
+                    "|---|---|---|---|---|"]
             for row in d.to_dict("records"):
-                ratio = "—" if row["suppressed"] or is_missing(row["ratio"]) else number(row["ratio"], 3)
+                ratio = "—" if row["suppressed"] or is_missing(row["ratio"]) else (
+                    f"{number(row['ratio'], 3)} ({value_interval(row['ratio_ci_low'], row['ratio_ci_high'], 3)})")
                 out.append(f"| {md_text(row['group'])} | {row['metric']} | {_gap(row)} | {ratio} | "
                            f"{p_value(row['p_value_adjusted'])} |")
     if len(r.decomposition):
         out += ["", "## Within strata (discrimination) and from the strata mix (steering)", "",
                 f"Strata: {md_text(', '.join(m['within']))}. `within + composition = total`.", "",
-                "| attribute | group | total | within (95% CI) | composition (95% CI) | unmatched: group / reference |",
+                f"| attribute | group | total | within ({lvl} CI) | composition ({lvl} CI) | unmatched: group / reference |",
                 "|---|---|---|---|---|---|"]
         for row in r.decomposition.to_dict("records"):
             if row["suppressed"]:
@@ -140,6 +145,7 @@ def _decomposition_svg(rows: list[dict]) -> str:
 
 def render_value_html(r: ValueResult, title: str = TITLE) -> str:
     m = r.meta
+    lvl = f"{m['settings']['confidence']:.0%}"
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f'<meta http-equiv="Content-Security-Policy" content="{CSP}">', '<meta name="referrer" content="no-referrer">',
              f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>", f"<h1>{esc(title)}</h1>",
@@ -156,8 +162,8 @@ def render_value_html(r: ValueResult, title: str = TITLE) -> str:
     for attr, part in r.groups.groupby("attribute", sort=False):
         rows = part.to_dict("records")
         parts += [f"<h2>{esc(attr)}</h2>", _boxes(rows, lo, hi),
-                  '<table><thead><tr><th class="l">group</th><th>values</th><th>missing</th><th>mean</th><th>95% CI</th>'
-                  "<th>median</th><th>95% CI</th><th>p10</th><th>p25</th><th>p75</th><th>p90</th>"
+                  '<table><thead><tr><th class="l">group</th><th>values</th><th>missing</th><th>mean</th>'
+                  f"<th>{lvl} CI</th><th>median</th><th>{lvl} CI</th><th>p10</th><th>p25</th><th>p75</th><th>p90</th>"
                   "<th>favourable quarter</th></tr></thead><tbody>"]
         for g in rows:
             name = esc(g["group"]) + (" <em>(reference)</em>" if g["reference"] else "")
@@ -189,7 +195,7 @@ def render_value_html(r: ValueResult, title: str = TITLE) -> str:
                   f"<p>Strata: {esc(', '.join(m['within']))}; within + composition = total.</p>",
                   _decomposition_svg(r.decomposition.to_dict("records")),
                   '<table><thead><tr><th class="l">attribute</th><th class="l">group</th><th>total</th>'
-                  "<th>within (95% CI)</th><th>composition (95% CI)</th><th>unmatched: group / reference</th>"
+                  f"<th>within ({lvl} CI)</th><th>composition ({lvl} CI)</th><th>unmatched: group / reference</th>"
                   "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"]
     parts += ["<h2>Method</h2><ul>"] + [f"<li>{esc(k)}: {esc(v)}</li>" for k, v in m["methods"].items()]
     parts += ["</ul>", "</body></html>"]

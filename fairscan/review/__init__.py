@@ -54,6 +54,13 @@ class ReviewOutcome(LogsToMlflow):
     record: dict[str, Any] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
     config_sha256: str = ""
+    #: the judged findings that set the status: the audit's, the judged value findings, and
+    #: each group the baseline comparison finds worse off (counted as a fail)
+    judged: dict[str, int] = field(default_factory=dict)
+
+    def verdict_counts(self) -> dict[str, int]:
+        """The review's judged findings by verdict (``fail``, ``insufficient``, ``pass``)."""
+        return dict(self.judged) if self.judged else self.result.verdict_counts()
 
     def to_json(self) -> str:
         """The review's JSON report (:func:`review_json`)."""
@@ -129,8 +136,10 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
         status, code = "insufficient", EXIT_INSUFFICIENT
     else:
         status, code = "pass", EXIT_PASS
+    n_worse = 0 if comparison is None else len(comparison.worse)
+    judged = {v: counts[v] + value_counts[v] + (n_worse if v == "fail" else 0) for v in ("fail", "insufficient", "pass")}
     outcome = ReviewOutcome(cfg.name, status, code, result, regressions, comparison, value,
-                            config_sha256=cfg.sha256)
+                            config_sha256=cfg.sha256, judged=judged)
     if not write:
         return outcome
     doc = result.to_dict()
@@ -169,7 +178,7 @@ def _value_review(cfg: ReviewConfig, history: str | Path | None, write: bool) ->
         status, code = "insufficient", EXIT_INSUFFICIENT
     else:
         status, code = "pass", EXIT_PASS
-    outcome = ReviewOutcome(cfg.name, status, code, value, config_sha256=cfg.sha256)
+    outcome = ReviewOutcome(cfg.name, status, code, value, config_sha256=cfg.sha256, judged=dict(counts))
     if not write:
         return outcome
     hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")

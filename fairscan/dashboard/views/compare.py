@@ -59,7 +59,7 @@ def _uploaded(side: str) -> tuple[dict[str, Any] | None, bool]:
 
 def _registered(side: str) -> tuple[dict[str, Any] | None, bool]:
     """A model named by its MLflow URI; the comparison fetches it without running its code."""
-    ref = registry_model_field(f"c_uri_{side}", f"c_server_{side}", f"Model URI for {side}")
+    ref = registry_model_field(f"c_uri_{side}", f"Model URI for {side}")
     return (None, False) if ref is None else ({"kind": "model", "model": "registry", "uri": ref.uri,
                                                "name": ref.uri}, False)
 
