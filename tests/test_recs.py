@@ -680,3 +680,15 @@ def test_permutation_pvalue_equals_scipy_exactly_when_exact_and_within_noise_oth
         sd = math.sqrt(2 * max(want, 1e-3) * (1 / 20_000 + 1 / 40_000))  # both are Monte Carlo estimates
         assert abs(got - want) <= 4 * sd
     assert ranking.permutation_pvalue(np.ones(4), np.ones(6), 999, rng) == 1.0
+
+
+def test_permutation_pvalue_counts_ties_when_the_means_are_equal():
+    """Values in tenths (sums are not exact in floating point), equal means: scipy's p of 1."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(0)
+    for x, y in (([0, 0.2, 0.1], [0, 0.2]), ([0.1, 0.3, 0.2, 0.6], [0.3, 0.3, 0.1]),
+                 (list(rng.integers(0, 10, 6) / 10), list(rng.integers(0, 10, 5) / 10))):
+        want = sps.permutation_test((np.array(x), np.array(y)), lambda a, b: a.mean() - b.mean(),
+                                    permutation_type="independent", n_resamples=10_000).pvalue
+        assert ranking.permutation_pvalue(np.array(x), np.array(y), 10_000, rng) == pytest.approx(want, abs=1e-12)

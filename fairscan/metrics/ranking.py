@@ -288,13 +288,16 @@ def permutation_pvalue(x: np.ndarray, y: np.ndarray, n_resamples: int, rng: np.r
     n, nx, ny = len(z), len(x), len(y)
     if np.ptp(z) == 0:
         return 1.0
-    observed = x.mean() - y.mean()
     total = z.sum()
     m = min(nx, ny)  # the side whose sum is drawn
 
     def stat(side_sums: np.ndarray) -> np.ndarray:
         sx = side_sums if m == nx else total - side_sums
         return sx / nx - (total - sx) / ny
+
+    # the observed difference by the very arithmetic of the relabellings, so that a relabelling
+    # with the same values gives the same float (a tie), even when the means are equal
+    observed = float(stat(np.array([z[:m].sum() if m == nx else z[nx:].sum()]))[0])
 
     gamma = abs(np.finfo(float).eps * 100 * observed)
     if math.comb(n, m) <= n_resamples:  # exact: every distinct relabelling once
