@@ -522,8 +522,8 @@ def test_cluster_robust_intervals_are_wider_and_the_decomposition_agrees_with_st
 
 def test_clusters_through_duckdb_equal_memory_and_a_missing_id_is_one_line(tmp_path):
     df = clustered_prices(250, seed=8)
-    kw = dict(value="price", favourable="lower", sensitive="tier", within="product", weights="w",
-              cluster="customer", n_boot=50, seed=2)
+    kw = dict(value="price", favourable="lower", sensitive="tier", tiers={"w": 2}, within="product", weights="w",
+              cluster="customer", n_boot=50, seed=2)  # two attributes: two grouping sets in SQL
     mem = audit_value(df, engine="memory", **kw)
     path = tmp_path / "lines.parquet"
     df.to_parquet(path)
@@ -596,3 +596,40 @@ def test_findings_tell_the_published_ratio_interval_and_settings_are_checked_as_
         with pytest.raises(FairscanError) as e:
             audit_value(prices(300), value="price", favourable="lower", sensitive="tier", **bad)
         assert_plain_message(str(e.value))
+
+
+def test_engines_count_the_same_cells_with_nan_and_null_strata_and_bin_on_the_same_rows(tmp_path, monkeypatch):
+    """A stratum column with both NaN and NULL (one 'unknown' stratum), and offered rows with
+    few prices among many quoted ones: memory and DuckDB give the same cells, each once, and
+    decide alike whether to bin."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fairscan.engines.duckdb import DuckDBEngine
+    from fairscan.engines.memory import MemoryEngine
+    from fairscan.groups import GroupSpec, resolve
+    from fairscan.metrics import values as mv
+
+    rng = np.random.default_rng(12)
+    n = 3000
+    band = rng.choice([1.0, 2.0, np.nan, -1.0], n)
+    offered = (rng.random(n) < 0.5).astype(int)
+    price = np.where(offered == 1, rng.choice([9.0, 10.0, 11.0], n), rng.uniform(1, 100, n))
+    table = pa.table({"tier": rng.choice(["a", "b"], n), "price": price, "offered": offered,
+                      "band": pa.array([None if b == -1.0 else b for b in band], type=pa.float64(), from_pandas=False)})
+    assert pa.compute.sum(pa.compute.is_nan(table["band"])).as_py() > 0 and table["band"].null_count > 0
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path)
+    monkeypatch.setattr(mv, "EXACT_VALUES", 100)  # the non-offered quotes alone exceed it
+    spec = GroupSpec(sensitive=["tier"])
+    out = []
+    for eng in (MemoryEngine(table.to_pandas()), DuckDBEngine(str(path))):
+        agg = eng.value_aggregate(resolve(spec, eng), "price", ["band"], None, "offered")
+        out.append(agg)
+    mem, duck = out
+    assert mem.precision == duck.precision == mv.VALUE_PRECISION and mem.strata == duck.strata
+    for a, b in zip(mem.stats, duck.stats, strict=True):
+        for f in ("group", "stratum", "value", "n"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+        keys = list(zip(b.group.tolist(), b.stratum.tolist(), b.value.tolist(), strict=True))
+        assert len(keys) == len(set(keys))  # each cell once

@@ -32,7 +32,7 @@ from fairscan.types import (
 __all__ = [
     "MAX_JOINT_GROUPS", "Engine", "audited_columns", "cell_count", "changed_error", "cluster_codes",
     "column_not_found",
-    "fits_jointly", "group_keys", "label_error", "missing_code", "no_values_error", "not_numeric_error",
+    "fits_jointly", "group_keys", "label_error", "missing_cluster_error", "missing_code", "no_values_error", "not_numeric_error",
     "offered_errors", "prediction_error", "score_error", "stratum_table", "value_errors", "value_not_numeric",
     "value_stats", "weight_errors",
 ]
@@ -198,9 +198,13 @@ def cluster_codes(values: pd.Series, column: str) -> tuple[np.ndarray, int]:
     clusters; a missing cluster id is a one-line error (which rows belong together is unknown)."""
     codes, uniques = pd.factorize(values, sort=True)
     if (codes < 0).any():
-        raise FairscanError(f"cluster column '{column}' has {int((codes < 0).sum()):,} missing values; every row "
-                            "needs the id of what it belongs to (the customer)")
+        raise missing_cluster_error(column, int((codes < 0).sum()))
     return codes.astype(np.int64), max(len(uniques), 1)
+
+
+def missing_cluster_error(column: str, n_missing: int) -> FairscanError:
+    return FairscanError(f"cluster column '{column}' has {n_missing:,} missing values; every row needs the id of "
+                         "what it belongs to (the customer)")
 
 
 def value_stats(grouping: Grouping, count_key: np.ndarray, rows: np.ndarray, base: np.ndarray,
@@ -224,13 +228,25 @@ def value_stats(grouping: Grouping, count_key: np.ndarray, rows: np.ndarray, bas
     keys, r, b, m = keys[keep], r[keep], b[keep], m[keep]
     group = np.searchsorted(keys, np.asarray(cell_key, dtype=np.int64))
     cl = None if cluster is None else np.asarray(cluster, dtype=np.int64)
-    order = np.lexsort((value, stratum, group) if cl is None else (value, cl, stratum, group))
+    st = np.asarray(stratum, dtype=np.int64)
+    val = np.asarray(value, dtype=np.float64)
+    order = np.lexsort((val, st, group) if cl is None else (val, cl, st, group))
     nn = np.asarray(n, dtype=np.int64)[order]
     ww = nn.astype(np.float64) if w is None else np.asarray(w, dtype=np.float64)[order]
     ww2 = ww.copy() if w2 is None else np.asarray(w2, dtype=np.float64)[order]
-    return ValueStats(grouping, _key_codes(keys, sizes), r, b, m, group[order].astype(np.int64),
-                      np.asarray(stratum, dtype=np.int64)[order], np.asarray(value, dtype=np.float64)[order],
-                      nn, ww, ww2, None if cl is None else cl[order])
+    g, st, val = group[order].astype(np.int64), st[order], val[order]
+    cl = None if cl is None else cl[order]
+    # one cell per (group, stratum, [cluster,] value): an engine may hand one in several rows
+    # (a NaN and a NULL stratum are both "unknown"), which are added up here
+    same = (g[1:] == g[:-1]) & (st[1:] == st[:-1]) & (val[1:] == val[:-1])
+    if cl is not None:
+        same &= cl[1:] == cl[:-1]
+    if same.any():
+        start = np.flatnonzero(np.r_[True, ~same])
+        nn, ww, ww2 = (np.add.reduceat(x, start) for x in (nn, ww, ww2))
+        g, st, val = g[start], st[start], val[start]
+        cl = None if cl is None else cl[start]
+    return ValueStats(grouping, _key_codes(keys, sizes), r, b, m, g, st, val, nn, ww, ww2, cl)
 
 
 # -- the errors every engine raises the same way -------------------------------------------------

@@ -302,7 +302,8 @@ class MemoryEngine(Engine):
         valid = ~nan if in_base is None else in_base & ~nan
         audited = None if in_base is None else in_base
         coded = mv.code_values(v[valid])  # one sort of the values, shared by every grouping
-        binned = len(coded[0]) > mv.EXACT_VALUES
+        # binned or not: counted over every row with a value, as the SQL engines count it
+        binned = (len(coded[0]) if audited is None else len(np.unique(v[~nan]))) > mv.EXACT_VALUES
         if binned:  # too many distinct values to keep: fine bins, each cell at its rows' mean
             coded = np.unique(mv.value_bins(v[valid]), return_inverse=True)
         codes = {c: self.attribute_codes(a) for c, a in base.audited_columns(groupings).items()}

@@ -30,11 +30,11 @@ from fairscan.engines.base import (
     Engine,
     audited_columns,
     changed_error,
-    cluster_codes,
     column_not_found,
     fits_jointly,
     group_keys,
     label_error,
+    missing_cluster_error,
     missing_code,
     no_values_error,
     not_numeric_error,
@@ -844,9 +844,14 @@ class SqlEngine(Engine):
             parts.append(pd.Series(np.asarray([*distinct, None], dtype=object)[idx]))
         strata, names = stratum_table(parts) if within else (np.zeros(len(n), dtype=np.int64), ["all"])
         clusters, n_clusters = None, 0
-        if cluster:
+        if cluster:  # the few distinct ids are coded, then indexed; missing ones counted over data rows
             idx, distinct = _arrow_values(t.column("k_c"))
-            clusters, n_clusters = cluster_codes(pd.Series(np.asarray([*distinct, None], dtype=object)[idx]), cluster)
+            codes_of, uniques = pd.factorize(pd.Series([*distinct, None], dtype=object), sort=True)
+            per_row = codes_of[idx]
+            lost = int(n[first][per_row[first] < 0].sum())
+            if lost:
+                raise missing_cluster_error(cluster, lost)
+            clusters, n_clusters = per_row.astype(np.int64), max(len(uniques), 1)
         codes: dict[str, np.ndarray] = {}
         for i, c in enumerate(order):
             col = t.column(f"k{i}")
