@@ -266,6 +266,14 @@ def test_a_review_gates_the_challenger_on_the_registry_champion_and_logs_its_run
     assert r.code == {"pass": 0, "fail": 1, "insufficient": 3}[doc["review"]["status"]], r.err
     worse = [c for c in doc["review"]["baseline_comparison"]["changes"] if c["verdict"] == "worse"]
     assert worse and doc["review"]["status"] == "fail"  # the challenger is worse for some group: no release
+    from fairscan.review import DEFAULT_HISTORY
+    from fairscan.review.history import History
+
+    body = History(tmp_path / DEFAULT_HISTORY).last_run("bank-release")["body"]
+    local = {v: Path(mlflow.artifacts.download_artifacts(f"models:/bank/{v}", dst_path=str(tmp_path / f"v{v}")))
+             for v in ("1", "2")}
+    assert body["model_sha256"] == hashlib.sha256((local["2"] / "model.skops").read_bytes()).hexdigest()
+    assert body["baseline"]["sha256"] == hashlib.sha256((local["1"] / "model.skops").read_bytes()).hexdigest()
     assert doc["model"]["uri"] == "models:/bank@challenger" and doc["model"]["version"] == "2"
     assert doc["review"]["baseline_comparison"]["changes"]
     run_id = r.err.split("logged to MLflow run ")[1].split()[0]

@@ -215,7 +215,9 @@ def repair_values(
     higher = favourable == "higher"
     total = float(w[valid] @ v[valid])
     points, repaired = [], {}
-    audit_kw = dict(value=value, favourable=favourable, sensitive=sensitive, tiers=tiers, within=within or None,
+    # judged on the groups it repairs: the cross of the attributes (and each attribute alone)
+    audit_kw = dict(value=value, favourable=favourable, sensitive=sensitive, tiers=tiers, intersect=True,
+                    within=within or None,
                     weights=weights, tolerance=tolerance, min_group_size=min_group_size,
                     suppress_below=suppress_below, n_boot=0, seed=seed, cluster=cluster)
     note = progress or (lambda fraction, text: None)

@@ -122,6 +122,7 @@ def run_review(config: str | Path, history: str | Path | None = None, write: boo
     data = _load_data(cfg)
     params = cfg.audit_params(model=model_spec)
     result = run_audit(data, params)
+    model_sha = model_sha or (result.meta.get("model") or {}).get("sha256")  # a registry model's, as loaded
     comparison, baseline_sha = _against_baseline(cfg, data, params, model_spec)
     hist = History(history or (cfg.resolve_path(raw["history"], "history") if raw.get("history")
                                else cfg.folder / DEFAULT_HISTORY))
@@ -237,10 +238,11 @@ def _against_baseline(cfg: ReviewConfig, data: pd.DataFrame, params: Any,
     for side, kind, value in sides:
         if kind == "model":
             path, sha = _model_path(cfg, value, f"{side} model")
-            scored, col, _ = modeling.score_frame(frame, path, raw.get("positive_label"), trust=raw.get("trust", ()))
+            scored, col, meta = modeling.score_frame(frame, path, raw.get("positive_label"),
+                                                     trust=raw.get("trust", ()))
             frame = frame.assign(**{f"__{side}_score__": scored[col].to_numpy()})
             value, kind = f"__{side}_score__", "score"
-            base_sha = sha if side == "baseline" else base_sha
+            base_sha = (sha or meta.get("sha256")) if side == "baseline" else base_sha
         columns.append(value)
         kinds.add(kind)
     if len(kinds) > 1:
@@ -258,12 +260,14 @@ def _against_baseline(cfg: ReviewConfig, data: pd.DataFrame, params: Any,
     return result, base_sha
 
 
-def _model_path(cfg: ReviewConfig, spec: str, what: str) -> tuple[str, str]:
-    """A model spec of the review file as a path the loader takes, and the artifact's sha256."""
+def _model_path(cfg: ReviewConfig, spec: str, what: str) -> tuple[str, str | None]:
+    """A model spec of the review file as a path the loader takes, and the artifact's sha256
+    (None for a registry model: the loader that scores it records the sha256 of what it
+    fetched, so the history names the model that was actually used)."""
     from fairscan import modeling, registry
 
-    if registry.is_registry_uri(spec):  # the registry's artifact, fetched (and checked) once more
-        return spec, registry.fetch(spec).sha256
+    if registry.is_registry_uri(spec):  # its sha256: from the model the analysis itself loads
+        return spec, None
     if spec.startswith(modeling.REFERENCE_PREFIX):
         path = modeling.resolve_model_path(spec)
         return spec, hashlib.sha256(path.read_bytes()).hexdigest()
