@@ -633,3 +633,23 @@ def test_engines_count_the_same_cells_with_nan_and_null_strata_and_bin_on_the_sa
             np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
         keys = list(zip(b.group.tolist(), b.stratum.tolist(), b.value.tolist(), strict=True))
         assert len(keys) == len(set(keys))  # each cell once
+
+
+def test_the_html_report_shows_every_gap_with_its_interval_and_the_offered_share():
+    """The HTML report carries the gap table the Markdown one has (each gap with its interval,
+    the ratio with its interval, the Holm p) and each group's offered share with its interval."""
+    import html as htmlmod
+
+    from fairscan.formatting import number, pct
+    from fairscan.report.common import interval, value_interval
+
+    res = audit_value(prices(3000, seed=9), value="price", favourable="lower", sensitive="tier", offered="offered",
+                      n_boot=50)
+    page = htmlmod.unescape(res.to_html())
+    for d in res.disparities.to_dict("records"):
+        gap = value_interval(d["difference_ci_low"], d["difference_ci_high"], 3)
+        assert f"{number(d['difference'], 3)} ({gap})" in page
+    for g in res.groups.to_dict("records"):
+        ci = interval(g["offered_rate_ci_low"], g["offered_rate_ci_high"])
+        assert f"offered {pct(g['offered_rate'])} ({ci})" in page
+    assert "offered " in res.to_markdown()

@@ -28,6 +28,24 @@ def _gap(row: dict) -> str:
     return f"{number(d, 3)} ({ci})"
 
 
+def _ratio(row: dict) -> str:
+    """A disparity's ratio with its interval, or a dash."""
+    if row["suppressed"] or is_missing(row["ratio"]):
+        return "—"
+    ci = value_interval(row["ratio_ci_low"], row["ratio_ci_high"], 3)
+    return f"{number(row['ratio'], 3)}" + (f" ({ci})" if ci else "")
+
+
+def _share(g: dict) -> str:
+    """The favourable share with its interval, and the offered share with its interval when
+    the audit has an offered column."""
+    text = f"{pct(g['share_favourable'])} ({interval(g['share_favourable_ci_low'], g['share_favourable_ci_high'])})"
+    if "offered_rate" in g and not is_missing(g["offered_rate"]):
+        text += (f"; offered {pct(g['offered_rate'])} "
+                 f"({interval(g['offered_rate_ci_low'], g['offered_rate_ci_high'])})")
+    return text
+
+
 def render_value_markdown(r: ValueResult, title: str = TITLE) -> str:
     m = r.meta
     out = [f"# {md_text(title)}", "",
@@ -52,16 +70,13 @@ def render_value_markdown(r: ValueResult, title: str = TITLE) -> str:
             out.append(f"| {name} | {g['count']:,} | {g['missing']:,} | {number(g['mean'])} "
                        f"({value_interval(g['mean_ci_low'], g['mean_ci_high'])}) | {number(g['median'])} "
                        f"({value_interval(g['median_ci_low'], g['median_ci_high'])}) | {number(g['p10'])} | "
-                       f"{number(g['p25'])} | {number(g['p75'])} | {number(g['p90'])} | {pct(g['share_favourable'])} "
-                       f"({interval(g['share_favourable_ci_low'], g['share_favourable_ci_high'])}) |")
+                       f"{number(g['p25'])} | {number(g['p75'])} | {number(g['p90'])} | {_share(g)} |")
         d = r.disparities[r.disparities["attribute"] == attr]
         if len(d):
             out += ["", f"| group | metric | gap to the reference ({lvl} CI) | ratio ({lvl} CI) | Holm p |",
                     "|---|---|---|---|---|"]
             for row in d.to_dict("records"):
-                ratio = "—" if row["suppressed"] or is_missing(row["ratio"]) else (
-                    f"{number(row['ratio'], 3)} ({value_interval(row['ratio_ci_low'], row['ratio_ci_high'], 3)})")
-                out.append(f"| {md_text(row['group'])} | {row['metric']} | {_gap(row)} | {ratio} | "
+                out.append(f"| {md_text(row['group'])} | {row['metric']} | {_gap(row)} | {_ratio(row)} | "
                            f"{p_value(row['p_value_adjusted'])} |")
     if len(r.decomposition):
         out += ["", "## Within strata (discrimination) and from the strata mix (steering)", "",
@@ -164,7 +179,7 @@ def render_value_html(r: ValueResult, title: str = TITLE) -> str:
         parts += [f"<h2>{esc(attr)}</h2>", _boxes(rows, lo, hi),
                   '<table><thead><tr><th class="l">group</th><th>values</th><th>missing</th><th>mean</th>'
                   f"<th>{lvl} CI</th><th>median</th><th>{lvl} CI</th><th>p10</th><th>p25</th><th>p75</th><th>p90</th>"
-                  "<th>favourable quarter</th></tr></thead><tbody>"]
+                  f"<th>favourable quarter ({lvl} CI)</th></tr></thead><tbody>"]
         for g in rows:
             name = esc(g["group"]) + (" <em>(reference)</em>" if g["reference"] else "")
             if g["suppressed"]:
@@ -176,8 +191,17 @@ def render_value_html(r: ValueResult, title: str = TITLE) -> str:
                          f"<td>{esc(number(g['median']))}</td>"
                          f"<td>{esc(value_interval(g['median_ci_low'], g['median_ci_high']))}</td>"
                          + "".join(f"<td>{esc(number(g[q]))}</td>" for q in ("p10", "p25", "p75", "p90"))
-                         + f"<td>{esc(pct(g['share_favourable']))}</td></tr>")
+                         + f"<td>{esc(_share(g))}</td></tr>")
         parts.append("</tbody></table>")
+        gaps = r.disparities[r.disparities["attribute"] == attr].to_dict("records")
+        if gaps:
+            parts.append('<table><thead><tr><th class="l">group</th><th class="l">metric</th>'
+                         f"<th>gap to the reference ({lvl} CI)</th><th>ratio ({lvl} CI)</th><th>Holm p</th>"
+                         "</tr></thead><tbody>")
+            parts += [f'<tr><td class="l">{esc(d["group"])}</td><td class="l">{esc(d["metric"])}</td>'
+                      f"<td>{esc(_gap(d))}</td><td>{esc(_ratio(d))}</td>"
+                      f"<td>{esc(p_value(d['p_value_adjusted']))}</td></tr>" for d in gaps]
+            parts.append("</tbody></table>")
     if len(r.decomposition):
         rows = []
         for d in r.decomposition.to_dict("records"):
