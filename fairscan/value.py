@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from fairscan.engines.base import (
-    offered_errors,
+    not_numeric_error,
+    offered_flags,
     stratum_table,
-    value_errors,
-    value_not_numeric,
+    value_floats,
     weight_errors,
 )
 from fairscan.engines.choose import in_memory, make_engine
@@ -58,7 +58,7 @@ from fairscan.tracking import LogsToMlflow
 from fairscan.version import __version__
 
 __all__ = [
-    "FAVOURABLE", "METHODS", "METHODS_CLUSTERED", "VALUE_DATA_HASH", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
+    "FAVOURABLE", "JUDGED_BY_DEFAULT", "METHODS", "METHODS_CLUSTERED", "VALUE_DATA_HASH", "VALUE_METRICS", "ValueResult", "audit_value", "check_favourable", "offered_column",
     "quantile_method", "stratum_codes", "value_column", "value_groups", "weight_column",
 ]
 
@@ -67,6 +67,8 @@ FAVOURABLE = ("higher", "lower")
 VALUE_DATA_HASH = "sha256 of the audited columns' names, dtypes and rows (fairscan's frame fingerprint)"
 #: the disparity rows of every group against its reference
 VALUE_METRICS = ("mean", "median", "share_favourable", "ks", "wasserstein")
+#: the value findings that judge a review or a repair unless it names others
+JUDGED_BY_DEFAULT = ("mean", "within")
 #: what each row's interval and p-value come from (in the output's ``methods``)
 METHODS = {
     "mean": "difference: Welch's t interval and test (effective sizes with weights); ratio: delta method on the "
@@ -207,12 +209,7 @@ def check_favourable(favourable: object) -> None:
 def value_column(data: pd.DataFrame, value: str) -> np.ndarray:
     """The value column of an in-memory frame as floats (NaN where missing), checked as every
     engine checks it."""
-    col = _column(data, value, "value")
-    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-        raise value_not_numeric(value, str(col.dtype))
-    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    value_errors(value, int(np.isinf(v).sum()), int((~np.isnan(v)).sum()), len(v))
-    return v
+    return value_floats(_column(data, value, "value"), value)
 
 
 def weight_column(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
@@ -220,7 +217,7 @@ def weight_column(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
         return None
     col = _column(data, weights, "weight")
     if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-        raise FairscanError(f"weight column '{weights}' is not numeric ({col.dtype})")
+        raise not_numeric_error(weights, f"dtype {col.dtype}", "weights")  # the engines' wording
     w = col.to_numpy(dtype=np.float64, na_value=np.nan)
     weight_errors(weights, int((~np.isfinite(w)).sum()), int((w < 0).sum()))  # the audit's own wording
     return w
@@ -229,9 +226,7 @@ def weight_column(data: pd.DataFrame, weights: str | None) -> np.ndarray | None:
 def offered_column(data: pd.DataFrame, offered: str | None) -> np.ndarray | None:
     if offered is None:
         return None
-    col = _column(data, offered, "offered")
-    offered_errors(offered, [x for x in pd.unique(col.dropna()).tolist() if x not in (0, 1)], int(col.isna().sum()))
-    return col.to_numpy().astype(bool)
+    return offered_flags(_column(data, offered, "offered"), offered)
 
 
 def stratum_codes(data: pd.DataFrame, within: Sequence[str]) -> tuple[np.ndarray, list[str]]:

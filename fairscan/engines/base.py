@@ -33,8 +33,8 @@ __all__ = [
     "MAX_JOINT_GROUPS", "Engine", "audited_columns", "cell_count", "changed_error", "cluster_codes",
     "column_not_found",
     "fits_jointly", "group_keys", "label_error", "missing_cluster_error", "missing_code", "no_values_error", "not_numeric_error",
-    "offered_errors", "prediction_error", "score_error", "stratum_table", "value_errors", "value_not_numeric",
-    "value_stats", "weight_errors",
+    "offered_errors", "offered_flags", "prediction_error", "score_error", "stratum_table", "value_errors", "value_floats",
+    "value_not_numeric", "value_stats", "weight_errors",
 ]
 
 #: Count all attributes jointly (one dense table, or one GROUP BY, then summed out per
@@ -200,6 +200,22 @@ def cluster_codes(values: pd.Series, column: str) -> tuple[np.ndarray, int]:
     if (codes < 0).any():
         raise missing_cluster_error(column, int((codes < 0).sum()))
     return codes.astype(np.int64), max(len(uniques), 1)
+
+
+def value_floats(col: pd.Series, column: str) -> np.ndarray:
+    """An in-memory value column as floats (NaN where missing), checked: numeric, finite, not
+    all missing. The one check for every in-memory reader (the memory engine, the repair)."""
+    if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+        raise value_not_numeric(column, str(col.dtype))
+    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    value_errors(column, int(np.isinf(v).sum()), int((~np.isnan(v)).sum()), len(v))
+    return v
+
+
+def offered_flags(col: pd.Series, column: str) -> np.ndarray:
+    """An in-memory offered column as booleans, checked: 0/1 on every row."""
+    offered_errors(column, [x for x in pd.unique(col.dropna()).tolist() if x not in (0, 1)], int(col.isna().sum()))
+    return col.to_numpy().astype(bool)
 
 
 def missing_cluster_error(column: str, n_missing: int) -> FairscanError:

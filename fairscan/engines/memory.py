@@ -274,22 +274,15 @@ class MemoryEngine(Engine):
 
     def value_aggregate(self, groupings: list[Grouping], value: str, within: list[str], weights: str | None,
                         offered: str | None, cluster: str | None = None) -> ValueAggregate:
-        col = self.series(value)
-        if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-            raise base.value_not_numeric(value, str(col.dtype))
-        v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        v = base.value_floats(self.series(value), value)
         nan = np.isnan(v)
-        base.value_errors(value, int(np.isinf(v).sum()), int(len(v) - nan.sum()), len(v))
         w = None
         if weights:
             self._weight_encoder(weights)  # the checks
             w = self.series(weights).to_numpy(dtype=np.float64, na_value=np.nan)
         in_base = None
         if offered:
-            flags = self.series(offered)
-            seen = set(pd.unique(flags.dropna()).tolist())
-            base.offered_errors(offered, [x for x in seen if x not in (0, 1)], int(flags.isna().sum()))
-            in_base = flags.to_numpy().astype(bool)
+            in_base = base.offered_flags(self.series(offered), offered)
         strata, names = base.stratum_table([self.series(c) for c in within])
         n_strata = len(names)
         if not within:

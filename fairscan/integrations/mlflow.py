@@ -209,9 +209,11 @@ def log_result(result: Any, *, run_id: str | None = None, experiment: str | None
         client.log_text(run_id, result.to_html(), f"fairscan/{kind}.html")
         if own:
             client.set_terminated(run_id, "FINISHED")
-    except MlflowException as e:
+    except BaseException as e:  # our own run never stays RUNNING, whatever stopped the log
         if own and run_id:
             client.set_terminated(run_id, "FAILED")
+        if not isinstance(e, MlflowException):
+            raise
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise FairscanError(f"MLflow refused the log ({first}) at {mlflow.get_tracking_uri()}") from None
     return run_id

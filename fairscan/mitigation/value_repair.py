@@ -172,6 +172,7 @@ def repair_values(
     cluster-robust intervals. ``progress(fraction, text)`` is told before each amount."""
     from fairscan.groups import assign_groups
     from fairscan.value import (
+        JUDGED_BY_DEFAULT,
         audit_value,
         check_favourable,
         stratum_codes,
@@ -236,7 +237,7 @@ def repair_values(
         ks_rows = res.disparities[res.disparities["metric"] == "ks"]
         rel = [abs(r["difference"] / r["reference_value"]) for r in mean_rows.to_dict("records")
                if not r["suppressed"] and r["reference_value"]]
-        verdicts = res.findings[res.findings["metric"].isin(["mean", "within"])]["verdict"]
+        verdicts = res.findings[res.findings["metric"].isin(JUDGED_BY_DEFAULT)]["verdict"]
         points.append({
             "amount": a, "fail": int((verdicts == "fail").sum()), "insufficient": int((verdicts == "insufficient").sum()),
             "largest_mean_gap": max(rel) if rel else math.nan,

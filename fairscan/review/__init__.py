@@ -201,7 +201,7 @@ def _value_audit(cfg: ReviewConfig, data: pd.DataFrame) -> tuple[Any, dict[str, 
     spec = cfg.raw.get("value")
     if not spec:
         return None, {"fail": 0, "insufficient": 0, "pass": 0}
-    from fairscan.value import audit_value
+    from fairscan.value import JUDGED_BY_DEFAULT, audit_value
 
     policy = cfg.raw.get("policy", {})
     try:
@@ -215,7 +215,7 @@ def _value_audit(cfg: ReviewConfig, data: pd.DataFrame) -> tuple[Any, dict[str, 
             n_boot=policy.get("n_boot", 1000))
     except FairscanError as e:
         raise FairscanError(f"review file '{cfg.path}': value: {e}") from None
-    judged = value.findings[value.findings["metric"].isin(spec.get("metrics", ["mean", "within"]))]
+    judged = value.findings[value.findings["metric"].isin(spec.get("metrics", JUDGED_BY_DEFAULT))]
     return value, {v: int((judged["verdict"] == v).sum()) for v in ("fail", "insufficient", "pass")}
 
 
@@ -354,7 +354,9 @@ def _write_reports(cfg: ReviewConfig, o: ReviewOutcome) -> list[Path]:
                 extra.write_text(o.value.to_html(), encoding="utf-8")
                 paths.append(extra)
         else:
-            judged = cfg.raw.get("value", {}).get("metrics", ["mean", "within"])
+            from fairscan.value import JUDGED_BY_DEFAULT
+
+            judged = cfg.raw.get("value", {}).get("metrics", JUDGED_BY_DEFAULT)
             extra_findings = ([f for f in o.value.findings.to_dict("records") if f["metric"] in judged]
                               if o.value is not None else [])
             value_only = "label" not in cfg.raw  # a value review: its judged findings are the cases
